@@ -1,0 +1,120 @@
+# dlmscope — configure-free build.
+#
+#   make              build ./dlmscope (CUDA backend too when nvcc is found; CUDA=0 forces CPU only)
+#   make test         build and run the whole test suite (CPU only, headless)
+#   make debug        build with AddressSanitizer + UndefinedBehaviorSanitizer and run the suite with it
+#   make test-cuda    run the GPU tests (needs an NVIDIA GPU)
+#   make lint         check the one-way include rules between modules
+#   make bench        CPU engine benchmarks (figures for docs/BENCHMARKS.md)
+#   make fixtures     regenerate the PyTorch reference fixtures (needs python3 with torch)
+#
+# Knobs: CC, CFLAGS, CUDA=auto|0|1, NVCC, CUDA_ARCH, OPENBLAS_DIR.
+
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+CFLAGS  ?= -O2 -g
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter -Wno-format-truncation -Wno-missing-field-initializers
+DEFS    := -D_GNU_SOURCE
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+
+# OpenBLAS: prefer the OpenMP build so BLAS threads and our OpenMP loops share one thread pool.
+OPENBLAS_DIR ?= $(firstword $(wildcard /usr/lib/$(MULTIARCH)/openblas-openmp))
+ifneq ($(OPENBLAS_DIR),)
+  BLAS_CFLAGS := -I/usr/include/$(MULTIARCH)/openblas-openmp
+  BLAS_LIBS   := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas
+else
+  BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+  BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+endif
+
+PKGS      := jansson libpcre2-8 libutf8proc
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lpcre2-8 -lutf8proc)
+ALL_CFLAGS = $(WARN) $(DEFS) $(CFLAGS) -fopenmp -I. $(BLAS_CFLAGS) $(PKG_CFLAGS)
+LIBS       = $(PKG_LIBS) $(BLAS_LIBS) -fopenmp -lm
+
+# ---- CUDA (optional) --------------------------------------------------------------------------
+CUDA ?= auto
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CU_SRC := $(wildcard engine/*.cu)
+ifeq ($(CUDA),0)
+  USE_CUDA :=
+else ifeq ($(NVCC),)
+  USE_CUDA :=
+else ifeq ($(CU_SRC),)
+  USE_CUDA :=
+else
+  USE_CUDA := 1
+endif
+ifeq ($(MAKECMDGOALS),clean)
+else ifneq ($(USE_CUDA),)
+  $(info ✓ nvcc found ($(NVCC)): building the CUDA backend)
+else ifeq ($(CUDA),0)
+  $(info ✗ CUDA=0: CPU backend only)
+else ifeq ($(NVCC),)
+  $(info ✗ nvcc not found: CPU backend only)
+else
+  $(info ✗ no CUDA sources yet: CPU backend only)
+endif
+
+# ---- sources ----------------------------------------------------------------------------------
+ENGINE_SRC := $(wildcard engine/*.c)
+RECORD_SRC := $(wildcard record/*.c)
+REPLAY_SRC := $(wildcard replay/*.c)
+TUI_SRC    := $(wildcard tui/*.c)
+CLI_SRC    := $(wildcard cli/*.c)
+LIB_SRC    := $(ENGINE_SRC) $(RECORD_SRC) $(REPLAY_SRC) $(TUI_SRC)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+BUILD ?= build/release
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test debug test-cuda lint bench fixtures clean units
+.DEFAULT_GOAL := all
+
+all: dlmscope
+
+dlmscope: $(BUILD)/dlmscope
+	@cp $< $@
+
+$(BUILD)/dlmscope: $(LIB_OBJ) $(CLI_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB_OBJ) $(LIBS) $(shell pkg-config --libs cmocka)
+
+units: $(UNIT_BIN) $(BUILD)/dlmscope
+
+test: units
+	@DLMSCOPE=$(BUILD)/dlmscope UNIT_DIR=$(BUILD)/tests tests/run.sh
+
+# Sanitised build and suite. detect_leaks stays on; OpenMP/OpenBLAS runtime allocations are suppressed.
+debug:
+	@$(MAKE) --no-print-directory BUILD=build/debug CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" units
+	@DLMSCOPE=build/debug/dlmscope UNIT_DIR=build/debug/tests DLM_SANITIZED=1 \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
+
+test-cuda:
+	@echo "test-cuda: no CUDA backend in this build yet"; exit 1
+
+lint:
+	@tests/lint.sh
+
+bench: $(BUILD)/dlmscope
+	@DLMSCOPE=$(BUILD)/dlmscope tests/bench.sh
+
+fixtures:
+	$(PYTHON) tests/reference/make_fixtures.py tests/fixtures
+
+clean:
+	rm -rf build dlmscope
+
+-include $(shell find build -name '*.d' 2>/dev/null)

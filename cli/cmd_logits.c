@@ -1,0 +1,181 @@
+// cmd_logits.c — `dlmscope logits`: one forward pass, top-K probabilities for every position.
+//
+// Output, one line per position:  POS ID:PROB ID:PROB ...   (probabilities with 6 decimals)
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands.h"
+#include "engine/backend.h"
+#include "engine/util.h"
+
+// Parse "1 2 3" or "1,2,3" into a new array. Returns false with a message naming the token.
+static bool parse_ids(const char *text, int32_t **ids, int *n) {
+    *ids = NULL;
+    *n = 0;
+    int cap = 0;
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
+        if (!*p) break;
+        const char *start = p;
+        while (*p && *p != ' ' && *p != ',' && *p != '\t' && *p != '\n') p++;
+        char tok[32];
+        long long v;
+        if ((size_t)(p - start) >= sizeof tok) {
+            cli_error("logits", "--ids: '%.20s...' is not a token id", start);
+            free(*ids);
+            return false;
+        }
+        memcpy(tok, start, (size_t)(p - start));
+        tok[p - start] = 0;
+        if (!dlm_parse_int(tok, 0, INT32_MAX, &v)) {
+            cli_error("logits", "--ids: '%s' is not a token id", tok);
+            free(*ids);
+            return false;
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            *ids = dlm_xrealloc(*ids, (size_t)cap * sizeof **ids);
+        }
+        (*ids)[(*n)++] = (int32_t)v;
+    }
+    if (*n == 0) {
+        cli_error("logits", "--ids: no token ids given");
+        return false;
+    }
+    return true;
+}
+
+// --soft "POS:ID=W,ID=W;POS:ID=W": positions fed a weighted mixture of token embeddings.
+static bool parse_soft(const char *spec, int n_tokens, int soft_k, int32_t *soft_ids, float *soft_w) {
+    char *copy = dlm_xstrdup(spec), *save = NULL;
+    bool ok = true;
+    for (char *item = strtok_r(copy, ";", &save); item && ok; item = strtok_r(NULL, ";", &save)) {
+        char *colon = strchr(item, ':');
+        long long pos;
+        if (!colon) {
+            cli_error("logits", "--soft: '%s' is not POS:ID=W,...", item);
+            ok = false;
+            break;
+        }
+        *colon = 0;
+        if (!dlm_parse_int(item, 0, n_tokens - 1, &pos)) {
+            cli_error("logits", "--soft: position '%s' is not in [0, %d)", item, n_tokens);
+            ok = false;
+            break;
+        }
+        char *save2 = NULL;
+        int k = 0;
+        for (char *pair = strtok_r(colon + 1, ",", &save2); pair; pair = strtok_r(NULL, ",", &save2)) {
+            char *eq = strchr(pair, '=');
+            long long id;
+            double w;
+            if (!eq || k >= soft_k) {
+                cli_error("logits", "--soft: '%s' at position %lld: expected at most %d ID=W pairs", pair, pos, soft_k);
+                ok = false;
+                break;
+            }
+            *eq = 0;
+            if (!dlm_parse_int(pair, 0, INT32_MAX, &id) || !dlm_parse_double(eq + 1, &w)) {
+                cli_error("logits", "--soft: '%s=%s' at position %lld is not ID=WEIGHT", pair, eq + 1, pos);
+                ok = false;
+                break;
+            }
+            soft_ids[pos * soft_k + k] = (int32_t)id;
+            soft_w[pos * soft_k + k] = (float)w;
+            k++;
+        }
+    }
+    free(copy);
+    return ok;
+}
+
+int cmd_logits(int argc, char **argv) {
+    cli_opt opts[] = {
+        {"model", "DIR", "model folder: config.json and model*.safetensors (required)"},
+        {"ids", "IDS", "token ids, space or comma separated (required)"},
+        {"top", "K", "candidates per position, 1..32 (default 5)"},
+        {"adapter", "DIR", "PEFT LoRA adapter folder merged at load"},
+        {"block-causal", "B", "block-causal attention with blocks of B tokens (default: bidirectional)"},
+        {"soft", "SPEC", "soft inputs 'POS:ID=W,ID=W;POS:...' (EvoToken-style embedding mixtures)"},
+        {"device", "NAME", "cpu, cuda or auto (default auto)"},
+        {"threads", "N", "CPU threads (default: all cores)"},
+        {0}};
+    cli_positional pos;
+    int rc = cli_parse("logits", "--model DIR --ids IDS [options]", opts, argc, argv, &pos);
+    if (rc) {
+        cli_free(opts, &pos);
+        return rc < 0 ? 2 : 0;
+    }
+    int status = 2;
+    dlm_model *model = NULL;
+    dlm_backend *be = NULL;
+    int32_t *ids = NULL, *rows = NULL, *soft_ids = NULL;
+    float *soft_w = NULL;
+    dlm_row_summary *sum = NULL;
+    long long top, block, threads;
+    int n = 0;
+    const int soft_k = 8;
+
+    if (pos.n) {
+        cli_error("logits", "unexpected argument '%s'", pos.items[0]);
+        goto done;
+    }
+    if (!cli_has(opts, "model") || !cli_has(opts, "ids")) {
+        cli_error("logits", "--model and --ids are required (see --help)");
+        goto done;
+    }
+    if (!cli_get_int("logits", opts, "top", 1, DLM_TOP_K_MAX, 5, &top) ||
+        !cli_get_int("logits", opts, "block-causal", 1, 1 << 20, 0, &block) ||
+        !cli_get_int("logits", opts, "threads", 1, 1024, 0, &threads))
+        goto done;
+    if (!parse_ids(cli_get(opts, "ids"), &ids, &n)) goto done;
+    if (cli_has(opts, "soft")) {
+        soft_ids = dlm_xcalloc((size_t)n * soft_k, sizeof *soft_ids);
+        soft_w = dlm_xcalloc((size_t)n * soft_k, sizeof *soft_w);
+        if (!parse_soft(cli_get(opts, "soft"), n, soft_k, soft_ids, soft_w)) goto done;
+    }
+    model = dlm_model_load(cli_get(opts, "model"), cli_get(opts, "adapter"));
+    if (!model) {
+        cli_error("logits", "%s", dlm_error_message());
+        goto done;
+    }
+    be = dlm_backend_new(model, cli_has(opts, "device") ? cli_get(opts, "device") : "auto", (int)threads);
+    if (!be) {
+        cli_error("logits", "%s", dlm_error_message());
+        goto done;
+    }
+    rows = dlm_xmalloc((size_t)n * sizeof *rows);
+    for (int i = 0; i < n; i++) rows[i] = i;
+    sum = dlm_xcalloc((size_t)n, sizeof *sum);
+    dlm_forward_args fa = {.n_tokens = n, .ids = ids, .block_size = (int)block, .n_rows = n, .rows = rows};
+    if (soft_ids) {
+        fa.soft_k = soft_k;
+        fa.soft_ids = soft_ids;
+        fa.soft_w = soft_w;
+    }
+    dlm_sample_opts so = dlm_sample_opts_default();
+    so.top_k = (int)top;
+    if (dlm_backend_forward(be, &fa, &so, sum) != DLM_STATUS_OK) {
+        cli_error("logits", "%s", dlm_error_message());
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        printf("%d", i);
+        for (int k = 0; k < sum[i].n_top; k++) printf(" %d:%.6f", sum[i].top_id[k], sum[i].top_p[k]);
+        putchar('\n');
+    }
+    status = 0;
+done:
+    free(ids);
+    free(rows);
+    free(soft_ids);
+    free(soft_w);
+    free(sum);
+    dlm_backend_free(be);
+    dlm_model_free(model);
+    cli_free(opts, &pos);
+    return status;
+}

@@ -1,0 +1,13 @@
+// commands.h — the subcommand table: one X-macro gives the dispatch, the names and the help.
+#ifndef DLM_CLI_COMMANDS_H
+#define DLM_CLI_COMMANDS_H
+
+#define DLM_COMMANDS(X)                                                                      \
+    X(tokenize, "encode text to token ids or decode ids to text with a tokenizer.json")     \
+    X(logits,   "top-K probabilities per position for a sequence of ids")
+
+#define X(name, help) int cmd_##name(int argc, char **argv);
+DLM_COMMANDS(X)
+#undef X
+
+#endif

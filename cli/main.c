@@ -1,0 +1,41 @@
+// main.c — the dlmscope binary: dispatches to a subcommand.
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+#ifndef DLM_VERSION
+#define DLM_VERSION "0.1.0"
+#endif
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+#define X(name, help) {#name, cmd_##name, help},
+    DLM_COMMANDS(X)
+#undef X
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "dlmscope %s — step through masked diffusion language models\n\n", DLM_VERSION);
+    fprintf(f, "usage: dlmscope COMMAND [options]     (dlmscope COMMAND --help for each)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("dlmscope %s\n", DLM_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "dlmscope: unknown command '%s' (see dlmscope --help)\n", argv[1]);
+    return 2;
+}

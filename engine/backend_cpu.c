@@ -1,0 +1,330 @@
+// backend_cpu.c — the readable fp32 reference forward pass of a LLaDA-style model.
+//
+// Reads top to bottom like the model: embed (hard or soft) -> n_layers x [RMSNorm -> QKV -> RoPE
+// -> attention -> out-proj + residual -> RMSNorm -> SwiGLU MLP + residual] -> final RMSNorm ->
+// LM head for the requested rows only -> per-row softmax summary. Matrix products go through
+// OpenBLAS (OpenMP build); the loops around them are OpenMP-parallel. Every CUDA kernel is checked
+// against this file.
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "util.h"
+
+// OpenBLAS extension (declared in its cblas.h, repeated so other CBLAS headers also build).
+void openblas_set_num_threads(int n);
+
+typedef struct {
+    float *attn_norm; // (d)
+    float *wqkv;      // (qkv_dim, d): rows of q_proj, then k_proj, then v_proj
+    float *wo;        // (d, n_heads*head_dim)
+    float *ff_norm;   // (d)
+    float *w_gateup;  // (2*d_ff, d): rows of ff_proj (gate), then up_proj
+    float *w_down;    // (d, d_ff)
+} cpu_layer;
+
+typedef struct {
+    float     *memory;  // the one owning allocation of all weights
+    float     *wte;     // (n_vocab, d)
+    float     *lm_head; // (n_vocab, d); aliases wte when tied
+    float     *ln_f;    // (d)
+    cpu_layer *layers;  // (n_layers)
+    int        n_threads;
+    // scratch, grown on demand
+    int    cap_tokens, cap_rows;
+    float *x;          // (L, d) residual stream
+    float *xb;         // (L, d) normalised input of a sublayer
+    float *qkv;        // (L, qkv_dim)
+    float *att;        // (L, n_heads*head_dim)
+    float *hb;         // (L, 2*d_ff) gate | up
+    float *hm;         // (L, d_ff) silu(gate) * up
+    float *scores;     // (n_threads, L, L)
+    float *rope_cos;   // (L, head_dim/2)
+    float *rope_sin;   // (L, head_dim/2)
+    float *xr;         // (n_rows, d) final hidden states of the requested rows
+    float *logits;     // (n_rows, n_vocab)
+} cpu_impl;
+
+static int qkv_dim(const dlm_config *c) { return (c->n_heads + 2 * c->n_kv_heads) * c->head_dim; }
+
+// ---- kernels ----------------------------------------------------------------------------------
+
+// out (M, N) = x (M, K) @ W^T + beta * out, with W stored (N, K) as in PyTorch Linear.
+static void matmul(float *out, const float *x, const float *w, int m, int n, int k, float beta) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k, w, k, beta, out, n);
+}
+
+// RMSNorm in fp32 (LLaDA computes it in fp32 whatever the model dtype), then scale by weight.
+static void rmsnorm(float *out, const float *x, const float *w, int d, float eps) {
+    double ss = 0;
+    for (int i = 0; i < d; i++) ss += (double)x[i] * x[i];
+    float scale = 1.0f / sqrtf((float)(ss / d) + eps);
+    for (int i = 0; i < d; i++) out[i] = x[i] * scale * w[i];
+}
+
+// NeoX "rotate-half" RoPE over the whole head: pairs (i, i + hd/2).
+static void rope_tables(cpu_impl *cpu, const dlm_config *c, int n_tokens) {
+    int half = c->head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        float inv_freq = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)c->head_dim);
+        for (int p = 0; p < n_tokens; p++) {
+            float angle = (float)p * inv_freq;
+            cpu->rope_cos[(size_t)p * half + i] = cosf(angle);
+            cpu->rope_sin[(size_t)p * half + i] = sinf(angle);
+        }
+    }
+}
+
+static void rope_apply(float *v, const float *cos_, const float *sin_, int half) {
+    for (int i = 0; i < half; i++) {
+        float x1 = v[i], x2 = v[i + half];
+        v[i] = x1 * cos_[i] - x2 * sin_[i];
+        v[i + half] = x2 * cos_[i] + x1 * sin_[i];
+    }
+}
+
+// Keys visible from query i: all of them, or, block-causally, those of blocks up to i's own.
+static int key_limit(int i, int n_tokens, int block_size) {
+    if (block_size <= 0) return n_tokens;
+    long lim = ((long)i / block_size + 1) * block_size;
+    return lim < n_tokens ? (int)lim : n_tokens;
+}
+
+// att[:, h] = softmax(Q_h K_g^T / sqrt(hd) + mask) V_g for every head h (g = its KV head).
+static void attention(cpu_impl *cpu, const dlm_config *c, int n_tokens, int block_size) {
+    const int hd = c->head_dim, qd = qkv_dim(c), group = c->n_heads / c->n_kv_heads, L = n_tokens;
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(static)
+    for (int h = 0; h < c->n_heads; h++) {
+        float *s = cpu->scores + (size_t)omp_get_thread_num() * L * L;
+        const float *q = cpu->qkv + (size_t)h * hd;
+        const float *k = cpu->qkv + (size_t)(c->n_heads + h / group) * hd;
+        const float *v = cpu->qkv + (size_t)(c->n_heads + c->n_kv_heads + h / group) * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, hd, scale, q, qd, k, qd, 0.0f, s, L);
+        for (int i = 0; i < L; i++) {
+            float *row = s + (size_t)i * L;
+            int lim = key_limit(i, L, block_size);
+            float mx = -INFINITY;
+            for (int j = 0; j < lim; j++) mx = row[j] > mx ? row[j] : mx;
+            float sum = 0;
+            for (int j = 0; j < lim; j++) {
+                row[j] = expf(row[j] - mx);
+                sum += row[j];
+            }
+            float inv = 1.0f / sum;
+            for (int j = 0; j < lim; j++) row[j] *= inv;
+            for (int j = lim; j < L; j++) row[j] = 0.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, hd, L, 1.0f, s, L, v, qd, 0.0f,
+                    cpu->att + (size_t)h * hd, c->n_heads * hd);
+    }
+}
+
+// ---- forward ----------------------------------------------------------------------------------
+
+static dlm_status check_args(const dlm_config *c, const dlm_forward_args *a) {
+    if (a->n_tokens < 1 || a->n_tokens > c->max_seq_len)
+        return dlm_error(DLM_STATUS_ARG, "sequence of %d tokens; the model takes 1 to %d", a->n_tokens, c->max_seq_len);
+    if (a->n_rows < 0 || a->n_rows > a->n_tokens) return dlm_error(DLM_STATUS_ARG, "%d output rows for %d tokens", a->n_rows, a->n_tokens);
+    if (a->soft_k < 0 || a->soft_k > 64) return dlm_error(DLM_STATUS_ARG, "soft_k %d is out of range [0, 64]", a->soft_k);
+    if (a->block_size < 0) return dlm_error(DLM_STATUS_ARG, "block size %d is negative", a->block_size);
+    for (int i = 0; i < a->n_tokens; i++)
+        if (a->ids[i] < 0 || a->ids[i] >= c->n_vocab)
+            return dlm_error(DLM_STATUS_ARG, "token id %d at position %d is outside the vocabulary [0, %d)", a->ids[i], i,
+                             c->n_vocab);
+    for (int i = 0; i < a->n_tokens * a->soft_k; i++) {
+        if (a->soft_ids[i] < 0 || a->soft_ids[i] >= c->n_vocab)
+            return dlm_error(DLM_STATUS_ARG, "soft token id %d at position %d is outside the vocabulary", a->soft_ids[i],
+                             i / a->soft_k);
+        if (!isfinite(a->soft_w[i]))
+            return dlm_error(DLM_STATUS_ARG, "soft weight at position %d is not finite", i / a->soft_k);
+    }
+    for (int r = 0; r < a->n_rows; r++) {
+        if (a->rows[r] < 0 || a->rows[r] >= a->n_tokens)
+            return dlm_error(DLM_STATUS_ARG, "output row %d is outside the sequence [0, %d)", a->rows[r], a->n_tokens);
+        if (a->given && (a->given[r] < -1 || a->given[r] >= c->n_vocab))
+            return dlm_error(DLM_STATUS_ARG, "given token %d is outside the vocabulary", a->given[r]);
+    }
+    return DLM_STATUS_OK;
+}
+
+static void grow_scratch(cpu_impl *cpu, const dlm_config *c, int n_tokens, int n_rows) {
+    if (n_tokens > cpu->cap_tokens) {
+        size_t L = (size_t)n_tokens;
+        free(cpu->x); free(cpu->xb); free(cpu->qkv); free(cpu->att); free(cpu->hb); free(cpu->hm);
+        free(cpu->scores); free(cpu->rope_cos); free(cpu->rope_sin);
+        cpu->x = dlm_xmalloc(L * c->d_model * sizeof(float));
+        cpu->xb = dlm_xmalloc(L * c->d_model * sizeof(float));
+        cpu->qkv = dlm_xmalloc(L * qkv_dim(c) * sizeof(float));
+        cpu->att = dlm_xmalloc(L * c->n_heads * c->head_dim * sizeof(float));
+        cpu->hb = dlm_xmalloc(L * 2 * c->d_ff * sizeof(float));
+        cpu->hm = dlm_xmalloc(L * c->d_ff * sizeof(float));
+        cpu->scores = dlm_xmalloc((size_t)cpu->n_threads * L * L * sizeof(float));
+        cpu->rope_cos = dlm_xmalloc(L * (c->head_dim / 2) * sizeof(float));
+        cpu->rope_sin = dlm_xmalloc(L * (c->head_dim / 2) * sizeof(float));
+        cpu->cap_tokens = n_tokens;
+    }
+    if (n_rows > cpu->cap_rows) {
+        free(cpu->xr);
+        free(cpu->logits);
+        cpu->xr = dlm_xmalloc((size_t)n_rows * c->d_model * sizeof(float));
+        cpu->logits = dlm_xmalloc((size_t)n_rows * c->n_vocab * sizeof(float));
+        cpu->cap_rows = n_rows;
+    }
+}
+
+// Input embeddings: the token's row, or the renormalised mixture of the soft input's rows.
+static void embed(cpu_impl *cpu, const dlm_config *c, const dlm_forward_args *a) {
+    const int d = c->d_model;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < a->n_tokens; i++) {
+        float *x = cpu->x + (size_t)i * d;
+        double total = 0;
+        for (int k = 0; k < a->soft_k; k++) total += fmaxf(a->soft_w[(size_t)i * a->soft_k + k], 0.0f);
+        if (total <= 0) {
+            memcpy(x, cpu->wte + (size_t)a->ids[i] * d, (size_t)d * sizeof(float));
+            continue;
+        }
+        memset(x, 0, (size_t)d * sizeof(float));
+        for (int k = 0; k < a->soft_k; k++) {
+            float w = (float)(fmaxf(a->soft_w[(size_t)i * a->soft_k + k], 0.0f) / fmax(total, 1e-12));
+            if (w == 0.0f) continue;
+            const float *e = cpu->wte + (size_t)a->soft_ids[(size_t)i * a->soft_k + k] * d;
+            for (int j = 0; j < d; j++) x[j] += w * e[j];
+        }
+    }
+}
+
+static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const dlm_sample_opts *o,
+                              dlm_row_summary *out) {
+    cpu_impl *cpu = be->impl;
+    const dlm_config *c = &be->model->cfg;
+    dlm_status st = check_args(c, a);
+    if (st != DLM_STATUS_OK) return st;
+    if (o->top_k < 0 || o->top_k > DLM_TOP_K_MAX)
+        return dlm_error(DLM_STATUS_ARG, "top-k %d is out of range [0, %d]", o->top_k, DLM_TOP_K_MAX);
+    const int L = a->n_tokens, d = c->d_model, qd = qkv_dim(c), dff = c->d_ff, hd = c->head_dim, half = hd / 2;
+    omp_set_num_threads(cpu->n_threads);
+    grow_scratch(cpu, c, L, a->n_rows);
+    rope_tables(cpu, c, L);
+    embed(cpu, c, a);
+
+    for (int l = 0; l < c->n_layers; l++) {
+        const cpu_layer *w = &cpu->layers[l];
+        // attention sublayer
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < L; i++) rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->attn_norm, d, c->norm_eps);
+        matmul(cpu->qkv, cpu->xb, w->wqkv, L, qd, d, 0.0f);
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < L; i++) {
+            float *row = cpu->qkv + (size_t)i * qd;
+            const float *cs = cpu->rope_cos + (size_t)i * half, *sn = cpu->rope_sin + (size_t)i * half;
+            for (int h = 0; h < c->n_heads + c->n_kv_heads; h++) rope_apply(row + (size_t)h * hd, cs, sn, half); // q and k heads
+        }
+        attention(cpu, c, L, a->block_size);
+        matmul(cpu->x, cpu->att, w->wo, L, d, c->n_heads * hd, 1.0f); // x += attn_out(att)
+        // MLP sublayer: ff_out(silu(ff_proj(x)) * up_proj(x))
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < L; i++) rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->ff_norm, d, c->norm_eps);
+        matmul(cpu->hb, cpu->xb, w->w_gateup, L, 2 * dff, d, 0.0f);
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < L; i++) {
+            const float *gate = cpu->hb + (size_t)i * 2 * dff, *up = gate + dff;
+            float *hm = cpu->hm + (size_t)i * dff;
+            for (int j = 0; j < dff; j++) hm[j] = gate[j] / (1.0f + expf(-gate[j])) * up[j];
+        }
+        matmul(cpu->x, cpu->hm, w->w_down, L, d, dff, 1.0f); // x += ff_out(...)
+    }
+
+    // Final norm and LM head, for the requested rows only.
+    for (int r = 0; r < a->n_rows; r++)
+        rmsnorm(cpu->xr + (size_t)r * d, cpu->x + (size_t)a->rows[r] * d, cpu->ln_f, d, c->norm_eps);
+    if (a->n_rows > 0) matmul(cpu->logits, cpu->xr, cpu->lm_head, a->n_rows, c->n_vocab, d, 0.0f);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < a->n_rows; r++) {
+        const float *lg = cpu->logits + (size_t)r * c->n_vocab;
+        dlm_summarize_logits(lg, c->n_vocab, a->rows[r], a->given ? a->given[r] : -1, o, &out[r],
+                             o->probs ? o->probs + (size_t)r * c->n_vocab : NULL);
+        if (o->logits) memcpy(o->logits + (size_t)r * c->n_vocab, lg, (size_t)c->n_vocab * sizeof(float));
+    }
+    return DLM_STATUS_OK;
+}
+
+// ---- weights ----------------------------------------------------------------------------------
+
+static void cpu_free(dlm_backend *be) {
+    cpu_impl *cpu = be->impl;
+    if (cpu) {
+        free(cpu->memory);
+        free(cpu->layers);
+        free(cpu->x); free(cpu->xb); free(cpu->qkv); free(cpu->att); free(cpu->hb); free(cpu->hm);
+        free(cpu->scores); free(cpu->rope_cos); free(cpu->rope_sin); free(cpu->xr); free(cpu->logits);
+        free(cpu);
+    }
+    free(be);
+}
+
+static const dlm_backend_ops cpu_ops = {"cpu", cpu_forward, cpu_free};
+
+dlm_backend *dlm_backend_cpu_new(const dlm_model *m, int n_threads) {
+    const dlm_config *c = &m->cfg;
+    const size_t d = (size_t)c->d_model, V = (size_t)c->n_vocab, dff = (size_t)c->d_ff, qd = (size_t)qkv_dim(c),
+                 od = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    bool tied = m->tensor[(size_t)DLM_TENSOR_LM_HEAD * c->n_layers] == m->tensor[(size_t)DLM_TENSOR_WTE * c->n_layers] &&
+                !m->lora;
+    size_t per_layer = 2 * d + qd * d + d * od + 2 * dff * d + d * dff;
+    size_t total = V * d * (tied ? 1 : 2) + d + per_layer * (size_t)c->n_layers;
+    float *mem = malloc(total * sizeof(float));
+    if (!mem) {
+        dlm_error(DLM_STATUS_NOMEM, "%s: cannot allocate %.1f MB for fp32 weights", m->dir, total * 4.0 / 1e6);
+        return NULL;
+    }
+    dlm_backend *be = dlm_xcalloc(1, sizeof *be);
+    cpu_impl *cpu = dlm_xcalloc(1, sizeof *cpu);
+    be->ops = &cpu_ops;
+    be->model = m;
+    be->impl = cpu;
+    cpu->memory = mem;
+    cpu->n_threads = n_threads > 0 ? n_threads : omp_get_num_procs();
+    openblas_set_num_threads(cpu->n_threads);
+    snprintf(be->device, sizeof be->device, "cpu (%d thread%s)", cpu->n_threads, cpu->n_threads == 1 ? "" : "s");
+
+    // Hand out views of the one allocation, in load order.
+    float *p = mem;
+    cpu->wte = p, p += V * d;
+    cpu->lm_head = tied ? cpu->wte : p;
+    if (!tied) p += V * d;
+    cpu->ln_f = p, p += d;
+    cpu->layers = dlm_xcalloc((size_t)c->n_layers, sizeof *cpu->layers);
+    for (int l = 0; l < c->n_layers; l++) {
+        cpu_layer *w = &cpu->layers[l];
+        w->attn_norm = p, p += d;
+        w->wqkv = p, p += qd * d;
+        w->wo = p, p += d * od;
+        w->ff_norm = p, p += d;
+        w->w_gateup = p, p += 2 * dff * d;
+        w->w_down = p, p += d * dff;
+    }
+    DLM_ASSERT((size_t)(p - mem) == total);
+
+    dlm_model_load_tensor(m, DLM_TENSOR_WTE, 0, cpu->wte);
+    if (!tied) dlm_model_load_tensor(m, DLM_TENSOR_LM_HEAD, 0, cpu->lm_head);
+    dlm_model_load_tensor(m, DLM_TENSOR_LN_F, 0, cpu->ln_f);
+    for (int l = 0; l < c->n_layers; l++) {
+        cpu_layer *w = &cpu->layers[l];
+        dlm_model_load_tensor(m, DLM_TENSOR_ATTN_NORM, l, w->attn_norm);
+        dlm_model_load_tensor(m, DLM_TENSOR_WQ, l, w->wqkv);
+        dlm_model_load_tensor(m, DLM_TENSOR_WK, l, w->wqkv + od * d);
+        dlm_model_load_tensor(m, DLM_TENSOR_WV, l, w->wqkv + (od + kvd) * d);
+        dlm_model_load_tensor(m, DLM_TENSOR_WO, l, w->wo);
+        dlm_model_load_tensor(m, DLM_TENSOR_FF_NORM, l, w->ff_norm);
+        dlm_model_load_tensor(m, DLM_TENSOR_W_GATE, l, w->w_gateup);
+        dlm_model_load_tensor(m, DLM_TENSOR_W_UP, l, w->w_gateup + dff * d);
+        dlm_model_load_tensor(m, DLM_TENSOR_W_DOWN, l, w->w_down);
+    }
+    return be;
+}

@@ -1,0 +1,64 @@
+// forward.h — what a forward pass takes and what it gives back.
+//
+// A forward pass reads a sequence of inputs (hard token ids, or per position a soft mixture of
+// up to soft_k token embeddings), runs the transformer with bidirectional or block-causal
+// attention, and for the rows the caller asks for returns a softmax summary — never the full
+// logits unless asked. The summary is everything the decoding rules read: the sampled token and
+// its probability, p(a given token), entropy, and the top-K candidates.
+#ifndef DLM_FORWARD_H
+#define DLM_FORWARD_H
+
+#include <stdint.h>
+
+#define DLM_TOP_K_MAX 32
+
+typedef struct {
+    int            n_tokens;    // L
+    const int32_t *ids;         // (L) token ids; used at every position without a soft input
+    // Soft inputs (EvoToken). When soft_k > 0, position i's input embedding is
+    // sum_k w[i,k] * wte[soft_ids[i,k]] with w clamped at 0 and renormalised to sum 1, for every
+    // position whose weights sum to more than 0; other positions use ids[i].
+    int            soft_k;
+    const int32_t *soft_ids;    // (L, soft_k)
+    const float   *soft_w;      // (L, soft_k)
+    int            block_size;  // 0: bidirectional; B > 0: position i sees j iff j/B <= i/B
+    int            n_rows;      // rows whose LM head is computed
+    const int32_t *rows;        // (n_rows) positions, each in [0, L)
+    const int32_t *given;       // (n_rows) token whose probability is reported as p_given; NULL or -1: none
+} dlm_forward_args;
+
+typedef struct {
+    int      top_k;          // candidates per row, 0..DLM_TOP_K_MAX
+    double   temperature;    // 0: the sampled token is the argmax; > 0: Gumbel-max sample of softmax(logits/T)
+    uint64_t seed;           // noise stream: u = rng(seed, counter, position, token)
+    uint64_t counter;
+    int32_t  sample_exclude; // id never sampled (its logit is -inf for sampling only), -1 for none
+    int32_t  prob_exclude;   // id removed from the softmax itself (EvoToken at T=0), -1 for none
+    float   *probs;          // optional out: (n_rows, n_vocab) full probabilities
+    float   *logits;         // optional out: (n_rows, n_vocab) raw logits
+} dlm_sample_opts;
+
+typedef struct {
+    int32_t token;               // sampled token (argmax at T=0); ties go to the lowest id
+    float   p_token;             // its probability (noise-free softmax)
+    float   p_given;             // probability of args.given[row] (0 if none)
+    float   entropy;             // of the softmax, in nats
+    int32_t n_top;
+    int32_t top_id[DLM_TOP_K_MAX];  // by probability descending, ties to the lowest id
+    float   top_p[DLM_TOP_K_MAX];
+} dlm_row_summary;
+
+// Summarise one row of logits (n_vocab floats) on the CPU. Softmax in double precision, as the
+// reference decoders do. `position` feeds the noise stream. `given` may be -1.
+void dlm_summarize_logits(const float *logits, int n_vocab, int position, int32_t given, const dlm_sample_opts *opts,
+                          dlm_row_summary *out, float *probs_out);
+
+static inline dlm_sample_opts dlm_sample_opts_default(void) {
+    dlm_sample_opts o = {0};
+    o.top_k = 5;
+    o.sample_exclude = -1;
+    o.prob_exclude = -1;
+    return o;
+}
+
+#endif
