@@ -70,6 +70,8 @@ BUILD ?= build/release
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all test debug test-cuda lint bench fixtures clean units
 .DEFAULT_GOAL := all
@@ -90,15 +92,19 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB_OBJ) $(LIBS) $(shell pkg-config --libs cmocka)
 
-units: $(UNIT_BIN) $(BUILD)/dlmscope
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(DEFS) $(CFLAGS) -o $@ $< -lm
 
-test: units
-	@DLMSCOPE=$(BUILD)/dlmscope UNIT_DIR=$(BUILD)/tests tests/run.sh
+units: $(UNIT_BIN) $(TOOL_BIN) $(BUILD)/dlmscope
+
+test: lint units
+	@DLMSCOPE=$(BUILD)/dlmscope UNIT_DIR=$(BUILD)/tests TOOL_DIR=$(BUILD)/tools tests/run.sh
 
 # Sanitised build and suite. detect_leaks stays on; OpenMP/OpenBLAS runtime allocations are suppressed.
 debug:
 	@$(MAKE) --no-print-directory BUILD=build/debug CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" units
-	@DLMSCOPE=build/debug/dlmscope UNIT_DIR=build/debug/tests DLM_SANITIZED=1 \
+	@DLMSCOPE=build/debug/dlmscope UNIT_DIR=build/debug/tests TOOL_DIR=build/debug/tools DLM_SANITIZED=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
 

@@ -1,6 +1,6 @@
 // cmd_logits.c — `dlmscope logits`: one forward pass, top-K probabilities for every position.
 //
-// Output, one line per position:  POS ID:PROB ID:PROB ...   (probabilities with 6 decimals)
+// Output, one line per position:  POS ID:PROB ID:PROB ...   (probabilities with 8 decimals)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +26,7 @@ static bool parse_ids(const char *text, int32_t **ids, int *n) {
         if ((size_t)(p - start) >= sizeof tok) {
             cli_error("logits", "--ids: '%.20s...' is not a token id", start);
             free(*ids);
+            *ids = NULL;
             return false;
         }
         memcpy(tok, start, (size_t)(p - start));
@@ -33,6 +34,7 @@ static bool parse_ids(const char *text, int32_t **ids, int *n) {
         if (!dlm_parse_int(tok, 0, INT32_MAX, &v)) {
             cli_error("logits", "--ids: '%s' is not a token id", tok);
             free(*ids);
+            *ids = NULL;
             return false;
         }
         if (*n == cap) {
@@ -164,7 +166,7 @@ int cmd_logits(int argc, char **argv) {
     }
     for (int i = 0; i < n; i++) {
         printf("%d", i);
-        for (int k = 0; k < sum[i].n_top; k++) printf(" %d:%.6f", sum[i].top_id[k], sum[i].top_p[k]);
+        for (int k = 0; k < sum[i].n_top; k++) printf(" %d:%.8f", sum[i].top_id[k], sum[i].top_p[k]);
         putchar('\n');
     }
     status = 0;

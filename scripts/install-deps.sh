@@ -1,0 +1,22 @@
+#!/bin/sh
+# install-deps.sh — the Debian packages dlmscope builds and tests with (Debian 12 "bookworm").
+# Runs apt-get directly as root, through sudo otherwise. Safe to run again.
+set -eu
+PKGS="gcc make pkg-config
+      libjansson-dev libpcre2-dev libutf8proc-dev libopenblas-openmp-dev
+      libmsgpack-dev libtermkey-dev libncurses-dev
+      libcmocka-dev tmux"
+# Node.js runs the reference tokenizers in the tests; install Debian's only if none is present.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+missing=$(dpkg-query -W -f='${Package} ${Status}\n' $PKGS 2>/dev/null | grep -v 'install ok installed' | cut -d' ' -f1 || true)
+# dpkg-query prints nothing for packages it has never heard of: count those as missing too.
+for p in $PKGS; do dpkg-query -W "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$(echo "$missing" | tr -d ' \n')" ]; then
+    $SUDO apt-get update -q
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -q --no-install-recommends $PKGS
+fi
+echo "dependencies: ok"
