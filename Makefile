@@ -94,7 +94,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(DEFS) $(CFLAGS) -o $@ $< -lm
+	$(CC) $(WARN) $(DEFS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) -lm
 
 units: $(UNIT_BIN) $(TOOL_BIN) $(BUILD)/dlmscope
 

@@ -4,7 +4,8 @@
 
 #define DLM_COMMANDS(X)                                                                      \
     X(tokenize, "encode text to token ids or decode ids to text with a tokenizer.json")     \
-    X(logits,   "top-K probabilities per position for a sequence of ids")
+    X(logits,   "top-K probabilities per position for a sequence of ids")                 \
+    X(bench,    "forward-pass speed against OpenBLAS sgemm measured in the same run")
 
 #define X(name, help) int cmd_##name(int argc, char **argv);
 DLM_COMMANDS(X)

@@ -177,7 +177,7 @@ void dlm_model_role_shape(const dlm_config *c, dlm_tensor_role role, int64_t *ro
     }
 }
 
-static void tensor_name(const dlm_model *m, dlm_tensor_role role, int layer, char *buf, size_t n) {
+void dlm_model_tensor_name(const dlm_model *m, dlm_tensor_role role, int layer, char *buf, size_t n) {
     snprintf(buf, n, role_info[role].pattern[m->names], layer);
 }
 
@@ -221,7 +221,7 @@ static dlm_status bind_tensors(dlm_model *m) {
     for (int r = 0; r < DLM_TENSOR_ROLE_COUNT; r++) {
         int n = role_info[r].per_layer ? c->n_layers : 1;
         for (int l = 0; l < n; l++) {
-            tensor_name(m, r, l, name, sizeof name);
+            dlm_model_tensor_name(m, r, l, name, sizeof name);
             const dlm_tensor *t = dlm_tensor_set_find(m->weights, name);
             // A tied model may still ship an explicit head; then the explicit one wins.
             if (!t && r == DLM_TENSOR_LM_HEAD && c->tied_embeddings) t = m->tensor[slot(m, DLM_TENSOR_WTE, 0)];
@@ -338,7 +338,7 @@ static dlm_status load_adapter(dlm_model *m, const char *adir) {
                 continue; // PEFT LoRA wraps Linear layers only
             int n = role_info[r].per_layer ? m->cfg.n_layers : 1;
             for (int l = 0; l < n; l++) {
-                tensor_name(m, r, l, name, sizeof name);
+                dlm_model_tensor_name(m, r, l, name, sizeof name);
                 module_leaf(name, leaf, sizeof leaf);
                 if (strcmp(leaf, target) != 0) continue;
                 matched = true;

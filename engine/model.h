@@ -12,6 +12,7 @@
 #define DLM_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -93,6 +94,8 @@ dlm_status dlm_config_parse(const char *text, const char *path, dlm_config *cfg)
 // Expected shape (rows, cols) of a role; cols == 0 for vectors.
 void dlm_model_role_shape(const dlm_config *cfg, dlm_tensor_role role, int64_t *rows, int64_t *cols);
 const char *dlm_tensor_role_name(dlm_tensor_role role);
+// Checkpoint name of a role's tensor in this model's naming scheme (layer ignored for global roles).
+void dlm_model_tensor_name(const dlm_model *m, dlm_tensor_role role, int layer, char *buf, size_t n);
 
 // Convert one tensor to fp32 with any LoRA delta merged. dst holds rows*cols (or rows) floats.
 void dlm_model_load_tensor(const dlm_model *m, dlm_tensor_role role, int layer, float *dst);

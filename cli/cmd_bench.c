@@ -1,0 +1,169 @@
+// cmd_bench.c — `dlmscope bench`: forward-pass speed, with a reference measured in the same run.
+//
+// For each sequence length it times full forward passes (median of --repeat after a warm-up) with
+// LM-head rows for every position and for one 32-token block, counts the FLOPs, and reports them
+// against OpenBLAS sgemm measured at the model's own GEMM shapes in the same process: the ratio is
+// the fraction of the machine's matrix-product peak the forward pass reaches.
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands.h"
+#include "engine/backend.h"
+#include "engine/util.h"
+#include "engine/synth.h"
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double forward_flops(const dlm_config *c, int L, int rows) {
+    double qd = (double)(c->n_heads + 2 * c->n_kv_heads) * c->head_dim, od = (double)c->n_heads * c->head_dim;
+    double per_layer = 2.0 * L * c->d_model * qd + 2.0 * L * od * c->d_model + 2.0 * L * c->d_model * 2 * c->d_ff +
+                       2.0 * L * c->d_ff * c->d_model + 4.0 * L * (double)L * od;
+    return per_layer * c->n_layers + 2.0 * rows * c->d_model * c->n_vocab;
+}
+
+// GFLOP/s of OpenBLAS sgemm for out(M,N) = x(M,K) W(N,K)^T, best of a few runs.
+static double sgemm_gflops(int m, int n, int k) {
+    float *x = dlm_xmalloc((size_t)m * k * sizeof *x), *w = dlm_xmalloc((size_t)n * k * sizeof *w),
+          *o = dlm_xmalloc((size_t)m * n * sizeof *o);
+    for (size_t i = 0; i < (size_t)m * k; i++) x[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+    for (size_t i = 0; i < (size_t)n * k; i++) w[i] = (float)((i * 40503u) % 1000) * 1e-3f - 0.5f;
+    double best = 1e30;
+    for (int r = 0; r < 7; r++) {
+        double t = dlm_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k, w, k, 0.0f, o, n);
+        t = dlm_now() - t;
+        if (r > 0 && t < best) best = t;
+    }
+    free(x);
+    free(w);
+    free(o);
+    return 2.0 * m * n * k / best / 1e9;
+}
+
+static double time_forward(dlm_backend *be, int L, int n_rows, int repeat, double *min_ms) {
+    const dlm_config *c = &be->model->cfg;
+    int32_t *ids = dlm_xmalloc((size_t)L * sizeof *ids), *rows = dlm_xmalloc((size_t)n_rows * sizeof *rows);
+    for (int i = 0; i < L; i++) ids[i] = (int32_t)((i * 7919u) % (unsigned)c->n_vocab);
+    for (int i = 0; i < n_rows; i++) rows[i] = L - n_rows + i;
+    dlm_row_summary *sum = dlm_xcalloc((size_t)n_rows, sizeof *sum);
+    dlm_forward_args fa = {.n_tokens = L, .ids = ids, .n_rows = n_rows, .rows = rows};
+    dlm_sample_opts so = dlm_sample_opts_default();
+    double *t = dlm_xmalloc((size_t)repeat * sizeof *t);
+    for (int r = -2; r < repeat; r++) {
+        double t0 = dlm_now();
+        if (dlm_backend_forward(be, &fa, &so, sum) != DLM_STATUS_OK) dlm_die("bench forward: %s", dlm_error_message());
+        if (r >= 0) t[r] = (dlm_now() - t0) * 1e3;
+    }
+    qsort(t, (size_t)repeat, sizeof *t, cmp_double);
+    double med = t[repeat / 2];
+    *min_ms = t[0];
+    free(t);
+    free(ids);
+    free(rows);
+    free(sum);
+    return med;
+}
+
+int cmd_bench(int argc, char **argv) {
+    cli_opt opts[] = {
+        {"model", "DIR", "benchmark this model folder"},
+        {"shape", "NAME", "random weights of a preset shape: tiny, small (bundled size), medium, llada-8b (default small)"},
+        {"tokens", "LIST", "sequence lengths, comma separated (default 128,512)"},
+        {"repeat", "N", "timed runs per case, after 2 warm-up runs (default 10)"},
+        {"threads", "N", "CPU threads (default: all cores)"},
+        {"device", "NAME", "cpu, cuda or auto (default auto)"},
+        {0}};
+    cli_positional pos;
+    int rc = cli_parse("bench", "[--model DIR | --shape NAME] [--tokens 128,512] [options]", opts, argc, argv, &pos);
+    if (rc) {
+        cli_free(opts, &pos);
+        return rc < 0 ? 2 : 0;
+    }
+    int status = 2;
+    char *tmp = NULL;
+    dlm_model *model = NULL;
+    dlm_backend *be = NULL;
+    long long repeat, threads;
+    if (!cli_get_int("bench", opts, "repeat", 1, 10000, 10, &repeat) ||
+        !cli_get_int("bench", opts, "threads", 1, 1024, 0, &threads))
+        goto done;
+    const char *dir = cli_get(opts, "model");
+    if (!dir) {
+        const char *want = cli_has(opts, "shape") ? cli_get(opts, "shape") : "small";
+        dlm_synth_spec spec;
+        if (!dlm_synth_preset(want, &spec)) {
+            cli_error("bench", "--shape '%s': expected one of %s", want, dlm_synth_preset_names());
+            goto done;
+        }
+        char tmpl[] = "/tmp/dlmscope-bench.XXXXXX";
+        if (!mkdtemp(tmpl)) {
+            cli_error("bench", "cannot create a temporary folder for the random checkpoint");
+            goto done;
+        }
+        tmp = dlm_xstrdup(tmpl);
+        if (dlm_synth_write(tmp, &spec) != DLM_STATUS_OK) {
+            cli_error("bench", "%s", dlm_error_message());
+            goto done;
+        }
+        printf("shape %s: random bf16 weights written to %s\n", want, tmp);
+        dir = tmp;
+    } else if (cli_has(opts, "shape")) {
+        cli_error("bench", "give --model or --shape, not both");
+        goto done;
+    }
+    model = dlm_model_load(dir, NULL);
+    if (!model) {
+        cli_error("bench", "%s", dlm_error_message());
+        goto done;
+    }
+    be = dlm_backend_new(model, cli_has(opts, "device") ? cli_get(opts, "device") : "auto", (int)threads);
+    if (!be) {
+        cli_error("bench", "%s", dlm_error_message());
+        goto done;
+    }
+    const dlm_config *c = &model->cfg;
+    printf("model: d=%d heads=%d/%d layers=%d ff=%d vocab=%d, %.2f M parameters; device %s\n", c->d_model, c->n_heads,
+           c->n_kv_heads, c->n_layers, c->d_ff, c->n_vocab, model->n_params / 1e6, be->device);
+    printf("%7s %6s %10s %10s %9s %12s %9s\n", "tokens", "rows", "median ms", "min ms", "GFLOP/s", "sgemm GFLOP/s",
+           "of peak");
+    char *list = dlm_xstrdup(cli_has(opts, "tokens") ? cli_get(opts, "tokens") : "128,512"), *save = NULL;
+    status = 0;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long long L;
+        if (!dlm_parse_int(tok, 1, c->max_seq_len, &L)) {
+            cli_error("bench", "--tokens: '%s' is not a length in [1, %d]", tok, c->max_seq_len);
+            status = 2;
+            break;
+        }
+        // Reference: sgemm at this model's two largest GEMM shapes with M = L, flop-weighted.
+        double g1 = sgemm_gflops((int)L, 2 * c->d_ff, c->d_model), g2 = sgemm_gflops((int)L, c->d_model, c->d_ff);
+        double peak = (2.0 * c->d_ff * 2 + 1.0 * c->d_ff * 2) / (2.0 * c->d_ff * 2 / g1 + 1.0 * c->d_ff * 2 / g2);
+        int row_counts[2] = {(int)L, L > 32 ? 32 : (int)L};
+        for (int k = 0; k < 2; k++) {
+            if (k == 1 && row_counts[1] == row_counts[0]) break;
+            double min_ms, ms = time_forward(be, (int)L, row_counts[k], (int)repeat, &min_ms);
+            double gf = forward_flops(c, (int)L, row_counts[k]) / (ms * 1e-3) / 1e9;
+            printf("%7lld %6d %10.2f %10.2f %9.1f %12.1f %8.0f%%\n", L, row_counts[k], ms, min_ms, gf, peak,
+                   100.0 * gf / peak);
+        }
+    }
+    free(list);
+done:
+    dlm_backend_free(be);
+    dlm_model_free(model);
+    if (tmp) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+        if (system(cmd) != 0) fprintf(stderr, "dlmscope bench: could not remove %s\n", tmp);
+        free(tmp);
+    }
+    cli_free(opts, &pos);
+    return status;
+}
