@@ -7,48 +7,9 @@
 
 #include "args.h"
 #include "commands.h"
+#include "common.h"
 #include "engine/backend.h"
 #include "engine/util.h"
-
-// Parse "1 2 3" or "1,2,3" into a new array. Returns false with a message naming the token.
-static bool parse_ids(const char *text, int32_t **ids, int *n) {
-    *ids = NULL;
-    *n = 0;
-    int cap = 0;
-    const char *p = text;
-    while (*p) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
-        if (!*p) break;
-        const char *start = p;
-        while (*p && *p != ' ' && *p != ',' && *p != '\t' && *p != '\n') p++;
-        char tok[32];
-        long long v;
-        if ((size_t)(p - start) >= sizeof tok) {
-            cli_error("logits", "--ids: '%.20s...' is not a token id", start);
-            free(*ids);
-            *ids = NULL;
-            return false;
-        }
-        memcpy(tok, start, (size_t)(p - start));
-        tok[p - start] = 0;
-        if (!dlm_parse_int(tok, 0, INT32_MAX, &v)) {
-            cli_error("logits", "--ids: '%s' is not a token id", tok);
-            free(*ids);
-            *ids = NULL;
-            return false;
-        }
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 64;
-            *ids = dlm_xrealloc(*ids, (size_t)cap * sizeof **ids);
-        }
-        (*ids)[(*n)++] = (int32_t)v;
-    }
-    if (*n == 0) {
-        cli_error("logits", "--ids: no token ids given");
-        return false;
-    }
-    return true;
-}
 
 // --soft "POS:ID=W,ID=W;POS:ID=W": positions fed a weighted mixture of token embeddings.
 static bool parse_soft(const char *spec, int n_tokens, int soft_k, int32_t *soft_ids, float *soft_w) {
@@ -133,7 +94,7 @@ int cmd_logits(int argc, char **argv) {
         !cli_get_int("logits", opts, "block-causal", 1, 1 << 20, 0, &block) ||
         !cli_get_int("logits", opts, "threads", 1, 1024, 0, &threads))
         goto done;
-    if (!parse_ids(cli_get(opts, "ids"), &ids, &n)) goto done;
+    if (!cli_parse_ids("logits", "ids", cli_get(opts, "ids"), &ids, &n)) goto done;
     if (cli_has(opts, "soft")) {
         soft_ids = dlm_xcalloc((size_t)n * soft_k, sizeof *soft_ids);
         soft_w = dlm_xcalloc((size_t)n * soft_k, sizeof *soft_w);

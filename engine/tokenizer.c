@@ -528,6 +528,38 @@ bool dlm_tokenizer_is_special(const dlm_tokenizer *t, int32_t id) {
     return id >= 0 && id < t->n_vocab && t->is_special[id];
 }
 
+void dlm_tokenizer_token_display(const dlm_tokenizer *t, int32_t id, char *buf, size_t n) {
+    size_t len;
+    const char *b = dlm_tokenizer_token_bytes(t, id, &len);
+    if (!b) {
+        snprintf(buf, n, "<id %d>", id);
+        return;
+    }
+    size_t o = 0, i = 0;
+    while (i < len && o + 8 < n) {
+        int32_t cp;
+        int k = utf8_decode((const unsigned char *)b + i, len - i, &cp);
+        if (!k) {
+            o += (size_t)snprintf(buf + o, n - o, "\\x%02X", (unsigned char)b[i]);
+            i++;
+        } else if (cp == '\n') {
+            o += (size_t)snprintf(buf + o, n - o, "\\n");
+            i++;
+        } else if (cp == '\t') {
+            o += (size_t)snprintf(buf + o, n - o, "\\t");
+            i++;
+        } else if (cp < 0x20 || cp == 0x7f) {
+            o += (size_t)snprintf(buf + o, n - o, "\\x%02X", (unsigned)cp);
+            i++;
+        } else {
+            memcpy(buf + o, b + i, (size_t)k);
+            o += (size_t)k;
+            i += (size_t)k;
+        }
+    }
+    buf[o < n ? o : n - 1] = 0;
+}
+
 int32_t dlm_tokenizer_find(const dlm_tokenizer *t, const char *text) {
     size_t len = strlen(text);
     for (int i = 0; i < t->n_added; i++)

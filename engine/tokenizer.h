@@ -42,6 +42,10 @@ bool dlm_tokenizer_is_special(const dlm_tokenizer *tok, int32_t id);
 // are an error. Appends to out.
 dlm_status dlm_tokenizer_decode(const dlm_tokenizer *tok, const int32_t *ids, int n, bool skip_special, dlm_buf *out);
 
+// One token for display on a single line: \n, \t and other control characters escaped, bytes of
+// an incomplete UTF-8 sequence shown as \xNN. Unknown ids read "<id 123>". Always NUL-terminated.
+void dlm_tokenizer_token_display(const dlm_tokenizer *tok, int32_t id, char *buf, size_t n);
+
 // Id of a token by its text (added tokens and vocabulary entries in byte-level form), or -1.
 int32_t dlm_tokenizer_find(const dlm_tokenizer *tok, const char *text);
 

@@ -1,0 +1,56 @@
+// common.h — what several subcommands share: opening a model, reading a rule and a prompt.
+#ifndef DLM_CLI_COMMON_H
+#define DLM_CLI_COMMON_H
+
+#include "args.h"
+#include "engine/backend.h"
+#include "engine/model.h"
+#include "engine/rules.h"
+#include "engine/session.h"
+#include "engine/tokenizer.h"
+
+// Option table entries (put them in a command's cli_opt array).
+#define CLI_MODEL_OPTS                                                                              \
+    {"model", "DIR", "model folder: config.json, model*.safetensors, tokenizer.json"},             \
+    {"adapter", "DIR", "PEFT LoRA adapter folder, merged at load (EvoToken's CTS adapter)"},       \
+    {"tokenizer", "FILE", "tokenizer.json (default: the one in the model folder)"},                \
+    {"device", "NAME", "cpu, cuda or auto (default auto)"},                                        \
+    {"threads", "N", "CPU threads (default: all cores)"},                                          \
+    {"block-causal", "B", "the model attends block-causally with blocks of B (LLaDA2.x)"}
+
+#define CLI_RULE_OPTS                                                                               \
+    {"rule", "SPEC", "decoding rule NAME[:key=value,...] (default llada; see --help-rules)"},     \
+    {"gen", "N", "generation length (default 128)"},                                               \
+    {"block", "B", "block length (default 32)"},                                                   \
+    {"steps", "S", "refinement steps in total (llada: gen, evotoken: gen/2)"},                     \
+    {"seed", "N", "random seed (default 0)"},                                                      \
+    {"temperature", "T", "sampling temperature (0: argmax)"},                                      \
+    {"help-rules", NULL, "list the rules and their parameters"}
+
+#define CLI_PROMPT_OPTS                                                                             \
+    {"prompt", "TEXT", "the user's message (wrapped in the chat template)"},                       \
+    {"prompt-ids", "IDS", "the prompt as token ids, used as is"},                                  \
+    {"raw", NULL, "do not apply the chat template to --prompt"}
+
+typedef struct {
+    dlm_model     *model;
+    dlm_backend   *be;
+    dlm_tokenizer *tok; // NULL when the model folder has none and none was given
+} cli_engine;
+
+// Open model, backend and tokenizer from the options. need_tokenizer: fail without one.
+bool cli_engine_open(const char *cmd, const cli_opt *opts, bool need_tokenizer, cli_engine *e);
+void cli_engine_close(cli_engine *e);
+
+// The rule from --rule and the shorthand flags (flags win), finalized. false after an error line.
+bool cli_rule_from_opts(const char *cmd, const cli_opt *opts, dlm_rule_config *rc);
+// Print the rule table (for --help-rules).
+void cli_print_rules(void);
+
+// Prompt ids from --prompt (chat template unless --raw) or --prompt-ids. Caller frees *ids.
+bool cli_prompt_from_opts(const char *cmd, const cli_opt *opts, const dlm_tokenizer *tok, int n_vocab, int32_t **ids,
+                          int *n);
+// Parse "1 2 3" / "1,2,3" ids. false with an error line naming the option.
+bool cli_parse_ids(const char *cmd, const char *option, const char *text, int32_t **ids, int *n);
+
+#endif

@@ -1,0 +1,155 @@
+// rules.h — decoding rules and their parameters as data.
+//
+// One X-macro lists the rules and one the parameters; they generate the enums, the names used on
+// the command line (`--rule t2m:detector=logitdiff,tau_remask=0.2`), in the TUI, in trace headers
+// and in docs, and the help text. research/algorithms.md is the specification of each rule.
+//
+//   dlm_rule_config rc;
+//   if (dlm_rule_parse("t2m:cmax=3", &rc) != DLM_STATUS_OK) ... dlm_error_message()
+//   rc.gen = 256;  dlm_rule_mark_set(&rc, "gen");         // flags override spec defaults
+//   if (dlm_rule_finalize(&rc) != DLM_STATUS_OK) ...       // derived defaults + range checks
+#ifndef DLM_RULES_H
+#define DLM_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+// X(ENUM, "name", "paper name and one-line description")
+#define DLM_RULES(X)                                                                                               \
+    X(LLADA, "llada", "LLaDA low-confidence remasking: fixed steps per block, commit the most confident masks")    \
+    X(THRESHOLD, "threshold", "Fast-dLLM parallel decoding: commit the top mask and every mask with conf >= tau")  \
+    X(T2T, "t2t", "LLaDA2.1 M2T + T2T editing: fill confident masks, overwrite confident disagreeing tokens")       \
+    X(T2M, "t2m", "T2M remasking (Remask, Don't Replace): fill like LLaDA2.1, reset suspect tokens to [MASK]")      \
+    X(EVOTOKEN, "evotoken", "EvoToken-DLM: masks evolve through soft token mixtures before they are decoded")
+
+typedef enum {
+#define X(e, name, help) DLM_RULE_##e,
+    DLM_RULES(X)
+#undef X
+    DLM_RULE_COUNT
+} dlm_rule_kind;
+
+#define DLM_RULE_BIT(e) (1u << DLM_RULE_##e)
+#define DLM_ALL_RULES ((1u << DLM_RULE_COUNT) - 1)
+#define DLM_LLADA_FAMILY (DLM_RULE_BIT(T2T) | DLM_RULE_BIT(T2M)) // LLaDA2.1 loop
+
+// Enumerated parameter values: X(param, ENUM, "name")
+#define DLM_ENUM_VALUES(X)                               \
+    X(remasking, LOW_CONFIDENCE, "low_confidence")       \
+    X(remasking, RANDOM, "random")                       \
+    X(mode, Q, "q")                                      \
+    X(mode, S, "s")                                      \
+    X(detector, LOWPROB, "lowprob")                      \
+    X(detector, T2T_REMASK, "t2t-remask")                \
+    X(detector, LOGITDIFF, "logitdiff")                  \
+    X(cap, CODE, "code")                                 \
+    X(cap, PAPER, "paper")                               \
+    X(editable, BEFORE, "before")                        \
+    X(editable, AFTER, "after")
+
+// Values count from 0 within each parameter, in the order listed above:
+enum { DLM_REMASK_LOW_CONFIDENCE = 0, DLM_REMASK_RANDOM = 1 };
+enum { DLM_MODE_Q = 0, DLM_MODE_S = 1 };
+enum { DLM_DETECT_LOWPROB = 0, DLM_DETECT_T2T_REMASK = 1, DLM_DETECT_LOGITDIFF = 2 };
+enum { DLM_CAP_CODE = 0, DLM_CAP_PAPER = 1 };
+enum { DLM_EDITABLE_BEFORE = 0, DLM_EDITABLE_AFTER = 1 };
+
+typedef struct {
+    dlm_rule_kind kind;
+    int      gen;           // generation length G
+    int      block;         // block length B
+    int      steps;         // total refinement steps (llada, evotoken); 0 = rule default
+    double   temperature;   // 0: argmax; > 0: Gumbel-max sample of softmax(logits / T)
+    uint64_t seed;
+    int      remasking;     // llada: DLM_REMASK_*
+    double   tau;           // threshold: commit threshold; t2t/t2m: M2T fill threshold
+    double   factor;        // threshold: > 0 selects Fast-dLLM's factor mode
+    int      mode;          // t2t/t2m: DLM_MODE_Q (0.7 / 0.5) or DLM_MODE_S (0.5 / 0.0)
+    double   tau_edit;      // t2t: T2T edit threshold
+    int      max_post;      // t2t/t2m: mask-free refinement steps allowed per block
+    int      eos_stop;      // t2t/t2m: stop generating once a finished block holds EOS
+    int      detector;      // t2m: DLM_DETECT_*
+    double   tau_remask;    // t2m: detector threshold
+    int      cmax;          // t2m: remasks allowed per position per block (C_max)
+    double   rho_max;       // t2m: remasks per step at most rho_max * |editable|
+    int      cap;           // t2m: DLM_CAP_CODE max(1, int(.)) or DLM_CAP_PAPER floor(.)
+    int      editable;      // t2m: editable set taken BEFORE (code) or AFTER (paper) the fill
+    int      k_soft;        // evotoken: candidates in a soft token
+    double   alpha;         // evotoken: weight of [MASK] in Soft([MASK] u V)
+    double   stuck_eps;     // stuck set: p(current token) below this ...
+    double   stuck_tau;     // ... and max p below this (< 0: the rule's edit threshold)
+    int      top_k;         // candidates per position kept in step snapshots
+    uint64_t set;           // bit i: parameter i was given explicitly
+} dlm_rule_config;
+
+// X(name, field, type, rules, lo, hi, help). Types: INT, FLOAT, SEED, ENUM, BOOL.
+#define DLM_RULE_PARAMS(X)                                                                                           \
+    X(gen, gen, INT, DLM_ALL_RULES, 1, 1 << 20, "generation length G (tokens after the prompt)")                    \
+    X(block, block, INT, DLM_ALL_RULES, 1, 1 << 20, "block length B")                                               \
+    X(steps, steps, INT, DLM_RULE_BIT(LLADA) | DLM_RULE_BIT(EVOTOKEN), 1, 1 << 20,                                 \
+      "refinement steps in total, spread evenly over the G/B blocks (llada: G, evotoken: G/2)")                    \
+    X(temperature, temperature, FLOAT, DLM_ALL_RULES, 0, 100, "0: argmax; > 0: Gumbel-max sampling at T")           \
+    X(seed, seed, SEED, DLM_ALL_RULES, 0, 0, "random seed (Gumbel noise, random remasking)")                        \
+    X(remasking, remasking, ENUM, DLM_RULE_BIT(LLADA), 0, 1, "low_confidence or random")                             \
+    X(tau, tau, FLOAT, DLM_RULE_BIT(THRESHOLD) | DLM_LLADA_FAMILY, 0, 1,                                            \
+      "threshold: commit masks with confidence >= tau (0.9); t2t/t2m: fill masks with conf > tau (Q 0.7, S 0.5)")  \
+    X(factor, factor, FLOAT, DLM_RULE_BIT(THRESHOLD), 0, 100, "> 0: Fast-dLLM factor mode, thresholds 1 - f/(n+1)") \
+    X(mode, mode, ENUM, DLM_LLADA_FAMILY, 0, 1, "LLaDA2.1 preset: q (tau 0.7, tau_edit 0.5) or s (0.5, 0.0)")       \
+    X(tau_edit, tau_edit, FLOAT, DLM_RULE_BIT(T2T), 0, 1, "T2T edit: replace a token when p(argmax) > tau_edit")    \
+    X(max_post, max_post, INT, DLM_LLADA_FAMILY, 0, 1 << 16, "refinement steps per block after its masks are gone") \
+    X(eos_stop, eos_stop, BOOL, DLM_LLADA_FAMILY, 0, 1, "stop after the block in which EOS appears (1)")            \
+    X(detector, detector, ENUM, DLM_RULE_BIT(T2M), 0, 2, "lowprob, t2t-remask or logitdiff")                        \
+    X(tau_remask, tau_remask, FLOAT, DLM_RULE_BIT(T2M), 0, 1,                                                       \
+      "detector threshold (lowprob 0.3, t2t-remask 0.9, logitdiff 0.3)")                                            \
+    X(cmax, cmax, INT, DLM_RULE_BIT(T2M), 0, 1 << 16, "remasks allowed per position per block, C_max (1)")          \
+    X(rho_max, rho_max, FLOAT, DLM_RULE_BIT(T2M), 0, 1, "remasks per step at most rho_max x |editable| (0.25)")     \
+    X(cap, cap, ENUM, DLM_RULE_BIT(T2M), 0, 1, "per-step cap: code max(1, int(rho|E|)) or paper floor(rho|E|)")     \
+    X(editable, editable, ENUM, DLM_RULE_BIT(T2M), 0, 1, "editable set before (code) or after (paper) the fill")    \
+    X(k_soft, k_soft, INT, DLM_RULE_BIT(EVOTOKEN), 1, 8, "candidates mixed into a soft token (3)")                  \
+    X(alpha, alpha, FLOAT, DLM_RULE_BIT(EVOTOKEN), 0, 0.999999, "[MASK] weight in a soft mask token (0.7)")        \
+    X(stuck_eps, stuck_eps, FLOAT, DLM_ALL_RULES, 0, 1, "stuck set: p(current token) < stuck_eps (0.05) ...")       \
+    X(stuck_tau, stuck_tau, FLOAT, DLM_ALL_RULES, -1, 1, "... and max p < stuck_tau (default: the edit threshold)") \
+    X(top_k, top_k, INT, DLM_ALL_RULES, 1, 8, "candidates per position kept in snapshots and traces (5)")
+
+typedef enum {
+#define X(name, field, type, rules, lo, hi, help) DLM_PARAM_##name,
+    DLM_RULE_PARAMS(X)
+#undef X
+    DLM_PARAM_COUNT
+} dlm_param_id;
+
+#define DLM_SNAPSHOT_TOP_MAX 8
+
+const char *dlm_rule_name(dlm_rule_kind kind);
+const char *dlm_rule_help(dlm_rule_kind kind);
+// -1 if unknown.
+int dlm_rule_find(const char *name);
+
+// Defaults of the papers' main experiments for a rule (everything unset).
+void dlm_rule_defaults(dlm_rule_kind kind, dlm_rule_config *rc);
+// Parse "name" or "name:key=value,key=value" into rc (defaults first). Errors name the key.
+dlm_status dlm_rule_parse(const char *spec, dlm_rule_config *rc);
+// Set one parameter from text ("alpha", "0.5"). Errors name the parameter and the allowed range.
+dlm_status dlm_rule_set(dlm_rule_config *rc, const char *key, const char *value);
+bool dlm_rule_is_set(const dlm_rule_config *rc, dlm_param_id p);
+// Derived defaults (steps from gen, taus from mode and detector) and cross-parameter checks
+// (G multiple of B, steps multiple of G/B). Call after every explicit setting.
+dlm_status dlm_rule_finalize(dlm_rule_config *rc);
+// Canonical "name:key=value,..." with every parameter that applies to the rule.
+void dlm_rule_format(const dlm_rule_config *rc, char *buf, size_t n);
+// The threshold that decides whether a committed token can still be edited (for the stuck set).
+double dlm_rule_stuck_tau(const dlm_rule_config *rc);
+
+// Parameter metadata, for help screens and the TUI.
+const char *dlm_param_name(dlm_param_id p);
+const char *dlm_param_help(dlm_param_id p);
+bool dlm_param_applies(dlm_param_id p, dlm_rule_kind kind);
+// Current value as text ("0.7", "lowprob").
+void dlm_param_format(const dlm_rule_config *rc, dlm_param_id p, char *buf, size_t n);
+// Names of an enumerated parameter's values, or NULL if it is not one.
+const char *const *dlm_param_values(dlm_param_id p, int *n);
+
+#endif
