@@ -95,6 +95,10 @@ int cmd_run(int argc, char **argv) {
         cli_error("run", "--prompt TEXT or --prompt-ids IDS is required");
         goto done;
     }
+    if (cli_has(opts, "prompt") && cli_has(opts, "prompt-ids")) {
+        cli_error("run", "give exactly one of --prompt TEXT and --prompt-ids IDS");
+        goto done;
+    }
     if (!cli_engine_open("run", opts, cli_has(opts, "prompt"), &e)) goto done;
     if (!cli_prompt_from_opts("run", opts, e.tok, e.model->cfg.n_vocab, &prompt, &n_prompt)) goto done;
     long long bc;

@@ -1,0 +1,494 @@
+// test_rules.c — the decoding rules on a scripted model: each test chooses the distributions per
+// forward and position and asserts exact tokens, states and events per step.
+#include "engine/session.h"
+#include "scripted.h"
+#include "testmodel.h"
+
+enum { V = 16, MASK = 15, EOS = 14 };
+static const int32_t PROMPT[2] = {1, 2}; // P = 2: generation starts at position 2
+
+typedef struct {
+    dlm_model   *m;
+    dlm_backend *be;
+    dlm_session *s;
+    dlm_step    *st;
+} rig;
+
+static rig rig_new(scripted_fn fn, const char *spec, int gen, int block, int steps) {
+    rig r;
+    r.m = scripted_model(V);
+    r.be = scripted_backend(r.m, fn, NULL);
+    dlm_rule_config rc;
+    if (dlm_rule_parse(spec, &rc) != DLM_STATUS_OK) fail_msg("%s", dlm_error_message());
+    char v[16];
+    snprintf(v, sizeof v, "%d", gen);
+    dlm_rule_set(&rc, "gen", v);
+    snprintf(v, sizeof v, "%d", block);
+    dlm_rule_set(&rc, "block", v);
+    if (steps) {
+        snprintf(v, sizeof v, "%d", steps);
+        dlm_rule_set(&rc, "steps", v);
+    }
+    r.s = dlm_session_new(r.m, r.be, PROMPT, 2, &rc, NULL);
+    if (!r.s) fail_msg("session: %s", dlm_error_message());
+    r.st = dlm_step_new(dlm_session_n_tokens(r.s));
+    return r;
+}
+
+static void rig_free(rig *r) {
+    dlm_step_free(r->st);
+    dlm_session_free(r->s);
+    dlm_backend_free(r->be);
+    dlm_model_free(r->m);
+}
+
+static void step(rig *r) {
+    if (dlm_session_step(r->s, r->st) != DLM_STATUS_OK) fail_msg("step: %s", dlm_error_message());
+}
+
+// Generation-region tokens as a string of ids ("3 4 15 15"), for compact asserts.
+static const char *gen_tokens(rig *r) {
+    static char buf[256];
+    const int32_t *t = dlm_session_tokens(r->s);
+    buf[0] = 0;
+    for (int i = 2; i < dlm_session_n_tokens(r->s); i++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%d", i > 2 ? " " : "", t[i]);
+    return buf;
+}
+#define ASSERT_GEN(r, want) assert_string_equal(gen_tokens(r), want)
+
+// ---- llada -----------------------------------------------------------------------------------
+
+// Position p predicts token p-2 with confidence falling along the sequence.
+static void falling(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    peak(probs, V, (pos - 2) % 14, 0.9 - 0.05 * (pos - 2));
+}
+
+static void test_llada_schedule_remainder(void **state) {
+    // 8 masks in 3 steps: 8 // 3 = 2 per step, the remainder 2 to the first two steps: 3, 3, 2.
+    rig r = rig_new(falling, "llada", 8, 8, 3);
+    step(&r);
+    assert_int_equal(r.st->n_commits, 3);
+    ASSERT_GEN(&r, "0 1 2 15 15 15 15 15");
+    assert_int_equal(r.st->pos[2].state, DLM_POS_DECODED);
+    assert_int_equal(r.st->pos[5].state, DLM_POS_MASK);
+    assert_true(r.st->pos[2].events & DLM_EVENT_COMMIT);
+    assert_false(r.st->done);
+    step(&r);
+    assert_int_equal(r.st->n_commits, 3);
+    step(&r);
+    assert_int_equal(r.st->n_commits, 2);
+    ASSERT_GEN(&r, "0 1 2 3 4 5 6 7");
+    assert_true(r.st->done && dlm_session_done(r.s));
+    assert_int_equal(dlm_session_step(r.s, r.st), DLM_STATUS_ARG); // nothing left to do
+    rig_free(&r);
+}
+
+static void flat(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    peak(probs, V, 3, 0.5);
+}
+
+static void block1_confident(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    peak(probs, V, pos < 6 ? 4 : 9, pos < 6 ? 0.3 : 0.99);
+}
+
+static void test_llada_ties_and_blocks(void **state) {
+    rig r = rig_new(flat, "llada", 4, 4, 4); // equal confidence everywhere: lowest position first
+    step(&r);
+    ASSERT_GEN(&r, "3 15 15 15");
+    rig_free(&r);
+    // Two blocks: the more confident second block waits for the first.
+    r = rig_new(block1_confident, "llada", 8, 4, 4);
+    step(&r);
+    step(&r);
+    ASSERT_GEN(&r, "4 4 4 4 15 15 15 15");
+    assert_int_equal(r.st->block, 0);
+    assert_int_equal(r.st->n_finalized, 4); // block 0 closed with this step
+    step(&r);
+    assert_int_equal(r.st->block, 1);
+    ASSERT_GEN(&r, "4 4 4 4 9 9 15 15");
+    rig_free(&r);
+}
+
+// ---- threshold (Fast-dLLM) ------------------------------------------------------------------
+
+static void threshold_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    static const double conf[3][4] = {{0.5, 0.5, 0.5, 0.5}, {0, 0.95, 0.92, 0.3}, {0, 0, 0, 0.1}};
+    peak(probs, V, 5 + pos, conf[call][pos - 2] > 0 ? conf[call][pos - 2] : 0.5);
+}
+
+static void test_threshold_always_top1(void **state) {
+    rig r = rig_new(threshold_script, "threshold", 4, 4, 0);
+    step(&r); // nothing reaches 0.9: only the top-1 (lowest position among equals)
+    assert_int_equal(r.st->n_commits, 1);
+    ASSERT_GEN(&r, "7 15 15 15");
+    step(&r); // two reach 0.9
+    assert_int_equal(r.st->n_commits, 2);
+    ASSERT_GEN(&r, "7 8 9 15");
+    step(&r); // the last one at 0.1: committed anyway as the top-1
+    assert_int_equal(r.st->n_commits, 1);
+    assert_true(r.st->done);
+    rig_free(&r);
+}
+
+static double factor_conf[4];
+static void factor_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    peak(probs, V, pos, factor_conf[pos - 2]);
+}
+
+static void test_threshold_factor(void **state) {
+    // factor 1: thresholds -1, 1 - 1/3, 1 - 1/4, 1 - 1/5 over the sorted confidences.
+    double a[4] = {0.9, 0.7, 0.5, 0.4}; // breaks at i = 2: commits 2
+    memcpy(factor_conf, a, sizeof a);
+    rig r = rig_new(factor_script, "threshold:factor=1", 4, 4, 0);
+    step(&r);
+    assert_int_equal(r.st->n_commits, 2);
+    rig_free(&r);
+    double b[4] = {0.9, 0.8, 0.8, 0.1}; // breaks at the last index: the quirk commits all 4
+    memcpy(factor_conf, b, sizeof b);
+    r = rig_new(factor_script, "threshold:factor=1", 4, 4, 0);
+    step(&r);
+    assert_int_equal(r.st->n_commits, 4);
+    rig_free(&r);
+}
+
+// ---- t2t (LLaDA2.1) ---------------------------------------------------------------------------
+
+static void t2t_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    switch (call) {
+    case 0: peak(probs, V, pos == 2 ? 3 : 9, pos == 2 ? 0.9 : 0.3); break; // fill position 2 only
+    case 1:
+        if (pos == 2) peak(probs, V, 5, 0.6);      // 3 -> 5: c 0.6 > tau_edit 0.5, fires
+        else if (pos == 3) peak(probs, V, 7, 0.95); // fill
+        else peak(probs, V, 9, 0.3);
+        break;
+    case 2:
+        if (pos == 3) peak(probs, V, 8, 0.45);      // 7 -> 8 at 0.45: below tau_edit, silent
+        else peak(probs, V, pos == 2 ? 5 : 10, pos == 2 ? 0.9 : 0.99);
+        break;
+    default: peak(probs, V, ids[pos], 0.9); break;  // agree with everything
+    }
+}
+
+static void test_t2t_edit(void **state) {
+    rig r = rig_new(t2t_script, "t2t", 4, 4, 0);
+    step(&r);
+    ASSERT_GEN(&r, "3 15 15 15");
+    step(&r); // the edit and the fill happen in the same step
+    ASSERT_GEN(&r, "5 7 15 15");
+    assert_true(r.st->pos[2].events & DLM_EVENT_EDIT);
+    assert_int_equal(r.st->pos[2].prev_token, 3);
+    assert_true(r.st->pos[3].events & DLM_EVENT_COMMIT);
+    assert_int_equal(r.st->n_edits, 1);
+    step(&r);
+    ASSERT_GEN(&r, "5 7 10 10");
+    assert_int_equal(r.st->n_edits, 0);
+    assert_false(r.st->done);
+    step(&r); // mask-free and nothing edited: converged
+    assert_int_equal(r.st->n_edits, 0);
+    assert_true(r.st->done);
+    rig_free(&r);
+}
+
+// A committed token that the model stops believing in, with no confident alternative.
+static void stuck_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    if (call == 0) peak(probs, V, 4, 0.9);                   // fill all four with 4
+    else if (pos == 3) peak2(probs, V, 6, 0.3, 4, 0.01);     // p(4) = 0.01, max p 0.3
+    else peak(probs, V, ids[pos] == MASK ? 4 : ids[pos], 0.9);
+}
+
+static void test_stuck_set_t2t_silent_t2m_remasks(void **state) {
+    rig r = rig_new(stuck_script, "t2t", 4, 4, 0);
+    step(&r);
+    ASSERT_GEN(&r, "4 4 4 4");
+    step(&r);
+    ASSERT_GEN(&r, "4 4 4 4"); // T2T cannot act: 0.3 < tau_edit 0.5
+    assert_true(r.st->pos[3].stuck);
+    assert_int_equal(r.st->n_stuck, 1);
+    assert_true(r.st->pos[3].p_current < 0.02f && r.st->pos[3].top_p[0] > 0.29f);
+    rig_free(&r);
+
+    r = rig_new(stuck_script, "t2m", 4, 4, 0);
+    step(&r);
+    step(&r);
+    ASSERT_GEN(&r, "4 15 4 4"); // LowProb: p(4) = 0.01 < 0.3
+    assert_true(r.st->pos[3].events & DLM_EVENT_REMASK);
+    assert_int_equal(r.st->pos[3].state, DLM_POS_MASK);
+    assert_int_equal(r.st->pos[3].remask_count, 1);
+    rig_free(&r);
+}
+
+// Position 3 stays unconvincing whatever it holds; everything else is confident.
+static void cmax_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    if (pos == 3 && ids[pos] != MASK) peak2(probs, V, 6, 0.3, ids[pos], 0.01);
+    else if (pos == 3) peak(probs, V, 4, 0.9);
+    else peak(probs, V, 4, 0.9);
+}
+
+static void test_t2m_cmax(void **state) {
+    rig r = rig_new(cmax_script, "t2m:cmax=1", 4, 4, 0);
+    step(&r); // fill all
+    step(&r); // remask position 3
+    assert_int_equal(r.st->n_remasks, 1);
+    step(&r); // refill position 3
+    ASSERT_GEN(&r, "4 4 4 4");
+    step(&r); // low again, but C_max = 1 is used up in this block
+    assert_int_equal(r.st->n_remasks, 0);
+    assert_true(r.st->pos[3].stuck);
+    rig_free(&r);
+    r = rig_new(cmax_script, "t2m:cmax=2", 4, 4, 0);
+    for (int i = 0; i < 4; i++) step(&r);
+    assert_int_equal(r.st->n_remasks, 1); // a second remask is allowed
+    assert_int_equal(r.st->pos[3].remask_count, 2);
+    rig_free(&r);
+}
+
+// Three committed tokens all doubtful: scores 0.02, 0.01, 0.03.
+static void cap_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    static const double low[4] = {0.02, 0.01, 0.03, 0.9};
+    if (call == 0) peak(probs, V, 4, 0.9);
+    else if (pos < 5) peak2(probs, V, 6, 0.3, 4, low[pos - 2]);
+    else peak(probs, V, 4, 0.9);
+}
+
+static void test_t2m_rho_cap(void **state) {
+    // |E| = 4: code cap max(1, int(4 * 0.25)) = 1 -> only the lowest score (position 3) goes.
+    rig r = rig_new(cap_script, "t2m", 4, 4, 0);
+    step(&r);
+    step(&r);
+    assert_int_equal(r.st->n_remasks, 1);
+    assert_true(r.st->pos[3].events & DLM_EVENT_REMASK);
+    rig_free(&r);
+    // rho 0.2: int(0.8) = 0, floored up to 1 by the code, 0 by the paper's formula.
+    r = rig_new(cap_script, "t2m:rho_max=0.2", 4, 4, 0);
+    step(&r);
+    step(&r);
+    assert_int_equal(r.st->n_remasks, 1);
+    rig_free(&r);
+    r = rig_new(cap_script, "t2m:rho_max=0.2,cap=paper", 4, 4, 0);
+    step(&r);
+    step(&r);
+    assert_int_equal(r.st->n_remasks, 0);
+    rig_free(&r);
+    // rho 1 disables the cap: all three doubtful positions go at once.
+    r = rig_new(cap_script, "t2m:rho_max=1", 4, 4, 0);
+    step(&r);
+    step(&r);
+    assert_int_equal(r.st->n_remasks, 3);
+    rig_free(&r);
+}
+
+static int logitdiff_variant;
+static void logitdiff_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    if (call == 0) {
+        peak(probs, V, pos == 2 ? 3 : 9, pos == 2 ? 0.9 : 0.2); // fill only position 2 (fallback top-1)
+        return;
+    }
+    if (pos != 2) {
+        peak(probs, V, 9, 0.2);
+        return;
+    }
+    double p = logitdiff_variant == 0 ? 0.1 : (call == 1 ? 0.8 : 0.2);
+    peak2(probs, V, 3, p, 6, 0.05);
+}
+
+static void test_t2m_logitdiff_abstains_first(void **state) {
+    // Step 1 is the first with a non-empty editable set: nothing to compare with, so no remask
+    // even though p(3) fell from 0.9 to 0.1.
+    logitdiff_variant = 0;
+    rig r = rig_new(logitdiff_script, "t2m:detector=logitdiff", 4, 4, 0);
+    step(&r);
+    step(&r);
+    assert_int_equal(r.st->n_remasks, 0);
+    rig_free(&r);
+    // 0.8 then 0.2: a drop of 0.6 > 0.3 between two steps with memory: remasked.
+    logitdiff_variant = 1;
+    r = rig_new(logitdiff_script, "t2m:detector=logitdiff", 4, 4, 0);
+    step(&r);
+    step(&r);
+    assert_int_equal(r.st->n_remasks, 0);
+    step(&r);
+    assert_int_equal(r.st->n_remasks, 1);
+    assert_true(r.st->pos[2].events & DLM_EVENT_REMASK);
+    rig_free(&r);
+}
+
+static void test_t2m_t2t_remask_detector(void **state) {
+    // t2t-remask: remask where T2T would have edited (c > 0.9 and a different argmax).
+    rig r = rig_new(t2t_script, "t2m:detector=t2t-remask,tau_remask=0.55", 4, 4, 0);
+    step(&r);
+    step(&r); // position 2: argmax 5 at 0.6 > 0.55, differs from 3: remasked, not replaced
+    assert_true(r.st->pos[2].events & DLM_EVENT_REMASK);
+    ASSERT_GEN(&r, "15 7 15 15");
+    rig_free(&r);
+}
+
+// ---- EOS ---------------------------------------------------------------------------------------
+
+static void eos_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    peak(probs, V, pos == 4 ? EOS : 7, 0.95);
+}
+
+static void test_eos_stop(void **state) {
+    rig r = rig_new(eos_script, "t2t", 8, 4, 0);
+    step(&r); // block 0 filled with EOS at position 4: the next iteration would be mask-free and
+              // EOS is present, so (T2M fork semantics) generation stops without post-refinement
+    assert_true(r.st->done);
+    assert_int_equal(dlm_session_steps_done(r.s), 1);
+    ASSERT_GEN(&r, "7 7 14 7 15 15 15 15");
+    int n;
+    int32_t *out = dlm_session_output(r.s, &n);
+    assert_int_equal(n, 2); // cut at EOS
+    free(out);
+    rig_free(&r);
+    r = rig_new(eos_script, "t2t:eos_stop=0", 8, 4, 0);
+    while (!dlm_session_done(r.s)) step(&r);
+    ASSERT_GEN(&r, "7 7 14 7 7 7 7 7");
+    rig_free(&r);
+}
+
+// ---- evotoken ----------------------------------------------------------------------------------
+
+static void evo_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    switch (call) {
+    case 0:
+        if (pos == 2) peak2(probs, V, 3, 0.6, 4, 0.3);
+        else if (pos == 3) peak2(probs, V, 5, 0.5, 6, 0.2);
+        else peak(probs, V, 7, 0.4);
+        break;
+    case 1:
+        if (pos == 2) peak(probs, V, 8, 0.9); // more confident than at transfer (0.6): replaces 3
+        else if (pos == 3) peak(probs, V, 5, 0.7);
+        else peak(probs, V, 7, 0.4);
+        break;
+    case 2: peak(probs, V, pos == 4 ? 9 : 7, pos == 4 ? 0.8 : 0.3); break;
+    default: peak(probs, V, pos == 4 ? 10 : 11, 0.5); break; // 10 at 0.5 < 0.8: position 4 keeps 9
+    }
+}
+
+static void test_evotoken_states(void **state) {
+    rig r = rig_new(evo_script, "evotoken:temperature=0,k_soft=2,alpha=0.5", 4, 2, 4);
+    scripted_impl *sc = r.be->impl;
+    step(&r); // first forward: hard inputs
+    assert_int_equal(sc->last_soft_k, 0);
+    ASSERT_GEN(&r, "3 15 15 15");
+    assert_int_equal(r.st->pos[2].state, DLM_POS_SOFT);
+    assert_int_equal(r.st->pos[2].events & (DLM_EVENT_COMMIT | DLM_EVENT_TRANSITION), DLM_EVENT_COMMIT | DLM_EVENT_TRANSITION);
+    assert_int_equal(r.st->pos[3].state, DLM_POS_SOFT_MASK);
+    assert_int_equal(r.st->pos[5].state, DLM_POS_SOFT_MASK); // future blocks are soft masks too
+    assert_true(r.st->pos[3].events & DLM_EVENT_TRANSITION);
+    assert_true(fabsf(r.st->pos[2].hist_conf - 0.6f) < 1e-6f);
+
+    step(&r); // soft inputs: masks mix alpha [MASK] with their top-k; decoded: top-k only
+    assert_int_equal(sc->last_soft_k, 3);
+    const int32_t *ids3 = sc->last_soft_ids + 3 * 3;
+    const float *w3 = sc->last_soft_w + 3 * 3;
+    assert_int_equal(ids3[0], 5);
+    assert_int_equal(ids3[1], 6);
+    assert_int_equal(ids3[2], MASK);
+    // S = 0.7, own weight 0.7 * 0.5 / 0.5 = 0.7: [0.5, 0.2, 0.7] / 1.4, rounded to bf16
+    assert_true(fabsf(w3[0] - 0.357f) < 2e-3f && fabsf(w3[1] - 0.143f) < 2e-3f && fabsf(w3[2] - 0.5f) < 2e-3f);
+    const float *w2 = sc->last_soft_w + 2 * 3;
+    assert_true(fabsf(w2[0] - 0.6667f) < 3e-3f && fabsf(w2[1] - 0.3333f) < 3e-3f && w2[2] == 0.0f);
+    assert_true(sc->last_soft_w[0 * 3 + 2] == 1.0f); // prompt: one-hot on its own token
+    assert_int_equal(r.st->pos[3].n_soft, 3);         // the snapshot shows the mixture fed
+    ASSERT_GEN(&r, "8 5 15 15");                       // 3 -> 8 (historical best), 5 transferred
+    assert_true(r.st->pos[2].events & DLM_EVENT_EDIT);
+    assert_true(r.st->pos[2].events & DLM_EVENT_FINALIZE);
+    assert_int_equal(r.st->n_finalized, 2);
+    assert_int_equal(r.st->pos[2].state, DLM_POS_SOFT); // one-step lag: still soft next forward
+
+    step(&r); // block 1; block 0 still fed soft in this forward
+    assert_true(sc->last_soft_w[2 * 3 + 2] < 1.0f);
+    assert_int_equal(r.st->pos[2].state, DLM_POS_DECODED);
+    assert_true(r.st->pos[2].events & DLM_EVENT_TRANSITION);
+    ASSERT_GEN(&r, "8 5 9 15");
+
+    step(&r); // now block 0 is hard; 10 at 0.5 does not beat 9 at 0.8
+    assert_true(sc->last_soft_w[2 * 3 + 2] == 1.0f);
+    ASSERT_GEN(&r, "8 5 9 11");
+    assert_true(r.st->done);
+    rig_free(&r);
+}
+
+// ---- bad configurations --------------------------------------------------------------------------
+
+static void test_rule_errors(void **state) {
+    dlm_rule_config rc;
+    struct {
+        const char *spec, *needle;
+    } cases[] = {
+        {"nope", "unknown rule 'nope'"},
+        {"t2m:alpha=0.5", "rule t2m has no parameter 'alpha'"},
+        {"evotoken:alpha=1", "alpha=1: expected a number in [0, 1)"},
+        {"evotoken:alpha=-0.1", "alpha=-0.1"},
+        {"t2m:tau_remask=1.5", "tau_remask=1.5: expected a number in [0, 1]"},
+        {"t2m:detector=psychic", "detector=psychic: expected one of lowprob, t2t-remask, logitdiff"},
+        {"llada:steps", "'steps' is not key=value"},
+        {"llada:steps=0", "steps=0"},
+        {"threshold:tau=x", "tau=x"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (dlm_rule_parse(cases[i].spec, &rc) == DLM_STATUS_OK) fail_msg("'%s' parsed", cases[i].spec);
+        if (!strstr(dlm_error_message(), cases[i].needle)) fail_msg("'%s': %s", cases[i].spec, dlm_error_message());
+    }
+    assert_int_equal(dlm_rule_parse("llada:gen=100,block=32", &rc), DLM_STATUS_OK);
+    assert_int_equal(dlm_rule_finalize(&rc), DLM_STATUS_ARG);
+    assert_non_null(strstr(dlm_error_message(), "gen 100 is not a multiple of block 32"));
+    assert_int_equal(dlm_rule_parse("llada:gen=128,block=32,steps=30", &rc), DLM_STATUS_OK);
+    assert_int_equal(dlm_rule_finalize(&rc), DLM_STATUS_ARG);
+    assert_non_null(strstr(dlm_error_message(), "steps 30 is not a multiple of the 4 blocks"));
+    // Presets and derived defaults, unless set explicitly.
+    assert_int_equal(dlm_rule_parse("t2t:mode=s", &rc), DLM_STATUS_OK);
+    dlm_rule_finalize(&rc);
+    assert_true(rc.tau == 0.5 && rc.tau_edit == 0.0);
+    assert_int_equal(dlm_rule_parse("t2m:detector=t2t-remask", &rc), DLM_STATUS_OK);
+    dlm_rule_finalize(&rc);
+    assert_true(rc.tau_remask == 0.9);
+    assert_int_equal(dlm_rule_parse("evotoken:gen=64,block=32", &rc), DLM_STATUS_OK);
+    dlm_rule_finalize(&rc);
+    assert_int_equal(rc.steps, 32);
+    assert_true(rc.temperature == 0.5);
+    char buf[512];
+    dlm_rule_format(&rc, buf, sizeof buf);
+    dlm_rule_config back;
+    assert_int_equal(dlm_rule_parse(buf, &back), DLM_STATUS_OK); // the canonical form parses back
+    dlm_rule_finalize(&back);
+    char buf2[512];
+    dlm_rule_format(&back, buf2, sizeof buf2);
+    assert_string_equal(buf, buf2);
+
+    // Sessions reject empty and over-long prompts.
+    dlm_model *m = scripted_model(V);
+    dlm_backend *be = scripted_backend(m, flat, NULL);
+    dlm_rule_parse("llada", &rc);
+    assert_null(dlm_session_new(m, be, PROMPT, 0, &rc, NULL));
+    assert_non_null(strstr(dlm_error_message(), "prompt is empty"));
+    m->cfg.max_seq_len = 64;
+    assert_null(dlm_session_new(m, be, PROMPT, 2, &rc, NULL));
+    assert_non_null(strstr(dlm_error_message(), "more than the model's 64"));
+    int32_t bad[2] = {1, 99};
+    assert_null(dlm_session_new(m, be, bad, 2, &rc, NULL));
+    assert_non_null(strstr(dlm_error_message(), "prompt token 99"));
+    dlm_backend_free(be);
+    dlm_model_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_llada_schedule_remainder),
+        cmocka_unit_test(test_llada_ties_and_blocks),
+        cmocka_unit_test(test_threshold_always_top1),
+        cmocka_unit_test(test_threshold_factor),
+        cmocka_unit_test(test_t2t_edit),
+        cmocka_unit_test(test_stuck_set_t2t_silent_t2m_remasks),
+        cmocka_unit_test(test_t2m_cmax),
+        cmocka_unit_test(test_t2m_rho_cap),
+        cmocka_unit_test(test_t2m_logitdiff_abstains_first),
+        cmocka_unit_test(test_t2m_t2t_remask_detector),
+        cmocka_unit_test(test_eos_stop),
+        cmocka_unit_test(test_evotoken_states),
+        cmocka_unit_test(test_rule_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
