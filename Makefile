@@ -119,6 +119,7 @@ bench: $(BUILD)/dlmscope
 
 fixtures:
 	$(PYTHON) tests/reference/make_fixtures.py tests/fixtures
+	$(PYTHON) tests/reference/rules_reference.py tests/fixtures
 
 clean:
 	rm -rf build dlmscope

@@ -1,0 +1,862 @@
+#!/usr/bin/env python3
+"""rules_reference.py — float64 PyTorch reference of dlmscope's decoding rules, and their golden trajectories.
+
+    /usr/bin/python3 tests/reference/rules_reference.py tests/fixtures     (part of `make fixtures`)
+
+Reads the tiny fixture models written by make_fixtures.py (tests/fixtures/models/*), runs each
+decoding rule exactly as dlmscope defines it (research notes sections 2, 3.1, 3.2, 4.3, 5, 6, with
+dlmscope's choices spelled out below), and writes golden cases to tests/fixtures/rules/:
+
+    <case>.args       one line: the arguments of `dlmscope run` (with --trace-ids)
+    <case>.expected   what --trace-ids prints: `step S block B : ID ...` per forward pass (the
+                      generation region P..P+G-1 after the step's update, masks as the mask id),
+                      then `final : ID ...`
+    README.md         the case table with event counts and decision margins (generated)
+
+The forward pass is make_fixtures.forward_a (float64, soft inputs, block-causal attention); the
+weights are read back from the fixture safetensors files with make_fixtures.read_safetensors.
+
+Robustness. dlmscope computes the forward in float32, this reference in float64, so a decision
+taken with a tiny margin could flip. Every decision is instrumented (argmax / Gumbel score gaps,
+confidence vs threshold, top-k boundaries, historical-best comparisons, remask caps, the top-k of
+the EvoToken soft inputs) and a case is rejected (another prompt or seed is tried) when any margin
+is below MARGIN. In addition, each accepted trajectory is replayed with a float32 forward pass
+(a stand-in for the C engine) and must give an identical trace, and EvoToken trajectories whose
+soft weights lie within FLIP_REL of a bfloat16 rounding boundary are replayed with those weights
+rounded the other way. Attempts that would write the mask id as a token are rejected too.
+
+dlmscope's definitions (the C implementation follows the same text):
+- Canvas x = [prompt | M]*G, M = config mask_token_id. Logits row i predicts position i.
+- p = softmax(float64 logits). argmax ties -> lowest token id. Top-k positions: confidence
+  descending, ties -> lowest position.
+- RNG: counter-based (engine/rng.h), ported below with uint64 wraparound. Gumbel-max at step s
+  (forwards done before), position p (absolute), token v: u = uniform(seed, s, p, v),
+  x0 = argmax_v(logit_v / T - log(-log u)); confidence c = p[x0] (noise-free). T = 0: plain argmax.
+  llada remasking=random: confidence of p at step s = uniform(seed, s, p, V).
+- Rules: see rule_llada, rule_threshold, rule_llada2 (t2t and t2m), rule_evotoken.
+"""
+
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_fixtures as mf  # noqa: E402  (sets the float64 default dtype)
+
+MARGIN = 1e-4          # minimum accepted margin of any decision (probabilities and logit gaps)
+MAX_ATTEMPTS = 400
+FLIP_REL = 1e-4        # bf16 roundings this close to a boundary are flipped in the robustness replay
+NEG = float("-inf")
+
+# ---------------------------------------------------------------------------------------------
+# counter-based RNG (engine/rng.h), uint64 arithmetic with wraparound
+# ---------------------------------------------------------------------------------------------
+
+MASK64 = (1 << 64) - 1
+
+
+def rng_mix(x):
+    x = (x + 0x9e3779b97f4a7c15) & MASK64
+    x = ((x ^ (x >> 30)) * 0xbf58476d1ce4e5b9) & MASK64
+    x = ((x ^ (x >> 27)) * 0x94d049bb133111eb) & MASK64
+    return x ^ (x >> 31)
+
+
+def rng_bits(seed, counter, a, b):
+    return rng_mix(rng_mix(rng_mix((seed & MASK64) ^ rng_mix(counter)) ^ a) ^ ((b * 0xd1342543de82ef95) & MASK64))
+
+
+def rng_uniform(seed, counter, a, b):
+    return ((rng_bits(seed, counter, a, b) >> 11) + 0.5) / 9007199254740992.0
+
+
+U64 = np.uint64
+
+
+def _mix_np(x):
+    x = x + U64(0x9e3779b97f4a7c15)
+    x = (x ^ (x >> U64(30))) * U64(0xbf58476d1ce4e5b9)
+    x = (x ^ (x >> U64(27))) * U64(0x94d049bb133111eb)
+    return x ^ (x >> U64(31))
+
+
+def rng_uniform_row(seed, counter, a, n):
+    """uniform(seed, counter, a, b) for b = 0..n-1, vectorised (numpy uint64 arrays wrap mod 2^64)."""
+    k = rng_mix(rng_mix((seed & MASK64) ^ rng_mix(counter)) ^ a)   # Python int, exact
+    b = np.arange(n, dtype=np.uint64)
+    bits = _mix_np(U64(k) ^ (b * U64(0xd1342543de82ef95)))
+    return ((bits >> U64(11)).astype(np.float64) + 0.5) / 9007199254740992.0
+
+
+def check_rng():
+    for seed, counter, a in ((0, 0, 0), (7, 3, 11), (2 ** 64 - 1, 123456, 99), (12345, 2 ** 40 + 5, 2 ** 63)):
+        row = rng_uniform_row(seed, counter, a, 300)
+        for b in (0, 1, 2, 17, 255, 299):
+            assert row[b] == rng_uniform(seed, counter, a, b), (seed, counter, a, b)
+            assert 0.0 < row[b] < 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# model loading and forward passes
+# ---------------------------------------------------------------------------------------------
+
+
+def forward_f32(w32, cfg, ids, block=0, soft=None):
+    """float32 twin of make_fixtures.forward_a: a stand-in for the C engine, used only to check that
+    the golden trajectories do not depend on float64 precision."""
+    F = torch.float32
+    d, nh, nkv, hd, nl = (cfg[k] for k in ("d", "nh", "nkv", "hd", "nl"))
+    eps, theta = cfg["eps"], cfg["theta"]
+    L = len(ids)
+    wte = w32[mf.P + "wte.weight"]
+    x = wte[torch.tensor(ids)].clone()
+    for pos, pairs in (soft or {}).items():
+        pid = torch.tensor([p[0] for p in pairs])
+        pw = torch.tensor([p[1] for p in pairs], dtype=F).clamp_min(0)
+        pw = pw / pw.sum().clamp_min(1e-12)
+        x[pos] = (pw[:, None] * wte[pid]).sum(0)
+
+    def rms(v, weight):
+        return v * torch.rsqrt((v * v).mean(-1, keepdim=True) + eps) * weight
+
+    inv_freq = (theta ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd)).to(F)
+    freqs = torch.outer(torch.arange(L, dtype=F), inv_freq)
+    emb = torch.cat([freqs, freqs], -1)
+    cos, sin = emb.cos(), emb.sin()
+
+    def rope(v):
+        v1, v2 = v[..., :hd // 2], v[..., hd // 2:]
+        return v * cos + torch.cat([-v2, v1], -1) * sin
+
+    pos = torch.arange(L)
+    allowed = ((pos[None, :] // block) <= (pos[:, None] // block)) if block else torch.ones(L, L, dtype=torch.bool)
+    for i in range(nl):
+        b = mf.P + "blocks.%d." % i
+        h = rms(x, w32[b + "attn_norm.weight"])
+        q = (h @ w32[b + "q_proj.weight"].T).view(L, nh, hd).transpose(0, 1)
+        k = (h @ w32[b + "k_proj.weight"].T).view(L, nkv, hd).transpose(0, 1)
+        v = (h @ w32[b + "v_proj.weight"].T).view(L, nkv, hd).transpose(0, 1)
+        q, k = rope(q), rope(k)
+        k = k.repeat_interleave(nh // nkv, 0)
+        v = v.repeat_interleave(nh // nkv, 0)
+        s = torch.einsum("hid,hjd->hij", q, k) / math.sqrt(hd)
+        s = s.masked_fill(~allowed, float("-inf"))
+        o = torch.einsum("hij,hjd->hid", torch.softmax(s, -1), v).transpose(0, 1).reshape(L, nh * hd)
+        x = x + o @ w32[b + "attn_out.weight"].T
+        h = rms(x, w32[b + "ff_norm.weight"])
+        x = x + (torch.nn.functional.silu(h @ w32[b + "ff_proj.weight"].T) * (h @ w32[b + "up_proj.weight"].T)) \
+            @ w32[b + "ff_out.weight"].T
+    x = rms(x, w32[mf.P + "ln_f.weight"])
+    return x @ w32[mf.P + "ff_out.weight"].T
+
+
+class Model:
+    def __init__(self, path):
+        self.path = path
+        with open(os.path.join(path, "config.json")) as f:
+            c = json.load(f)
+
+        def get(*keys):
+            for k in keys:
+                if k in c:
+                    return c[k]
+            raise KeyError(keys)
+
+        d = get("d_model", "hidden_size")
+        nh = get("n_heads", "num_attention_heads")
+        nkv = get("n_kv_heads", "num_key_value_heads")
+        self.cfg = dict(d=d, nh=nh, nkv=nkv, hd=d // nh, nl=get("n_layers", "num_hidden_layers"),
+                        eps=float(np.float32(get("rms_norm_eps"))), theta=float(get("rope_theta")))
+        self.mask = get("mask_token_id")
+        self.eos = get("eos_token_id")
+        files = sorted(f for f in os.listdir(path) if f.endswith(".safetensors"))
+        self.w = {}
+        for fn in files:
+            self.w.update(mf.read_safetensors(os.path.join(path, fn)))
+        self.w32 = {k: v.to(torch.float32) for k, v in self.w.items()}
+        self.V = self.w[mf.P + "wte.weight"].shape[0]
+        self.cfg["V"] = self.V
+        self.n_forward = 0
+
+    def logits(self, ids, block=0, soft=None, f32=False):
+        """[L, V] numpy float64 logits."""
+        self.n_forward += 1
+        if f32:
+            return forward_f32(self.w32, self.cfg, ids, block, soft).to(torch.float64).numpy()
+        return mf.forward_a(self.w, self.cfg, ids, block, soft).numpy()
+
+
+def softmax(row):
+    e = np.exp(row - row.max())
+    return e / e.sum()
+
+
+def bf16(values, flip=False):
+    """Round float64 weights to bfloat16 exactly as torch does (double -> float -> bfloat16, RNE).
+    flip=True (robustness replay only): weights within FLIP_REL of a rounding boundary take the
+    other neighbour, as a float32 engine might."""
+    out = torch.tensor(values, dtype=torch.float64).to(torch.bfloat16).to(torch.float64).tolist()
+    if flip:
+        for i, v in enumerate(values):
+            if v > 0 and bf16_midpoint_distance(v) < FLIP_REL:
+                ulp = 2.0 ** (math.floor(math.log2(v)) - 7)
+                lo = math.floor(v / ulp) * ulp
+                out[i] = lo + ulp if out[i] == lo else lo
+    return out
+
+
+def bf16_midpoint_distance(v):
+    """Relative distance of v to the nearest bfloat16 rounding boundary (informational)."""
+    if v <= 0:
+        return 1.0
+    e = math.floor(math.log2(v))
+    ulp = 2.0 ** (e - 7)
+    frac = (v - 2.0 ** e) / ulp
+    return abs(frac - math.floor(frac) - 0.5) * ulp / v
+
+
+# ---------------------------------------------------------------------------------------------
+# a run: trace, margins, events
+# ---------------------------------------------------------------------------------------------
+
+
+class Run:
+    def __init__(self, model, prompt, G, T, seed, f32, flip=False):
+        self.m, self.prompt, self.P, self.G = model, list(prompt), len(prompt), G
+        self.T, self.seed, self.f32, self.flip = T, seed, f32, flip
+        self.M, self.V = model.mask, model.V
+        self.step = 0
+        self.lines = []
+        self.margins = {}        # kind -> (min value, where)
+        self.info = {}           # informational minima (not used to reject)
+        self.events = {}
+        self.mask_commits = 0
+
+    def ev(self, name, n=1):
+        self.events[name] = self.events.get(name, 0) + n
+
+    def evmax(self, name, v):
+        self.events[name] = max(self.events.get(name, 0), v)
+
+    def margin(self, kind, value, where=""):
+        value = abs(value)
+        cur = self.margins.get(kind)
+        if cur is None or value < cur[0]:
+            self.margins[kind] = (value, "step %d %s" % (self.step, where))
+
+    def note(self, kind, value):
+        cur = self.info.get(kind)
+        if cur is None or value < cur:
+            self.info[kind] = value
+
+    def min_margin(self):
+        return min((v[0] for v in self.margins.values()), default=float("inf"))
+
+    def forward(self, x, block=0, soft=None):
+        return self.m.logits(x, block, soft, self.f32)
+
+    def sample(self, logits, positions, exclude_mask=False, check=()):
+        """x0 and the top-1 vs top-2 score gap at each position (dict pos -> (x0, gap))."""
+        out = {}
+        for q in positions:
+            row = logits[q].copy()
+            if self.T > 0:
+                u = rng_uniform_row(self.seed, self.step, q, self.V)
+                row = row / self.T - np.log(-np.log(u))
+            if exclude_mask:
+                row[self.M] = NEG
+            x0 = int(np.argmax(row))          # first maximum = lowest id
+            rest = np.delete(row, x0)
+            out[q] = (x0, float(row[x0] - rest.max()))
+        return out
+
+    def trace(self, x, block):
+        ids = x[self.P:self.P + self.G]
+        self.lines.append("step %d block %d : %s" % (self.step, block, " ".join(map(str, ids))))
+        self.step += 1
+
+    def finish(self, x):
+        self.lines.append("final : %s" % " ".join(map(str, x[self.P:self.P + self.G])))
+
+
+def order_desc(conf, positions):
+    """positions sorted by confidence descending, ties to the lowest position."""
+    return sorted(positions, key=lambda q: (-conf[q], q))
+
+
+def schedule(n, spb):
+    return [n // spb + (1 if i < n % spb else 0) for i in range(spb)]
+
+
+# ---------------------------------------------------------------------------------------------
+# rules
+# ---------------------------------------------------------------------------------------------
+
+
+def rule_llada(r, B, steps, remasking="low_confidence"):
+    """LLaDA (section 2): fixed spb = steps/nb forwards per block, LLaDA transfer schedule."""
+    P, G, M = r.P, r.G, r.M
+    assert G % B == 0
+    nb = G // B
+    assert steps % nb == 0
+    spb = steps // nb
+    x = r.prompt + [M] * G
+    for b in range(nb):
+        bs, be = P + b * B, P + (b + 1) * B
+        ntt = schedule(sum(1 for q in range(bs, be) if x[q] == M), spb)
+        for i in range(spb):
+            logits = r.forward(x)
+            cand = [q for q in range(bs, be) if x[q] == M]
+            smp = r.sample(logits, cand)
+            conf = {}
+            for q in cand:
+                if remasking == "random":
+                    conf[q] = rng_uniform(r.seed, r.step, q, r.V)
+                else:
+                    conf[q] = float(softmax(logits[q])[smp[q][0]])
+            order = order_desc(conf, cand)
+            k = ntt[i]
+            if 0 < k < len(order) and remasking != "random":
+                r.margin("topk", conf[order[k - 1]] - conf[order[k]], "pos %d/%d" % (order[k - 1], order[k]))
+            for q in order[:k]:
+                r.margin("argmax", smp[q][1], "pos %d" % q)
+                x[q] = smp[q][0]
+                r.ev("commits")
+                if x[q] == M:
+                    r.mask_commits += 1
+            r.evmax("max_commits_per_step", k)
+            r.trace(x, b)
+    r.finish(x)
+
+
+def rule_threshold(r, B, tau=0.9, factor=None):
+    """Fast-dLLM confidence threshold (3.1) or factor (3.2) decoding, no cache."""
+    P, G, M = r.P, r.G, r.M
+    assert G % B == 0
+    x = r.prompt + [M] * G
+    for b in range(G // B):
+        bs, be = P + b * B, P + (b + 1) * B
+        while any(x[q] == M for q in range(bs, be)):
+            if r.step > 4 * G:
+                raise RuntimeError("threshold: no progress")
+            logits = r.forward(x)
+            cand = [q for q in range(bs, be) if x[q] == M]
+            smp = r.sample(logits, cand)
+            conf = {q: float(softmax(logits[q])[smp[q][0]]) for q in cand}
+            order = order_desc(conf, cand)
+            N = len(order)
+            if factor is None:
+                commit = [order[0]] + [q for q in order[1:] if conf[q] >= tau]
+                r.ev("commits_at_or_above_tau", sum(1 for q in order if conf[q] >= tau))
+                for q in order[1:]:
+                    r.margin("threshold", conf[q] - tau, "pos %d" % q)
+                if N > 1 and conf[order[1]] < tau:
+                    r.margin("top1", conf[order[0]] - conf[order[1]], "pos %d/%d" % (order[0], order[1]))
+            else:
+                thr = [-1.0] + [1.0 - factor / (i + 2) for i in range(1, N)]
+                i = N - 1
+                for j in range(N):
+                    if conf[order[j]] < thr[j]:
+                        i = j
+                        break
+                for j in range(1, min(i, N - 1) + 1):
+                    r.margin("threshold", conf[order[j]] - thr[j], "rank %d" % j)
+                if i == 0 or i == N - 1:
+                    i += 1
+                commit = order[:i]
+                if i < N:
+                    r.margin("topk", conf[order[i - 1]] - conf[order[i]], "rank %d" % i)
+            for q in commit:
+                r.margin("argmax", smp[q][1], "pos %d" % q)
+                x[q] = smp[q][0]
+                if x[q] == M:
+                    r.mask_commits += 1
+            r.ev("commits", len(commit))
+            r.evmax("max_commits_per_step", len(commit))
+            if len(commit) > 1:
+                r.ev("multi_commit_steps")
+            r.trace(x, b)
+    r.finish(x)
+
+
+MODES = {"q": (0.7, 0.5), "s": (0.5, 0.0)}
+T2M_DEFAULT_TAU = {"lowprob": 0.3, "t2t-remask": 0.9, "logitdiff": 0.3}
+
+
+def rule_llada2(r, B, kind, mode="q", tau=None, tau_edit=None, max_post=16, eos_stop=1, block_causal=0,
+                detector="lowprob", tau_remask=None, cmax=1, rho_max=0.25):
+    """LLaDA2.1 M2T + T2T editing (section 5, kind 't2t') or T2M remasking (section 6, kind 't2m')."""
+    P, G, M, eos = r.P, r.G, r.M, r.m.eos
+    mtau, etau = MODES[mode]
+    if tau is not None:
+        mtau = tau
+    if tau_edit is not None:
+        etau = tau_edit
+    if tau_remask is None:
+        tau_remask = T2M_DEFAULT_TAU[detector]
+    if block_causal:
+        assert block_causal == B
+        nb = -(-(P + G) // B)
+        x = r.prompt + [M] * (nb * B - P)
+        # printed block index: 0 = the first generation block (the one holding position P)
+        blocks = [(blk - P // B, blk * B, (blk + 1) * B) for blk in range(P // B, nb)]
+    else:
+        assert G % B == 0
+        x = r.prompt + [M] * G
+        blocks = [(blk, P + blk * B, P + (blk + 1) * B) for blk in range(G // B)]
+    counters = {}
+    memory = None           # LogitDiff: previous step's softmax rows (pos -> row)
+    stopped = False
+    for blk, bs, we in blocks:
+        post = 0
+        nblk_steps = 0
+        while True:
+            act = [q for q in range(bs, we) if x[q] == M]
+            if not act:
+                if eos_stop and eos in x[P:we]:
+                    stopped = True
+                    r.ev("eos_stop_in_loop")
+                    break
+                post += 1
+                if post > max_post:
+                    r.ev("max_post_reached")
+                    break
+            if nblk_steps > 10 * B + max_post:
+                raise RuntimeError("llada2: no progress")
+            nblk_steps += 1
+            if not act:
+                r.ev("post_steps")
+            logits = r.forward(x[:we], block_causal) if block_causal else r.forward(x)
+            pos = [q for q in range(bs, we) if q >= P]
+            smp = r.sample(logits, pos)
+            prob = {q: softmax(logits[q]) for q in pos}
+            x0 = {q: smp[q][0] for q in pos}
+            c = {q: float(prob[q][x0[q]]) for q in pos}
+            old = list(x)
+            # M2T
+            m2t = [q for q in act if c[q] > mtau]
+            for q in act:
+                r.margin("m2t_threshold", c[q] - mtau, "pos %d" % q)
+            if not m2t and act:
+                o = order_desc(c, act)
+                m2t = [o[0]]
+                r.ev("m2t_fallbacks")
+                if len(o) > 1:
+                    r.margin("top1", c[o[0]] - c[o[1]], "pos %d/%d" % (o[0], o[1]))
+            for q in m2t:
+                r.margin("argmax", smp[q][1], "pos %d" % q)
+            r.ev("commits", len(m2t))
+            r.evmax("max_commits_per_step", len(m2t))
+            editable = [q for q in pos if old[q] != M]
+            if kind == "t2t":
+                t2t = [q for q in editable if c[q] > etau and x0[q] != old[q]]
+                for q in editable:
+                    r.margin("argmax", smp[q][1], "editable pos %d" % q)
+                    if x0[q] != old[q]:
+                        r.margin("edit_threshold", c[q] - etau, "pos %d" % q)
+                for q in m2t + t2t:
+                    x[q] = x0[q]
+                    if x[q] == M:
+                        r.mask_commits += 1
+                r.ev("edits", len(t2t))
+                r.trace(x, blk)
+                if not act and not t2t:
+                    break
+            else:
+                for q in m2t:
+                    x[q] = x0[q]
+                    if x[q] == M:
+                        r.mask_commits += 1
+                E = editable
+                if not E:
+                    counters = {}
+                    memory = None
+                    R = []
+                    should_break = True
+                else:
+                    R, score = [], {}
+                    for q in E:
+                        pold = float(prob[q][old[q]])
+                        if detector == "lowprob":
+                            r.margin("remask_threshold", pold - tau_remask, "pos %d" % q)
+                            if pold < tau_remask:
+                                R.append(q)
+                                score[q] = pold
+                        elif detector == "t2t-remask":
+                            r.margin("argmax", smp[q][1], "editable pos %d" % q)
+                            if x0[q] != old[q]:
+                                r.margin("remask_threshold", c[q] - tau_remask, "pos %d" % q)
+                                if c[q] > tau_remask:
+                                    R.append(q)
+                                    score[q] = 1.0 - c[q]
+                        elif detector == "logitdiff":
+                            if memory is not None:
+                                drop = float(memory[q][old[q]]) - pold
+                                r.margin("remask_threshold", drop - tau_remask, "pos %d" % q)
+                                if drop > tau_remask:
+                                    R.append(q)
+                                    score[q] = -drop
+                        else:
+                            raise ValueError(detector)
+                    capped = [q for q in R if counters.get(q, 0) >= cmax]
+                    if capped:
+                        r.ev("cmax_blocked", len(capped))
+                    R = [q for q in R if counters.get(q, 0) < cmax]
+                    if R and rho_max < 1.0:
+                        cap = max(1, int(len(E) * rho_max))
+                        if len(R) > cap:
+                            o = sorted(R, key=lambda q: (score[q], q))
+                            r.margin("cap", score[o[cap]] - score[o[cap - 1]], "pos %d/%d" % (o[cap - 1], o[cap]))
+                            R = sorted(o[:cap])
+                            r.ev("cap_binding")
+                    for q in R:
+                        x[q] = M
+                        counters[q] = counters.get(q, 0) + 1
+                        r.evmax("max_remasks_one_pos", counters[q])
+                    r.ev("remasks", len(R))
+                    should_break = not R
+                    memory = prob
+                r.trace(x, blk)
+                if not act and should_break:
+                    break
+        if stopped:
+            break
+        if eos_stop and M not in x[P:we] and eos in x[P:we]:
+            r.ev("eos_stop_after_block")
+            break
+    r.finish(x)
+
+
+def rule_evotoken(r, B, steps, k_soft=3, alpha=0.7):
+    """EvoToken-DLM (section 4.3): soft inputs, LLaDA schedule, historical-best decode."""
+    P, G, M, V = r.P, r.G, r.M, r.V
+    assert G % B == 0
+    nb = G // B
+    assert steps % nb == 0
+    spb = steps // nb
+    assert spb <= B
+    L = P + G
+    x = r.prompt + [M] * G
+    conf_x = [0.0] * L
+    soft = None
+    for b in range(nb):
+        bs, be = P + b * B, P + (b + 1) * B
+        ntt = schedule(sum(1 for q in range(bs, be) if x[q] == M), spb)
+        i = 0
+        while True:
+            logits = r.forward(x, 0, soft)
+            if r.T == 0:
+                lg = logits.copy()
+                lg[:, M] = NEG                       # quirk Q1: p excludes the mask id at T = 0
+                prob = [softmax(lg[q]) for q in range(L)]
+            else:
+                prob = [softmax(logits[q]) for q in range(L)]
+            blockpos = list(range(bs, be))
+            smp = r.sample(logits, blockpos, exclude_mask=True)
+            x0 = {q: smp[q][0] for q in blockpos}
+            c0 = {q: float(prob[q][x0[q]]) for q in blockpos}
+            cand = [q for q in blockpos if x[q] == M]
+            order = order_desc(c0, cand)
+            k = ntt[i]
+            if 0 < k < len(order):
+                r.margin("topk", c0[order[k - 1]] - c0[order[k]], "pos %d/%d" % (order[k - 1], order[k]))
+            sel = order[:k]
+            for q in sel:
+                r.margin("argmax", smp[q][1], "pos %d" % q)
+                x[q] = x0[q]
+                conf_x[q] = c0[q]
+            r.ev("commits", len(sel))
+            # historical best on decoded positions of the current block (>= bs, >= P)
+            for q in blockpos:
+                if x[q] == M or q in sel or x0[q] == M:
+                    continue
+                r.margin("hist_best", c0[q] - conf_x[q], "pos %d" % q)
+                if c0[q] > conf_x[q]:
+                    r.margin("argmax", smp[q][1], "hist pos %d" % q)
+                    if x0[q] != x[q]:
+                        r.ev("hist_best_token_changes")
+                    else:
+                        r.ev("hist_best_conf_updates")
+                    x[q] = x0[q]
+                    conf_x[q] = c0[q]
+            # next soft inputs
+            soft = {}
+            for q in range(L):
+                if q < bs:
+                    soft[q] = [(x[q], 1.0)]
+                    continue
+                pr = prob[q]
+                top = [int(v) for v in np.lexsort((np.arange(V), -pr))[:k_soft + 1]]   # ties -> lowest id
+                r.margin("soft_topk", pr[top[k_soft - 1]] - pr[top[k_soft]], "pos %d" % q)
+                top = top[:k_soft]
+                S = float(sum(pr[v] for v in top))
+                w_own = S * alpha / (1.0 - alpha) if x[q] == M else 0.0
+                ws = [float(pr[v]) for v in top] + [w_own]
+                tot = sum(ws)
+                ws = [wv / tot for wv in ws]
+                for wv in ws:
+                    r.note("bf16_rounding_rel", bf16_midpoint_distance(wv))
+                soft[q] = list(zip(top + [x[q]], bf16(ws, r.flip)))
+            i += 1
+            r.trace(x, b)
+            if M not in x[bs:be]:
+                break
+    r.finish(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# cases
+# ---------------------------------------------------------------------------------------------
+
+# name, model, rule spec for the command line, runner, G, B, P, T, extra CLI args, requirement
+CASES = [
+    dict(name="llada-lowconf", model="mha-bf16", spec="llada", G=16, B=8, P=6, steps=6,
+         run=lambda r: rule_llada(r, 8, 6), need={}),
+    dict(name="llada-random", model="gqa-f32", spec="llada:remasking=random", G=16, B=8, P=5, steps=8,
+         run=lambda r: rule_llada(r, 8, 8, "random"), need={}),
+    dict(name="llada-t05", model="mha-bf16", spec="llada", G=24, B=8, P=7, steps=12, T=0.5,
+         run=lambda r: rule_llada(r, 8, 12), need={}),
+    dict(name="llada-gqa-32", model="gqa-f32", spec="llada", G=32, B=16, P=10, steps=32,
+         run=lambda r: rule_llada(r, 16, 32), need={}),
+    dict(name="threshold-tau09", model="gqa-f16", spec="threshold:tau=0.9", G=16, B=8, P=8,
+         run=lambda r: rule_threshold(r, 8, 0.9), need={"commits_at_or_above_tau": 2}),
+    dict(name="threshold-tau03", model="gqa-f32", spec="threshold:tau=0.3", G=24, B=8, P=5,
+         run=lambda r: rule_threshold(r, 8, 0.3), need={"multi_commit_steps": 2}),
+    dict(name="threshold-factor1", model="mha-bf16", spec="threshold:factor=1", G=16, B=16, P=4,
+         run=lambda r: rule_threshold(r, 16, factor=1.0), need={"multi_commit_steps": 1}),
+    dict(name="t2t-q", model="mha-bf16", spec="t2t:mode=q", G=16, B=8, P=6,
+         run=lambda r: rule_llada2(r, 8, "t2t", mode="q"), need={"edits": 1}),
+    dict(name="t2t-s", model="gqa-f32", spec="t2t:mode=s", G=16, B=8, P=9,
+         run=lambda r: rule_llada2(r, 8, "t2t", mode="s"), need={"edits": 1}),
+    dict(name="t2t-q-bc8", model="mha-bf16", spec="t2t:mode=q", G=16, B=8, P=5, block_causal=8,
+         run=lambda r: rule_llada2(r, 8, "t2t", mode="q", block_causal=8), need={"edits": 1}),
+    dict(name="t2t-s-override-t05", model="mha-bf16", spec="t2t:mode=s,tau_edit=0.4", G=16, B=8, P=5, T=0.5,
+         run=lambda r: rule_llada2(r, 8, "t2t", mode="s", tau_edit=0.4), need={"edits": 1}),
+    dict(name="t2m-lowprob", model="mha-bf16", spec="t2m:detector=lowprob,tau_remask=0.3", G=16, B=8, P=7,
+         run=lambda r: rule_llada2(r, 8, "t2m", detector="lowprob", tau_remask=0.3),
+         need={"remasks": 1, "cap_binding": 1}),
+    dict(name="t2m-t2tremask", model="gqa-f32", spec="t2m:detector=t2t-remask,tau_remask=0.5", G=16, B=8, P=6,
+         run=lambda r: rule_llada2(r, 8, "t2m", detector="t2t-remask", tau_remask=0.5), need={"remasks": 1}),
+    dict(name="t2m-logitdiff", model="mha-bf16", spec="t2m:detector=logitdiff,tau_remask=0.1", G=16, B=8, P=8,
+         run=lambda r: rule_llada2(r, 8, "t2m", detector="logitdiff", tau_remask=0.1), need={"remasks": 1}),
+    dict(name="t2m-cmax2-rho05", model="gqa-f32", spec="t2m:detector=lowprob,tau_remask=0.4,cmax=2,rho_max=0.5",
+         G=16, B=8, P=4,
+         run=lambda r: rule_llada2(r, 8, "t2m", detector="lowprob", tau_remask=0.4, cmax=2, rho_max=0.5),
+         need={"remasks": 2, "max_remasks_one_pos": 2, "cap_binding": 1}),
+    dict(name="t2m-lowprob-bc8", model="mha-bf16", spec="t2m:detector=lowprob,tau_remask=0.4", G=16, B=8, P=10,
+         block_causal=8,
+         run=lambda r: rule_llada2(r, 8, "t2m", detector="lowprob", tau_remask=0.4, block_causal=8),
+         need={"remasks": 1}),
+    dict(name="evotoken-t0", model="mha-bf16", spec="evotoken:k_soft=3,alpha=0.7", G=16, B=8, P=6, steps=8,
+         run=lambda r: rule_evotoken(r, 8, 8, 3, 0.7), need={"hist_best_token_changes": 1}),
+    dict(name="evotoken-t05", model="gqa-f32", spec="evotoken:k_soft=3,alpha=0.7", G=16, B=8, P=5, steps=8,
+         T=0.5, run=lambda r: rule_evotoken(r, 8, 8, 3, 0.7), need={"hist_best_token_changes": 1}),
+    dict(name="evotoken-a05-k2", model="mha-bf16", spec="evotoken:k_soft=2,alpha=0.5", G=24, B=8, P=9, steps=12,
+         run=lambda r: rule_evotoken(r, 8, 12, 2, 0.5), need={"hist_best_token_changes": 1}),
+]
+
+
+def case_inputs(case, model, attempt):
+    g = torch.Generator().manual_seed(hash_name(case["name"]) * 1000 + attempt)
+    lo, hi = 3, model.V - 2                  # no special ids (BOS 1, EOS, mask) in prompts
+    ids = [i for i in torch.randint(lo, hi, (case["P"] + 8,), generator=g).tolist() if i not in (model.eos, model.mask)]
+    seed = 1234 + 7 * attempt if case.get("T", 0) > 0 or "random" in case["spec"] else 0
+    return ids[:case["P"]], seed
+
+
+def hash_name(s):
+    h = 0
+    for ch in s.encode():
+        h = (h * 131 + ch) % 1000003
+    return h
+
+
+def run_case(case, model, prompt, seed, f32, flip=False):
+    r = Run(model, prompt, case["G"], case.get("T", 0.0), seed, f32, flip)
+    case["run"](r)
+    return r
+
+
+def args_line(case, rel_root, prompt, seed):
+    a = "--model %s --prompt-ids \"%s\" --rule %s --gen %d --block %d" % (
+        os.path.join(rel_root, "models", case["model"]), " ".join(map(str, prompt)), case["spec"], case["G"], case["B"])
+    if "steps" in case:
+        a += " --steps %d" % case["steps"]
+    if case.get("block_causal"):
+        a += " --block-causal %d" % case["block_causal"]
+    a += " --temperature %g --seed %d --device cpu --trace-ids" % (case.get("T", 0.0), seed)
+    return a
+
+
+def satisfied(case, r):
+    return all(r.events.get(k, 0) >= v for k, v in case["need"].items())
+
+
+README_HEAD = """# Golden decoding trajectories for `dlmscope run`
+
+Generated by `tests/reference/rules_reference.py` (float64 PyTorch reference of every decoding rule,
+using the forward pass of `tests/reference/make_fixtures.py` on the fixture models). Regenerate with
+
+    make fixtures        # runs make_fixtures.py, then:
+    /usr/bin/python3 tests/reference/rules_reference.py tests/fixtures
+
+Do not edit these files by hand.
+
+Each case is `<case>.args` (one line of arguments for `dlmscope run`) and `<case>.expected` (exactly
+what `--trace-ids` prints): one line per forward pass, `step S block B : ID ...` with S the 0-based
+global step, B the block index the step belongs to and the ids of the generation region (canvas
+positions P..P+G-1) after the step's update, masks printed as the mask id; then `final : ID ...`.
+With `--block-causal B` the blocks are aligned to position 0 (block-causal attention, LLaDA2), but
+the printed block index still counts generation blocks from 0: block 0 is the block that holds
+position P (with a 10-token prompt and B = 8, block 0 = canvas positions [8, 16)).
+The comparison is exact.
+
+Robustness: every decision the reference takes is instrumented, and a case is accepted only when
+every margin is at least %g (probability vs threshold, adjacent confidences at a top-k boundary,
+top-1 vs top-2 logit / Gumbel-score gap where the sampled token is used, historical-best
+comparison, remask-cap score boundary, top-k of the EvoToken soft inputs), and when the same
+trajectory recomputed with a float32 forward pass is identical. "bf16 rounding" is the smallest
+relative distance of an EvoToken soft weight to a bfloat16 rounding boundary; where it is below
+1e-4, the trajectory is also replayed with those weights rounded the other way and must not change
+(a flipped rounding moves one weight by 2^-8 relative, a continuous perturbation, not a decision).
+
+Event counts (all summed over the run unless marked max): `commits` tokens written into masked
+positions (LLaDA transfers, threshold commits, M2T fills, EvoToken transfers);
+`max_commits_per_step` (max); `multi_commit_steps` steps committing more than one token;
+`commits_at_or_above_tau` threshold candidates with conf >= tau (the forced top-1 included when it
+qualifies); `m2t_fallbacks` M2T steps where nothing passed tau and the single most confident mask
+was filled; `edits` T2T edits; `remasks` T2M remasks; `cap_binding` steps where the rho_max cap cut
+the remask set; `cmax_blocked` detector hits dropped because the position's counter reached cmax;
+`max_remasks_one_pos` (max) the highest per-position remask counter; `post_steps` forwards that
+started with no mask in the block; `max_post_reached` blocks ended by max_post;
+`eos_stop_in_loop` / `eos_stop_after_block` generation stopped by the EOS rule;
+`hist_best_token_changes` EvoToken historical-best replacements that changed the token
+(`hist_best_conf_updates`: same token, higher confidence). Margin kinds: `argmax` top-1 vs top-2
+logit (T = 0) or Gumbel score (T > 0) where the sampled token is written or compared; `topk`
+adjacent confidences at a top-k boundary; `top1` the most confident candidate vs the second when
+only the top one is committed (threshold below tau, M2T fallback); `threshold`, `m2t_threshold`,
+`edit_threshold`, `remask_threshold` a value vs its threshold; `cap` adjacent scores at the
+rho_max cap; `hist_best` c0 vs the stored confidence; `soft_topk` k-th vs (k+1)-th probability of
+the EvoToken soft inputs.
+
+%s
+
+| case | model | rule | G/B/P | T, seed | steps | events | min margin (kind) |
+|---|---|---|---|---|---|---|---|
+"""
+
+DEFINITIONS = """## Points of the rule definitions a C implementation must match
+
+- Trace: one line per forward; `step S block B`, S = global 0-based forward index, B = 0 for the
+  first generation block (in block-causal mode the block holding position P, absolute index P // B).
+- RNG: `uniform(seed, s, p, v)` with s = forwards done before, p = absolute canvas position, v =
+  token id; llada `remasking=random` uses v = V (vocabulary rows). Gumbel score
+  `logit / T - log(-log u)`, argmax with ties to the lowest id; confidence is the noise-free softmax.
+- llada: ntt from the masks of the block at block start, remainder to the early steps; exactly
+  steps/nb forwards per block; top-ntt[i] masked block positions by confidence (ties: lowest position).
+- threshold: the top candidate is always committed, the others iff conf >= tau (non-strict).
+  factor F: thr[0] = -1, thr[i] = 1 - F/(i+2); first i with sorted_conf[i] < thr[i], else N-1;
+  i == 0 or i == N-1 -> i + 1; commit the top i.
+- t2t / t2m: M2T `c > tau` (strict), fallback = the single most confident masked position (ties:
+  lowest position) when nothing passes; T2T `c > tau_edit` (strict) and x0 != old; editable =
+  non-mask, non-prompt block positions at step start. Post-step counting, max_post (a block
+  ends before the forward that would make post > max_post). EOS (eos_stop=1): at the top of an
+  iteration with no mask in the block, an EOS anywhere in x[P:we] stops the whole generation
+  (before post is counted); after a block ends, no mask and an EOS in x[P:we] stop it too. Later
+  positions stay masks.
+  Block-causal: canvas padded with masks to nb*B (nb = ceil((P+G)/B)); the padding positions
+  beyond P+G are filled, edited and remasked like any other block position, count in |E| for the
+  cap, and `EOS in x[P:we]` / `no M in x[P:we]` include them; they are not printed.
+- t2m: counters per absolute position, cleared (with the LogitDiff memory) only by a step with
+  empty E (every block's first step is one). R &= counter < cmax before the cap;
+  cap = max(1, int(|E| * rho_max)), keep the cap lowest scores (ties: lowest position).
+  LowProb `p_t(x_old) < tau_remask`, T2T-Remask `c > tau_remask and x0 != x_old`, LogitDiff
+  `p_{t-1}(x_old) - p_t(x_old) > tau_remask` (all strict), p_{t-1} = the previous forward's softmax.
+- evotoken: sampling excludes the mask id (also from the Gumbel argmax); at T = 0 p is the softmax
+  with the mask logit set to -inf, at T > 0 the full softmax. Soft inputs: top-k_soft of p (ties:
+  lowest id) and the position's own token with weight S*alpha/(1-alpha) if it is a mask, else 0;
+  weights normalised, rounded to bfloat16 as torch does (double -> float -> bf16, both round to
+  nearest even), renormalised in the embedding mix. Positions < bs (bs of the step's block) use
+  their own token embedding. First forward: plain embeddings. Historical best: strict
+  `c0 > conf_x`, positions committed this step skipped (their conf_x == c0).
+- No golden case ever writes the mask id as a token (attempts that would are rejected), so the
+  cases do not depend on how `x0 == M` is handled by llada / threshold / t2t / t2m.
+"""
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: rules_reference.py FIXTURES_DIR   (e.g. tests/fixtures)")
+    root = sys.argv[1]
+    rel_root = os.path.relpath(os.path.abspath(root), os.getcwd())
+    check_rng()
+    models = {}
+    outdir = os.path.join(root, "rules")
+    os.makedirs(outdir, exist_ok=True)
+    for f in os.listdir(outdir):
+        if f.endswith(".args") or f.endswith(".expected") or f == "README.md":
+            os.remove(os.path.join(outdir, f))
+    only = os.environ.get("RULES_ONLY")
+    rows = []
+    for case in CASES:
+        if only and case["name"] not in only.split(","):
+            continue
+        if case["model"] not in models:
+            models[case["model"]] = Model(os.path.join(root, "models", case["model"]))
+        model = models[case["model"]]
+        why = {}
+        for attempt in range(MAX_ATTEMPTS):
+            prompt, seed = case_inputs(case, model, attempt)
+            r = run_case(case, model, prompt, seed, False)
+            if r.mask_commits:
+                why["mask id committed"] = why.get("mask id committed", 0) + 1
+                continue
+            if r.min_margin() < MARGIN:
+                k = min(r.margins, key=lambda kk: r.margins[kk][0])
+                why["margin " + k] = why.get("margin " + k, 0) + 1
+                continue
+            if not satisfied(case, r):
+                why["events"] = why.get("events", 0) + 1
+                continue
+            r32 = run_case(case, model, prompt, seed, True)
+            if r32.lines != r.lines:
+                why["float32 replay differs"] = why.get("float32 replay differs", 0) + 1
+                continue
+            if "bf16_rounding_rel" in r.info and r.info["bf16_rounding_rel"] < FLIP_REL:
+                rf = run_case(case, model, prompt, seed, False, flip=True)
+                if rf.lines != r.lines:
+                    why["bf16 flip replay differs"] = why.get("bf16 flip replay differs", 0) + 1
+                    continue
+            break
+        else:
+            sys.exit("%s: no acceptable attempt in %d (%s)" % (case["name"], MAX_ATTEMPTS, why))
+        name = case["name"]
+        with open(os.path.join(outdir, name + ".args"), "w") as f:
+            f.write(args_line(case, rel_root, prompt, seed) + "\n")
+        with open(os.path.join(outdir, name + ".expected"), "w") as f:
+            f.write("\n".join(r.lines) + "\n")
+        kind = min(r.margins, key=lambda kk: r.margins[kk][0])
+        ev = ", ".join("%s %d" % (k, v) for k, v in sorted(r.events.items()))
+        extra = ""
+        if "bf16_rounding_rel" in r.info:
+            extra = "; bf16 rounding %.1e" % r.info["bf16_rounding_rel"]
+        margins = " ".join("%s=%.1e" % (k, v[0]) for k, v in sorted(r.margins.items()))
+        print("case %-18s attempt %3d  steps %3d  %s" % (name, attempt, r.step, ev))
+        print("     %-18s min margin %.2e (%s, %s)  [%s]%s  rejected: %s" %
+              ("", r.min_margin(), kind, r.margins[kind][1], margins, extra, why or "none"))
+        rows.append("| `%s` | %s | `%s`%s | %d/%d/%d | %g, %d | %d | %s | %.1e (%s)%s |" % (
+            name, case["model"], case["spec"], " bc%d" % case["block_causal"] if case.get("block_causal") else "",
+            case["G"], case["B"], case["P"], case.get("T", 0.0), seed, r.step, ev, r.min_margin(), kind, extra))
+    if not only:
+        with open(os.path.join(outdir, "README.md"), "w") as f:
+            f.write(README_HEAD % (MARGIN, DEFINITIONS.rstrip("\n")))
+            f.write("\n".join(rows) + "\n")
+    print("done: %d case(s)" % len(rows))
+
+
+if __name__ == "__main__":
+    main()
