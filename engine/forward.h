@@ -8,6 +8,7 @@
 #ifndef DLM_FORWARD_H
 #define DLM_FORWARD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define DLM_TOP_K_MAX 32
@@ -25,6 +26,12 @@ typedef struct {
     int            n_rows;      // rows whose LM head is computed
     const int32_t *rows;        // (n_rows) positions, each in [0, L)
     const int32_t *given;       // (n_rows) token whose probability is reported as p_given; NULL or -1: none
+    // KV-cache hook. The session says which block is being refined and whether this is its first
+    // forward; a backend with a prefix or dual cache (Fast-dLLM, research/algorithms.md §3.3-3.4)
+    // refreshes it on the first forward of a block and recomputes only the active block after.
+    // Backends without a cache ignore these fields; the results must not depend on them then.
+    int            active_start, active_end; // canvas positions of the block being refined
+    bool           block_first;              // first forward of that block
 } dlm_forward_args;
 
 typedef struct {
@@ -34,6 +41,7 @@ typedef struct {
     uint64_t counter;
     int32_t  sample_exclude; // id never sampled (its logit is -inf for sampling only), -1 for none
     int32_t  prob_exclude;   // id removed from the softmax itself (EvoToken at T=0), -1 for none
+    bool     tempered;       // probabilities of softmax(logits / T) (LLaDA2.1 at T > 0), not softmax(logits)
     float   *probs;          // optional out: (n_rows, n_vocab) full probabilities
     float   *logits;         // optional out: (n_rows, n_vocab) raw logits
 } dlm_sample_opts;

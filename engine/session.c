@@ -646,7 +646,8 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     // Inputs: soft mixtures (EvoToken after its first forward) or hard tokens.
     s->fed_k = evo ? st->soft_k : 0;
     dlm_forward_args fa = {.n_tokens = fwd_len, .ids = st->tokens, .block_size = st->block_causal,
-                           .n_rows = n_rows, .rows = s->rows, .given = s->given};
+                           .n_rows = n_rows, .rows = s->rows, .given = s->given,
+                           .active_start = bs, .active_end = be, .block_first = st->step_in_block == 0};
     if (s->fed_k) {
         fa.soft_k = st->soft_k;
         fa.soft_ids = st->soft_ids;
@@ -661,6 +662,7 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     so.counter = (uint64_t)st->step;
     so.sample_exclude = evo ? s->mask_id : -1;                      // EvoToken never samples [MASK]
     so.prob_exclude = evo && r->temperature == 0 ? s->mask_id : -1; // its T = 0 aliasing quirk (Q1)
+    so.tempered = llada2_loop(s); // LLaDA2.1 samples from softmax(logits / T) and reports that probability
     double tf = dlm_now();
     dlm_status fst = dlm_backend_forward(s->be, &fa, &so, s->sum);
     if (fst != DLM_STATUS_OK) return fst;

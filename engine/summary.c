@@ -22,14 +22,15 @@ static void top_insert(int32_t *ids, double *ps, int *n, int k, int32_t id, doub
 void dlm_summarize_logits(const float *logits, int n_vocab, int position, int32_t given, const dlm_sample_opts *o,
                           dlm_row_summary *out, float *probs_out) {
     DLM_ASSERT(o->top_k >= 0 && o->top_k <= DLM_TOP_K_MAX);
-    // Max and normaliser over the ids that stay in the softmax.
+    // Max and normaliser over the ids that stay in the softmax (of logits / T when tempered).
+    const double inv_t = o->tempered && o->temperature > 0 ? 1.0 / o->temperature : 1.0;
     double mx = -INFINITY;
     for (int v = 0; v < n_vocab; v++)
-        if (v != o->prob_exclude && logits[v] > mx) mx = logits[v];
+        if (v != o->prob_exclude && logits[v] * inv_t > mx) mx = logits[v] * inv_t;
     double z = 0, zl = 0; // sum e^(l - mx), sum e^(l - mx) * (l - mx)
     for (int v = 0; v < n_vocab; v++) {
         if (v == o->prob_exclude) continue;
-        double d = (double)logits[v] - mx, e = exp(d);
+        double d = (double)logits[v] * inv_t - mx, e = exp(d);
         z += e;
         zl += e * d;
     }
@@ -54,15 +55,15 @@ void dlm_summarize_logits(const float *logits, int n_vocab, int position, int32_
         }
     }
     for (int v = 0; v < n_vocab; v++) {
-        double p = v == o->prob_exclude ? 0.0 : exp((double)logits[v] - mx - log_z);
+        double p = v == o->prob_exclude ? 0.0 : exp((double)logits[v] * inv_t - mx - log_z);
         if (probs_out) probs_out[v] = (float)p;
         if (o->top_k) top_insert(top_ids, top_ps, &n_top, o->top_k, v, p);
     }
     if (tok < 0) tok = 0; // only possible when every id is excluded (n_vocab == 1)
     out->token = tok;
-    out->p_token = tok == o->prob_exclude ? 0.0f : (float)exp((double)logits[tok] - mx - log_z);
+    out->p_token = tok == o->prob_exclude ? 0.0f : (float)exp((double)logits[tok] * inv_t - mx - log_z);
     out->p_given = (given >= 0 && given < n_vocab && given != o->prob_exclude)
-                       ? (float)exp((double)logits[given] - mx - log_z)
+                       ? (float)exp((double)logits[given] * inv_t - mx - log_z)
                        : 0.0f;
     // H = -sum p log p = log z - (sum e d) / z   with d = l - mx
     out->entropy = (float)(log_z - zl / z);

@@ -96,12 +96,29 @@ static void test_gumbel_sampling(void **state) {
     if (fabs(top - 0.99297 * n) > 5 * sqrt(n * 0.99297 * 0.00703)) fail_msg("T=0.25: %d of %d", top, n);
 }
 
+static void test_tempered(void **state) {
+    // softmax(l / T) at T = 0.5 squares the probabilities: 0.1 0.2 0.7 -> 0.01 0.04 0.49 (/ 0.54)
+    float lg[3] = {0.0f, logf(2), logf(7)};
+    dlm_sample_opts o = dlm_sample_opts_default();
+    o.temperature = 0.5;
+    o.tempered = true;
+    o.top_k = 1;
+    dlm_row_summary s;
+    dlm_summarize_logits(lg, 3, 0, 1, &o, &s, NULL);
+    assert_true(fabsf(s.p_given - 0.04f / 0.54f) < 1e-6f);
+    assert_true(fabsf(s.top_p[0] - 0.49f / 0.54f) < 1e-6f);
+    o.tempered = false;
+    dlm_summarize_logits(lg, 3, 0, 1, &o, &s, NULL);
+    assert_true(fabsf(s.p_given - 0.2f) < 1e-6f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_softmax),
         cmocka_unit_test(test_ties_go_to_lowest_id),
         cmocka_unit_test(test_exclusions),
         cmocka_unit_test(test_gumbel_sampling),
+        cmocka_unit_test(test_tempered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
