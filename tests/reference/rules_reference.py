@@ -433,7 +433,9 @@ def rule_llada2(r, B, kind, mode="q", tau=None, tau_edit=None, max_post=16, eos_
             logits = r.forward(x[:we], block_causal) if block_causal else r.forward(x)
             pos = [q for q in range(bs, we) if q >= P]
             smp = r.sample(logits, pos)
-            prob = {q: softmax(logits[q]) for q in pos}
+            # LLaDA2.1 samples from softmax(logits / T) and reports that distribution's probability
+            # as the confidence (research notes §5); at T = 0 it is the plain softmax.
+            prob = {q: softmax(logits[q] / r.T if r.T > 0 else logits[q]) for q in pos}
             x0 = {q: smp[q][0] for q in pos}
             c = {q: float(prob[q][x0[q]]) for q in pos}
             old = list(x)
@@ -755,7 +757,8 @@ DEFINITIONS = """## Points of the rule definitions a C implementation must match
   first generation block (in block-causal mode the block holding position P, absolute index P // B).
 - RNG: `uniform(seed, s, p, v)` with s = forwards done before, p = absolute canvas position, v =
   token id; llada `remasking=random` uses v = V (vocabulary rows). Gumbel score
-  `logit / T - log(-log u)`, argmax with ties to the lowest id; confidence is the noise-free softmax.
+  `logit / T - log(-log u)`, argmax with ties to the lowest id; confidence is the noise-free softmax,
+  except in the t2t/t2m (LLaDA2.1) loop, where it is the probability under softmax(logits / T).
 - llada: ntt from the masks of the block at block start, remainder to the early steps; exactly
   steps/nb forwards per block; top-ntt[i] masked block positions by confidence (ties: lowest position).
 - threshold: the top candidate is always committed, the others iff conf >= tau (non-strict).

@@ -1,0 +1,25 @@
+# dlmscope run against PyTorch transcriptions of the official decoding algorithms
+# (tests/reference/rules_reference.py, float64): 19 trajectories covering llada, threshold (tau and
+# factor), t2t (Q, S, block-causal), t2m (each detector, C_max, rho_max, block-causal) and
+# evotoken, at T = 0 and T = 0.5. Every step's tokens must match exactly. The cases were chosen
+# so that no decision is closer than 1e-4 (tests/fixtures/rules/README.md).
+. tests/cli/lib.sh
+n=0
+for args in tests/fixtures/rules/*.args; do
+    case_name=$(basename "$args" .args)
+    eval "set -- $(cat "$args")"
+    if ! "$DLMSCOPE" run "$@" >"$TMP/$case_name.out" 2>"$TMP/err"; then
+        fail "$case_name: dlmscope run failed: $(cat "$TMP/err")"
+        continue
+    fi
+    if cmp -s "$TMP/$case_name.out" "${args%.args}.expected"; then
+        ok
+    else
+        fail "$case_name: trajectory differs"
+        diff "${args%.args}.expected" "$TMP/$case_name.out" | head -n 6
+    fi
+    n=$((n + 1))
+done
+[ $n -ge 19 ] || fail "expected at least 19 rule cases, found $n"
+echo "$n trajectories compared step by step"
+finish
