@@ -1,8 +1,10 @@
-// cmd_run.c — `dlmscope run`: headless generation with any rule.
+// cmd_run.c — `dlmscope run`: headless generation with any rule, optionally recorded or resumed.
 //
 // Prints the answer on stdout and a one-line summary on stderr. --trace-text adds one line per
 // step (the positions that changed and how) for people and golden tests; --trace-ids prints, per
 // step, the generation region's token ids instead of the answer (the reference-parity format).
+// --record FILE writes a trace; --resume TRACE@N restores the session after step N of a trace and
+// continues it (with --rule: a fork under another rule).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +13,15 @@
 #include "commands.h"
 #include "common.h"
 #include "engine/util.h"
+#include "record/trace_writer.h"
+#include "replay/trace_reader.h"
 
 static void token_text(const cli_engine *e, int32_t id, char *buf, size_t n) {
     if (e->tok) dlm_tokenizer_token_display(e->tok, id, buf, n);
     else snprintf(buf, n, "#%d", id);
 }
 
-static void print_trace_text(const cli_engine *e, const dlm_step *st, int mask_id) {
+static void print_trace_text(const cli_engine *e, const dlm_step *st) {
     printf("step %3d  block %d  +%d ~%d -%d", st->step, st->block, st->n_commits, st->n_edits, st->n_remasks);
     if (st->n_stuck) printf("  stuck %d", st->n_stuck);
     printf("  %6.1f ms |", st->forward_ms);
@@ -36,7 +40,6 @@ static void print_trace_text(const cli_engine *e, const dlm_step *st, int mask_i
             printf(" +%d'%s'", i, a);
         }
     }
-    (void)mask_id;
     putchar('\n');
 }
 
@@ -50,17 +53,84 @@ static void print_trace_ids(const dlm_session *s, const dlm_step *st) {
     putchar('\n');
 }
 
+// Restore from TRACE@N. On success *s is the session and *parent the open trace (caller closes).
+static bool resume_session(const cli_opt *opts, cli_engine *e, const dlm_session_opts *so, dlm_session **s,
+                           dlm_trace **parent, int *fork_step) {
+    const char *arg = cli_get(opts, "resume");
+    const char *at = strrchr(arg, '@');
+    long long n;
+    if (!at || !dlm_parse_int(at + 1, 0, INT32_MAX, &n)) {
+        cli_error("run", "--resume: expected TRACE@STEP, got '%s'", arg);
+        return false;
+    }
+    char *path = dlm_xstrdup(arg);
+    path[at - arg] = 0;
+    dlm_trace *t = NULL;
+    dlm_session_state state = {0};
+    bool ok = false;
+    if (dlm_trace_open(path, &t) != DLM_STATUS_OK) {
+        cli_error("run", "--resume: %s", dlm_error_message());
+        goto out;
+    }
+    const dlm_trace_header *h = dlm_trace_header_of(t);
+    if (n >= dlm_trace_n_steps(t)) {
+        cli_error("run", "--resume: %s has %d steps (0..%d), no step %lld", path, dlm_trace_n_steps(t),
+                  dlm_trace_n_steps(t) - 1, n);
+        goto out;
+    }
+    if (h->model_identity != e->model->identity) {
+        cli_error("run", "--resume: %s was recorded with model '%s' (identity %016llx); %s has identity %016llx", path,
+                  h->model_name, (unsigned long long)h->model_identity, e->model->dir,
+                  (unsigned long long)e->model->identity);
+        goto out;
+    }
+    dlm_step *st = dlm_step_new(h->n_tokens);
+    dlm_status rs = dlm_trace_read_step(t, (int)n, st, &state);
+    dlm_step_free(st);
+    if (rs != DLM_STATUS_OK) {
+        cli_error("run", "--resume: %s", dlm_error_message());
+        goto out;
+    }
+    dlm_rule_config rule, *fork = NULL;
+    if (cli_has(opts, "rule")) { // a fork: the canvas (gen, block) comes from the trace
+        if (!cli_rule_from_opts("run", opts, &rule)) goto out;
+        if (!cli_has(opts, "gen")) rule.gen = state.rule.gen;
+        if (!cli_has(opts, "block")) rule.block = state.rule.block;
+        rule.set &= ~(1ull << DLM_PARAM_steps);
+        if (dlm_rule_finalize(&rule) != DLM_STATUS_OK) {
+            cli_error("run", "%s", dlm_error_message());
+            goto out;
+        }
+        fork = &rule;
+    }
+    *s = dlm_session_restore(e->model, e->be, &state, fork, so);
+    if (!*s) {
+        cli_error("run", "--resume: %s", dlm_error_message());
+        goto out;
+    }
+    *fork_step = (int)n;
+    ok = true;
+out:
+    dlm_session_state_free(&state);
+    if (ok) *parent = t;
+    else dlm_trace_close(t);
+    free(path);
+    return ok;
+}
+
 int cmd_run(int argc, char **argv) {
     cli_opt opts[] = {CLI_MODEL_OPTS,
                       CLI_PROMPT_OPTS,
                       CLI_RULE_OPTS,
+                      {"record", "FILE", "write a trace of every step (msgpack; open it with dlmscope view)"},
+                      {"resume", "TRACE@N", "continue the session recorded in TRACE after step N (with --rule: fork)"},
                       {"trace-text", NULL, "print one line per step: commits (+), edits (~), remasks (-)"},
                       {"trace-ids", NULL, "print the generation region's ids after every step (golden format)"},
                       {"rows", "WHICH", "distributions for 'all' generation positions (default) or 'needed' rows"},
                       {0}};
     cli_positional pos;
-    int rc = cli_parse("run", "--model DIR (--prompt TEXT | --prompt-ids IDS) [--rule SPEC] [options]", opts, argc, argv,
-                       &pos);
+    int rc = cli_parse("run", "--model DIR (--prompt TEXT | --prompt-ids IDS | --resume TRACE@N) [--rule SPEC] [options]",
+                       opts, argc, argv, &pos);
     if (rc) {
         cli_free(opts, &pos);
         return rc < 0 ? 2 : 0;
@@ -74,56 +144,113 @@ int cmd_run(int argc, char **argv) {
     cli_engine e = {0};
     dlm_session *s = NULL;
     dlm_step *st = NULL;
+    dlm_trace *parent = NULL;
+    dlm_trace_writer *w = NULL;
+    dlm_trace_header hdr = {0};
+    dlm_session_state state = {0};
     int32_t *prompt = NULL, *out_ids = NULL;
-    int n_prompt = 0;
+    int n_prompt = 0, fork_step = -1;
     dlm_rule_config rule;
     dlm_session_opts so = {0};
+    bool resume = cli_has(opts, "resume");
+    int n_prompts = cli_has(opts, "prompt") + cli_has(opts, "prompt-ids") + resume;
     if (pos.n) {
         cli_error("run", "unexpected argument '%s' (the prompt goes in --prompt)", pos.items[0]);
         goto done;
     }
-    if (!cli_rule_from_opts("run", opts, &rule)) goto done;
+    if (n_prompts != 1) {
+        cli_error("run", n_prompts ? "give exactly one of --prompt TEXT, --prompt-ids IDS and --resume TRACE@N"
+                                   : "--prompt TEXT or --prompt-ids IDS is required");
+        goto done;
+    }
+    if (!resume && !cli_rule_from_opts("run", opts, &rule)) goto done;
     if (cli_has(opts, "rows")) {
-        const char *w = cli_get(opts, "rows");
-        if (strcmp(w, "all") && strcmp(w, "needed")) {
-            cli_error("run", "--rows: '%s' is not 'all' or 'needed'", w);
+        const char *wh = cli_get(opts, "rows");
+        if (strcmp(wh, "all") && strcmp(wh, "needed")) {
+            cli_error("run", "--rows: '%s' is not 'all' or 'needed'", wh);
             goto done;
         }
-        so.rows = strcmp(w, "needed") == 0 ? DLM_ROWS_NEEDED : DLM_ROWS_GENERATION;
-    }
-    if (!cli_has(opts, "prompt") && !cli_has(opts, "prompt-ids")) {
-        cli_error("run", "--prompt TEXT or --prompt-ids IDS is required");
-        goto done;
-    }
-    if (cli_has(opts, "prompt") && cli_has(opts, "prompt-ids")) {
-        cli_error("run", "give exactly one of --prompt TEXT and --prompt-ids IDS");
-        goto done;
+        so.rows = strcmp(wh, "needed") == 0 ? DLM_ROWS_NEEDED : DLM_ROWS_GENERATION;
     }
     if (!cli_engine_open("run", opts, cli_has(opts, "prompt"), &e)) goto done;
-    if (!cli_prompt_from_opts("run", opts, e.tok, e.model->cfg.n_vocab, &prompt, &n_prompt)) goto done;
     long long bc;
     cli_get_int("run", opts, "block-causal", 1, 1 << 20, 0, &bc);
     so.block_causal = (int)bc;
-    s = dlm_session_new(e.model, e.be, prompt, n_prompt, &rule, &so);
-    if (!s) {
-        cli_error("run", "%s", dlm_error_message());
-        goto done;
+    if (resume) {
+        if (!resume_session(opts, &e, &so, &s, &parent, &fork_step)) goto done;
+    } else {
+        if (!cli_prompt_from_opts("run", opts, e.tok, e.model->cfg.n_vocab, &prompt, &n_prompt)) goto done;
+        s = dlm_session_new(e.model, e.be, prompt, n_prompt, &rule, &so);
+        if (!s) {
+            cli_error("run", "%s", dlm_error_message());
+            goto done;
+        }
+    }
+    if (cli_has(opts, "record")) {
+        const char *ptext = NULL;
+        dlm_buf chat = {0};
+        if (parent) ptext = dlm_trace_header_of(parent)->prompt_text;
+        else if (cli_has(opts, "prompt") && !cli_has(opts, "raw") && e.tok &&
+                 dlm_tokenizer_chat_prompt(e.tok, cli_get(opts, "prompt"), &chat) == DLM_STATUS_OK)
+            ptext = chat.data;
+        else if (cli_has(opts, "prompt")) ptext = cli_get(opts, "prompt");
+        dlm_trace_header_from_session(&hdr, e.model, s, ptext, e.tok_path, e.be->device);
+        dlm_buf_free(&chat);
+        if (parent) {
+            snprintf(hdr.parent, sizeof hdr.parent, "%s", dlm_trace_path(parent));
+            hdr.parent_step = fork_step;
+            // The fork's trace starts with the parent's steps, so it plays from the beginning.
+            hdr.rule = dlm_trace_header_of(parent)->rule;
+            snprintf(hdr.rule_spec, sizeof hdr.rule_spec, "%s", dlm_trace_header_of(parent)->rule_spec);
+        }
+        if (dlm_trace_writer_open(cli_get(opts, "record"), &hdr, e.tok, &w) != DLM_STATUS_OK) {
+            cli_error("run", "--record: %s", dlm_error_message());
+            goto done;
+        }
+        for (int i = 0; parent && i <= fork_step; i++) {
+            const void *bytes;
+            size_t n;
+            if (dlm_trace_raw_step(parent, i, &bytes, &n) != DLM_STATUS_OK ||
+                dlm_trace_writer_append_raw(w, bytes, n) != DLM_STATUS_OK) {
+                cli_error("run", "--record: %s", dlm_error_message());
+                goto done;
+            }
+        }
     }
     st = dlm_step_new(dlm_session_n_tokens(s));
     bool trace_text = cli_has(opts, "trace-text"), trace_ids = cli_has(opts, "trace-ids");
     long commits = 0, edits = 0, remasks = 0;
+    int steps = 0;
     double t0 = dlm_now(), fwd_ms = 0;
     while (!dlm_session_done(s)) {
         if (dlm_session_step(s, st) != DLM_STATUS_OK) {
             cli_error("run", "step %d: %s", dlm_session_steps_done(s), dlm_error_message());
             goto done;
         }
+        steps++;
         commits += st->n_commits, edits += st->n_edits, remasks += st->n_remasks;
         fwd_ms += st->forward_ms;
-        if (trace_text) print_trace_text(&e, st, e.model->cfg.mask_id);
+        if (w) {
+            dlm_session_export(s, &state);
+            dlm_status ws = dlm_trace_writer_append(w, st, &state);
+            dlm_session_state_free(&state);
+            if (ws != DLM_STATUS_OK) {
+                cli_error("run", "--record: %s", dlm_error_message());
+                goto done;
+            }
+        }
+        if (trace_text) print_trace_text(&e, st);
         if (trace_ids) print_trace_ids(s, st);
     }
     double secs = dlm_now() - t0;
+    if (w) {
+        dlm_status cs = dlm_trace_writer_close(w);
+        w = NULL;
+        if (cs != DLM_STATUS_OK) {
+            cli_error("run", "--record: %s", dlm_error_message());
+            goto done;
+        }
+    }
     int n_out;
     out_ids = dlm_session_output(s, &n_out);
     if (trace_ids) {
@@ -140,11 +267,13 @@ int cmd_run(int argc, char **argv) {
     fflush(stdout);
     char spec[512];
     dlm_rule_format(dlm_session_rule(s), spec, sizeof spec);
-    int steps = dlm_session_steps_done(s);
     fprintf(stderr, "dlmscope run: %d steps, %d forwards, %ld commits, %ld edits, %ld remasks, %.2f s (%.1f ms/forward), %s, %s\n",
             steps, steps, commits, edits, remasks, secs, steps ? fwd_ms / steps : 0.0, e.be->device, spec);
     status = 0;
 done:
+    dlm_trace_writer_abort(w);
+    dlm_trace_header_free(&hdr);
+    dlm_trace_close(parent);
     free(prompt);
     free(out_ids);
     dlm_step_free(st);

@@ -5,6 +5,7 @@
 #define DLM_COMMANDS(X)                                                                      \
     X(tokenize, "encode text to token ids or decode ids to text with a tokenizer.json")     \
     X(run,      "generate with a decoding rule, headless (answer, summary, per-step trace)") \
+    X(trace,    "inspect trace files: info, dump (text or JSON), diff")                    \
     X(logits,   "top-K probabilities per position for a sequence of ids")                 \
     X(bench,    "forward-pass speed against OpenBLAS sgemm measured in the same run")
 

@@ -55,6 +55,7 @@ bool cli_engine_open(const char *cmd, const cli_opt *opts, bool need_tokenizer, 
     if (!tpath && dlm_file_exists(default_tok)) tpath = default_tok;
     if (tpath) {
         e->tok = dlm_tokenizer_load(tpath);
+        e->tok_path = dlm_xstrdup(tpath);
         if (!e->tok) {
             cli_error(cmd, "%s", dlm_error_message());
             free(default_tok);
@@ -85,6 +86,7 @@ void cli_engine_close(cli_engine *e) {
     dlm_backend_free(e->be);
     dlm_model_free(e->model);
     dlm_tokenizer_free(e->tok);
+    free(e->tok_path);
     memset(e, 0, sizeof *e);
 }
 

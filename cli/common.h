@@ -36,6 +36,7 @@ typedef struct {
     dlm_model     *model;
     dlm_backend   *be;
     dlm_tokenizer *tok; // NULL when the model folder has none and none was given
+    char          *tok_path;
 } cli_engine;
 
 // Open model, backend and tokenizer from the options. need_tokenizer: fail without one.

@@ -1,0 +1,314 @@
+// cmd_trace.c — `dlmscope trace info|dump|diff`: inspect trace files from the shell.
+//
+//   trace info FILE              header, summary and the state of the file's tail
+//   trace dump FILE [--step N] [--json]   per-step view; --json: one JSON object per line
+//   trace diff A B               first step and positions where two traces differ
+// A truncated or damaged file prints what it can, then one line about the damage, exit 1.
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "args.h"
+#include "commands.h"
+#include "engine/tokenizer.h"
+#include "engine/util.h"
+#include "replay/trace_reader.h"
+
+// Token text from the trace, escaped for one line, or #id when the trace does not have it.
+static void tok_text(const dlm_trace *t, int32_t id, char *buf, size_t n) {
+    size_t len;
+    const char *b = dlm_trace_token(t, id, &len);
+    if (!b) {
+        snprintf(buf, n, "#%d", id);
+        return;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 5 < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if (c == '\n') o += (size_t)snprintf(buf + o, n - o, "\\n");
+        else if (c == '\t') o += (size_t)snprintf(buf + o, n - o, "\\t");
+        else if (c < 0x20 || c == 0x7f) o += (size_t)snprintf(buf + o, n - o, "\\x%02X", c);
+        else buf[o++] = (char)c;
+    }
+    buf[o] = 0;
+}
+
+static int report_problem(const dlm_trace *t) {
+    const char *p = dlm_trace_problem(t);
+    if (!p) return 0;
+    fprintf(stderr, "dlmscope trace: %s\n", p);
+    return 1;
+}
+
+static int trace_info(const char *path) {
+    dlm_trace *t;
+    if (dlm_trace_open(path, &t) != DLM_STATUS_OK) {
+        fprintf(stderr, "dlmscope trace: %s\n", dlm_error_message());
+        return 2;
+    }
+    const dlm_trace_header *h = dlm_trace_header_of(t);
+    int n = dlm_trace_n_steps(t);
+    char when[64] = "?";
+    time_t c = (time_t)h->created;
+    struct tm tm;
+    if (gmtime_r(&c, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    printf("trace      %s (%s %d.%d, dlmscope %s, %s)\n", path, DLM_TRACE_FORMAT, h->version_major, h->version_minor,
+           h->dlmscope_version, when);
+    printf("model      %s (%s, identity %016llx%s%s)\n", h->model_name, h->model_dir, (unsigned long long)h->model_identity,
+           h->adapter[0] ? ", adapter " : "", h->adapter);
+    printf("device     %s\n", h->device[0] ? h->device : "?");
+    printf("rule       %s\n", h->rule_spec);
+    printf("canvas     prompt %d + generation %d = %d positions, blocks of %d, %s attention\n", h->prompt_len, h->gen_len,
+           h->n_tokens, h->rule.block, h->block_causal ? "block-causal" : "bidirectional");
+    if (h->parent[0]) printf("forked     from %s after step %d\n", h->parent, h->parent_step);
+    long commits = 0, edits = 0, remasks = 0, stuck_steps = 0;
+    double fwd = 0;
+    int blocks = 0;
+    for (int i = 0; i < n; i++) {
+        const dlm_trace_step_info *in = dlm_trace_info(t, i);
+        commits += in->n_commits, edits += in->n_edits, remasks += in->n_remasks;
+        stuck_steps += in->n_stuck > 0;
+        fwd += in->forward_ms;
+        if (in->block + 1 > blocks) blocks = in->block + 1;
+    }
+    printf("steps      %d in %d block%s%s; %ld commits, %ld edits, %ld remasks; stuck set non-empty in %ld steps\n", n,
+           blocks, blocks == 1 ? "" : "s", dlm_trace_has_footer(t) ? "" : " (no footer: the run did not finish cleanly)",
+           commits, edits, remasks, stuck_steps);
+    printf("time       %.1f ms in forward passes (%.2f ms per step)\n", fwd, n ? fwd / n : 0.0);
+    if (n > 0) {
+        dlm_step *st = dlm_step_new(h->n_tokens);
+        if (dlm_trace_read_step(t, n - 1, st, NULL) == DLM_STATUS_OK) {
+            dlm_buf text = {0};
+            char b[128];
+            for (int i = h->prompt_len; i < h->prompt_len + h->gen_len; i++) {
+                int32_t id = st->pos[i].token;
+                if (id == h->eos_id) break;
+                size_t len;
+                const char *raw = dlm_trace_token(t, id, &len);
+                if (id == h->mask_id) dlm_buf_append(&text, "_", 1);
+                else if (raw) dlm_buf_append(&text, raw, len);
+                else {
+                    snprintf(b, sizeof b, "#%d ", id);
+                    dlm_buf_append(&text, b, strlen(b));
+                }
+            }
+            printf("final      %s\n", text.data ? text.data : "");
+            dlm_buf_free(&text);
+        } else {
+            fprintf(stderr, "dlmscope trace: %s\n", dlm_error_message());
+            dlm_step_free(st);
+            dlm_trace_close(t);
+            return 1;
+        }
+        dlm_step_free(st);
+    }
+    int rc = report_problem(t);
+    dlm_trace_close(t);
+    return rc;
+}
+
+static json_t *pos_json(const dlm_trace *t, const dlm_pos_info *p, int i) {
+    char b[256];
+    json_t *o = json_object();
+    json_object_set_new(o, "pos", json_integer(i));
+    json_object_set_new(o, "token", json_integer(p->token));
+    size_t len;
+    const char *raw = dlm_trace_token(t, p->token, &len);
+    if (raw) {
+        dlm_buf lossy = {0};
+        dlm_utf8_append_lossy(&lossy, raw, len);
+        json_object_set_new(o, "text", json_stringn(lossy.data ? lossy.data : "", lossy.len));
+        dlm_buf_free(&lossy);
+    }
+    json_object_set_new(o, "state", json_string(dlm_pos_state_name(p->state)));
+    json_t *ev = json_array();
+    for (int bit = 0; bit < 5; bit++)
+        if (p->events & (1 << bit)) json_array_append_new(ev, json_string(dlm_event_name(bit)));
+    json_object_set_new(o, "events", ev);
+    if (p->prev_token != p->token) json_object_set_new(o, "prev_token", json_integer(p->prev_token));
+    if (p->has_dist) {
+        json_object_set_new(o, "sampled", json_integer(p->sampled));
+        json_object_set_new(o, "p_sampled", json_real(p->p_sampled));
+        json_object_set_new(o, "p_current", json_real(p->p_current));
+        json_object_set_new(o, "entropy", json_real(p->entropy));
+        json_t *top = json_array();
+        for (int j = 0; j < p->n_top; j++) json_array_append_new(top, json_pack("[i,f]", p->top_id[j], (double)p->top_p[j]));
+        json_object_set_new(o, "top", top);
+    }
+    if (p->n_soft) {
+        json_t *soft = json_array();
+        for (int j = 0; j < p->n_soft; j++) json_array_append_new(soft, json_pack("[i,f]", p->soft_id[j], (double)p->soft_w[j]));
+        json_object_set_new(o, "soft", soft);
+        json_object_set_new(o, "hist_conf", json_real(p->hist_conf));
+    }
+    if (p->remask_count) json_object_set_new(o, "remask_count", json_integer(p->remask_count));
+    if (p->stuck) json_object_set_new(o, "stuck", json_true());
+    (void)b;
+    return o;
+}
+
+static void print_json(json_t *o) {
+    char *s = json_dumps(o, JSON_COMPACT);
+    puts(s);
+    free(s);
+    json_decref(o);
+}
+
+static int trace_dump(const char *path, int only, bool as_json) {
+    dlm_trace *t;
+    if (dlm_trace_open(path, &t) != DLM_STATUS_OK) {
+        fprintf(stderr, "dlmscope trace: %s\n", dlm_error_message());
+        return 2;
+    }
+    const dlm_trace_header *h = dlm_trace_header_of(t);
+    int n = dlm_trace_n_steps(t), rc = 0;
+    if (only >= n) {
+        fprintf(stderr, "dlmscope trace: %s has %d steps, no step %d\n", path, n, only);
+        dlm_trace_close(t);
+        return 2;
+    }
+    if (as_json && only < 0) {
+        json_t *hj = json_pack("{s:s, s:[i,i], s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i}", "type", "header",
+                               "version", h->version_major, h->version_minor, "model", h->model_name, "model_dir",
+                               h->model_dir, "rule", h->rule_spec, "device", h->device, "prompt_len", h->prompt_len,
+                               "gen_len", h->gen_len, "n_tokens", h->n_tokens, "mask_id", h->mask_id, "eos_id",
+                               h->eos_id, "steps", n);
+        json_t *pids = json_array();
+        for (int i = 0; i < h->prompt_len; i++) json_array_append_new(pids, json_integer(h->prompt_ids[i]));
+        json_object_set_new(hj, "prompt_ids", pids);
+        if (h->prompt_text) json_object_set_new(hj, "prompt_text", json_string(h->prompt_text));
+        if (h->parent[0]) json_object_set_new(hj, "parent", json_pack("{s:s, s:i}", "file", h->parent, "step", h->parent_step));
+        print_json(hj);
+    }
+    dlm_step *st = dlm_step_new(h->n_tokens);
+    for (int i = only >= 0 ? only : 0; i < (only >= 0 ? only + 1 : n); i++) {
+        if (dlm_trace_read_step(t, i, st, NULL) != DLM_STATUS_OK) {
+            fprintf(stderr, "dlmscope trace: %s\n", dlm_error_message());
+            rc = 1;
+            break;
+        }
+        if (as_json) {
+            json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:b}", "type", "step", "step",
+                                  st->step, "block", st->block, "block_start", st->block_start, "block_end", st->block_end,
+                                  "commits", st->n_commits, "edits", st->n_edits, "remasks", st->n_remasks,
+                                  "transitions", st->n_transitions, "stuck", st->n_stuck, "forward_ms", st->forward_ms,
+                                  "done", st->done);
+            json_t *pos = json_array();
+            for (int p = h->prompt_len; p < h->n_tokens; p++) json_array_append_new(pos, pos_json(t, &st->pos[p], p));
+            json_object_set_new(o, "positions", pos);
+            print_json(o);
+            continue;
+        }
+        char a[96], b[96];
+        printf("step %d  block %d  +%d ~%d -%d  stuck %d  %.2f ms\n", st->step, st->block, st->n_commits, st->n_edits,
+               st->n_remasks, st->n_stuck, st->forward_ms);
+        for (int p = h->prompt_len; p < h->n_tokens; p++) {
+            const dlm_pos_info *q = &st->pos[p];
+            if (only < 0 && !q->events) continue; // whole traces: only what changed
+            tok_text(t, q->token, a, sizeof a);
+            printf("  %4d %-10s %-16s", p, dlm_pos_state_name(q->state), a);
+            if (q->prev_token != q->token) {
+                tok_text(t, q->prev_token, b, sizeof b);
+                printf(" (was %s)", b);
+            }
+            if (q->has_dist) {
+                printf(" p=%.3f H=%.2f top:", q->p_current, q->entropy);
+                for (int j = 0; j < q->n_top; j++) {
+                    tok_text(t, q->top_id[j], b, sizeof b);
+                    printf(" %s:%.3f", b, q->top_p[j]);
+                }
+            }
+            for (int bit = 0; bit < 5; bit++)
+                if (q->events & (1 << bit)) printf(" [%s]", dlm_event_name(bit));
+            if (q->stuck) printf(" [stuck]");
+            putchar('\n');
+        }
+    }
+    dlm_step_free(st);
+    if (!rc) rc = report_problem(t);
+    dlm_trace_close(t);
+    return rc;
+}
+
+static int trace_diff(const char *pa, const char *pb) {
+    dlm_trace *a = NULL, *b = NULL;
+    if (dlm_trace_open(pa, &a) != DLM_STATUS_OK || dlm_trace_open(pb, &b) != DLM_STATUS_OK) {
+        fprintf(stderr, "dlmscope trace: %s\n", dlm_error_message());
+        dlm_trace_close(a);
+        return 2;
+    }
+    const dlm_trace_header *ha = dlm_trace_header_of(a), *hb = dlm_trace_header_of(b);
+    int rc = 0;
+    if (ha->prompt_len != hb->prompt_len || ha->n_tokens != hb->n_tokens ||
+        memcmp(ha->prompt_ids, hb->prompt_ids, (size_t)ha->prompt_len * sizeof(int32_t)) != 0) {
+        printf("different canvases: %s has prompt %d / %d positions, %s has prompt %d / %d positions\n", pa,
+               ha->prompt_len, ha->n_tokens, pb, hb->prompt_len, hb->n_tokens);
+        dlm_trace_close(a);
+        dlm_trace_close(b);
+        return 1;
+    }
+    if (ha->model_identity != hb->model_identity) printf("note: different models (%s, %s)\n", ha->model_name, hb->model_name);
+    if (strcmp(ha->rule_spec, hb->rule_spec)) printf("rules: %s\n   vs: %s\n", ha->rule_spec, hb->rule_spec);
+    int na = dlm_trace_n_steps(a), nb = dlm_trace_n_steps(b), n = na < nb ? na : nb;
+    dlm_step *sa = dlm_step_new(ha->n_tokens), *sb = dlm_step_new(hb->n_tokens);
+    int first = -1;
+    for (int i = 0; i < n && first < 0; i++) {
+        if (dlm_trace_read_step(a, i, sa, NULL) != DLM_STATUS_OK || dlm_trace_read_step(b, i, sb, NULL) != DLM_STATUS_OK) {
+            fprintf(stderr, "dlmscope trace: %s\n", dlm_error_message());
+            rc = 2;
+            break;
+        }
+        for (int p = ha->prompt_len; p < ha->n_tokens; p++)
+            if (sa->pos[p].token != sb->pos[p].token || sa->pos[p].state != sb->pos[p].state) first = i;
+    }
+    if (rc == 0 && first >= 0) {
+        char x[96], y[96];
+        printf("first difference at step %d (block %d):\n", first, sa->block);
+        for (int p = ha->prompt_len; p < ha->n_tokens; p++) {
+            const dlm_pos_info *qa = &sa->pos[p], *qb = &sb->pos[p];
+            if (qa->token == qb->token && qa->state == qb->state) continue;
+            tok_text(a, qa->token, x, sizeof x);
+            tok_text(b, qb->token, y, sizeof y);
+            printf("  pos %4d  %-20s %-9s | %-20s %s\n", p, x, dlm_pos_state_name(qa->state), y, dlm_pos_state_name(qb->state));
+        }
+        rc = 1;
+    } else if (rc == 0) {
+        if (na != nb) {
+            printf("identical for %d steps; %s has %d steps, %s has %d\n", n, pa, na, pb, nb);
+            rc = 1;
+        } else {
+            printf("identical: %d steps\n", n);
+        }
+    }
+    dlm_step_free(sa);
+    dlm_step_free(sb);
+    if (report_problem(a) | report_problem(b)) rc = rc ? rc : 1;
+    dlm_trace_close(a);
+    dlm_trace_close(b);
+    return rc;
+}
+
+int cmd_trace(int argc, char **argv) {
+    cli_opt opts[] = {{"step", "N", "dump: only step N (with every position)"},
+                      {"json", NULL, "dump: one JSON object per line (header, then steps)"},
+                      {0}};
+    cli_positional pos;
+    const char *usage = "info FILE | dump FILE [--step N] [--json] | diff A B";
+    int rc = cli_parse("trace", usage, opts, argc, argv, &pos);
+    if (rc) {
+        cli_free(opts, &pos);
+        return rc < 0 ? 2 : 0;
+    }
+    long long step = -1;
+    rc = 2;
+    if (pos.n < 1) cli_error("trace", "expected a subcommand: %s", usage);
+    else if (strcmp(pos.items[0], "info") == 0 && pos.n == 2) rc = trace_info(pos.items[1]);
+    else if (strcmp(pos.items[0], "dump") == 0 && pos.n == 2) {
+        if (cli_get_int("trace", opts, "step", 0, INT32_MAX, -1, &step)) rc = trace_dump(pos.items[1], (int)step, cli_has(opts, "json"));
+    } else if (strcmp(pos.items[0], "diff") == 0 && pos.n == 3) rc = trace_diff(pos.items[1], pos.items[2]);
+    else cli_error("trace", "expected %s", usage);
+    cli_free(opts, &pos);
+    return rc;
+}
