@@ -14,7 +14,7 @@ expect_error "bad gen" "--gen: gen=abc: expected an integer" "$DLMSCOPE" run --m
 expect_error "too long" "prompt \(4 tokens\) \+ --gen 512 = 516 tokens, more than the model's 256" "$DLMSCOPE" run --model $M $P --gen 512 --block 512
 expect_error "prompt id range" "--prompt-ids: id 999 is outside the vocabulary" "$DLMSCOPE" run --model $M --prompt-ids "1 999"
 expect_error "text needs tokenizer" "no tokenizer.json" "$DLMSCOPE" run --model $M --prompt "hi"
-expect_error "both prompts" "exactly one of --prompt TEXT and --prompt-ids" "$DLMSCOPE" run --model $M --prompt hi $P --tokenizer x
+expect_error "both prompts" "exactly one of --prompt TEXT, --prompt-ids IDS and --resume" "$DLMSCOPE" run --model $M --prompt hi $P --tokenizer x
 expect_error "block-causal mismatch" "--block 8 must equal the model's attention block size 4" "$DLMSCOPE" run --model $M $P --rule t2t --gen 16 --block 8 --block-causal 4
 expect_error "rows" "--rows: 'some' is not 'all' or 'needed'" "$DLMSCOPE" run --model $M $P --rows some
 # A working run prints the answer on stdout and one summary line on stderr.

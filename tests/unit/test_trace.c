@@ -1,0 +1,324 @@
+// test_trace.c — trace files: every field round-trips; resume from a read-back state continues the
+// recording exactly; truncation at every byte and random damage never crash the reader.
+#include "engine/session.h"
+#include "record/trace_writer.h"
+#include "replay/player.h"
+#include "replay/trace_reader.h"
+#include "testmodel.h"
+
+static char *dir;
+static dlm_model *model;
+static dlm_backend *be;
+static const int32_t PROMPT[5] = {3, 17, 5, 60, 2};
+
+static int setup(void **state) {
+    dir = tu_tmpdir();
+    tu_model_spec spec = tu_small_spec();
+    tu_write_model(dir, &spec);
+    model = dlm_model_load(dir, NULL);
+    be = model ? dlm_backend_new(model, "cpu", 1) : NULL;
+    return be ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    dlm_backend_free(be);
+    dlm_model_free(model);
+    tu_rmtree(dir);
+    free(dir);
+    return 0;
+}
+
+#define MAX_STEPS 128
+typedef struct {
+    int               n;
+    dlm_step         *steps[MAX_STEPS];
+    dlm_session_state states[MAX_STEPS];
+    char             *path;
+} recorded;
+
+static void record(const char *spec, int gen, recorded *rec) {
+    dlm_rule_config rc;
+    if (dlm_rule_parse(spec, &rc) != DLM_STATUS_OK) fail_msg("%s", dlm_error_message());
+    char g[16];
+    snprintf(g, sizeof g, "%d", gen);
+    dlm_rule_set(&rc, "gen", g);
+    dlm_rule_set(&rc, "block", "8");
+    if (dlm_param_applies(DLM_PARAM_steps, rc.kind)) dlm_rule_set(&rc, "steps", rc.kind == DLM_RULE_EVOTOKEN ? "8" : g);
+    dlm_session *s = dlm_session_new(model, be, PROMPT, 5, &rc, NULL);
+    assert_non_null(s);
+    dlm_trace_header h;
+    dlm_trace_header_from_session(&h, model, s, "the prompt", NULL, "cpu");
+    rec->path = dlm_path_join(dir, "t.dlmtrace");
+    dlm_trace_writer *w;
+    assert_int_equal(dlm_trace_writer_open(rec->path, &h, NULL, &w), DLM_STATUS_OK);
+    dlm_trace_header_free(&h);
+    rec->n = 0;
+    while (!dlm_session_done(s)) {
+        assert_true(rec->n < MAX_STEPS);
+        dlm_step *st = dlm_step_new(dlm_session_n_tokens(s));
+        assert_int_equal(dlm_session_step(s, st), DLM_STATUS_OK);
+        dlm_session_export(s, &rec->states[rec->n]);
+        assert_int_equal(dlm_trace_writer_append(w, st, &rec->states[rec->n]), DLM_STATUS_OK);
+        rec->steps[rec->n++] = st;
+    }
+    assert_int_equal(dlm_trace_writer_close(w), DLM_STATUS_OK);
+    dlm_session_free(s);
+}
+
+static void recorded_free(recorded *rec) {
+    for (int i = 0; i < rec->n; i++) {
+        dlm_step_free(rec->steps[i]);
+        dlm_session_state_free(&rec->states[i]);
+    }
+    free(rec->path);
+}
+
+static void assert_close(float a, float b, float tol, const char *what, int step, int pos) {
+    if (!(fabsf(a - b) <= tol)) fail_msg("step %d pos %d: %s %g vs %g", step, pos, what, a, b);
+}
+
+static void check_round_trip(const char *spec) {
+    recorded rec;
+    record(spec, 16, &rec);
+    dlm_trace *t;
+    assert_int_equal(dlm_trace_open(rec.path, &t), DLM_STATUS_OK);
+    assert_null(dlm_trace_problem(t));
+    assert_true(dlm_trace_has_footer(t));
+    assert_int_equal(dlm_trace_n_steps(t), rec.n);
+    const dlm_trace_header *h = dlm_trace_header_of(t);
+    assert_int_equal(h->prompt_len, 5);
+    assert_memory_equal(h->prompt_ids, PROMPT, sizeof PROMPT);
+    assert_string_equal(h->prompt_text, "the prompt");
+    assert_int_equal(h->model_identity, model->identity);
+    dlm_step *st = dlm_step_new(h->n_tokens);
+    for (int i = 0; i < rec.n; i++) {
+        dlm_session_state state;
+        assert_int_equal(dlm_trace_read_step(t, i, st, &state), DLM_STATUS_OK);
+        const dlm_step *a = rec.steps[i];
+        assert_int_equal(st->step, a->step);
+        assert_int_equal(st->block, a->block);
+        assert_int_equal(st->block_start, a->block_start);
+        assert_int_equal(st->block_end, a->block_end);
+        assert_int_equal(st->n_blocks, a->n_blocks);
+        assert_int_equal(st->step_in_block, a->step_in_block);
+        assert_int_equal(st->n_commits, a->n_commits);
+        assert_int_equal(st->n_edits, a->n_edits);
+        assert_int_equal(st->n_remasks, a->n_remasks);
+        assert_int_equal(st->n_transitions, a->n_transitions);
+        assert_int_equal(st->n_finalized, a->n_finalized);
+        assert_int_equal(st->n_stuck, a->n_stuck);
+        assert_int_equal(st->done, a->done);
+        assert_true(st->forward_ms == a->forward_ms);
+        for (int p = 0; p < a->n_tokens; p++) {
+            const dlm_pos_info *x = &st->pos[p], *y = &a->pos[p];
+            if (x->token != y->token || x->prev_token != y->prev_token || x->state != y->state ||
+                x->events != y->events || x->has_dist != y->has_dist || x->stuck != y->stuck ||
+                x->n_top != y->n_top || x->n_soft != y->n_soft || x->remask_count != y->remask_count ||
+                x->hist_conf != y->hist_conf)
+                fail_msg("%s: step %d pos %d differs after the round trip", spec, i, p);
+            if (!y->has_dist) continue;
+            assert_int_equal(x->sampled, y->sampled);
+            assert_close(x->p_sampled, y->p_sampled, 1.0f / 65535, "p_sampled", i, p);
+            assert_close(x->p_current, y->p_current, 1.0f / 65535, "p_current", i, p);
+            assert_close(x->entropy, y->entropy, 1.0f / 2048, "entropy", i, p);
+            for (int j = 0; j < y->n_top; j++) {
+                assert_int_equal(x->top_id[j], y->top_id[j]);
+                assert_close(x->top_p[j], y->top_p[j], 1.0f / 65535, "top_p", i, p);
+            }
+            for (int j = 0; j < y->n_soft; j++) {
+                assert_int_equal(x->soft_id[j], y->soft_id[j]);
+                assert_true(x->soft_w[j] == y->soft_w[j]); // bf16 values: exact
+            }
+        }
+        // The state read back equals the exported one, field by field.
+        const dlm_session_state *e = &rec.states[i];
+        assert_int_equal(state.block, e->block);
+        assert_int_equal(state.step, e->step);
+        assert_int_equal(state.step_in_block, e->step_in_block);
+        assert_int_equal(state.post_steps, e->post_steps);
+        assert_int_equal(state.block_masks, e->block_masks);
+        assert_int_equal(state.done, e->done);
+        assert_int_equal(state.prev_valid, e->prev_valid);
+        assert_int_equal(state.soft_k, e->soft_k);
+        assert_memory_equal(state.tokens, e->tokens, (size_t)e->n_tokens * sizeof *e->tokens);
+        assert_memory_equal(state.state, e->state, (size_t)e->n_tokens);
+        assert_memory_equal(state.hist_conf, e->hist_conf, (size_t)e->n_tokens * sizeof(float));
+        assert_memory_equal(state.remask_count, e->remask_count, (size_t)e->n_tokens * sizeof(uint16_t));
+        if (e->rule.kind == DLM_RULE_T2M) assert_memory_equal(state.prev_p, e->prev_p, (size_t)e->n_tokens * sizeof(float));
+        if (e->soft_k) {
+            assert_memory_equal(state.soft_ids, e->soft_ids, (size_t)e->n_tokens * e->soft_k * sizeof(int32_t));
+            assert_memory_equal(state.soft_w, e->soft_w, (size_t)e->n_tokens * e->soft_k * sizeof(float));
+        }
+        // Resume from the read-back state: the rest of the recording, step for step.
+        if (i == rec.n / 2) {
+            dlm_session *s = dlm_session_restore(model, be, &state, NULL, NULL);
+            assert_non_null(s);
+            dlm_step *cont = dlm_step_new(h->n_tokens);
+            for (int k = i + 1; k < rec.n; k++) {
+                assert_int_equal(dlm_session_step(s, cont), DLM_STATUS_OK);
+                for (int p = 0; p < h->n_tokens; p++)
+                    if (cont->pos[p].token != rec.steps[k]->pos[p].token ||
+                        cont->pos[p].p_sampled != rec.steps[k]->pos[p].p_sampled)
+                        fail_msg("%s: resumed at %d, step %d pos %d differs", spec, i, k, p);
+            }
+            assert_true(dlm_session_done(s));
+            dlm_step_free(cont);
+            dlm_session_free(s);
+        }
+        dlm_session_state_free(&state);
+    }
+    dlm_step_free(st);
+    dlm_trace_close(t);
+    recorded_free(&rec);
+}
+
+static void test_round_trip(void **state) {
+    const char *specs[] = {"llada", "llada:temperature=0.7,remasking=random", "threshold:tau=0.4", "t2t",
+                           "t2m:detector=logitdiff,tau_remask=0.05", "t2m", "evotoken", "evotoken:temperature=0"};
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) check_round_trip(specs[i]);
+}
+
+static void test_player(void **state) {
+    recorded rec;
+    record("t2m:tau_remask=0.4", 16, &rec);
+    dlm_trace *t;
+    assert_int_equal(dlm_trace_open(rec.path, &t), DLM_STATUS_OK);
+    dlm_player *p = dlm_player_new(t);
+    assert_null(dlm_player_step(p));
+    assert_int_equal(dlm_player_seek(p, 3), DLM_STATUS_OK);
+    assert_int_equal(dlm_player_step(p)->step, 3);
+    assert_int_equal(dlm_player_next(p), DLM_STATUS_OK);
+    assert_int_equal(dlm_player_index(p), 4);
+    assert_int_equal(dlm_player_prev(p), DLM_STATUS_OK);
+    assert_int_equal(dlm_player_seek(p, 1000), DLM_STATUS_OK); // clamped
+    assert_int_equal(dlm_player_index(p), rec.n - 1);
+    assert_int_equal(dlm_player_next(p), DLM_STATUS_ARG);
+    int b1 = dlm_player_block_start(p, 1);
+    assert_true(b1 > 0);
+    assert_int_equal(rec.steps[b1]->block, 1);
+    assert_int_equal(rec.steps[b1 - 1]->block, 0);
+    // next event at a position: the first later step whose events touch it
+    dlm_player_seek(p, 0);
+    int pos = 5 + 3, want = -1;
+    for (int i = 1; i < rec.n && want < 0; i++)
+        if (rec.steps[i]->pos[pos].events) want = i;
+    assert_int_equal(dlm_player_next_event(p, pos, +1), want);
+    if (want > 0) assert_int_equal(dlm_player_index(p), want);
+    // remasks and stuck sets, forward and back
+    dlm_player_seek(p, 0);
+    int r = dlm_player_next_kind(p, DLM_EVENT_REMASK, +1);
+    if (r >= 0) assert_true(rec.steps[r]->n_remasks > 0);
+    dlm_player_seek(p, rec.n - 1);
+    int s = dlm_player_next_stuck(p, -1);
+    if (s >= 0) assert_true(rec.steps[s]->n_stuck > 0);
+    dlm_player_free(p);
+    dlm_trace_close(t);
+    recorded_free(&rec);
+}
+
+// Read everything a viewer would read; returns the number of steps decoded.
+static int read_all(dlm_trace *t) {
+    int ok = 0;
+    dlm_step *st = dlm_step_new(dlm_trace_header_of(t)->n_tokens);
+    for (int i = 0; i < dlm_trace_n_steps(t); i++) {
+        dlm_session_state state;
+        if (dlm_trace_read_step(t, i, st, &state) == DLM_STATUS_OK) {
+            ok++;
+            dlm_session_state_free(&state);
+        }
+    }
+    dlm_step_free(st);
+    return ok;
+}
+
+static void test_truncation_at_every_byte(void **state) {
+    recorded rec;
+    record("evotoken", 8, &rec); // the richest records (soft inputs, historical best)
+    char *data;
+    size_t len;
+    assert_int_equal(dlm_read_file(rec.path, 1 << 24, &data, &len), DLM_STATUS_OK);
+    int last_steps = -1;
+    for (size_t cut = 0; cut <= len; cut++) {
+        dlm_trace *t;
+        dlm_status st = dlm_trace_open_buffer(data, cut, "cut.dlmtrace", &t);
+        if (st != DLM_STATUS_OK) { // only the header can be incomplete
+            assert_non_null(strstr(dlm_error_message(), "cut.dlmtrace"));
+            continue;
+        }
+        int n = dlm_trace_n_steps(t);
+        assert_int_equal(read_all(t), n); // every complete record reads back
+        assert_true(n >= last_steps);     // more bytes never mean fewer steps
+        last_steps = n;
+        if (cut < len && !dlm_trace_has_footer(t) && dlm_trace_problem(t))
+            assert_non_null(strstr(dlm_trace_problem(t), "truncated"));
+        dlm_trace_close(t);
+    }
+    assert_int_equal(last_steps, rec.n);
+    free(data);
+    recorded_free(&rec);
+}
+
+static void test_random_damage(void **state) {
+    recorded rec;
+    record("t2m", 8, &rec);
+    char *data;
+    size_t len;
+    assert_int_equal(dlm_read_file(rec.path, 1 << 24, &data, &len), DLM_STATUS_OK);
+    uint64_t x = 88172645463325252ULL;
+    for (int trial = 0; trial < 3000; trial++) {
+        char *copy = dlm_xmalloc(len);
+        memcpy(copy, data, len);
+        int flips = 1 + trial % 4;
+        for (int f = 0; f < flips; f++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            copy[x % len] = (char)(x >> 32);
+        }
+        dlm_trace *t;
+        if (dlm_trace_open_buffer(copy, len, "damaged.dlmtrace", &t) == DLM_STATUS_OK) {
+            read_all(t);
+            dlm_trace_close(t);
+        }
+        free(copy);
+    }
+    free(data);
+    recorded_free(&rec);
+}
+
+static void test_bad_files(void **state) {
+    dlm_trace *t;
+    struct {
+        const char *bytes;
+        size_t      n;
+        const char *needle;
+    } cases[] = {
+        {"", 0, "empty file"},
+        {"hello world", 11, "not a dlmscope trace"},
+        {"\x81\xa6" "format\xa3" "abc", 12, "field 'format': not a dlmscope trace"},
+        {"\x82\xa6" "format\xae" "dlmscope-trace\xa7version\x92\x02\x00", 34, "format version 2.0; this dlmscope reads version 1"},
+        {"\x82\xa6" "format\xae" "dlmscope-trace\xa7version\x92", 32, "incomplete"},
+        {"\xc1", 1, "not a msgpack file"},
+        {"\x81\xa4type\xa6header", 13, "not a dlmscope trace"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (dlm_trace_open_buffer(cases[i].bytes, cases[i].n, "bad.dlmtrace", &t) == DLM_STATUS_OK)
+            fail_msg("case %zu opened", i);
+        if (!strstr(dlm_error_message(), cases[i].needle) || !strstr(dlm_error_message(), "bad.dlmtrace"))
+            fail_msg("case %zu: %s", i, dlm_error_message());
+    }
+    assert_int_equal(dlm_trace_open(dir, &t), DLM_STATUS_IO);
+    assert_non_null(strstr(dlm_error_message(), "is a directory"));
+    char *missing = dlm_path_join(dir, "missing.dlmtrace");
+    assert_int_equal(dlm_trace_open(missing, &t), DLM_STATUS_IO);
+    free(missing);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_player),
+        cmocka_unit_test(test_truncation_at_every_byte),
+        cmocka_unit_test(test_random_damage),
+        cmocka_unit_test(test_bad_files),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
