@@ -7,7 +7,8 @@
     X(run,      "generate with a decoding rule, headless (answer, summary, per-step trace)") \
     X(trace,    "inspect trace files: info, dump (text or JSON), diff")                    \
     X(logits,   "top-K probabilities per position for a sequence of ids")                 \
-    X(bench,    "forward-pass speed against OpenBLAS sgemm measured in the same run")
+    X(bench,    "forward-pass speed against OpenBLAS sgemm measured in the same run")       \
+    X(synth,    "write a random-weight checkpoint of a given shape (LLaDA layout)")
 
 #define X(name, help) int cmd_##name(int argc, char **argv);
 DLM_COMMANDS(X)
