@@ -27,9 +27,9 @@ else
   BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 endif
 
-PKGS      := jansson libpcre2-8 libutf8proc
+PKGS      := jansson libpcre2-8 libutf8proc msgpack
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lpcre2-8 -lutf8proc)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lpcre2-8 -lutf8proc -lmsgpackc)
 ALL_CFLAGS = $(WARN) $(DEFS) $(CFLAGS) -fopenmp -I. $(BLAS_CFLAGS) $(PKG_CFLAGS)
 LIBS       = $(PKG_LIBS) $(BLAS_LIBS) -fopenmp -lm
 
@@ -73,7 +73,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test debug test-cuda lint bench fixtures clean units
+.PHONY: all test debug test-cuda lint bench fixtures clean units fuzz fuzz-targets samples
 .DEFAULT_GOAL := all
 
 all: dlmscope
@@ -113,6 +113,23 @@ test-cuda:
 
 lint:
 	@tests/lint.sh
+
+# libFuzzer targets (clang) over the trace reader, safetensors, config/rule parsers and the
+# tokenizer: replay the kept regressions, then fuzz each for FUZZ_SECONDS from the seed corpus.
+FUZZ_SECONDS ?= 30
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+fuzz:
+	@command -v clang >/dev/null || { echo "fuzz: clang not found (scripts/install-deps.sh installs it)"; exit 1; }
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -Wno-unknown-warning-option" fuzz-targets
+	@tests/fuzz/run.sh build/fuzz/fuzz $(FUZZ_SECONDS)
+
+fuzz-targets: $(FUZZ_BIN)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_OBJ) $(LIBS)
 
 bench: $(BUILD)/dlmscope
 	@DLMSCOPE=$(BUILD)/dlmscope tests/bench.sh

@@ -306,6 +306,25 @@ uint16_t dlm_f32_to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
+uint16_t dlm_f32_to_f16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t sign = (u >> 16) & 0x8000u, abs = u & 0x7fffffffu;
+    if (abs > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);           // NaN
+    if (abs >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);          // rounds to >= 65520: inf
+    if (abs < 0x38800000u) {                                            // below 2^-14: subnormal or 0
+        if (abs < 0x33000000u) return (uint16_t)sign;                   // below half the smallest subnormal
+        uint32_t man = (abs & 0x7fffffu) | 0x800000u;
+        int shift = 126 - (int)(abs >> 23);                             // 14..24
+        uint32_t half = 1u << (shift - 1), rest = man & ((1u << shift) - 1), q = man >> shift;
+        if (rest > half || (rest == half && (q & 1))) q++;
+        return (uint16_t)(sign | q);
+    }
+    uint32_t q = ((abs >> 13) - (112u << 10)), rest = abs & 0x1fffu;    // rebias 127 -> 15
+    if (rest > 0x1000u || (rest == 0x1000u && (q & 1))) q++;
+    return (uint16_t)(sign | q);
+}
+
 float dlm_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, u;
     if (exp == 0) {

@@ -62,5 +62,6 @@ void dlm_tensor_to_f32(const dlm_tensor *t, int64_t first, int64_t n, float *dst
 float dlm_bf16_to_f32(uint16_t h);
 float dlm_f16_to_f32(uint16_t h);
 uint16_t dlm_f32_to_bf16(float f); // round to nearest even, NaN preserved
+uint16_t dlm_f32_to_f16(float f);  // round to nearest even; overflow to inf, subnormals kept
 
 #endif

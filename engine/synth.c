@@ -195,7 +195,7 @@ dlm_status dlm_synth_write(const char *dir, const dlm_synth_spec *s) {
                     if (plan[i].elsize == 8) memset(row + 8 * j, 0, 8);
                     else if (elsize == 4) memcpy(row + 4 * j, &v, 4);
                     else if (strcmp(dtype, "F16") == 0) {
-                        _Float16 h = (_Float16)v;
+                        uint16_t h = dlm_f32_to_f16(v);
                         memcpy(row + 2 * j, &h, 2);
                     } else {
                         uint16_t h = dlm_f32_to_bf16(v);

@@ -33,6 +33,18 @@ static void test_conversions(void **state) {
     assert_true(isinf(dlm_f16_to_f32(0xfc00)) && dlm_f16_to_f32(0xfc00) < 0);
     assert_true(isnan(dlm_f16_to_f32(0x7e00)));
     assert_true(dlm_f16_to_f32(0x8000) == 0.0f && signbit(dlm_f16_to_f32(0x8000)));
+    // f32 -> f16 round trips every finite f16 exactly, and rounds to nearest even in between.
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        float f = dlm_f16_to_f32((uint16_t)h);
+        if (isnan(f)) assert_true(isnan(dlm_f16_to_f32(dlm_f32_to_f16(f))));
+        else if (dlm_f32_to_f16(f) != h) fail_msg("f16 %04x -> %g -> %04x", h, f, dlm_f32_to_f16(f));
+    }
+    assert_int_equal(dlm_f32_to_f16(1.0f + ldexpf(1, -11)), 0x3c00);   // halfway: to even
+    assert_int_equal(dlm_f32_to_f16(1.0f + 3 * ldexpf(1, -11)), 0x3c02);
+    assert_int_equal(dlm_f32_to_f16(65520.0f), 0x7c00);                // overflow to inf
+    assert_int_equal(dlm_f32_to_f16(65519.0f), 0x7bff);
+    assert_int_equal(dlm_f32_to_f16(ldexpf(1, -25)), 0x0000);           // half the smallest subnormal: to even (0)
+    assert_int_equal(dlm_f32_to_f16(ldexpf(3, -26)), 0x0001);
 }
 
 static void test_read_all_dtypes(void **state) {

@@ -69,10 +69,7 @@ static inline void tu_st_add_f32(tu_st *s, const char *name, const char *dtype, 
     uint16_t *h = malloc((size_t)(n ? n : 1) * 2);
     for (int64_t i = 0; i < n; i++) {
         if (strcmp(dtype, "BF16") == 0) h[i] = dlm_f32_to_bf16(v[i]);
-        else { // F16 via the compiler's _Float16
-            _Float16 x = (_Float16)v[i];
-            memcpy(&h[i], &x, 2);
-        }
+        else h[i] = dlm_f32_to_f16(v[i]);
     }
     tu_st_add(s, name, dtype, n_dims, shape, h, (size_t)n * 2);
     free(h);
