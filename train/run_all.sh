@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# run_all.sh [OUT] — regenerate the bundled model from seeds: task sets, tokenizer, SFT model,
+# EvoToken CTS adapter, checks against dlmscope, held-out evaluation, loss plot.
+#
+#   train/run_all.sh                          # -> samples/models/dlm-tiny (GPU: about 15 minutes on an H100)
+#   train/run_all.sh /tmp/dlm-smoke           # another output folder
+#
+# Environment knobs (defaults are the recommended H100 run, see train/README.md):
+#   PYTHON       python with torch (default python3)
+#   TRAIN_FLAGS  flags for train/train.py (model size, steps, batch, lr, ...)
+#   CTS_FLAGS    flags for train/cts.py
+#   TOK_FLAGS    flags for train/bpe.py train
+#   EVAL_LIMIT   items per test file for the evaluation (0: all 500)
+#   EVAL_FLAGS   extra flags for train/decode.py eval (e.g. --device cpu --threads 1)
+#   WORK         scratch folder for checkpoints (default /tmp/dlm-work-$(basename OUT)); the
+#                checkpoints with optimizer state stay out of the bundled model folder
+#   SKIP_EVAL=1  skip the held-out evaluation
+#   DLM_THREADS  --threads for the dlmscope commands (default: all cores)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+OUT=${1:-samples/models/dlm-tiny}
+PY=${PYTHON:-python3}
+WORK=${WORK:-/tmp/dlm-work-$(basename "$OUT")}
+TOK_FLAGS=${TOK_FLAGS:-"--vocab 1536 --samples 40000 --seed 0"}
+TRAIN_FLAGS=${TRAIN_FLAGS:-"--d-model 256 --n-heads 8 --n-layers 8 --mlp 768 --steps 16000 --batch 256 --lr 1e-3 --warmup 500 --seed 0 --t2t-seqs 0.1 --t2t-rate 0.1 --log-every 100 --eval-every 2000 --eval-n 64 --export-every 2000"}
+CTS_FLAGS=${CTS_FLAGS:-"--steps 1500 --batch 128 --lr 5e-4 --r 16 --alpha 32 --seed 1 --log-every 50"}
+EVAL_LIMIT=${EVAL_LIMIT:-0}
+EVAL_FLAGS=${EVAL_FLAGS:-}
+mkdir -p "$OUT" "$WORK"
+LOG="$OUT/run_all.log"
+: > "$LOG"
+say() { echo "== $*" | tee -a "$LOG"; }
+t_start=$(date +%s)
+
+say "environment"
+$PY -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee -a "$LOG"
+
+say "task checkers and test sets (samples/tasks, deterministic)"
+$PY train/test_tasks.py | tail -1 | tee -a "$LOG"
+$PY train/tasks.py write samples/tasks | tee -a "$LOG"
+
+say "tokenizer"
+$PY train/bpe.py train "$OUT" $TOK_FLAGS | tee -a "$LOG"
+
+HAVE_DLM=0
+if [ -x ./dlmscope ] || make -s >/dev/null 2>&1; then
+    [ -x ./dlmscope ] && HAVE_DLM=1
+fi
+if [ "$HAVE_DLM" = 1 ]; then
+    say "tokenizer vs dlmscope"
+    $PY train/check_tokenizer.py "$OUT/tokenizer.json" | tee -a "$LOG"
+else
+    say "WARNING: ./dlmscope could not be built; skipping the checks against the C engine"
+fi
+
+say "SFT training: train/train.py $TRAIN_FLAGS"
+t0=$(date +%s)
+$PY train/train.py --out "$OUT" --tokenizer "$OUT/tokenizer.json" --ckpt-dir "$WORK/ckpt" $TRAIN_FLAGS 2>&1 | tee -a "$LOG"
+echo "train seconds: $(( $(date +%s) - t0 ))" | tee -a "$LOG"
+
+if [ "$HAVE_DLM" = 1 ]; then
+    say "model vs dlmscope logits"
+    $PY train/check_model.py "$OUT" | tee -a "$LOG"
+fi
+
+say "EvoToken CTS adapter: train/cts.py $CTS_FLAGS"
+t0=$(date +%s)
+$PY train/cts.py --model "$OUT" $CTS_FLAGS 2>&1 | tee -a "$LOG"
+echo "cts seconds: $(( $(date +%s) - t0 ))" | tee -a "$LOG"
+
+if [ "$HAVE_DLM" = 1 ]; then
+    say "model + adapter vs dlmscope logits"
+    $PY train/check_model.py "$OUT" --adapter "$OUT/evotoken-cts" | tee -a "$LOG"
+fi
+
+say "loss plot"
+$PY train/plot_loss.py "$OUT/train_log.csv" "$OUT/loss.png" --cts "$OUT/evotoken-cts/cts_log.csv" | tee -a "$LOG"
+
+if [ "${SKIP_EVAL:-0}" != 1 ]; then
+    mkdir -p "$OUT/eval"
+    say "held-out evaluation, llada rule (PyTorch reference decoder)"
+    $PY train/decode.py eval "$OUT" samples/tasks/{arith,countdown,digits,sort}-test.jsonl --limit "$EVAL_LIMIT" \
+        --rule llada --out "$OUT/eval/llada.jsonl" $EVAL_FLAGS | tee "$OUT/eval/llada.txt" | tee -a "$LOG"
+    say "held-out evaluation, evotoken rule + CTS adapter (PyTorch reference decoder)"
+    $PY train/decode.py eval "$OUT" samples/tasks/{arith,countdown,digits,sort}-test.jsonl --limit "$EVAL_LIMIT" \
+        --rule evotoken --adapter "$OUT/evotoken-cts" --out "$OUT/eval/evotoken.jsonl" $EVAL_FLAGS \
+        | tee "$OUT/eval/evotoken.txt" | tee -a "$LOG"
+fi
+
+if [ "$HAVE_DLM" = 1 ]; then
+    say "dlmscope run on the result"
+    DT=${DLM_THREADS:+--threads $DLM_THREADS}
+    ./dlmscope run $DT --model "$OUT" --prompt "What is 4613 + 938?" --gen 128 --block 32 2>&1 | tee -a "$LOG"
+    ./dlmscope run $DT --model "$OUT" --adapter "$OUT/evotoken-cts" --rule evotoken \
+        --prompt "Sort these numbers from smallest to largest: 74, 98, 63, 47, 52, 31" --gen 128 --block 32 2>&1 | tee -a "$LOG"
+fi
+
+say "done in $(( $(date +%s) - t_start )) s; model folder:"
+du -sh "$OUT" | tee -a "$LOG"
+ls -la "$OUT" | tee -a "$LOG"
