@@ -90,16 +90,19 @@ def _class_body(pred):
     return "".join(esc(a) if a == b else "%s-%s" % (esc(a), esc(b)) for a, b in out)
 
 
-_RE = None
+_RE = {}
 
 
-def pretoken_regex():
-    """PATTERN compiled for Python's re, with \\p{L}, \\p{N} and \\s spelled out."""
-    global _RE
-    if _RE is None:
-        L = _class_body(lambda c: unicodedata.category(c).startswith("L"))
-        N = _class_body(lambda c: unicodedata.category(c).startswith("N"))
-        S = "".join("\\U%08x" % ord(c) for c in WHITE_SPACE)
+def pretoken_regex(ascii_only=False):
+    """PATTERN compiled for Python's re, with \\p{L}, \\p{N} and \\s spelled out. ascii_only: the
+    classes restricted to ASCII, which matches exactly the same way on ASCII text (and is ~10x faster)."""
+    if ascii_only not in _RE:
+        if ascii_only:
+            L, N, S = "A-Za-z", "0-9", "\\t\\n\\x0b\\x0c\\r "
+        else:
+            L = _class_body(lambda c: unicodedata.category(c).startswith("L"))
+            N = _class_body(lambda c: unicodedata.category(c).startswith("N"))
+            S = "".join("\\U%08x" % ord(c) for c in WHITE_SPACE)
         p = PATTERN
         # inside brackets first ([^\s\p{L}\p{N}], [^\r\n\p{L}\p{N}]), then the free-standing classes
         p = p.replace(r"[^\s\p{L}\p{N}]", "[^" + S + L + N + "]")
@@ -107,15 +110,21 @@ def pretoken_regex():
         p = p.replace(r"\p{L}", "[" + L + "]").replace(r"\p{N}", "[" + N + "]")
         p = p.replace(r"(?!\S)", "(?![^" + S + "])").replace(r"\s", "[" + S + "]")
         assert "\\p" not in p and "\\s" not in p and "\\S" not in p
-        _RE = re.compile(p)
-    return _RE
+        _RE[ascii_only] = re.compile(p)
+    return _RE[ascii_only]
+
+
+_SPECIAL_RE = {}
 
 
 def split_specials(text, specials=SPECIALS):
     """[(piece, is_special)] with special tokens matched literally (longest first)."""
     if not specials:
         return [(text, False)]
-    pat = re.compile("|".join(re.escape(s) for s in sorted(specials, key=len, reverse=True)))
+    key = tuple(specials)
+    pat = _SPECIAL_RE.get(key)
+    if pat is None:
+        pat = _SPECIAL_RE[key] = re.compile("|".join(re.escape(s) for s in sorted(specials, key=len, reverse=True)))
     out = []
     pos = 0
     for m in pat.finditer(text):
@@ -130,7 +139,8 @@ def split_specials(text, specials=SPECIALS):
 
 def pretokenize(text):
     """Pre-tokens of a text without special tokens, as byte-level strings."""
-    return ["".join(BYTE_CHAR[b] for b in m.group(0).encode("utf-8")) for m in pretoken_regex().finditer(text)]
+    rx = pretoken_regex(text.isascii())
+    return ["".join(BYTE_CHAR[b] for b in m.group(0).encode("utf-8")) for m in rx.finditer(text)]
 
 
 def chat_prompt(user):

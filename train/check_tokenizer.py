@@ -3,8 +3,9 @@
 
     python3 train/check_tokenizer.py TOKENIZER.json [--dlmscope ./dlmscope] [--n 400]
 
-Encodes a few hundred task strings (prompts, responses, whole chat-wrapped training texts, and
-some non-task strings: whitespace runs, contractions, non-ASCII letters and digits) with both, and
+Encodes a few hundred task strings (prompts, responses, whole chat-wrapped training texts), some
+non-task strings (whitespace runs, contractions, non-ASCII letters and digits) and 150 random
+strings (all ASCII code points, some Unicode spaces, letters, digits, marks) with both, and
 checks the ids are identical and that `dlmscope tokenize --decode` gives the text back.
 Exit status 0 iff everything agrees.
 """
@@ -12,6 +13,7 @@ Exit status 0 iff everything agrees.
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 
@@ -36,7 +38,12 @@ def texts(n):
         out.append(it["prompt"])
         out.append(it["response"])
         out.append(bpe.chat_prompt(it["prompt"]) + it["response"] + bpe.EOT + bpe.EOS * 3)
-    return out[:n] + EXTRA
+    rng = random.Random(3)
+    ascii_chars = "".join(chr(i) for i in range(1, 128))
+    odd = ascii_chars + "\u00a0\u2003\u3000\u0085éßΩж中٣①\u0301🙂"
+    rand = ["".join(rng.choice(ascii_chars) for _ in range(rng.randint(1, 40))) for _ in range(100)]
+    rand += ["".join(rng.choice(odd) for _ in range(rng.randint(1, 40))) for _ in range(50)]
+    return out[:n] + EXTRA + rand
 
 
 def run(cmd, stdin):

@@ -207,7 +207,7 @@ def main():
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.workers < 0:
-        a.workers = 4 if a.device.startswith("cuda") else 0
+        a.workers = 6 if a.device.startswith("cuda") else 0
     a.out = a.out or os.path.join(a.model, "evotoken-cts")
     data.seed_all(a.seed)
     rng = random.Random("cts-%d" % a.seed)

@@ -14,7 +14,8 @@ Rules (temperature 0, as research/algorithms.md describes them):
             position (future blocks included), the one-step lag, and the T = 0 aliasing quirk (the
             mask id gets probability 0). Use it with the CTS adapter (--adapter MODEL/evotoken-cts).
 
-Ties: argmax takes the lowest token id, the schedule the lowest position (stable sort), as
+The forward runs in float32 on every device (no bf16 autocast), so the numbers are those dlmscope
+should reproduce. Ties: argmax takes the lowest token id, the schedule the lowest position (stable sort), as
 dlmscope does. Prompts are batched by identical prompt length, so no padding or attention mask
 is needed and every row is computed exactly as a batch of one.
 
@@ -66,8 +67,7 @@ def generate_llada(model, prompts, gen=128, block=32, steps=None, device="cpu", 
         ntt = schedule(block, spb)
         for i in range(spb):
             mask_index = x == mask
-            with M.autocast(device):
-                logits = model(x)
+            logits = model(x)                      # float32 everywhere, as dlmscope computes
             x0 = logits.argmax(-1)
             # official: confidences beyond the block end are -inf (masks before it stay candidates)
             p = torch.softmax(logits[:, P:s1].double(), -1)
@@ -105,8 +105,7 @@ def generate_evotoken(model, prompts, gen=128, block=32, steps=None, k_soft=3, a
         while True:
             mask_index = x == mask
             mask_index[:, be:] = False
-            with M.autocast(device):
-                logits = model(x, soft_ids, soft_w)
+            logits = model(x, soft_ids, soft_w)
             logits[..., mask] = float("-inf")       # T = 0 aliasing: the mask id is excluded from p too
             x0 = logits.argmax(-1)
             p = torch.softmax(logits.double(), -1)

@@ -213,7 +213,8 @@ class LLaDA(nn.Module):
         L = x.shape[1]
         hd = self.cfg["d_model"] // self.cfg["n_heads"]
         if self._rope is None or self._rope[0].shape[0] < L or self._rope[0].device != x.device:
-            self._rope = rope_tables(max(L, 256), hd, self.cfg["rope_theta"], x.device)
+            with torch.autocast(x.device.type, enabled=False):
+                self._rope = rope_tables(max(L, 256), hd, self.cfg["rope_theta"], x.device)
         cos, sin = self._rope[0][:L], self._rope[1][:L]
         for blk in self.tr.blocks:
             x = blk(x, cos, sin)

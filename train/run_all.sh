@@ -24,8 +24,8 @@ OUT=${1:-samples/models/dlm-tiny}
 PY=${PYTHON:-python3}
 WORK=${WORK:-/tmp/dlm-work-$(basename "$OUT")}
 TOK_FLAGS=${TOK_FLAGS:-"--vocab 1536 --samples 40000 --seed 0"}
-TRAIN_FLAGS=${TRAIN_FLAGS:-"--d-model 256 --n-heads 8 --n-layers 8 --mlp 768 --steps 16000 --batch 256 --lr 1e-3 --warmup 500 --seed 0 --t2t-seqs 0.1 --t2t-rate 0.1 --log-every 100 --eval-every 2000 --eval-n 64 --export-every 2000"}
-CTS_FLAGS=${CTS_FLAGS:-"--steps 1500 --batch 128 --lr 5e-4 --r 16 --alpha 32 --seed 1 --log-every 50"}
+TRAIN_FLAGS=${TRAIN_FLAGS:-"--d-model 256 --n-heads 8 --n-layers 8 --mlp 768 --steps 16000 --batch 256 --lr 1e-3 --warmup 500 --seed 0 --t2t-seqs 0.1 --t2t-rate 0.1 --time-budget 660 --log-every 100 --eval-every 4000 --eval-n 64 --export-every 4000"}
+CTS_FLAGS=${CTS_FLAGS:-"--steps 1500 --batch 128 --lr 5e-4 --r 16 --alpha 32 --seed 1 --log-every 50 --time-limit 150"}
 EVAL_LIMIT=${EVAL_LIMIT:-0}
 EVAL_FLAGS=${EVAL_FLAGS:-}
 mkdir -p "$OUT" "$WORK"
@@ -75,6 +75,11 @@ if [ "$HAVE_DLM" = 1 ]; then
     $PY train/check_model.py "$OUT" --adapter "$OUT/evotoken-cts" | tee -a "$LOG"
 fi
 
+if [ "$HAVE_DLM" = 1 ]; then
+    say "reference decoders vs dlmscope run (llada, evotoken + adapter)"
+    $PY train/check_decode.py "$OUT" --adapter "$OUT/evotoken-cts" --n 8 | tee -a "$LOG"
+fi
+
 say "loss plot"
 $PY train/plot_loss.py "$OUT/train_log.csv" "$OUT/loss.png" --cts "$OUT/evotoken-cts/cts_log.csv" | tee -a "$LOG"
 
@@ -83,6 +88,9 @@ if [ "${SKIP_EVAL:-0}" != 1 ]; then
     say "held-out evaluation, llada rule (PyTorch reference decoder)"
     $PY train/decode.py eval "$OUT" samples/tasks/{arith,countdown,digits,sort}-test.jsonl --limit "$EVAL_LIMIT" \
         --rule llada --out "$OUT/eval/llada.jsonl" $EVAL_FLAGS | tee "$OUT/eval/llada.txt" | tee -a "$LOG"
+    say "held-out evaluation, evotoken rule without the adapter (PyTorch reference decoder)"
+    $PY train/decode.py eval "$OUT" samples/tasks/{arith,countdown,digits,sort}-test.jsonl --limit "$EVAL_LIMIT" \
+        --rule evotoken --out "$OUT/eval/evotoken-base.jsonl" $EVAL_FLAGS | tee "$OUT/eval/evotoken-base.txt" | tee -a "$LOG"
     say "held-out evaluation, evotoken rule + CTS adapter (PyTorch reference decoder)"
     $PY train/decode.py eval "$OUT" samples/tasks/{arith,countdown,digits,sort}-test.jsonl --limit "$EVAL_LIMIT" \
         --rule evotoken --adapter "$OUT/evotoken-cts" --out "$OUT/eval/evotoken.jsonl" $EVAL_FLAGS \

@@ -80,7 +80,7 @@ def make_optimizer(model, a):
     try:
         return torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0.0}],
                                  lr=a.lr, betas=(0.9, 0.95), eps=1e-8, **kw)
-    except TypeError:
+    except (TypeError, RuntimeError):
         return torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0.0}],
                                  lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
 
@@ -199,7 +199,7 @@ def main():
     g = ap.add_argument_group("running")
     g.add_argument("--device", default="auto")
     g.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
-    g.add_argument("--workers", type=int, default=-1, help="tokenizer worker processes (-1: 4 on CUDA, 0 on CPU)")
+    g.add_argument("--workers", type=int, default=-1, help="tokenizer worker processes (-1: 6 on CUDA, 0 on CPU)")
     g.add_argument("--compile", action="store_true", help="torch.compile the model (PyTorch 2)")
     g.add_argument("--log-every", type=int, default=50)
     g.add_argument("--ckpt-every", type=int, default=2000)
@@ -219,7 +219,7 @@ def main():
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.workers < 0:
-        a.workers = 4 if a.device.startswith("cuda") else 0
+        a.workers = 6 if a.device.startswith("cuda") else 0
     if a.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
