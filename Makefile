@@ -27,11 +27,11 @@ else
   BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 endif
 
-PKGS      := jansson libpcre2-8 libutf8proc msgpack
+PKGS      := jansson libpcre2-8 libutf8proc msgpack ncursesw termkey
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lpcre2-8 -lutf8proc -lmsgpackc)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lpcre2-8 -lutf8proc -lmsgpackc -lncursesw -ltinfo -ltermkey)
 ALL_CFLAGS = $(WARN) $(DEFS) $(CFLAGS) -fopenmp -I. $(BLAS_CFLAGS) $(PKG_CFLAGS)
-LIBS       = $(PKG_LIBS) $(BLAS_LIBS) -fopenmp -lm
+LIBS       = $(PKG_LIBS) $(BLAS_LIBS) -fopenmp -lpthread -lm
 
 # ---- CUDA (optional) --------------------------------------------------------------------------
 CUDA ?= auto
@@ -67,7 +67,8 @@ LIB_SRC    := $(ENGINE_SRC) $(RECORD_SRC) $(REPLAY_SRC) $(TUI_SRC)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 BUILD ?= build/release
-LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+THEMES  := $(wildcard themes/*.theme)
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/themes_builtin.o
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
@@ -79,7 +80,7 @@ TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 all: dlmscope
 
 dlmscope: $(BUILD)/dlmscope
-	@cp $< $@
+	@cp $< $@.tmp && mv -f $@.tmp $@   # replace, not overwrite: a running dlmscope keeps its file
 
 $(BUILD)/dlmscope: $(LIB_OBJ) $(CLI_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
@@ -87,6 +88,13 @@ $(BUILD)/dlmscope: $(LIB_OBJ) $(CLI_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/gen/themes_builtin.c: $(THEMES) tui/gen_themes.sh
+	@mkdir -p $(dir $@)
+	@tui/gen_themes.sh $@ $(THEMES)
+
+$(BUILD)/gen/themes_builtin.o: $(BUILD)/gen/themes_builtin.c
+	$(CC) $(WARN) -Wno-missing-variable-declarations $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)

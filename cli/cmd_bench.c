@@ -9,12 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "commands.h"
 #include "engine/backend.h"
 #include "engine/util.h"
+#include "engine/session.h"
 #include "engine/synth.h"
+#include "record/trace_writer.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -71,6 +75,77 @@ static double time_forward(dlm_backend *be, int L, int n_rows, int repeat, doubl
     return med;
 }
 
+// Recording cost: the same generation with and without a trace writer, per rule.
+static void bench_recording(const dlm_model *model, dlm_backend *be, int gen, int repeat) {
+    static const char *const specs[] = {"llada", "t2m", "evotoken"};
+    printf("\nrecording (gen %d, block 32, prompt 16; median of %d runs)\n", gen, repeat);
+    printf("%-9s %10s %10s %11s %8s %12s %12s\n", "rule", "ms/step", "+record", "write ms", "ratio", "bytes/step", "B/pos/step");
+    int32_t prompt[16];
+    for (int i = 0; i < 16; i++) prompt[i] = (int32_t)((i * 37 + 11) % (model->cfg.n_vocab - 2));
+    char path[] = "/tmp/dlmscope-bench-trace.XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        dlm_rule_config rc;
+        dlm_rule_parse(specs[k], &rc);
+        char g[16];
+        snprintf(g, sizeof g, "%d", gen);
+        dlm_rule_set(&rc, "gen", g);
+        double plain[64], rec[64], write_ms[64];
+        long bytes = 0;
+        int steps = 0, n_pos = 0;
+        for (int r = 0; r < repeat && r < 64; r++) {
+            for (int with = 0; with < 2; with++) {
+                dlm_session *s = dlm_session_new(model, be, prompt, 16, &rc, NULL);
+                if (!s) dlm_die("bench: %s", dlm_error_message());
+                dlm_step *st = dlm_step_new(dlm_session_n_tokens(s));
+                dlm_trace_writer *w = NULL;
+                if (with) {
+                    dlm_trace_header h;
+                    dlm_trace_header_from_session(&h, model, s, NULL, NULL, be->device);
+                    if (dlm_trace_writer_open(path, &h, NULL, &w) != DLM_STATUS_OK) dlm_die("bench: %s", dlm_error_message());
+                    dlm_trace_header_free(&h);
+                }
+                double t0 = dlm_now(), wt = 0;
+                steps = 0;
+                while (!dlm_session_done(s)) {
+                    dlm_session_step(s, st);
+                    steps++;
+                    if (w) {
+                        double t1 = dlm_now();
+                        dlm_session_state state;
+                        dlm_session_export(s, &state);
+                        dlm_trace_writer_append(w, st, &state);
+                        dlm_session_state_free(&state);
+                        wt += dlm_now() - t1;
+                    }
+                }
+                double total = (dlm_now() - t0) * 1e3 / steps;
+                if (w) {
+                    dlm_trace_writer_close(w);
+                    struct stat sb;
+                    if (stat(path, &sb) == 0) bytes = (long)sb.st_size;
+                    rec[r] = total;
+                    write_ms[r] = wt * 1e3 / steps;
+                } else {
+                    plain[r] = total;
+                }
+                n_pos = dlm_session_n_tokens(s) - dlm_session_prompt_len(s);
+                dlm_step_free(st);
+                dlm_session_free(s);
+            }
+        }
+        int n = repeat < 64 ? repeat : 64;
+        qsort(plain, (size_t)n, sizeof *plain, cmp_double);
+        qsort(rec, (size_t)n, sizeof *rec, cmp_double);
+        qsort(write_ms, (size_t)n, sizeof *write_ms, cmp_double);
+        double per_step = (double)bytes / steps;
+        printf("%-9s %10.2f %10.2f %11.3f %7.3fx %12.0f %12.1f\n", specs[k], plain[n / 2], rec[n / 2], write_ms[n / 2],
+               rec[n / 2] / plain[n / 2], per_step, per_step / n_pos);
+    }
+    remove(path);
+}
+
 int cmd_bench(int argc, char **argv) {
     cli_opt opts[] = {
         {"model", "DIR", "benchmark this model folder"},
@@ -79,6 +154,7 @@ int cmd_bench(int argc, char **argv) {
         {"repeat", "N", "timed runs per case, after 2 warm-up runs (default 10)"},
         {"threads", "N", "CPU threads (default: all cores)"},
         {"device", "NAME", "cpu, cuda or auto (default auto)"},
+        {"recording", "GEN", "also time whole generations of GEN tokens with and without a trace writer"},
         {0}};
     cli_positional pos;
     int rc = cli_parse("bench", "[--model DIR | --shape NAME] [--tokens 128,512] [options]", opts, argc, argv, &pos);
@@ -155,6 +231,15 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     free(list);
+    long long rec_gen;
+    if (status == 0 && cli_has(opts, "recording")) {
+        if (!cli_get_int("bench", opts, "recording", 32, 1 << 16, 128, &rec_gen) || rec_gen % 32) {
+            cli_error("bench", "--recording: expected a multiple of 32");
+            status = 2;
+        } else {
+            bench_recording(model, be, (int)rec_gen, (int)(repeat < 5 ? repeat : 5));
+        }
+    }
 done:
     dlm_backend_free(be);
     dlm_model_free(model);

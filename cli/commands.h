@@ -3,6 +3,7 @@
 #define DLM_CLI_COMMANDS_H
 
 #define DLM_COMMANDS(X)                                                                      \
+    X(view,     "replay a trace in the visualizer (no model needed)")                     \
     X(tokenize, "encode text to token ids or decode ids to text with a tokenizer.json")     \
     X(run,      "generate with a decoding rule, headless (answer, summary, per-step trace)") \
     X(trace,    "inspect trace files: info, dump (text or JSON), diff")                    \
@@ -13,5 +14,7 @@
 #define X(name, help) int cmd_##name(int argc, char **argv);
 DLM_COMMANDS(X)
 #undef X
+// `dlmscope` with no command, or with options only: the live visualizer.
+int cmd_live(int argc, char **argv);
 
 #endif

@@ -20,16 +20,23 @@ static const struct {
 
 static void usage(FILE *f) {
     fprintf(f, "dlmscope %s — step through masked diffusion language models\n\n", DLM_VERSION);
-    fprintf(f, "usage: dlmscope COMMAND [options]     (dlmscope COMMAND --help for each)\n\ncommands:\n");
+    fprintf(f, "usage: dlmscope [--model DIR] [--prompt TEXT] [--rule SPEC] ...   the live visualizer\n"
+               "       dlmscope COMMAND [options]     (dlmscope COMMAND --help for each)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0)) {
+        usage(stdout);
+        printf("\nlive visualizer options: dlmscope --live-help\n");
+        return 0;
     }
+    if (argc >= 2 && strcmp(argv[1], "--live-help") == 0) {
+        char *args[] = {argv[0], "--help", NULL};
+        return cmd_live(2, args);
+    }
+    if (argc < 2 || argv[1][0] == '-') return cmd_live(argc, argv);
     if (strcmp(argv[1], "--version") == 0) {
         printf("dlmscope %s\n", DLM_VERSION);
         return 0;

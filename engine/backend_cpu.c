@@ -214,6 +214,7 @@ static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const 
     embed(cpu, c, a);
 
     for (int l = 0; l < c->n_layers; l++) {
+        if (a->cancel && *a->cancel) return dlm_error(DLM_STATUS_CANCELLED, "forward pass cancelled");
         const cpu_layer *w = &cpu->layers[l];
         // attention sublayer
 #pragma omp parallel for schedule(static)

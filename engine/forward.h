@@ -32,6 +32,9 @@ typedef struct {
     // Backends without a cache ignore these fields; the results must not depend on them then.
     int            active_start, active_end; // canvas positions of the block being refined
     bool           block_first;              // first forward of that block
+    // Set (from another thread) to abandon the pass: the backend returns DLM_STATUS_CANCELLED at its
+    // next check (between layers) and the session's state is left as it was before the step.
+    const volatile int *cancel;
 } dlm_forward_args;
 
 typedef struct {

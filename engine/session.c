@@ -647,7 +647,8 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     s->fed_k = evo ? st->soft_k : 0;
     dlm_forward_args fa = {.n_tokens = fwd_len, .ids = st->tokens, .block_size = st->block_causal,
                            .n_rows = n_rows, .rows = s->rows, .given = s->given,
-                           .active_start = bs, .active_end = be, .block_first = st->step_in_block == 0};
+                           .active_start = bs, .active_end = be, .block_first = st->step_in_block == 0,
+                           .cancel = s->opts.cancel};
     if (s->fed_k) {
         fa.soft_k = st->soft_k;
         fa.soft_ids = st->soft_ids;

@@ -101,6 +101,7 @@ typedef enum {
 typedef struct {
     int      block_causal; // > 0: the model attends block-causally with this block size (LLaDA2.x)
     dlm_rows rows;
+    const volatile int *cancel; // optional: set it to abandon a running step (DLM_STATUS_CANCELLED)
 } dlm_session_opts;
 
 // Complete decoding state after a step: everything needed to continue (contract 3).

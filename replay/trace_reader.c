@@ -33,6 +33,8 @@ struct dlm_trace {
     char                 problem[512];
     char               **tok_text; // (n_vocab) token bytes given by the trace, or NULL
     uint32_t            *tok_len;
+    char               **rules;    // distinct rule specs seen in step records
+    int                  n_rules;
 };
 
 // ---- structural walk ---------------------------------------------------------------------------
@@ -237,6 +239,10 @@ static dlm_status read_tokens(dlm_trace *t, const where *w, const msgpack_object
     return DLM_STATUS_OK;
 }
 
+static bool str_is(const msgpack_object *o, const char *s) {
+    return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) && memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
+}
+
 // ---- header --------------------------------------------------------------------------------------
 
 static dlm_status read_header(dlm_trace *t, const msgpack_object *o) {
@@ -257,6 +263,7 @@ static dlm_status read_header(dlm_trace *t, const msgpack_object *o) {
         return bad(&w, "version", "the file is format version %llu.%llu; this dlmscope reads version %d",
                    (unsigned long long)ver->via.array.ptr[0].via.u64, (unsigned long long)ver->via.array.ptr[1].via.u64,
                    DLM_TRACE_VERSION_MAJOR);
+    if (!str_is(get(o, "type"), "header")) return bad(&w, "type", "expected \"header\"");
     h->version_major = (int)ver->via.array.ptr[0].via.u64;
     h->version_minor = ver->via.array.ptr[1].via.u64 > 1000000 ? 1000000 : (int)ver->via.array.ptr[1].via.u64;
     dlm_status st;
@@ -343,9 +350,6 @@ static bool unpack_at(const dlm_trace *t, size_t off, size_t len, msgpack_unpack
     return (r == MSGPACK_UNPACK_SUCCESS || r == MSGPACK_UNPACK_EXTRA_BYTES) && used == len;
 }
 
-static bool str_is(const msgpack_object *o, const char *s) {
-    return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) && memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
-}
 
 static dlm_status read_info(dlm_trace *t, const where *w, const msgpack_object *o, dlm_trace_step_info *info) {
     dlm_status st;
@@ -361,8 +365,25 @@ static dlm_status read_info(dlm_trace *t, const where *w, const msgpack_object *
     if ((st = get_i(w, o, "stuck", 0, n, &info->n_stuck)) != DLM_STATUS_OK) return st;
     if ((st = get_bool(w, o, "done", &info->done)) != DLM_STATUS_OK) return st;
     if ((st = get_double(w, o, "forward_ms", &info->forward_ms)) != DLM_STATUS_OK) return st;
+    info->rule = -1;
+    const msgpack_object *sess = get(o, "session"), *rule = sess ? get(sess, "rule") : NULL;
+    if (rule && rule->type == MSGPACK_OBJECT_STR && rule->via.str.size < 512) {
+        for (int i = 0; i < t->n_rules && info->rule < 0; i++)
+            if (strlen(t->rules[i]) == rule->via.str.size && memcmp(t->rules[i], rule->via.str.ptr, rule->via.str.size) == 0)
+                info->rule = i;
+        if (info->rule < 0 && t->n_rules < 4096) {
+            t->rules = dlm_xrealloc(t->rules, (size_t)(t->n_rules + 1) * sizeof *t->rules);
+            char *spec = dlm_xmalloc(rule->via.str.size + 1);
+            memcpy(spec, rule->via.str.ptr, rule->via.str.size);
+            spec[rule->via.str.size] = 0;
+            t->rules[t->n_rules] = spec;
+            info->rule = t->n_rules++;
+        }
+    }
     return DLM_STATUS_OK;
 }
+
+const char *dlm_trace_rule_spec(const dlm_trace *t, int i) { return i >= 0 && i < t->n_rules ? t->rules[i] : ""; }
 
 // Index records from scan_pos on. Damage stops the scan and is described in t->problem.
 static dlm_status scan(dlm_trace *t) {
@@ -422,8 +443,6 @@ static dlm_status open_common(dlm_trace *t, dlm_status st, dlm_trace **out) {
         where w = {t, 0, "header"};
         if (r == WALK_SHORT) st = bad(&w, NULL, "the header record is incomplete (the file is %zu bytes)", t->size);
         else if (r == WALK_BAD || !unpack_at(t, 0, len, &up)) st = bad(&w, NULL, "not a msgpack file, not a dlmscope trace");
-        else if (!str_is(get(&up.data, "type"), "header") && up.data.type == MSGPACK_OBJECT_MAP && get(&up.data, "format"))
-            st = bad(&w, "type", "expected \"header\"");
         else st = read_header(t, &up.data);
         msgpack_unpacked_destroy(&up);
         if (st == DLM_STATUS_OK) {
@@ -479,6 +498,8 @@ void dlm_trace_close(dlm_trace *t) {
         for (int i = 0; i < t->h.n_vocab; i++) free(t->tok_text[i]);
     free(t->tok_text);
     free(t->tok_len);
+    for (int i = 0; i < t->n_rules; i++) free(t->rules[i]);
+    free(t->rules);
     free(t->offs);
     free(t->lens);
     free(t->info);
@@ -513,6 +534,7 @@ static dlm_status read_state(dlm_trace *t, const where *w0, const msgpack_object
                              dlm_session_state *out) {
     const dlm_trace_header *h = &t->h;
     const int P = h->prompt_len, N = h->n_tokens, G = N - P;
+    memset(out, 0, sizeof *out);
     where w = *w0;
     snprintf(w.what + strlen(w.what), sizeof w.what - strlen(w.what), ".session");
     const msgpack_object *s = get(o, "session");
@@ -591,6 +613,7 @@ dlm_status dlm_trace_read_step(dlm_trace *t, int idx, dlm_step *out, dlm_session
     if (idx < 0 || idx >= t->n_steps) return dlm_error(DLM_STATUS_ARG, "%s: no step %d (the trace has %d)", t->path, idx, t->n_steps);
     const dlm_trace_header *h = &t->h;
     const int P = h->prompt_len, N = h->n_tokens, G = N - P;
+    if (state) memset(state, 0, sizeof *state);
     if (out->n_tokens < N) return dlm_error(DLM_STATUS_ARG, "step buffer of %d positions for a trace of %d", out->n_tokens, N);
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);

@@ -25,6 +25,7 @@ typedef struct dlm_trace dlm_trace;
 // Scalars of each step, gathered during the scan (for timelines and searches without decoding).
 typedef struct {
     int    step, block, step_in_block;
+    int    rule;  // index for dlm_trace_rule_spec: the rule in force after this step
     int    n_commits, n_edits, n_remasks, n_transitions, n_finalized, n_stuck;
     bool   done;
     double forward_ms;
@@ -53,6 +54,9 @@ dlm_status dlm_trace_refresh(dlm_trace *t);
 dlm_status dlm_trace_read_step(dlm_trace *t, int i, dlm_step *out, dlm_session_state *state);
 // The encoded bytes of step i (valid until the next refresh or close), to copy into a fork.
 dlm_status dlm_trace_raw_step(const dlm_trace *t, int i, const void **bytes, size_t *n);
+
+// Canonical spec of a rule index from dlm_trace_step_info.rule ("" if out of range).
+const char *dlm_trace_rule_spec(const dlm_trace *t, int index);
 
 // Text of a token id as recorded in the trace, or NULL if the trace never gave it.
 const char *dlm_trace_token(const dlm_trace *t, int32_t id, size_t *len);

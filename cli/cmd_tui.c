@@ -1,0 +1,183 @@
+// cmd_tui.c — the visualizer's entry points: `dlmscope [--model DIR ...]` (live) and
+// `dlmscope view TRACE` (replay). Everything that can fail with a message happens here, before
+// the screen is taken.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "commands.h"
+#include "common.h"
+#include "engine/util.h"
+#include "tui/tui.h"
+
+#define CLI_LOOK_OPTS                                                                    \
+    {"theme", "NAME", "dark (default), light, high-contrast, mono, or a .theme file"}, \
+    {"no-color", NULL, "no colours (also when NO_COLOR is set)"},                       \
+    {"no-mouse", NULL, "leave the mouse to the terminal (text selection)"},             \
+    {"demo", NULL, "autoplay with captions (teaching)"}
+
+// Where the bundled model lives: $DLMSCOPE_MODEL, next to the binary, or in the working folder.
+static char *bundled(const char *argv0, const char *rel) {
+    const char *env = getenv(strcmp(rel, "samples/prompts.txt") == 0 ? "DLMSCOPE_PROMPTS" : "DLMSCOPE_MODEL");
+    if (env && *env) return dlm_xstrdup(env);
+    char exe[1024];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            char *p = dlm_path_join(exe, rel);
+            if (dlm_file_exists(p) || dlm_is_dir(p)) return p;
+            free(p);
+        }
+    }
+    (void)argv0;
+    return dlm_xstrdup(rel);
+}
+
+int cmd_live(int argc, char **argv) {
+    cli_opt opts[] = {CLI_MODEL_OPTS,
+                      CLI_PROMPT_OPTS,
+                      CLI_RULE_OPTS,
+                      CLI_LOOK_OPTS,
+                      {"record", "FILE", "keep the session's trace in FILE (default: a temporary file)"},
+                      {"paused", NULL, "start paused (default: play)"},
+                      {0}};
+    cli_positional pos;
+    int rc = cli_parse("", "[--model DIR] [--prompt TEXT] [--rule SPEC] [options]   (the live visualizer)", opts, argc,
+                       argv, &pos);
+    if (rc) {
+        cli_free(opts, &pos);
+        return rc < 0 ? 2 : 0;
+    }
+    if (cli_has(opts, "help-rules")) {
+        cli_print_rules();
+        cli_free(opts, &pos);
+        return 0;
+    }
+    int status = 2;
+    cli_engine e = {0};
+    int32_t *prompt = NULL;
+    int n_prompt = 0;
+    char *model_dir = NULL, *prompts_file = bundled(argv[0], "samples/prompts.txt");
+    dlm_buf chat = {0};
+    dlm_rule_config rule;
+    if (pos.n) {
+        cli_error("", "unexpected argument '%s' (dlmscope --help lists the commands)", pos.items[0]);
+        goto done;
+    }
+    if (!cli_rule_from_opts("", opts, &rule)) goto done;
+    // No --model: the bundled one.
+    cli_opt *mo = &opts[0];
+    if (!cli_has(opts, "model")) {
+        model_dir = bundled(argv[0], "samples/models/dlm-tiny");
+        if (!dlm_is_dir(model_dir)) {
+            fprintf(stderr, "dlmscope: no bundled model at %s (give --model DIR, or build it: train/run_all.sh)\n", model_dir);
+            goto done;
+        }
+        mo->count = 1;
+        mo->value = model_dir;
+    }
+    if (!cli_engine_open("", opts, !cli_has(opts, "prompt-ids"), &e)) goto done;
+    if (!cli_has(opts, "prompt") && !cli_has(opts, "prompt-ids")) { // the first sample prompt
+        char *text = NULL;
+        if (dlm_read_file(prompts_file, 1 << 20, &text, NULL) != DLM_STATUS_OK) {
+            fprintf(stderr, "dlmscope: give --prompt TEXT (no sample prompts: %s)\n", dlm_error_message());
+            goto done;
+        }
+        char *line = strtok(text, "\n");
+        while (line && (!*line || *line == '#')) line = strtok(NULL, "\n");
+        cli_opt *po = NULL;
+        for (cli_opt *o = opts; o->name; o++)
+            if (strcmp(o->name, "prompt") == 0) po = o;
+        static char first[4096];
+        size_t k = 0;
+        for (const char *c = line ? line : "Sort these numbers from smallest to largest: 42, 17, 93, 8"; *c && k + 2 < sizeof first; c++) {
+            if (c[0] == '\\' && c[1] == 'n') first[k++] = '\n', c++;
+            else first[k++] = *c;
+        }
+        first[k] = 0;
+        free(text);
+        po->count = 1;
+        po->value = first;
+    }
+    if (!cli_prompt_from_opts("", opts, e.tok, e.model->cfg.n_vocab, &prompt, &n_prompt)) goto done;
+    if (cli_has(opts, "prompt") && e.tok && !cli_has(opts, "raw")) dlm_tokenizer_chat_prompt(e.tok, cli_get(opts, "prompt"), &chat);
+    long long bc;
+    cli_get_int("", opts, "block-causal", 1, 1 << 20, 0, &bc);
+    tui_opts to = {.model = e.model,
+                   .backend = e.be,
+                   .tok = e.tok,
+                   .tok_path = e.tok_path,
+                   .prompt_ids = prompt,
+                   .n_prompt = n_prompt,
+                   .prompt_text = chat.data ? chat.data : cli_get(opts, "prompt"),
+                   .prompts_file = prompts_file,
+                   .rule = rule,
+                   .block_causal = (int)bc,
+                   .record = cli_get(opts, "record"),
+                   .theme = cli_get(opts, "theme"),
+                   .no_color = cli_has(opts, "no-color"),
+                   .no_mouse = cli_has(opts, "no-mouse"),
+                   .demo = cli_has(opts, "demo"),
+                   .autoplay = !cli_has(opts, "paused")};
+    status = tui_main(&to);
+done:
+    dlm_buf_free(&chat);
+    free(prompt);
+    free(model_dir);
+    free(prompts_file);
+    cli_engine_close(&e);
+    cli_free(opts, &pos);
+    return status;
+}
+
+int cmd_view(int argc, char **argv) {
+    cli_opt opts[] = {{"compare", "TRACE", "a second trace shown side by side, in lockstep"},
+                      {"step", "N", "start at step N"},
+                      CLI_LOOK_OPTS,
+                      {"model", "DIR", "the trace's model, to fork from the trace with other rules (optional)"},
+                      {"adapter", "DIR", "with --model: its adapter"},
+                      {"tokenizer", "FILE", "with --model: tokenizer.json"},
+                      {"device", "NAME", "with --model: cpu, cuda or auto"},
+                      {"threads", "N", "with --model: CPU threads"},
+                      {"block-causal", "B", "with --model: block-causal attention"},
+                      {0}};
+    cli_positional pos;
+    int rc = cli_parse("view", "TRACE [--compare TRACE] [options]", opts, argc, argv, &pos);
+    if (rc) {
+        cli_free(opts, &pos);
+        return rc < 0 ? 2 : 0;
+    }
+    int status = 2;
+    long long step;
+    cli_engine e = {0};
+    if (pos.n != 1) {
+        cli_error("view", "expected one TRACE file (dlmscope view --help)");
+        goto done;
+    }
+    if (!cli_get_int("view", opts, "step", 1, INT32_MAX, 0, &step)) goto done;
+    if (cli_has(opts, "model") && !cli_engine_open("view", opts, false, &e)) goto done;
+    long long bc;
+    cli_get_int("view", opts, "block-causal", 1, 1 << 20, 0, &bc);
+    tui_opts to = {.trace_path = pos.items[0],
+                   .compare_path = cli_get(opts, "compare"),
+                   .model = e.model,
+                   .backend = e.be,
+                   .tok = e.tok,
+                   .tok_path = e.tok_path,
+                   .block_causal = (int)bc,
+                   .theme = cli_get(opts, "theme"),
+                   .no_color = cli_has(opts, "no-color"),
+                   .no_mouse = cli_has(opts, "no-mouse"),
+                   .demo = cli_has(opts, "demo"),
+                   .start_step = (int)step};
+    status = tui_main(&to);
+done:
+    cli_engine_close(&e);
+    cli_free(opts, &pos);
+    return status;
+}

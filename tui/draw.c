@@ -1,0 +1,596 @@
+// draw.c — every pane of the visualizer. Reads the app state, never changes what the user sees
+// next except scroll offsets that keep the cursor visible. Colours come only from theme roles.
+#include <curses.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "engine/util.h"
+
+// ---- primitives ----------------------------------------------------------------------------------
+
+// Print UTF-8 text at (y, x), clipped to `w` columns. Returns the columns used.
+static int put(int y, int x, int w, int attr, const char *text) {
+    if (w <= 0) return 0;
+    char buf[1024];
+    tui_text_clip(text, w, buf, sizeof buf);
+    attrset(attr);
+    mvaddstr(y, x, buf);
+    attrset(A_NORMAL);
+    return tui_text_width(buf);
+}
+
+static void fill(int y, int x, int w, int attr) {
+    attrset(attr);
+    for (int i = 0; i < w; i++) mvaddch(y, x + i, ' ');
+    attrset(A_NORMAL);
+}
+
+static int role(tui_role r) { return tui_theme_attr(r); }
+
+static const char *glyph(const tui_app *app, const char *utf8, const char *ascii) { return app->utf8 ? utf8 : ascii; }
+
+// ---- per-step summaries ----------------------------------------------------------------------------
+
+const uint8_t *tui_timeline_row(tui_timeline *t, int step) {
+    int n = dlm_trace_n_steps(t->trace);
+    if (step < 0 || step >= n) return NULL;
+    if (n > t->cap_rows) {
+        int cap = t->cap_rows ? t->cap_rows : 256;
+        while (cap < n) cap *= 2;
+        t->rows = dlm_xrealloc(t->rows, (size_t)cap * sizeof *t->rows);
+        memset(t->rows + t->cap_rows, 0, (size_t)(cap - t->cap_rows) * sizeof *t->rows);
+        t->cap_rows = cap;
+    }
+    if (t->rows[step]) return t->rows[step];
+    const dlm_trace_header *h = dlm_trace_header_of(t->trace);
+    if (!t->scratch) t->scratch = dlm_step_new(h->n_tokens);
+    if (dlm_trace_read_step(t->trace, step, t->scratch, NULL) != DLM_STATUS_OK) return NULL;
+    int P = h->prompt_len, G = h->n_tokens - P;
+    uint8_t *row = dlm_xcalloc((size_t)G, CELL_BYTES);
+    double log_v = log((double)h->n_vocab);
+    for (int i = 0; i < G; i++) {
+        const dlm_pos_info *p = &t->scratch->pos[P + i];
+        uint8_t *c = row + (size_t)i * CELL_BYTES;
+        float conf = (p->events & (DLM_EVENT_COMMIT | DLM_EVENT_EDIT)) || p->state == DLM_POS_MASK ||
+                             p->state == DLM_POS_SOFT_MASK
+                         ? p->p_sampled
+                         : p->p_current;
+        float margin = p->n_top >= 2 ? p->top_p[0] - p->top_p[1] : p->n_top ? p->top_p[0] : 0;
+        c[CELL_CONF] = (uint8_t)lrintf(255 * fminf(fmaxf(conf, 0), 1));
+        c[CELL_PCUR] = (uint8_t)lrintf(255 * fminf(fmaxf(p->p_current, 0), 1));
+        c[CELL_MARGIN] = (uint8_t)lrintf(255 * fminf(fmaxf(margin, 0), 1));
+        c[CELL_ENTROPY] = (uint8_t)lrint(255 * fmin(fmax(p->entropy / log_v, 0), 1));
+        c[CELL_STATE] = p->state;
+        c[CELL_EVENTS] = p->events;
+        c[CELL_FLAGS] = (uint8_t)((p->has_dist ? 1 : 0) | (p->stuck ? 2 : 0));
+    }
+    t->rows[step] = row;
+    return row;
+}
+
+void tui_token_display(const tui_app *app, const dlm_trace *t, int32_t id, tui_token_text *out) {
+    size_t len;
+    const char *b = dlm_trace_token(t, id, &len);
+    if (!b) {
+        char tmp[24];
+        snprintf(tmp, sizeof tmp, "#%d", id);
+        tui_render_token(tmp, strlen(tmp), app->utf8, out);
+        return;
+    }
+    tui_render_token(b, len, app->utf8, out);
+}
+
+static bool is_mask_id(const tui_timeline *t, int32_t id) { return id == dlm_trace_header_of(t->trace)->mask_id; }
+
+// Short description of a rule spec for the status line ("t2m lowprob τ0.3 C1 ρ0.25").
+static void rule_short(const tui_app *app, const char *spec, char *buf, size_t n) {
+    dlm_rule_config r;
+    if (!spec[0] || dlm_rule_parse(spec, &r) != DLM_STATUS_OK || dlm_rule_finalize(&r) != DLM_STATUS_OK) {
+        snprintf(buf, n, "%s", spec[0] ? spec : "?");
+        return;
+    }
+    const char *tau = glyph(app, "τ", "tau"), *rho = glyph(app, "ρ", "rho"), *alpha = glyph(app, "α", "alpha");
+    static const char *const detectors[] = {"lowprob", "t2t-remask", "logitdiff"};
+    switch (r.kind) {
+    case DLM_RULE_LLADA: snprintf(buf, n, "llada %s steps %d", r.remasking ? "random" : "low-conf", r.steps); break;
+    case DLM_RULE_THRESHOLD:
+        if (r.factor > 0) snprintf(buf, n, "threshold factor %g", r.factor);
+        else snprintf(buf, n, "threshold %s%g", tau, r.tau);
+        break;
+    case DLM_RULE_T2T: snprintf(buf, n, "t2t %s %s%g/%g", r.mode ? "S" : "Q", tau, r.tau, r.tau_edit); break;
+    case DLM_RULE_T2M:
+        snprintf(buf, n, "t2m %s %s%g C%d %s%g", detectors[r.detector], tau, r.tau_remask, r.cmax, rho, r.rho_max);
+        break;
+    case DLM_RULE_EVOTOKEN: snprintf(buf, n, "evotoken %s%g k%d", alpha, r.alpha, r.k_soft); break;
+    default: snprintf(buf, n, "%s", spec);
+    }
+    if (r.temperature > 0) snprintf(buf + strlen(buf), n - strlen(buf), " T%g", r.temperature);
+}
+
+// ---- status line -------------------------------------------------------------------------------------
+
+static void draw_status(tui_app *app) {
+    tui_rect r = app->L.status;
+    fill(r.y, r.x, r.w, role(TUI_ROLE_STATUS));
+    tui_timeline *t = &app->a;
+    const dlm_trace_header *h = dlm_trace_header_of(t->trace);
+    const dlm_step *st = dlm_player_step(t->player);
+    int n = dlm_trace_n_steps(t->trace), cur = dlm_player_index(t->player);
+    char rule[128], buf[512];
+    const dlm_trace_step_info *in = cur >= 0 ? dlm_trace_info(t->trace, cur) : NULL;
+    rule_short(app, in ? dlm_trace_rule_spec(t->trace, in->rule) : h->rule_spec, rule, sizeof rule);
+    const char *mode = t->live ? (tui_live_busy(t->live) ? "LIVE running" : tui_live_done(t->live) ? "LIVE done" : "LIVE")
+                               : "REPLAY";
+    const char *sep = glyph(app, " │ ", " | ");
+    int x = r.x;
+    x += put(r.y, x, r.w, role(TUI_ROLE_STATUS_KEY), " dlmscope");
+    snprintf(buf, sizeof buf, "%s%s%s%s", sep, h->model_name, h->adapter[0] ? "+lora" : "", sep);
+    x += put(r.y, x, r.x + r.w - x, role(TUI_ROLE_STATUS), buf);
+    x += put(r.y, x, r.x + r.w - x, role(TUI_ROLE_STATUS_KEY), rule);
+    if (st)
+        snprintf(buf, sizeof buf, "%sblock %d/%d%sstep %d/%d%s+%d ~%d -%d%s%s%.1f ms%s%s", sep, st->block + 1, st->n_blocks,
+                 sep, cur + 1, n, sep, st->n_commits, st->n_edits, st->n_remasks, st->n_stuck ? " stuck" : "", sep,
+                 st->forward_ms, sep, mode);
+    else snprintf(buf, sizeof buf, "%sstep 0/%d%s%s", sep, n, sep, mode);
+    x += put(r.y, x, r.x + r.w - x, role(TUI_ROLE_STATUS), buf);
+    if (app->playing) {
+        snprintf(buf, sizeof buf, "%s%s %.1f/s", sep, glyph(app, "▶", ">"), 1000.0 / app->interval_ms);
+        x += put(r.y, x, r.x + r.w - x, role(TUI_ROLE_STATUS_KEY), buf);
+    }
+    if (app->compare) {
+        snprintf(buf, sizeof buf, "%scompare", sep);
+        x += put(r.y, x, r.x + r.w - x, role(TUI_ROLE_STATUS_KEY), buf);
+    }
+    int dw = tui_text_width(h->device) + 1;
+    if (x + dw + 2 < r.x + r.w) put(r.y, r.x + r.w - dw, dw, role(TUI_ROLE_STATUS), h->device);
+}
+
+// ---- canvas ----------------------------------------------------------------------------------------------
+
+typedef struct {
+    int line, col, width;
+} cell_pos;
+
+// Style of a position on the canvas.
+static int canvas_attr(const tui_app *app, const tui_timeline *t, const dlm_step *st, int i, bool diff) {
+    const dlm_pos_info *p = &st->pos[i];
+    bool active = i >= st->block_start && i < st->block_end;
+    int a;
+    if (p->events & DLM_EVENT_REMASK) a = role(TUI_ROLE_REMASK);
+    else if (p->events & DLM_EVENT_EDIT) a = role(TUI_ROLE_EDIT);
+    else if (p->events & DLM_EVENT_COMMIT) a = role(TUI_ROLE_COMMIT);
+    else if (p->stuck) a = role(TUI_ROLE_STUCK);
+    else if (p->state == DLM_POS_MASK) a = role(active ? TUI_ROLE_MASK : TUI_ROLE_DIM);
+    else if (p->state == DLM_POS_SOFT_MASK) a = role(TUI_ROLE_SOFT_MASK);
+    else if (p->state == DLM_POS_SOFT) a = role(TUI_ROLE_SOFT);
+    else {
+        float conf = p->has_dist ? p->p_current : 1.0f;
+        int level = conf < 0.1f ? 0 : conf < 0.3f ? 1 : conf < 0.6f ? 2 : conf < 0.9f ? 3 : 4;
+        a = role((tui_role)(TUI_ROLE_CONF0 + level));
+    }
+    if (diff) a = role(TUI_ROLE_DIFF);
+    (void)t;
+    return a;
+}
+
+static void cell_text(const tui_app *app, const tui_timeline *t, const dlm_pos_info *p, tui_token_text *tt) {
+    if (p->events & DLM_EVENT_REMASK) {
+        tui_render_token(glyph(app, "×", "x"), strlen(glyph(app, "×", "x")), app->utf8, tt);
+    } else if (p->state == DLM_POS_MASK || is_mask_id(t, p->token)) {
+        tui_render_token(glyph(app, "·", "_"), strlen(glyph(app, "·", "_")), app->utf8, tt);
+    } else if (p->state == DLM_POS_SOFT_MASK) {
+        tui_render_token(glyph(app, "░", "~"), strlen(glyph(app, "░", "~")), app->utf8, tt);
+    } else {
+        tui_token_display(app, t->trace, p->token, tt);
+        if (tt->width == 0) tui_render_token(glyph(app, "∅", "0"), strlen(glyph(app, "∅", "0")), app->utf8, tt);
+    }
+}
+
+static bool search_hit(const tui_app *app, const tui_timeline *t, const dlm_pos_info *p) {
+    if (!app->search[0] || p->state == DLM_POS_MASK) return false;
+    size_t len;
+    const char *b = dlm_trace_token(t->trace, p->token, &len);
+    if (!b) return false;
+    char tmp[4096];
+    if (len >= sizeof tmp) len = sizeof tmp - 1;
+    memcpy(tmp, b, len);
+    tmp[len] = 0;
+    return strstr(tmp, app->search) != NULL;
+}
+
+static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_timeline *other, bool primary) {
+    if (!r.h || !r.w) return;
+    const dlm_step *st = dlm_player_step(t->player);
+    const dlm_trace_header *h = dlm_trace_header_of(t->trace);
+    // Title: the label (compare) or the prompt, dim.
+    char title[512];
+    if (app->compare) snprintf(title, sizeof title, "%s", t->label);
+    else {
+        const char *pt = app->prompt_text ? app->prompt_text : h->prompt_text;
+        // show the user's message: the part after the first header end, if the template is there
+        const char *u = pt ? strstr(pt, "<|end_header_id|>") : NULL;
+        snprintf(title, sizeof title, "prompt: %s", u ? u + 17 : pt ? pt : "(ids only)");
+        for (char *c = title; *c; c++)
+            if (*c == '\n' || *c == '\t') *c = ' ';
+        char *eot = strstr(title, "<|eot_id|>");
+        if (eot) *eot = 0;
+    }
+    put(r.y, r.x, r.w, role(app->compare ? TUI_ROLE_TITLE : TUI_ROLE_PROMPT), title);
+    if (!st) {
+        put(r.y + 2, r.x + 1, r.w - 1, role(TUI_ROLE_DIM), t->live ? "press . to run the first step, space to play" : "no steps");
+        return;
+    }
+    const dlm_step *ost = other ? dlm_player_step(other->player) : NULL;
+    int P = h->prompt_len, N = h->n_tokens, G = N - P;
+    cell_pos *cells = dlm_xcalloc((size_t)G, sizeof *cells);
+    tui_token_text tt;
+    int line = 0, col = 0, W = r.w;
+    for (int i = P; i < N; i++) { // lay out the cells, wrapping by display width, keeping newlines
+        cell_text(app, t, &st->pos[i], &tt);
+        int w = tt.width < W ? tt.width : W;
+        if (col > 0 && col + w > W) line++, col = 0;
+        cells[i - P] = (cell_pos){line, col, w};
+        col += w;
+        if (tt.newline && st->pos[i].state != DLM_POS_MASK) line++, col = 0;
+    }
+    int body_h = r.h - 1;
+    if (primary) { // keep the selection visible
+        int sl = app->sel >= P && app->sel < N ? cells[app->sel - P].line : 0;
+        if (sl < app->canvas_top) app->canvas_top = sl;
+        if (sl >= app->canvas_top + body_h) app->canvas_top = sl - body_h + 1;
+        if (app->canvas_top < 0) app->canvas_top = 0;
+    }
+    int top = app->canvas_top;
+    for (int i = P; i < N; i++) {
+        cell_pos c = cells[i - P];
+        if (c.line < top || c.line >= top + body_h) continue;
+        const dlm_pos_info *p = &st->pos[i];
+        cell_text(app, t, p, &tt);
+        bool diff = ost && ost->n_tokens == st->n_tokens && ost->pos[i].token != p->token;
+        int a = canvas_attr(app, t, st, i, diff);
+        if (search_hit(app, t, p)) a = role(TUI_ROLE_MATCH);
+        if (i == app->sel) a |= A_REVERSE;
+        put(r.y + 1 + c.line - top, r.x + c.col, c.width, a, tt.text);
+    }
+    free(cells);
+}
+
+// ---- heat grid -----------------------------------------------------------------------------------------
+
+static const char *metric_name(tui_metric m) {
+    static const char *const names[] = {"confidence", "p(current token)", "margin top1-top2", "entropy"};
+    return names[m];
+}
+
+static void draw_heat(tui_app *app, tui_rect r) {
+    if (!r.h || !r.w) return;
+    tui_timeline *t = &app->a;
+    const dlm_trace_header *h = dlm_trace_header_of(t->trace);
+    int P = h->prompt_len, G = h->n_tokens - P, n = dlm_trace_n_steps(t->trace), cur = dlm_player_index(t->player);
+    const int margin = 6, cols = r.w - margin, rows = r.h - 1;
+    if (cols < 1 || rows < 1) return;
+    int sp = app->sel - P;
+    if (sp < app->heat_left) app->heat_left = sp;
+    if (sp >= app->heat_left + cols) app->heat_left = sp - cols + 1;
+    if (app->heat_left > G - cols) app->heat_left = G - cols;
+    if (app->heat_left < 0) app->heat_left = 0;
+    if (cur < app->heat_top) app->heat_top = cur;
+    if (cur >= app->heat_top + rows) app->heat_top = cur - rows + 1;
+    if (app->heat_top < 0) app->heat_top = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, " heat: %s (low%shigh)  steps %s positions %s  [m]etric %s", metric_name(app->metric),
+             glyph(app, "→", "->"), glyph(app, "↓", "down"), glyph(app, "→", "right"),
+             app->focus == FOCUS_HEAT ? "[focused]" : "");
+    int x = put(r.y, r.x, r.w, role(TUI_ROLE_TITLE), buf);
+    // legend ramp after the title
+    for (int l = 0; l < TUI_HEAT_LEVELS && x + 2 + l < r.w; l++) {
+        int a = role((tui_role)(TUI_ROLE_HEAT0 + l));
+        if (tui_theme_depth() == TUI_COLOR_NONE) {
+            static const char *const ramp[8] = {" ", ".", ":", "-", "=", "+", "*", "#"};
+            put(r.y, r.x + x + 1 + l, 1, A_NORMAL, ramp[l]);
+        } else {
+            fill(r.y, r.x + x + 1 + l, 1, a);
+        }
+    }
+    static const char *const ramp_ascii[8] = {" ", ".", ":", "-", "=", "+", "*", "#"};
+    static const char *const ramp_utf8[8] = {" ", "·", "░", "░", "▒", "▒", "▓", "█"};
+    int cell = app->metric == METRIC_CONF ? CELL_CONF : app->metric == METRIC_PCUR ? CELL_PCUR
+               : app->metric == METRIC_MARGIN ? CELL_MARGIN : CELL_ENTROPY;
+    bool mono = tui_theme_depth() == TUI_COLOR_NONE;
+    for (int rr = 0; rr < rows; rr++) {
+        int s = app->heat_top + rr;
+        int y = r.y + 1 + rr;
+        if (s >= n) break;
+        snprintf(buf, sizeof buf, "%s%4d", s == cur ? glyph(app, "▶", ">") : " ", s + 1);
+        put(y, r.x, margin, role(s == cur ? TUI_ROLE_TITLE : TUI_ROLE_DIM), buf);
+        const uint8_t *row = tui_timeline_row(t, s);
+        if (!row) continue;
+        for (int cc = 0; cc < cols && app->heat_left + cc < G; cc++) {
+            int i = app->heat_left + cc;
+            const uint8_t *c = row + (size_t)i * CELL_BYTES;
+            int level = c[cell] * TUI_HEAT_LEVELS / 256;
+            const char *g = mono ? (app->utf8 ? ramp_utf8[level] : ramp_ascii[level]) : " ";
+            int a = mono ? (int)A_NORMAL : role((tui_role)(TUI_ROLE_HEAT0 + level));
+            if (!(c[CELL_FLAGS] & 1)) g = " ", a = mono ? (int)A_NORMAL : role(TUI_ROLE_NORMAL); // no distribution
+            if (c[CELL_EVENTS] & DLM_EVENT_REMASK) g = "x";
+            else if (c[CELL_EVENTS] & DLM_EVENT_EDIT) g = "e";
+            else if (c[CELL_FLAGS] & 2) g = "!";
+            if (s == cur && i == sp) a |= A_REVERSE, g = mono ? "@" : g[0] == ' ' ? "+" : g;
+            put(y, r.x + margin + cc, 1, a, g);
+        }
+    }
+}
+
+// ---- inspector ----------------------------------------------------------------------------------------
+
+static void bar_text(const tui_app *app, float p, int width, char *buf, size_t n) {
+    static const char *const eighths[9] = {"", "▏", "▎", "▍", "▌", "▋", "▊", "▉", "█"};
+    int units = (int)lrintf(p * width * 8);
+    buf[0] = 0;
+    for (int i = 0; i < units / 8 && strlen(buf) + 4 < n; i++) strcat(buf, app->utf8 ? "█" : "#");
+    if (units % 8 && app->utf8) strcat(buf, eighths[units % 8]);
+}
+
+static void draw_inspector(tui_app *app, tui_rect r) {
+    if (!r.h || !r.w) return;
+    tui_timeline *t = &app->a;
+    const dlm_step *st = dlm_player_step(t->player);
+    const dlm_trace_header *h = dlm_trace_header_of(t->trace);
+    int x = r.x + 1, w = r.w - 1, y = r.y;
+    for (int yy = r.y; yy < r.y + r.h; yy++) put(yy, r.x, 1, role(TUI_ROLE_BORDER), glyph(app, "│", "|"));
+    if (!st) return;
+    int i = app->sel;
+    const dlm_pos_info *p = &st->pos[i];
+    char buf[512];
+    tui_token_text tt, t2;
+    snprintf(buf, sizeof buf, "position %d (gen %d)%s", i, i - h->prompt_len,
+             i >= st->block_start && i < st->block_end ? "  active block" : "");
+    put(y++, x, w, role(TUI_ROLE_TITLE), buf);
+    if (is_mask_id(t, p->token)) snprintf(tt.text, sizeof tt.text, "[MASK]");
+    else tui_token_display(app, t->trace, p->token, &tt);
+    snprintf(buf, sizeof buf, "%s  '%s'  #%d", dlm_pos_state_name(p->state), tt.text, p->token);
+    put(y++, x, w, role(TUI_ROLE_NORMAL), buf);
+    if (p->events) {
+        buf[0] = 0;
+        for (int b = 0; b < 5; b++)
+            if (p->events & (1 << b)) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", buf[0] ? ", " : "", dlm_event_name(b));
+        if (p->prev_token != p->token) {
+            if (is_mask_id(t, p->prev_token)) snprintf(t2.text, sizeof t2.text, "[MASK]");
+            else tui_token_display(app, t->trace, p->prev_token, &t2);
+            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ": was '%s'", t2.text);
+        }
+        put(y++, x, w, role(p->events & DLM_EVENT_REMASK ? TUI_ROLE_REMASK : p->events & DLM_EVENT_EDIT ? TUI_ROLE_EDIT : TUI_ROLE_COMMIT), buf);
+    }
+    if (p->has_dist && y < r.y + r.h) {
+        tui_token_display(app, t->trace, p->sampled, &t2);
+        snprintf(buf, sizeof buf, "p(current) %.3f  candidate '%s' %.3f  H %.2f", p->p_current, t2.text, p->p_sampled,
+                 p->entropy);
+        put(y++, x, w, role(TUI_ROLE_NORMAL), buf);
+        put(y++, x, w, role(TUI_ROLE_DIM), "top candidates:");
+        for (int k = 0; k < p->n_top && y < r.y + r.h; k++) {
+            if (is_mask_id(t, p->top_id[k])) snprintf(t2.text, sizeof t2.text, "[MASK]");
+            else tui_token_display(app, t->trace, p->top_id[k], &t2);
+            char name[40], bar[256];
+            tui_text_clip(t2.text, 12, name, sizeof name);
+            int pad = 12 - tui_text_width(name);
+            int bw = w - 22 > 4 ? w - 22 : 4;
+            bar_text(app, p->top_p[k], bw, bar, sizeof bar);
+            snprintf(buf, sizeof buf, " %s%*s %5.3f ", name, pad, "", p->top_p[k]);
+            int used = put(y, x, w, role(p->top_id[k] == p->token ? TUI_ROLE_TITLE : TUI_ROLE_NORMAL), buf);
+            put(y++, x + used, w - used, role(TUI_ROLE_BAR), bar);
+        }
+    }
+    if (p->n_soft && y < r.y + r.h) {
+        put(y++, x, w, role(TUI_ROLE_SOFT), "soft input fed this step:");
+        for (int k = 0; k < p->n_soft && y < r.y + r.h; k++) {
+            if (p->soft_w[k] == 0) continue;
+            if (is_mask_id(t, p->soft_id[k])) snprintf(t2.text, sizeof t2.text, "[MASK]");
+            else tui_token_display(app, t->trace, p->soft_id[k], &t2);
+            snprintf(buf, sizeof buf, "  %-12s %5.3f", t2.text, p->soft_w[k]);
+            put(y++, x, w, role(TUI_ROLE_SOFT), buf);
+        }
+        if (y < r.y + r.h) {
+            snprintf(buf, sizeof buf, "historical best %.3f", p->hist_conf);
+            put(y++, x, w, role(TUI_ROLE_NORMAL), buf);
+        }
+    }
+    if (p->remask_count && y < r.y + r.h) {
+        snprintf(buf, sizeof buf, "remasked %d time%s in this block", p->remask_count, p->remask_count == 1 ? "" : "s");
+        put(y++, x, w, role(TUI_ROLE_REMASK), buf);
+    }
+    // Sparkline: p(current) of this position over every step so far.
+    int cur = dlm_player_index(t->player);
+    if (y + 1 < r.y + r.h && i >= h->prompt_len) {
+        put(y++, x, w, role(TUI_ROLE_DIM), "p(token) over steps:");
+        static const char *const levels_u[8] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+        static const char *const levels_a[8] = {"_", ".", "-", "-", "=", "+", "*", "#"};
+        int sw = w - 1, n = cur + 1;
+        for (int c = 0; c < sw && c < n; c++) {
+            int s0 = n <= sw ? c : (int)((long)c * n / sw), s1 = n <= sw ? c + 1 : (int)((long)(c + 1) * n / sw);
+            int v = 0;
+            bool masked = true;
+            for (int s = s0; s < s1; s++) {
+                const uint8_t *row = tui_timeline_row(t, s);
+                if (!row) continue;
+                const uint8_t *cc = row + (size_t)(i - h->prompt_len) * CELL_BYTES;
+                if (cc[CELL_STATE] != DLM_POS_MASK && cc[CELL_STATE] != DLM_POS_SOFT_MASK) masked = false;
+                if (cc[CELL_PCUR] > v) v = cc[CELL_PCUR];
+            }
+            const char *g = masked ? " " : (app->utf8 ? levels_u : levels_a)[v * 8 / 256];
+            put(y, x + c, 1, role(TUI_ROLE_SPARK), g);
+        }
+        y++;
+    }
+    // Stuck verdict with the numbers behind it.
+    if (y < r.y + r.h && p->has_dist && p->state != DLM_POS_MASK && i >= h->prompt_len) {
+        const char *spec = dlm_trace_rule_spec(t->trace, dlm_trace_info(t->trace, cur)->rule);
+        dlm_rule_config rc;
+        double eps = 0.05, tau = 0.5;
+        if (dlm_rule_parse(spec, &rc) == DLM_STATUS_OK && dlm_rule_finalize(&rc) == DLM_STATUS_OK)
+            eps = rc.stuck_eps, tau = dlm_rule_stuck_tau(&rc);
+        float maxp = p->n_top ? p->top_p[0] : 0;
+        if (p->stuck)
+            snprintf(buf, sizeof buf, "STUCK: p(x)=%.3f < %.2f, max p=%.3f < %.2f: T2T cannot edit, LowProb remasks", p->p_current,
+                     eps, maxp, tau);
+        else
+            snprintf(buf, sizeof buf, "not stuck: p(x)=%.3f %s %.2f, max p=%.3f %s %.2f", p->p_current,
+                     p->p_current < eps ? "<" : ">=", eps, maxp, maxp < tau ? "<" : ">=", tau);
+        put(y++, x, w, role(p->stuck ? TUI_ROLE_STUCK : TUI_ROLE_DIM), buf);
+    }
+}
+
+// ---- timeline and key bar ------------------------------------------------------------------------------
+
+static void draw_timeline(tui_app *app) {
+    tui_rect r = app->L.timeline;
+    tui_timeline *t = &app->a;
+    int n = dlm_trace_n_steps(t->trace), cur = dlm_player_index(t->player);
+    if (!r.w) return;
+    fill(r.y, r.x, r.w, role(TUI_ROLE_NORMAL));
+    if (n == 0) return;
+    int w = r.w;
+    for (int c = 0; c < w; c++) {
+        int s0 = n <= w ? c : (int)((long)c * n / w), s1 = n <= w ? c + 1 : (int)((long)(c + 1) * n / w);
+        if (s0 >= n) break;
+        const char *g = glyph(app, "·", ".");
+        int a = role(TUI_ROLE_DIM);
+        bool here = false;
+        for (int s = s0; s < s1 && s < n; s++) {
+            const dlm_trace_step_info *in = dlm_trace_info(t->trace, s);
+            here |= s == cur;
+            if (in->n_stuck) g = "!", a = role(TUI_ROLE_STUCK);
+            else if (in->n_remasks && a != role(TUI_ROLE_STUCK)) g = "x", a = role(TUI_ROLE_REMASK);
+            else if (in->n_edits && a == role(TUI_ROLE_DIM)) g = "e", a = role(TUI_ROLE_EDIT);
+            else if (in->step_in_block == 0 && a == role(TUI_ROLE_DIM)) g = "|", a = role(TUI_ROLE_BORDER);
+        }
+        if (here) a = role(TUI_ROLE_CURSOR);
+        put(r.y, r.x + c, 1, a, g);
+    }
+}
+
+static void draw_keybar(tui_app *app) {
+    tui_rect r = app->L.keybar;
+    fill(r.y, r.x, r.w, role(TUI_ROLE_KEYBAR));
+    if (app->input != INPUT_NONE) {
+        const char *label = app->input == INPUT_SEARCH ? "search: " : app->input == INPUT_GOTO ? "go to step: " : "prompt: ";
+        int x = put(r.y, r.x, r.w, role(TUI_ROLE_KEYBAR_KEY), label);
+        put(r.y, r.x + x, r.w - x, role(TUI_ROLE_KEYBAR), app->input_buf);
+        return;
+    }
+    if (app->message[0] && dlm_now() < app->message_until) {
+        put(r.y, r.x, r.w, role(app->message_error ? TUI_ROLE_ERROR : TUI_ROLE_INFO), app->message);
+        return;
+    }
+    if (app->demo && app->caption[0]) {
+        put(r.y, r.x, r.w, role(TUI_ROLE_KEYBAR_KEY), app->caption);
+        return;
+    }
+    static const struct {
+        tui_action a;
+        const char *label;
+    } hints[] = {{TUI_ACTION_QUIT, "quit"},       {TUI_ACTION_HELP, "help"},          {TUI_ACTION_PLAY, "play"},
+                 {TUI_ACTION_STEP_FWD, "step"},   {TUI_ACTION_STEP_BACK, "back"},     {TUI_ACTION_NEXT_BLOCK, "block"},
+                 {TUI_ACTION_NEXT_EVENT, "event"}, {TUI_ACTION_NEXT_STUCK, "stuck"},  {TUI_ACTION_TOGGLE_T2X, "T2T/T2M"},
+                 {TUI_ACTION_TOGGLE_EVO, "evo"},  {TUI_ACTION_PARAMS, "params"},      {TUI_ACTION_COMPARE, "compare"},
+                 {TUI_ACTION_SEARCH, "search"},   {TUI_ACTION_METRIC, "metric"}};
+    int x = r.x;
+    for (size_t k = 0; k < sizeof hints / sizeof hints[0] && x < r.x + r.w; k++) {
+        char keys[64];
+        tui_keymap_keys_for(&app->keys, hints[k].a, keys, sizeof keys);
+        char *comma = strchr(keys, ',');
+        if (comma) *comma = 0; // the first key is enough here
+        if (!keys[0]) continue;
+        x += put(r.y, x, r.x + r.w - x, role(TUI_ROLE_KEYBAR_KEY), keys);
+        char lab[40];
+        snprintf(lab, sizeof lab, " %s  ", hints[k].label);
+        x += put(r.y, x, r.x + r.w - x, role(TUI_ROLE_KEYBAR), lab);
+    }
+}
+
+// ---- overlays ------------------------------------------------------------------------------------------------
+
+static void draw_box(int y, int x, int h, int w, const char *title) {
+    int a = role(TUI_ROLE_BORDER);
+    for (int yy = y; yy < y + h; yy++) fill(yy, x, w, role(TUI_ROLE_NORMAL));
+    attrset(a);
+    mvhline(y, x, ACS_HLINE, w);
+    mvhline(y + h - 1, x, ACS_HLINE, w);
+    mvvline(y, x, ACS_VLINE, h);
+    mvvline(y, x + w - 1, ACS_VLINE, h);
+    mvaddch(y, x, ACS_ULCORNER);
+    mvaddch(y, x + w - 1, ACS_URCORNER);
+    mvaddch(y + h - 1, x, ACS_LLCORNER);
+    mvaddch(y + h - 1, x + w - 1, ACS_LRCORNER);
+    attrset(A_NORMAL);
+    put(y, x + 2, w - 4, role(TUI_ROLE_TITLE), title);
+}
+
+static void draw_help(tui_app *app) {
+    int w = app->cols - 4 < 84 ? app->cols - 4 : 84, h = app->rows - 2;
+    int x = (app->cols - w) / 2, y = 1;
+    draw_box(y, x, h, w, " dlmscope keys (Esc or ? closes, arrows scroll) ");
+    int line = 0, first = app->help_scroll;
+    for (int a = 0; a < TUI_ACTION_COUNT; a++) {
+        char keys[96], buf[256];
+        tui_keymap_keys_for(&app->keys, a, keys, sizeof keys);
+        if (!keys[0]) continue;
+        if (line >= first && line - first < h - 4) {
+            snprintf(buf, sizeof buf, "%-22s %s", keys, tui_action_help(a));
+            put(y + 1 + line - first, x + 2, w - 4, role(TUI_ROLE_NORMAL), buf);
+        }
+        line++;
+    }
+    if (app->help_scroll > line - (h - 4)) app->help_scroll = line - (h - 4) > 0 ? line - (h - 4) : 0;
+    put(y + h - 2, x + 2, w - 4, role(TUI_ROLE_DIM),
+        "Bindings: ~/.config/dlmscope/config (bind KEY ACTION, theme NAME). Shift-drag selects text.");
+}
+
+static void draw_params(tui_app *app) {
+    const dlm_rule_config *r = &app->param_rule;
+    int n = 1;
+    for (int p = 0; p < DLM_PARAM_COUNT; p++) n += dlm_param_applies(p, r->kind) && p != DLM_PARAM_gen && p != DLM_PARAM_block;
+    int w = app->cols - 4 < 70 ? app->cols - 4 : 70, h = n + 4 < app->rows - 2 ? n + 4 : app->rows - 2;
+    int x = (app->cols - w) / 2, y = (app->rows - h) / 2;
+    draw_box(y, x, h, w, app->a.live ? " rule (left/right change, Enter forks here, Esc cancels) " : " rule (replay: read only) ");
+    char buf[256], v[64];
+    int row = 0;
+    snprintf(buf, sizeof buf, "%-12s %s", "rule", dlm_rule_name(r->kind));
+    put(y + 1, x + 2, w - 4, role(app->param_sel == 0 ? TUI_ROLE_CURSOR : TUI_ROLE_TITLE), buf);
+    row = 1;
+    for (int p = 0; p < DLM_PARAM_COUNT && row < h - 3; p++) {
+        if (!dlm_param_applies(p, r->kind) || p == DLM_PARAM_gen || p == DLM_PARAM_block) continue;
+        dlm_param_format(r, p, v, sizeof v);
+        snprintf(buf, sizeof buf, "%-12s %-10s %s", dlm_param_name(p), v, dlm_param_help(p));
+        put(y + 1 + row, x + 2, w - 4, role(app->param_sel == row ? TUI_ROLE_CURSOR : TUI_ROLE_NORMAL), buf);
+        row++;
+    }
+}
+
+void tui_draw(tui_app *app) {
+    erase();
+    if (app->L.too_small) {
+        char buf[128];
+        snprintf(buf, sizeof buf, "terminal too small: %dx%d (dlmscope needs %dx%d)", app->cols, app->rows, TUI_MIN_COLS,
+                 TUI_MIN_ROWS);
+        put(app->rows / 2, 0, app->cols, role(TUI_ROLE_ERROR), buf);
+        refresh();
+        return;
+    }
+    draw_status(app);
+    draw_canvas(app, app->L.canvas, &app->a, app->compare ? &app->b : NULL, true);
+    if (app->compare && app->L.canvas_b.w) {
+        for (int yy = app->L.canvas_b.y; yy < app->L.canvas_b.y + app->L.canvas_b.h; yy++)
+            put(yy, app->L.canvas_b.x - 1, 1, role(TUI_ROLE_BORDER), glyph(app, "│", "|"));
+        draw_canvas(app, app->L.canvas_b, &app->b, &app->a, false);
+    }
+    draw_inspector(app, app->L.inspector);
+    draw_heat(app, app->L.heat);
+    draw_timeline(app);
+    draw_keybar(app);
+    if (app->show_help) draw_help(app);
+    if (app->show_params) draw_params(app);
+    refresh();
+}
