@@ -158,7 +158,8 @@ static void step_forward(tui_app *app) {
             app->playing = false;
             message(app, false, "generation finished (%d steps)", n);
         } else {
-            tui_live_request(app->a.live);
+            // Keys pressed while a step runs are queued, not lost.
+            if (!tui_live_request(app->a.live) && !app->playing && app->steps_wanted < 1000) app->steps_wanted++;
             app->follow = true;
         }
         return;
@@ -501,6 +502,7 @@ static void do_action(tui_app *app, tui_action a, int arg) {
     case TUI_ACTION_CANCEL:
         app->playing = false;
         app->demo = false;
+        app->steps_wanted = 0;
         if (app->a.live && tui_live_busy(app->a.live)) {
             tui_live_cancel(app->a.live);
             message(app, false, "cancelled the running step");
@@ -667,9 +669,15 @@ static void poll_live(tui_app *app, bool *dirty) {
             app->playing = false;
             continue;
         }
+        int before = dlm_trace_n_steps(t->trace);
+        bool at_end = dlm_player_index(t->player) == before - 1 || before == 0;
         timeline_refresh(t);
         int n = dlm_trace_n_steps(t->trace);
-        if (k == 0 && app->follow) {
+        if (k == 0 && app->steps_wanted > 0 && !tui_live_done(t->live)) {
+            app->steps_wanted--;
+            tui_live_request(t->live);
+        }
+        if (k == 0 && (app->follow || at_end)) { // like tail -f: stay on the newest step
             seek(app, n - 1);
             app->follow = false;
         } else if (k == 1 && app->compare) {
@@ -717,6 +725,7 @@ static int run_loop(tui_app *app) {
         if (app->message[0] && now >= app->message_until) app->message[0] = 0, dirty = true;
         if (dirty) {
             app->rows = LINES, app->cols = COLS;
+            app->lopts.compare = app->compare;
             tui_layout_compute(app->rows, app->cols, &app->lopts, &app->L);
             tui_draw(app);
             dirty = false;
@@ -779,11 +788,6 @@ int tui_main(const tui_opts *o) {
     setlocale(LC_ALL, "");
     app->utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
     int status = 1;
-    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-        fprintf(stderr, "dlmscope: the visualizer needs a terminal (headless: dlmscope run / trace dump)\n");
-        free(app);
-        return 2;
-    }
     // Everything that can fail with a file error happens before the screen is taken.
     if (o->trace_path) {
         if (timeline_open(&app->a, o->trace_path, NULL) != DLM_STATUS_OK) {
@@ -824,6 +828,11 @@ int tui_main(const tui_opts *o) {
         snprintf(app->b.label, sizeof app->b.label, "B: %s", o->compare_path);
     }
     load_prompts(app, o->prompts_file);
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "dlmscope: the visualizer needs a terminal (headless: dlmscope run, dlmscope trace dump)\n");
+        status = 2;
+        goto cleanup;
+    }
 
     // Take the terminal.
     g_app = app;

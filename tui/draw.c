@@ -122,6 +122,14 @@ static void draw_status(tui_app *app) {
     char rule[128], buf[512];
     const dlm_trace_step_info *in = cur >= 0 ? dlm_trace_info(t->trace, cur) : NULL;
     rule_short(app, in ? dlm_trace_rule_spec(t->trace, in->rule) : h->rule_spec, rule, sizeof rule);
+    if (t->live && cur == n - 1) { // after a fork the next step runs under the new rule: say so
+        char next[512], nshort[128];
+        dlm_rule_format(tui_live_rule(t->live), next, sizeof next);
+        if (!in || strcmp(next, dlm_trace_rule_spec(t->trace, in->rule)) != 0) {
+            rule_short(app, next, nshort, sizeof nshort);
+            snprintf(rule + strlen(rule), sizeof rule - strlen(rule), " %s %s", glyph(app, "→", "->"), nshort);
+        }
+    }
     const char *mode = t->live ? (tui_live_busy(t->live) ? "LIVE running" : tui_live_done(t->live) ? "LIVE done" : "LIVE")
                                : "REPLAY";
     const char *sep = glyph(app, " │ ", " | ");
@@ -575,6 +583,8 @@ void tui_draw(tui_app *app) {
         char buf[128];
         snprintf(buf, sizeof buf, "terminal too small: %dx%d (dlmscope needs %dx%d)", app->cols, app->rows, TUI_MIN_COLS,
                  TUI_MIN_ROWS);
+        if (tui_text_width(buf) > app->cols) snprintf(buf, sizeof buf, "too small"); // still say so
+        if (tui_text_width(buf) > app->cols) snprintf(buf, sizeof buf, "%dx%d", app->cols, app->rows);
         put(app->rows / 2, 0, app->cols, role(TUI_ROLE_ERROR), buf);
         refresh();
         return;

@@ -1,0 +1,137 @@
+# The visualizer end to end, driven in tmux (send-keys, capture-pane): replay stepping, the
+# inspector against `trace dump`, a live session with a T2T -> T2M fork, help, key bindings from
+# the config file, themes and NO_COLOR, resizing down to tiny sizes, and a clean exit (Ctrl-C,
+# q, SIGTERM) that leaves the terminal in cooked mode.
+. tests/cli/lib.sh
+command -v tmux >/dev/null || skip "tmux is not installed (apt-get install tmux)"
+export LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
+# A fresh tmux server (socket) per session: reusing one right after kill-server races its exit.
+n_sock=0
+SOCK="$TMP/tmux.0"
+T() { tmux -S "$SOCK" "$@"; }
+trap 'for s in "$TMP"/tmux.*; do tmux -S "$s" kill-server 2>/dev/null; done; rm -rf "$TMP"' EXIT
+
+# A random-weight model with a real tokenizer (garbage text, real tokens) and a recorded trace.
+"$DLMSCOPE" synth --shape tiny --out "$TMP/m" 2>/dev/null || fail "synth"
+cp tests/fuzz/tokenizer.json "$TMP/m/"
+PROMPT='the and on 123'
+"$DLMSCOPE" run --model "$TMP/m" --prompt "$PROMPT" --gen 32 --block 16 --rule t2m --record "$TMP/a.dlmtrace" >/dev/null 2>&1 ||
+    fail "record a trace"
+steps=$("$DLMSCOPE" trace info "$TMP/a.dlmtrace" | sed -n 's/^steps      \([0-9]*\) .*/\1/p')
+
+screen() { T capture-pane -p -t s; }
+# wait_for PATTERN [SECONDS]: until the screen matches (extended regex)
+wait_for() {
+    i=0
+    while [ $i -lt $((${2:-5} * 10)) ]; do
+        screen | grep -aqE -- "$1" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+start() { # start COLS ROWS COMMAND...
+    cols=$1 rows=$2
+    shift 2
+    T kill-server 2>/dev/null
+    n_sock=$((n_sock + 1))
+    SOCK="$TMP/tmux.$n_sock"
+    T new-session -d -s s -x "$cols" -y "$rows" "$* ; echo EXIT=\$?; stty -a | tr ' ' '\n' | grep -x -- '-\{0,1\}icanon'; sleep 60"
+}
+check() { # check NAME PATTERN [SECONDS]
+    if wait_for "$2" "${3:-5}"; then ok; else
+        fail "$1: the screen never matched /$2/"
+        screen | sed 's/^/    | /'
+    fi
+}
+keys() { T send-keys -t s "$@"; sleep 0.15; }
+
+# ---- replay ----
+start 120 40 "$DLMSCOPE" view "$TMP/a.dlmtrace"
+check "opens" "step 1/$steps .*REPLAY"
+line3=$(screen | sed -n 3p)
+keys .
+check "step forward" "step 2/$steps"
+keys ,
+check "step back" "step 1/$steps"
+keys G
+check "last step" "step $steps/$steps"
+[ "$(screen | sed -n 3p)" != "$line3" ] && ok || fail "the canvas did not change between the first and last step"
+keys g
+check "first step" "step 1/$steps"
+# The inspector shows the selected position's top candidates as `trace dump` has them.
+keys 5
+s=$(screen | sed -n 's/.*step \([0-9]*\)\/.*/\1/p' | head -n 1)
+P=$("$DLMSCOPE" trace dump "$TMP/a.dlmtrace" --json | head -n 1 | sed 's/.*"prompt_len":\([0-9]*\).*/\1/')
+want=$("$DLMSCOPE" trace dump "$TMP/a.dlmtrace" --step $((s - 1)) | grep -E "^ +$P " | sed 's/.* top: [^ ]*:\([0-9.]*\).*/\1/')
+check "inspector position" "position $P "
+screen | grep -A1 "top candidates" | tail -n 1 | grep -q -- " $want " && ok ||
+    fail "inspector: expected the top probability $want at step $s position $P"
+keys x
+check "next stuck or message" "stuck|no stuck token"
+keys '?'
+check "help" "dlmscope keys"
+keys Escape
+sleep 0.3
+screen | grep -q "dlmscope keys" && fail "Escape did not close the help" || ok
+keys m
+check "metric" "heat: p\(current token\)"
+keys / t h e Enter
+check "search" "step [0-9]+/$steps"
+keys C-c
+check "Ctrl-C quits" "EXIT=0"
+check "terminal restored" "^icanon$"
+
+# ---- sizes: resize at any moment, down to tiny ----
+start 100 30 "$DLMSCOPE" view "$TMP/a.dlmtrace"
+check "opens at 100x30" "dlmscope"
+for size in "30 10" "200 60" "45 13" "39 12" "40 11" "80 24" "15 5" "120 40"; do
+    set -- $size
+    T resize-window -t s -x "$1" -y "$2"
+    sleep 0.3
+    if [ "$1" -lt 40 ] || [ "$2" -lt 12 ]; then check "tiny ${1}x$2" "too small|^ *[0-9]+x[0-9]+ *$"
+    else check "size ${1}x$2" "dlmscope"; fi
+done
+keys q
+check "q quits" "EXIT=0"
+
+# ---- live: step, fork T2T -> T2M, back ----
+start 120 40 "$DLMSCOPE" --model "$TMP/m" --prompt "'$PROMPT'" --gen 32 --block 16 --rule t2t --paused
+check "live opens" "LIVE"
+keys .
+check "live step" "step 1/1 "
+keys . .
+check "live steps" "step 3/3 "
+keys t
+check "fork message" "forked at step 3"
+check "fork to t2m" "t2t Q .* → t2m lowprob"
+keys .
+check "fork continues" "step 4/4 "
+keys , ,
+check "step back in the fork" "step 2/4 "
+keys c
+check "compare" "parent: t2t"
+keys q
+check "live quits" "EXIT=0"
+
+# ---- themes, NO_COLOR, config bindings, SIGTERM ----
+mkdir -p "$TMP/cfg/dlmscope"
+printf 'bind z step-forward\nbind F5 nonsense-action\n' >"$TMP/cfg/dlmscope/config"
+start 100 30 env XDG_CONFIG_HOME="$TMP/cfg" NO_COLOR=1 "$DLMSCOPE" view "$TMP/a.dlmtrace" --theme light
+check "bad binding reported" "unknown action 'nonsense-action'"
+keys z
+check "rebound key" "step 2/"
+T kill-server
+start 100 30 "$DLMSCOPE" view "$TMP/a.dlmtrace" --theme nope
+check "unknown theme reported" "theme 'nope' not found"
+pkill -TERM -P "$(T display -p -t s '#{pane_pid}')" dlmscope
+check "SIGTERM quits" "EXIT=0"
+check "terminal restored after SIGTERM" "^icanon$"
+T kill-server
+
+# ---- errors before the screen ----
+expect_error "view missing" "nope.dlmtrace: No such file" "$DLMSCOPE" view "$TMP/nope.dlmtrace"
+printf 'junk' >"$TMP/junk.dlmtrace"
+expect_error "view junk" "not a dlmscope trace" "$DLMSCOPE" view "$TMP/junk.dlmtrace"
+expect_error "no tty" "needs a terminal" "$DLMSCOPE" view "$TMP/a.dlmtrace"
+finish
