@@ -81,10 +81,13 @@ void tui_keymap_defaults(TermKey *tk, tui_keymap *km) {
 }
 
 dlm_status tui_keymap_config(TermKey *tk, tui_keymap *km, const char *text, const char *name) {
-    char *copy = dlm_xstrdup(text), *save = NULL;
+    char *copy = dlm_xstrdup(text), *next = copy;
     int lineno = 0;
     dlm_status st = DLM_STATUS_OK;
-    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    while (next) { // line by line, blank lines counted
+        char *line = next, *nl = strchr(line, '\n');
+        next = nl ? nl + 1 : NULL;
+        if (nl) *nl = 0;
         lineno++;
         char *w[4] = {0};
         int n = 0;

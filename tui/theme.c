@@ -59,19 +59,30 @@ dlm_status tui_theme_parse(const char *text, const char *name, const tui_theme *
         for (int i = 0; i < TUI_ROLE_COUNT; i++) t.style[i].fg = t.style[i].bg = -1;
     }
     snprintf(t.name, sizeof t.name, "%s", name);
-    char *copy = dlm_xstrdup(text), *save = NULL;
+    char *copy = dlm_xstrdup(text), *next = copy;
     int lineno = 0;
     dlm_status st = DLM_STATUS_OK;
-    for (char *line = strtok_r(copy, "\n", &save); line && st == DLM_STATUS_OK; line = strtok_r(NULL, "\n", &save)) {
+    while (next && st == DLM_STATUS_OK) { // line by line, blank lines counted
+        char *line = next, *nl = strchr(line, '\n');
+        next = nl ? nl + 1 : NULL;
+        if (nl) *nl = 0;
         lineno++;
         // Words up to a comment: '#' followed by anything but a #rrggbb colour.
         char *words[12];
         int n = 0;
         char *s2 = NULL;
+        bool bad_colour = false;
         for (char *w = strtok_r(line, " \t\r", &s2); w && n < 12; w = strtok_r(NULL, " \t\r", &s2)) {
             int ignored;
-            if (w[0] == '#' && !(strlen(w) == 7 && parse_color(w, &ignored))) break;
+            if (w[0] == '#' && !(strlen(w) == 7 && parse_color(w, &ignored))) {
+                if (n > 0 && w[1] && strlen(w) == 7) bad_colour = true; // "#12345g": a typo, not a comment
+                else break;
+            }
             words[n++] = w;
+        }
+        if (bad_colour) {
+            st = dlm_error(DLM_STATUS_FORMAT, "theme %s line %d: bad colour (expected #rrggbb)", name, lineno);
+            break;
         }
         if (n == 0) continue;
         int role = -1;
