@@ -62,8 +62,9 @@ ENGINE_SRC := $(wildcard engine/*.c)
 RECORD_SRC := $(wildcard record/*.c)
 REPLAY_SRC := $(wildcard replay/*.c)
 TUI_SRC    := $(wildcard tui/*.c)
+EVAL_SRC   := $(wildcard eval/*.c)
 CLI_SRC    := $(wildcard cli/*.c)
-LIB_SRC    := $(ENGINE_SRC) $(RECORD_SRC) $(REPLAY_SRC) $(TUI_SRC)
+LIB_SRC    := $(ENGINE_SRC) $(RECORD_SRC) $(REPLAY_SRC) $(TUI_SRC) $(EVAL_SRC)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 BUILD ?= build/release

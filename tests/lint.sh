@@ -1,6 +1,7 @@
 #!/bin/sh
 # lint.sh — enforce the one-way dependencies of DESIGN.md:
 #   tui -> replay -> record -> engine (public types only);  tui -> engine;  cli -> everything.
+# eval/ (checkers, evaluation runner) uses engine, record and replay, never the UI.
 # engine/ includes neither ncurses, termkey, msgpack nor another module; CUDA headers only in
 # engine/*.cu; record/ and replay/ never include curses or CUDA; tui/ never includes CUDA or msgpack.
 cd "$(dirname "$0")/.."
@@ -13,10 +14,11 @@ check() { # DIR PATTERN WHY
         status=1
     fi
 }
-check engine 'ncurses|curses|termkey|msgpack|record/|replay/|tui/|cli/|cuda|cublas' 'UI, msgpack, CUDA or higher modules'
-check record 'ncurses|curses|termkey|replay/|tui/|cli/|cuda|cublas' 'UI, CUDA or higher modules'
-check replay 'ncurses|curses|termkey|tui/|cli/|cuda|cublas' 'UI, CUDA or higher modules'
-check tui 'cuda|cublas|msgpack|cli/' 'CUDA, msgpack or the CLI'
+check engine 'ncurses|curses|termkey|msgpack|record/|replay/|tui/|cli/|eval/|cuda|cublas' 'UI, msgpack, CUDA or higher modules'
+check record 'ncurses|curses|termkey|replay/|tui/|cli/|eval/|cuda|cublas' 'UI, CUDA or higher modules'
+check replay 'ncurses|curses|termkey|tui/|cli/|eval/|cuda|cublas' 'UI, CUDA or higher modules'
+check tui 'cuda|cublas|msgpack|cli/|eval/' 'CUDA, msgpack, the CLI or the evaluator'
+check eval 'ncurses|curses|termkey|tui/|cli/|cuda|cublas|msgpack' 'UI, CUDA, msgpack or the CLI'
 # No CUDA types in any header outside engine/*.cu{,h}.
 hits=$(grep -nE '\b(cudaStream_t|cublasHandle_t|__half|__nv_bfloat16|cudaError_t)\b' $(find engine record replay tui cli -name '*.h') /dev/null)
 if [ -n "$hits" ]; then echo "lint: CUDA types in public headers:"; echo "$hits" | sed 's/^/  /'; status=1; fi

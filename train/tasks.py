@@ -330,13 +330,16 @@ def countdown_correct(nums, target, equation):
 
 
 def check_countdown(item, response):
+    """EvoToken's extraction (algorithms.md 4.4): the last \\boxed{} content, else the <answer>
+    content, else the whole response; then countdown_correct."""
     try:
         parsed = parse_countdown_prompt(item.get("prompt"))
-        if parsed is None:
+        if parsed is None or not isinstance(response, str):
             return False
         eq = last_boxed(response)
         if eq is None:
-            return False
+            m = re.search(r"<answer>(.*?)</answer>", response, re.DOTALL)
+            eq = m.group(1).strip() if m else response
         return countdown_correct(parsed[0], parsed[1], eq)
     except Exception:
         return False

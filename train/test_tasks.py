@@ -89,7 +89,9 @@ def test_countdown_wrong():
     assert not T.check(it, "\\boxed{100 + 93 - 30}")                  # wrong value
     assert not T.check(it, "\\boxed{37}")
     assert not T.check(it, "\\boxed{}")
-    assert not T.check(it, "100 - 93 + 30")                           # no box
+    assert T.check(it, "100 - 93 + 30")                               # no box: EvoToken judges the whole text
+    assert not T.check(it, "I think 100 - 93 + 30 works")             # ... which must then be an expression
+    assert T.check(it, "<answer>100 - 93 + 30</answer>")              # or the <answer> content
     assert not T.check(it, "\\boxed{100 - 93 + 30")                   # unbalanced
     assert not T.check(it, "\\boxed{(100 - 93 + 30}")                 # unbalanced parentheses
     assert not T.check(it, "\\boxed{100 - 93 + 30)}")
