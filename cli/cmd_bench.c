@@ -19,6 +19,8 @@
 #include "engine/session.h"
 #include "engine/synth.h"
 #include "record/trace_writer.h"
+#include "replay/trace_reader.h"
+#include "tui/tui.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -146,6 +148,94 @@ static void bench_recording(const dlm_model *model, dlm_backend *be, int gen, in
     remove(path);
 }
 
+// Viewer speed on a synthetic trace: STEPS steps over 1024 generation positions, shaped like a
+// llada run (masks turning into tokens left to right, top-5 candidates everywhere).
+static int bench_viewer(int steps) {
+    const int P = 16, G = 1024, N = P + G, V = 32000, K = 5;
+    char path[] = "/tmp/dlmscope-bench-viewer.XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return 2;
+    close(fd);
+    dlm_trace_header h = {0};
+    h.version_major = DLM_TRACE_VERSION_MAJOR;
+    snprintf(h.dlmscope_version, sizeof h.dlmscope_version, "bench");
+    snprintf(h.model_name, sizeof h.model_name, "synthetic");
+    h.n_vocab = V, h.mask_id = V - 1, h.eos_id = V - 2, h.id_width = 2;
+    h.prompt_len = P, h.gen_len = G, h.n_tokens = N, h.parent_step = -1;
+    h.prompt_ids = dlm_xmalloc(P * sizeof *h.prompt_ids);
+    for (int i = 0; i < P; i++) h.prompt_ids[i] = i + 1;
+    char spec[64];
+    snprintf(spec, sizeof spec, "llada:gen=%d,block=%d,steps=%d", G, G, steps);
+    dlm_rule_parse(spec, &h.rule);
+    dlm_rule_finalize(&h.rule);
+    dlm_rule_format(&h.rule, h.rule_spec, sizeof h.rule_spec);
+    dlm_trace_writer *w;
+    double t0 = dlm_now();
+    if (dlm_trace_writer_open(path, &h, NULL, &w) != DLM_STATUS_OK) {
+        cli_error("bench", "%s", dlm_error_message());
+        return 2;
+    }
+    dlm_step *st = dlm_step_new(N);
+    dlm_session_state state = {0};
+    state.rule = h.rule, state.n_tokens = N, state.prompt_len = P, state.gen_len = G;
+    state.tokens = dlm_xcalloc(N, sizeof *state.tokens);
+    state.state = dlm_xcalloc(N, 1);
+    state.hist_conf = dlm_xcalloc(N, sizeof(float));
+    state.remask_count = dlm_xcalloc(N, sizeof(uint16_t));
+    state.prev_p = dlm_xcalloc(N, sizeof(float));
+    uint64_t x = 1;
+    for (int s = 0; s < steps; s++) {
+        st->step = s, st->block = 0, st->n_blocks = 1, st->block_start = P, st->block_end = N, st->step_in_block = s;
+        st->n_tokens = N, st->prompt_len = P, st->gen_len = G, st->forward_ms = 1, st->done = s == steps - 1;
+        int committed = (int)((long)G * (s + 1) / steps);
+        for (int i = 0; i < N; i++) {
+            dlm_pos_info *p = &st->pos[i];
+            memset(p, 0, sizeof *p);
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            bool done = i < P + committed;
+            p->token = p->prev_token = i < P ? i + 1 : done ? (int32_t)(x % 30000) : V - 1;
+            p->state = i < P ? DLM_POS_PROMPT : done ? DLM_POS_DECODED : DLM_POS_MASK;
+            if (i >= P) {
+                p->has_dist = true, p->n_top = K, p->sampled = (int32_t)((x >> 8) % 30000);
+                p->p_sampled = p->p_current = (float)((x >> 16) % 1000) / 1000.0f, p->entropy = 1.5f;
+                for (int k = 0; k < K; k++) p->top_id[k] = (int32_t)((x >> (k * 4)) % 30000), p->top_p[k] = 0.5f / (k + 1);
+            }
+            state.tokens[i] = p->token, state.state[i] = p->state;
+        }
+        state.step = s + 1;
+        if (dlm_trace_writer_append(w, st, &state) != DLM_STATUS_OK) {
+            cli_error("bench", "%s", dlm_error_message());
+            return 2;
+        }
+    }
+    dlm_trace_writer_close(w);
+    double t_write = dlm_now() - t0;
+    struct stat sb;
+    stat(path, &sb);
+    t0 = dlm_now();
+    dlm_trace *t;
+    if (dlm_trace_open(path, &t) != DLM_STATUS_OK) {
+        cli_error("bench", "%s", dlm_error_message());
+        return 2;
+    }
+    double t_open = dlm_now() - t0;
+    dlm_trace_close(t);
+    double ms_frame, ms_seek;
+    if (!tui_bench_render(path, 200, 60, 200, &ms_frame, &ms_seek)) {
+        cli_error("bench", "%s", dlm_error_message());
+        return 2;
+    }
+    printf("viewer: synthetic trace of %d steps x %d positions, %.1f MB (written in %.1f s)\n", steps, G, sb.st_size / 1e6, t_write);
+    printf("  open + index (one scan)      %8.1f ms\n", t_open * 1e3);
+    printf("  seek to a random step        %8.3f ms (decode of one step record)\n", ms_seek);
+    printf("  render a frame, 200x60       %8.3f ms (canvas, inspector, heat grid rows for the visible steps)\n", ms_frame);
+    remove(path);
+    dlm_step_free(st);
+    dlm_session_state_free(&state);
+    dlm_trace_header_free(&h);
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
     cli_opt opts[] = {
         {"model", "DIR", "benchmark this model folder"},
@@ -155,6 +245,7 @@ int cmd_bench(int argc, char **argv) {
         {"threads", "N", "CPU threads (default: all cores)"},
         {"device", "NAME", "cpu, cuda or auto (default auto)"},
         {"recording", "GEN", "also time whole generations of GEN tokens with and without a trace writer"},
+        {"viewer", "STEPS", "only the viewer: seek and frame times on a synthetic STEPS x 1024 trace"},
         {0}};
     cli_positional pos;
     int rc = cli_parse("bench", "[--model DIR | --shape NAME] [--tokens 128,512] [options]", opts, argc, argv, &pos);
@@ -167,6 +258,12 @@ int cmd_bench(int argc, char **argv) {
     dlm_model *model = NULL;
     dlm_backend *be = NULL;
     long long repeat, threads;
+    if (cli_has(opts, "viewer")) {
+        long long vs;
+        if (!cli_get_int("bench", opts, "viewer", 1, 1000000, 10000, &vs)) goto done;
+        status = bench_viewer((int)vs);
+        goto done;
+    }
     if (!cli_get_int("bench", opts, "repeat", 1, 10000, 10, &repeat) ||
         !cli_get_int("bench", opts, "threads", 1, 1024, 0, &threads))
         goto done;

@@ -6,6 +6,7 @@
     X(view,     "replay a trace in the visualizer (no model needed)")                     \
     X(tokenize, "encode text to token ids or decode ids to text with a tokenizer.json")     \
     X(run,      "generate with a decoding rule, headless (answer, summary, per-step trace)") \
+    X(eval,     "accuracy, steps and speed of rules on task sets, with paired tests")     \
     X(trace,    "inspect trace files: info, dump (text or JSON), diff")                    \
     X(logits,   "top-K probabilities per position for a sequence of ids")                 \
     X(bench,    "forward-pass speed against OpenBLAS sgemm measured in the same run")       \
