@@ -7,6 +7,7 @@
 #   make lint         check the one-way include rules between modules
 #   make bench        CPU engine benchmarks (figures for docs/BENCHMARKS.md)
 #   make fixtures     regenerate the PyTorch reference fixtures (needs python3 with torch)
+#   make samples      regenerate samples/traces with the bundled model
 #
 # Knobs: CC, CFLAGS, CUDA=auto|0|1, NVCC, CUDA_ARCH, OPENBLAS_DIR.
 
@@ -142,6 +143,9 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_OBJ)
 
 bench: $(BUILD)/dlmscope
 	@DLMSCOPE=$(BUILD)/dlmscope tests/bench.sh
+
+samples: dlmscope
+	@scripts/make_samples.sh
 
 fixtures:
 	$(PYTHON) tests/reference/make_fixtures.py tests/fixtures
