@@ -891,3 +891,56 @@ cleanup:
     free(app);
     return status;
 }
+
+// ---- benchmark ------------------------------------------------------------------------------------------
+
+bool tui_bench_render(const char *trace, int cols, int rows, int frames, double *ms_frame, double *ms_seek) {
+    tui_app *app = dlm_xcalloc(1, sizeof *app);
+    app->lopts = (tui_layout_opts){.inspector = true, .heat = true};
+    setlocale(LC_ALL, "");
+    app->utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+    if (timeline_open(&app->a, trace, NULL) != DLM_STATUS_OK) {
+        free(app);
+        return false;
+    }
+    FILE *out = fopen("/dev/null", "w"), *in = fopen("/dev/null", "r");
+    SCREEN *scr = out && in ? newterm("xterm-256color", out, in) : NULL;
+    if (!scr) {
+        dlm_error(DLM_STATUS_IO, "cannot create an off-screen terminal (xterm-256color terminfo)");
+        timeline_free(&app->a);
+        free(app);
+        if (out) fclose(out);
+        if (in) fclose(in);
+        return false;
+    }
+    set_term(scr);
+    resizeterm(rows, cols);
+    tui_theme_load("dark", &app->theme);
+    tui_theme_apply(&app->theme, tui_theme_detect_depth(false));
+    app->rows = rows, app->cols = cols;
+    tui_layout_compute(rows, cols, &app->lopts, &app->L);
+    int n = dlm_trace_n_steps(app->a.trace);
+    uint64_t x = 12345;
+    double t_seek = 0, t_draw = 0;
+    for (int f = 0; f < frames; f++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int s = (int)(x % (uint64_t)n);
+        const dlm_trace_header *h = hdr(app);
+        app->sel = h->prompt_len + (int)((x >> 20) % (uint64_t)(h->n_tokens - h->prompt_len));
+        double t0 = dlm_now();
+        dlm_player_seek(app->a.player, s);
+        double t1 = dlm_now();
+        tui_draw(app);
+        double t2 = dlm_now();
+        t_seek += t1 - t0, t_draw += t2 - t1;
+    }
+    *ms_frame = t_draw * 1e3 / frames;
+    *ms_seek = t_seek * 1e3 / frames;
+    endwin();
+    delscreen(scr);
+    fclose(out);
+    fclose(in);
+    timeline_free(&app->a);
+    free(app);
+    return true;
+}

@@ -417,15 +417,16 @@ static void draw_inspector(tui_app *app, tui_rect r) {
         static const char *const levels_a[8] = {"_", ".", "-", "-", "=", "+", "*", "#"};
         int sw = w - 1, n = cur + 1;
         for (int c = 0; c < sw && c < n; c++) {
-            int s0 = n <= sw ? c : (int)((long)c * n / sw), s1 = n <= sw ? c + 1 : (int)((long)(c + 1) * n / sw);
+            // One sample per column, the last step it covers: reading every step of a long
+            // trace per frame would cost O(steps) timeline rows.
+            int s = n <= sw ? c : (int)((long)(c + 1) * n / sw) - 1;
+            const uint8_t *row = tui_timeline_row(t, s);
             int v = 0;
             bool masked = true;
-            for (int s = s0; s < s1; s++) {
-                const uint8_t *row = tui_timeline_row(t, s);
-                if (!row) continue;
+            if (row) {
                 const uint8_t *cc = row + (size_t)(i - h->prompt_len) * CELL_BYTES;
-                if (cc[CELL_STATE] != DLM_POS_MASK && cc[CELL_STATE] != DLM_POS_SOFT_MASK) masked = false;
-                if (cc[CELL_PCUR] > v) v = cc[CELL_PCUR];
+                masked = cc[CELL_STATE] == DLM_POS_MASK || cc[CELL_STATE] == DLM_POS_SOFT_MASK;
+                v = cc[CELL_PCUR];
             }
             const char *g = masked ? " " : (app->utf8 ? levels_u : levels_a)[v * 8 / 256];
             put(y, x + c, 1, role(TUI_ROLE_SPARK), g);

@@ -41,4 +41,9 @@ typedef struct {
 // Run until the user quits. Returns the process exit status; prints a one-line reason on error.
 int tui_main(const tui_opts *o);
 
+// Benchmark: open `trace`, draw `frames` full frames at `cols` x `rows` into an off-screen
+// terminal (output to /dev/null), each after seeking to a pseudo-random step. Reports the mean
+// milliseconds per frame and per seek (decode of one step). Returns false with a message on error.
+bool tui_bench_render(const char *trace, int cols, int rows, int frames, double *ms_frame, double *ms_seek);
+
 #endif
