@@ -5,7 +5,9 @@ set -eu
 PKGS="gcc make pkg-config
       libjansson-dev libpcre2-dev libutf8proc-dev libopenblas-openmp-dev
       libmsgpack-dev libtermkey-dev libncurses-dev
-      libcmocka-dev tmux"
+      libcmocka-dev tmux
+      clang libclang-rt-dev libomp-dev"
+# clang (with its sanitizer runtimes and OpenMP) builds the libFuzzer targets of `make fuzz`.
 # Node.js runs the reference tokenizers in the tests; install Debian's only if none is present.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 SUDO=""
