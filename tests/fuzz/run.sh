@@ -25,7 +25,7 @@ for bin in "$bin_dir"/fuzz_*; do
     mkdir -p "$work"
     if "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
         -artifact_prefix="$art/$name-" "$work" "tests/fuzz/corpus/$name" >"$art/$name.log" 2>&1; then
-        echo "fuzz $name: ok ($(grep -o 'stat::number_of_executed_runs: *[0-9]*' "$art/$name.log" | grep -o '[0-9]*$') runs in ${seconds}s, $(ls "$work" | wc -l) corpus files)"
+        echo "fuzz $name: ok ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$art/$name.log" | grep -o '[0-9]*$') runs in ${seconds}s, $(ls "$work" | wc -l) corpus files)"
     else
         echo "fuzz $name: FAILED"; grep -E 'ERROR|SUMMARY|Test unit written' "$art/$name.log" | head -n 10; status=1
     fi
