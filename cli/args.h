@@ -5,7 +5,7 @@
 //       {"top",   "K",   "candidates per position (default 5)"},
 //       {"quiet", NULL,  "no progress output"},
 //       {0}};
-//   int rc = cli_parse("logits", "--model DIR --ids IDS [options]", opts, argc, argv, &pos);
+//   int rc = cli_parse("logits", "--model DIR --ids IDS [options]", opts, argc, argv, &pos);  (commands use cli_begin)
 //   if (rc) return rc < 0 ? 2 : 0;          // error printed / help printed
 //   const char *dir = cli_get(opts, "model");
 #ifndef DLM_CLI_ARGS_H

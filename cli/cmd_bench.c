@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "args.h"
+#include "common.h"
 #include "commands.h"
 #include "engine/backend.h"
 #include "engine/util.h"
@@ -248,11 +248,9 @@ int cmd_bench(int argc, char **argv) {
         {"viewer", "STEPS", "only the viewer: seek and frame times on a synthetic STEPS x 1024 trace"},
         {0}};
     cli_positional pos;
-    int rc = cli_parse("bench", "[--model DIR | --shape NAME] [--tokens 128,512] [options]", opts, argc, argv, &pos);
-    if (rc) {
-        cli_free(opts, &pos);
-        return rc < 0 ? 2 : 0;
-    }
+    int exit_status;
+    if (!cli_begin("bench", "[--model DIR | --shape NAME] [--tokens 128,512] [options]", opts, argc, argv, &pos, &exit_status))
+        return exit_status;
     int status = 2;
     char *tmp = NULL;
     dlm_model *model = NULL;

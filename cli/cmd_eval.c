@@ -48,11 +48,9 @@ int cmd_eval(int argc, char **argv) {
                       {"quiet", NULL, "no progress on stderr"},
                       {0}};
     cli_positional pos;
-    int rc = cli_parse("eval", "--model DIR --tasks FILE.jsonl [--rule SPEC]... [options]", opts, argc, argv, &pos);
-    if (rc) {
-        cli_free(opts, &pos);
-        return rc < 0 ? 2 : 0;
-    }
+    int exit_status;
+    if (!cli_begin("eval", "--model DIR --tasks FILE.jsonl [--rule SPEC]... [options]", opts, argc, argv, &pos, &exit_status))
+        return exit_status;
     int status = 2;
     cli_engine e = {0};
     dlm_eval_items items = {0};

@@ -67,11 +67,9 @@ int cmd_logits(int argc, char **argv) {
         {"threads", "N", "CPU threads (default: all cores)"},
         {0}};
     cli_positional pos;
-    int rc = cli_parse("logits", "--model DIR --ids IDS [options]", opts, argc, argv, &pos);
-    if (rc) {
-        cli_free(opts, &pos);
-        return rc < 0 ? 2 : 0;
-    }
+    int exit_status;
+    if (!cli_begin("logits", "--model DIR --ids IDS [options]", opts, argc, argv, &pos, &exit_status))
+        return exit_status;
     int status = 2;
     dlm_model *model = NULL;
     dlm_backend *be = NULL;

@@ -129,17 +129,10 @@ int cmd_run(int argc, char **argv) {
                       {"rows", "WHICH", "distributions for 'all' generation positions (default) or 'needed' rows"},
                       {0}};
     cli_positional pos;
-    int rc = cli_parse("run", "--model DIR (--prompt TEXT | --prompt-ids IDS | --resume TRACE@N) [--rule SPEC] [options]",
-                       opts, argc, argv, &pos);
-    if (rc) {
-        cli_free(opts, &pos);
-        return rc < 0 ? 2 : 0;
-    }
-    if (cli_has(opts, "help-rules")) {
-        cli_print_rules();
-        cli_free(opts, &pos);
-        return 0;
-    }
+    int exit_status;
+    if (!cli_begin("run", "--model DIR (--prompt TEXT | --prompt-ids IDS | --resume TRACE@N) [--rule SPEC] [options]",
+                       opts, argc, argv, &pos, &exit_status))
+        return exit_status;
     int status = 2;
     cli_engine e = {0};
     dlm_session *s = NULL;

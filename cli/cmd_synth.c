@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "args.h"
+#include "common.h"
 #include "commands.h"
 #include "engine/synth.h"
 #include "engine/util.h"
@@ -19,11 +19,9 @@ int cmd_synth(int argc, char **argv) {
                       {"seed", "N", "weights seed (default 1)"},
                       {0}};
     cli_positional pos;
-    int rc = cli_parse("synth", "--shape NAME --out DIR [--dtype BF16] [--shards N]", opts, argc, argv, &pos);
-    if (rc) {
-        cli_free(opts, &pos);
-        return rc < 0 ? 2 : 0;
-    }
+    int exit_status;
+    if (!cli_begin("synth", "--shape NAME --out DIR [--dtype BF16] [--shards N]", opts, argc, argv, &pos, &exit_status))
+        return exit_status;
     int status = 2;
     dlm_synth_spec spec;
     long long shards, seed;

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "args.h"
+#include "common.h"
 #include "commands.h"
 #include "engine/tokenizer.h"
 #include "engine/util.h"
@@ -86,11 +86,9 @@ int cmd_tokenize(int argc, char **argv) {
         {"chat", NULL, "wrap the text in the LLaDA chat template (one user turn) before encoding"},
         {0}};
     cli_positional pos;
-    int rc = cli_parse("tokenize", "--tokenizer FILE [--jsonl] [--decode] [TEXT]", opts, argc, argv, &pos);
-    if (rc) {
-        cli_free(opts, &pos);
-        return rc < 0 ? 2 : 0;
-    }
+    int exit_status;
+    if (!cli_begin("tokenize", "--tokenizer FILE [--jsonl] [--decode] [TEXT]", opts, argc, argv, &pos, &exit_status))
+        return exit_status;
     dlm_tokenizer *tok = NULL;
     int status = 2;
     bool jsonl = cli_has(opts, "jsonl"), decode = cli_has(opts, "decode"), chat = cli_has(opts, "chat");

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "args.h"
+#include "common.h"
 #include "commands.h"
 #include "engine/tokenizer.h"
 #include "engine/util.h"
@@ -296,13 +296,11 @@ int cmd_trace(int argc, char **argv) {
                       {0}};
     cli_positional pos;
     const char *usage = "info FILE | dump FILE [--step N] [--json] | diff A B";
-    int rc = cli_parse("trace", usage, opts, argc, argv, &pos);
-    if (rc) {
-        cli_free(opts, &pos);
-        return rc < 0 ? 2 : 0;
-    }
+    int exit_status;
+    if (!cli_begin("trace", usage, opts, argc, argv, &pos, &exit_status))
+        return exit_status;
     long long step = -1;
-    rc = 2;
+    int rc = 2;
     if (pos.n < 1) cli_error("trace", "expected a subcommand: %s", usage);
     else if (strcmp(pos.items[0], "info") == 0 && pos.n == 2) rc = trace_info(pos.items[1]);
     else if (strcmp(pos.items[0], "dump") == 0 && pos.n == 2) {

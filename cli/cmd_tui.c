@@ -47,17 +47,10 @@ int cmd_live(int argc, char **argv) {
                       {"paused", NULL, "start paused (default: play)"},
                       {0}};
     cli_positional pos;
-    int rc = cli_parse("", "[--model DIR] [--prompt TEXT] [--rule SPEC] [options]   (the live visualizer)", opts, argc,
-                       argv, &pos);
-    if (rc) {
-        cli_free(opts, &pos);
-        return rc < 0 ? 2 : 0;
-    }
-    if (cli_has(opts, "help-rules")) {
-        cli_print_rules();
-        cli_free(opts, &pos);
-        return 0;
-    }
+    int exit_status;
+    if (!cli_begin("", "[--model DIR] [--prompt TEXT] [--rule SPEC] [options]   (the live visualizer)", opts, argc,
+                       argv, &pos, &exit_status))
+        return exit_status;
     int status = 2;
     cli_engine e = {0};
     int32_t *prompt = NULL;
@@ -147,11 +140,9 @@ int cmd_view(int argc, char **argv) {
                       {"block-causal", "B", "with --model: block-causal attention"},
                       {0}};
     cli_positional pos;
-    int rc = cli_parse("view", "TRACE [--compare TRACE] [options]", opts, argc, argv, &pos);
-    if (rc) {
-        cli_free(opts, &pos);
-        return rc < 0 ? 2 : 0;
-    }
+    int exit_status;
+    if (!cli_begin("view", "TRACE [--compare TRACE] [options]", opts, argc, argv, &pos, &exit_status))
+        return exit_status;
     int status = 2;
     long long step;
     cli_engine e = {0};

@@ -90,6 +90,19 @@ void cli_engine_close(cli_engine *e) {
     memset(e, 0, sizeof *e);
 }
 
+bool cli_begin(const char *cmd, const char *usage, cli_opt *opts, int argc, char **argv, cli_positional *pos,
+               int *exit_status) {
+    int rc = cli_parse(cmd, usage, opts, argc, argv, pos);
+    if (rc == 0 && cli_has(opts, "help-rules")) {
+        cli_print_rules();
+        rc = 1;
+    }
+    if (rc == 0) return true;
+    cli_free(opts, pos);
+    *exit_status = rc < 0 ? 2 : 0;
+    return false;
+}
+
 void cli_print_rules(void) {
     printf("rules (--rule NAME[:key=value,...]):\n");
     for (int k = 0; k < DLM_RULE_COUNT; k++) {

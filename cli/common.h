@@ -39,6 +39,11 @@ typedef struct {
     char          *tok_path;
 } cli_engine;
 
+// cli_parse, finishing early on --help, --help-rules (listed if the table has it) and option
+// errors: returns false, with the options freed and *exit_status set, when the command stops there.
+bool cli_begin(const char *cmd, const char *usage, cli_opt *opts, int argc, char **argv, cli_positional *pos,
+               int *exit_status);
+
 // Open model, backend and tokenizer from the options. need_tokenizer: fail without one.
 bool cli_engine_open(const char *cmd, const cli_opt *opts, bool need_tokenizer, cli_engine *e);
 void cli_engine_close(cli_engine *e);

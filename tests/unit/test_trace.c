@@ -12,19 +12,11 @@ static dlm_backend *be;
 static const int32_t PROMPT[5] = {3, 17, 5, 60, 2};
 
 static int setup(void **state) {
-    dir = tu_tmpdir();
-    tu_model_spec spec = tu_small_spec();
-    tu_write_model(dir, &spec);
-    model = dlm_model_load(dir, NULL);
-    be = model ? dlm_backend_new(model, "cpu", 1) : NULL;
-    return be ? 0 : -1;
+    return tu_small_engine_open(&dir, &model, &be);
 }
 
 static int teardown(void **state) {
-    dlm_backend_free(be);
-    dlm_model_free(model);
-    tu_rmtree(dir);
-    free(dir);
+    tu_small_engine_close(&dir, &model, &be);
     return 0;
 }
 

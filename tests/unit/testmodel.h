@@ -3,6 +3,8 @@
 #ifndef DLM_TESTMODEL_H
 #define DLM_TESTMODEL_H
 
+#include "engine/backend.h"
+#include "engine/model.h"
 #include "engine/synth.h"
 #include "testutil.h"
 
@@ -32,6 +34,24 @@ static inline tu_model_spec tu_small_spec(void) {
     tu_model_spec m = {0};
     m.d = 32, m.n_heads = 4, m.n_kv_heads = 2, m.n_layers = 2, m.d_ff = 48, m.n_vocab = 64, m.seed = 1;
     return m;
+}
+
+// Group fixture: the small model written to a fresh directory, loaded, on a 1-thread CPU backend.
+static inline int tu_small_engine_open(char **dir, dlm_model **model, dlm_backend **be) {
+    *dir = tu_tmpdir();
+    tu_model_spec spec = tu_small_spec();
+    tu_write_model(*dir, &spec);
+    *model = dlm_model_load(*dir, NULL);
+    *be = *model ? dlm_backend_new(*model, "cpu", 1) : NULL;
+    return *be ? 0 : -1;
+}
+
+static inline void tu_small_engine_close(char **dir, dlm_model **model, dlm_backend **be) {
+    dlm_backend_free(*be);
+    dlm_model_free(*model);
+    tu_rmtree(*dir);
+    free(*dir);
+    *be = NULL, *model = NULL, *dir = NULL;
 }
 
 #endif
