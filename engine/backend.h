@@ -12,6 +12,7 @@
 #define DLM_BACKEND_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "forward.h"
@@ -32,6 +33,7 @@ struct dlm_backend {
     const dlm_backend_ops *ops;
     const dlm_model       *model; // not owned; must outlive the backend
     char                   device[64]; // human-readable device name ("cpu (2 threads)")
+    uint64_t               cache_key;  // label of the KV cache the backend holds (0: none); see forward.h
     void                  *impl;
 };
 

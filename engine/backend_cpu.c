@@ -47,9 +47,16 @@ typedef struct {
     float *rope_sin;   // (L, head_dim/2)
     float *xr;         // (n_rows, d) final hidden states of the requested rows
     float *logits;     // (n_rows, n_vocab)
+    float *kv;         // (2, L, kv_dim) one layer's K and V (uncached passes)
+    // KV cache (forward.h): every layer's post-RoPE K and V and the final hidden states of the
+    // refreshing pass, for cache_len positions; valid while be->cache_key is nonzero.
+    int    cache_cap, cache_len, cache_mode, cache_start, cache_end;
+    float *kv_cache;   // (n_layers, 2, cache_cap, kv_dim)
+    float *h_cache;    // (cache_cap, d)
 } cpu_impl;
 
 static int qkv_dim(const dlm_config *c) { return (c->n_heads + 2 * c->n_kv_heads) * c->head_dim; }
+static int kv_dim(const dlm_config *c) { return c->n_kv_heads * c->head_dim; }
 
 // ---- kernels ----------------------------------------------------------------------------------
 
@@ -94,20 +101,23 @@ static int key_limit(int i, int n_tokens, int block_size) {
     return lim < n_tokens ? (int)lim : n_tokens;
 }
 
-// att[:, h] = softmax(Q_h K_g^T / sqrt(hd) + mask) V_g for every head h (g = its KV head).
-static void attention(cpu_impl *cpu, const dlm_config *c, int n_tokens, int block_size) {
-    const int hd = c->head_dim, qd = qkv_dim(c), group = c->n_heads / c->n_kv_heads, L = n_tokens;
+// For the Lq query rows (positions q0 ..), every head h (KV head g):
+// att[:, h] = softmax(Q_h K_g^T / sqrt(hd) + mask) V_g, with K and V (L rows, kv_dim wide) for
+// every position of the sequence.
+static void attention(cpu_impl *cpu, const dlm_config *c, int q0, int Lq, int L, int block_size, const float *k_all,
+                      const float *v_all) {
+    const int hd = c->head_dim, qd = qkv_dim(c), kvd = kv_dim(c), group = c->n_heads / c->n_kv_heads;
     const float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for schedule(static)
     for (int h = 0; h < c->n_heads; h++) {
-        float *s = cpu->scores + (size_t)omp_get_thread_num() * L * L;
+        float *s = cpu->scores + (size_t)omp_get_thread_num() * Lq * L;
         const float *q = cpu->qkv + (size_t)h * hd;
-        const float *k = cpu->qkv + (size_t)(c->n_heads + h / group) * hd;
-        const float *v = cpu->qkv + (size_t)(c->n_heads + c->n_kv_heads + h / group) * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, hd, scale, q, qd, k, qd, 0.0f, s, L);
-        for (int i = 0; i < L; i++) {
+        const float *k = k_all + (size_t)(h / group) * hd;
+        const float *v = v_all + (size_t)(h / group) * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Lq, L, hd, scale, q, qd, k, kvd, 0.0f, s, L);
+        for (int i = 0; i < Lq; i++) {
             float *row = s + (size_t)i * L;
-            int lim = key_limit(i, L, block_size);
+            int lim = key_limit(q0 + i, L, block_size);
             float mx = -INFINITY;
             for (int j = 0; j < lim; j++) mx = row[j] > mx ? row[j] : mx;
             float sum = 0;
@@ -119,7 +129,7 @@ static void attention(cpu_impl *cpu, const dlm_config *c, int n_tokens, int bloc
             for (int j = 0; j < lim; j++) row[j] *= inv;
             for (int j = lim; j < L; j++) row[j] = 0.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, hd, L, 1.0f, s, L, v, qd, 0.0f,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Lq, hd, L, 1.0f, s, L, v, kvd, 0.0f,
                     cpu->att + (size_t)h * hd, c->n_heads * hd);
     }
 }
@@ -132,6 +142,10 @@ static dlm_status check_args(const dlm_config *c, const dlm_forward_args *a) {
     if (a->n_rows < 0 || a->n_rows > a->n_tokens) return dlm_error(DLM_STATUS_ARG, "%d output rows for %d tokens", a->n_rows, a->n_tokens);
     if (a->soft_k < 0 || a->soft_k > 64) return dlm_error(DLM_STATUS_ARG, "soft_k %d is out of range [0, 64]", a->soft_k);
     if (a->block_size < 0) return dlm_error(DLM_STATUS_ARG, "block size %d is negative", a->block_size);
+    if (a->cache < DLM_CACHE_NONE || a->cache > DLM_CACHE_DUAL) return dlm_error(DLM_STATUS_ARG, "cache mode %d", a->cache);
+    if (a->cache != DLM_CACHE_NONE && (a->active_start < 0 || a->active_start >= a->active_end || a->active_end > a->n_tokens))
+        return dlm_error(DLM_STATUS_ARG, "active block [%d, %d) is outside the sequence [0, %d)", a->active_start,
+                         a->active_end, a->n_tokens);
     for (int i = 0; i < a->n_tokens; i++)
         if (a->ids[i] < 0 || a->ids[i] >= c->n_vocab)
             return dlm_error(DLM_STATUS_ARG, "token id %d at position %d is outside the vocabulary [0, %d)", a->ids[i], i,
@@ -156,7 +170,7 @@ static void grow_scratch(cpu_impl *cpu, const dlm_config *c, int n_tokens, int n
     if (n_tokens > cpu->cap_tokens) {
         size_t L = (size_t)n_tokens;
         free(cpu->x); free(cpu->xb); free(cpu->qkv); free(cpu->att); free(cpu->hb); free(cpu->hm);
-        free(cpu->scores); free(cpu->rope_cos); free(cpu->rope_sin);
+        free(cpu->scores); free(cpu->rope_cos); free(cpu->rope_sin); free(cpu->kv);
         cpu->x = dlm_xmalloc(L * c->d_model * sizeof(float));
         cpu->xb = dlm_xmalloc(L * c->d_model * sizeof(float));
         cpu->qkv = dlm_xmalloc(L * qkv_dim(c) * sizeof(float));
@@ -166,6 +180,7 @@ static void grow_scratch(cpu_impl *cpu, const dlm_config *c, int n_tokens, int n
         cpu->scores = dlm_xmalloc((size_t)cpu->n_threads * L * L * sizeof(float));
         cpu->rope_cos = dlm_xmalloc(L * (c->head_dim / 2) * sizeof(float));
         cpu->rope_sin = dlm_xmalloc(L * (c->head_dim / 2) * sizeof(float));
+        cpu->kv = dlm_xmalloc(2 * L * kv_dim(c) * sizeof(float));
         cpu->cap_tokens = n_tokens;
     }
     if (n_rows > cpu->cap_rows) {
@@ -177,12 +192,14 @@ static void grow_scratch(cpu_impl *cpu, const dlm_config *c, int n_tokens, int n
     }
 }
 
-// Input embeddings: the token's row, or the renormalised mixture of the soft input's rows.
-static void embed(cpu_impl *cpu, const dlm_config *c, const dlm_forward_args *a) {
+// Input embeddings of positions q0 .. q0+Lq-1: the token's row, or the renormalised mixture of the
+// soft input's rows.
+static void embed(cpu_impl *cpu, const dlm_config *c, const dlm_forward_args *a, int q0, int Lq) {
     const int d = c->d_model;
 #pragma omp parallel for schedule(static)
-    for (int i = 0; i < a->n_tokens; i++) {
-        float *x = cpu->x + (size_t)i * d;
+    for (int r = 0; r < Lq; r++) {
+        const int i = q0 + r;
+        float *x = cpu->x + (size_t)r * d;
         double total = 0;
         for (int k = 0; k < a->soft_k; k++) total += fmaxf(a->soft_w[(size_t)i * a->soft_k + k], 0.0f);
         if (total <= 0) {
@@ -199,6 +216,37 @@ static void embed(cpu_impl *cpu, const dlm_config *c, const dlm_forward_args *a)
     }
 }
 
+// The positions this pass recomputes, [*q0, *q1), after checking a cached pass against the cache
+// held; a refreshing pass makes room for the cache and invalidates the old one until it completes.
+static dlm_status cache_plan(dlm_backend *be, const dlm_forward_args *a, int *q0, int *q1) {
+    cpu_impl *cpu = be->impl;
+    const dlm_config *c = &be->model->cfg;
+    const int L = a->n_tokens;
+    *q0 = 0, *q1 = L;
+    if (a->cache == DLM_CACHE_NONE) return DLM_STATUS_OK;
+    if (a->cache_key == 0) return dlm_error(DLM_STATUS_ARG, "a cached forward pass needs a nonzero cache key");
+    if (a->cache_refresh) {
+        be->cache_key = 0;
+        if (L > cpu->cache_cap) {
+            free(cpu->kv_cache);
+            free(cpu->h_cache);
+            cpu->kv_cache = malloc((size_t)c->n_layers * 2 * L * kv_dim(c) * sizeof(float));
+            cpu->h_cache = malloc((size_t)L * c->d_model * sizeof(float));
+            cpu->cache_cap = cpu->kv_cache && cpu->h_cache ? L : 0;
+            if (!cpu->cache_cap)
+                return dlm_error(DLM_STATUS_NOMEM, "cannot allocate the KV cache for %d positions (%.1f MB)", L,
+                                 ((double)c->n_layers * 2 * kv_dim(c) + c->d_model) * L * 4 / 1e6);
+        }
+        return DLM_STATUS_OK;
+    }
+    if (be->cache_key != a->cache_key || cpu->cache_len != L || cpu->cache_mode != a->cache ||
+        cpu->cache_start != a->active_start || cpu->cache_end != a->active_end)
+        return dlm_error(DLM_STATUS_ARG, "KV cache miss: the backend holds no cache for this pass (refresh it first)");
+    *q0 = a->active_start;
+    *q1 = a->cache == DLM_CACHE_DUAL ? a->active_end : L;
+    return DLM_STATUS_OK;
+}
+
 static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const dlm_sample_opts *o,
                               dlm_row_summary *out) {
     cpu_impl *cpu = be->impl;
@@ -207,43 +255,62 @@ static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const 
     if (st != DLM_STATUS_OK) return st;
     if (o->top_k < 0 || o->top_k > DLM_TOP_K_MAX)
         return dlm_error(DLM_STATUS_ARG, "top-k %d is out of range [0, %d]", o->top_k, DLM_TOP_K_MAX);
-    const int L = a->n_tokens, d = c->d_model, qd = qkv_dim(c), dff = c->d_ff, hd = c->head_dim, half = hd / 2;
+    const int L = a->n_tokens, d = c->d_model, qd = qkv_dim(c), kvd = kv_dim(c), dff = c->d_ff, hd = c->head_dim,
+              half = hd / 2, od = c->n_heads * hd;
+    int q0, q1;
+    if ((st = cache_plan(be, a, &q0, &q1)) != DLM_STATUS_OK) return st;
+    const int Lq = q1 - q0; // rows of the residual stream this pass computes (positions q0 ..)
+    const bool cached = a->cache != DLM_CACHE_NONE;
     omp_set_num_threads(cpu->n_threads);
     grow_scratch(cpu, c, L, a->n_rows);
     rope_tables(cpu, c, L);
-    embed(cpu, c, a);
+    embed(cpu, c, a, q0, Lq);
 
     for (int l = 0; l < c->n_layers; l++) {
         if (a->cancel && *a->cancel) return dlm_error(DLM_STATUS_CANCELLED, "forward pass cancelled");
         const cpu_layer *w = &cpu->layers[l];
+        // K and V of every position: this pass's rows written over the cached (or scratch) ones.
+        const size_t kv_rows = cached ? (size_t)cpu->cache_cap : (size_t)L;
+        float *k_all = cached ? cpu->kv_cache + (size_t)l * 2 * kv_rows * kvd : cpu->kv, *v_all = k_all + kv_rows * kvd;
         // attention sublayer
 #pragma omp parallel for schedule(static)
-        for (int i = 0; i < L; i++) rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->attn_norm, d, c->norm_eps);
-        matmul(cpu->qkv, cpu->xb, w->wqkv, L, qd, d, 0.0f);
+        for (int i = 0; i < Lq; i++) rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->attn_norm, d, c->norm_eps);
+        matmul(cpu->qkv, cpu->xb, w->wqkv, Lq, qd, d, 0.0f);
 #pragma omp parallel for schedule(static)
-        for (int i = 0; i < L; i++) {
+        for (int i = 0; i < Lq; i++) {
             float *row = cpu->qkv + (size_t)i * qd;
-            const float *cs = cpu->rope_cos + (size_t)i * half, *sn = cpu->rope_sin + (size_t)i * half;
+            const float *cs = cpu->rope_cos + (size_t)(q0 + i) * half, *sn = cpu->rope_sin + (size_t)(q0 + i) * half;
             for (int h = 0; h < c->n_heads + c->n_kv_heads; h++) rope_apply(row + (size_t)h * hd, cs, sn, half); // q and k heads
+            memcpy(k_all + (size_t)(q0 + i) * kvd, row + od, (size_t)kvd * sizeof(float));
+            memcpy(v_all + (size_t)(q0 + i) * kvd, row + od + kvd, (size_t)kvd * sizeof(float));
         }
-        attention(cpu, c, L, a->block_size);
-        matmul(cpu->x, cpu->att, w->wo, L, d, c->n_heads * hd, 1.0f); // x += attn_out(att)
+        attention(cpu, c, q0, Lq, L, a->block_size, k_all, v_all);
+        matmul(cpu->x, cpu->att, w->wo, Lq, d, od, 1.0f); // x += attn_out(att)
         // MLP sublayer: ff_out(silu(ff_proj(x)) * up_proj(x))
 #pragma omp parallel for schedule(static)
-        for (int i = 0; i < L; i++) rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->ff_norm, d, c->norm_eps);
-        matmul(cpu->hb, cpu->xb, w->w_gateup, L, 2 * dff, d, 0.0f);
+        for (int i = 0; i < Lq; i++) rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->ff_norm, d, c->norm_eps);
+        matmul(cpu->hb, cpu->xb, w->w_gateup, Lq, 2 * dff, d, 0.0f);
 #pragma omp parallel for schedule(static)
-        for (int i = 0; i < L; i++) {
+        for (int i = 0; i < Lq; i++) {
             const float *gate = cpu->hb + (size_t)i * 2 * dff, *up = gate + dff;
             float *hm = cpu->hm + (size_t)i * dff;
             for (int j = 0; j < dff; j++) hm[j] = gate[j] / (1.0f + expf(-gate[j])) * up[j];
         }
-        matmul(cpu->x, cpu->hm, w->w_down, L, d, dff, 1.0f); // x += ff_out(...)
+        matmul(cpu->x, cpu->hm, w->w_down, Lq, d, dff, 1.0f); // x += ff_out(...)
+    }
+    if (cached && a->cache_refresh) {
+        memcpy(cpu->h_cache, cpu->x, (size_t)L * d * sizeof(float));
+        cpu->cache_len = L, cpu->cache_mode = a->cache, cpu->cache_start = a->active_start, cpu->cache_end = a->active_end;
+        be->cache_key = a->cache_key;
     }
 
-    // Final norm and LM head, for the requested rows only.
-    for (int r = 0; r < a->n_rows; r++)
-        rmsnorm(cpu->xr + (size_t)r * d, cpu->x + (size_t)a->rows[r] * d, cpu->ln_f, d, c->norm_eps);
+    // Final norm and LM head, for the requested rows only; rows this pass did not recompute read
+    // the refreshing pass's hidden states.
+    for (int r = 0; r < a->n_rows; r++) {
+        int p = a->rows[r];
+        const float *h = p >= q0 && p < q1 ? cpu->x + (size_t)(p - q0) * d : cpu->h_cache + (size_t)p * d;
+        rmsnorm(cpu->xr + (size_t)r * d, h, cpu->ln_f, d, c->norm_eps);
+    }
     if (a->n_rows > 0) matmul(cpu->logits, cpu->xr, cpu->lm_head, a->n_rows, c->n_vocab, d, 0.0f);
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < a->n_rows; r++) {
@@ -264,6 +331,7 @@ static void cpu_free(dlm_backend *be) {
         free(cpu->layers);
         free(cpu->x); free(cpu->xb); free(cpu->qkv); free(cpu->att); free(cpu->hb); free(cpu->hm);
         free(cpu->scores); free(cpu->rope_cos); free(cpu->rope_sin); free(cpu->xr); free(cpu->logits);
+        free(cpu->kv); free(cpu->kv_cache); free(cpu->h_cache);
         free(cpu);
     }
     free(be);

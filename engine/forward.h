@@ -13,6 +13,8 @@
 
 #define DLM_TOP_K_MAX 32
 
+typedef enum { DLM_CACHE_NONE = 0, DLM_CACHE_PREFIX = 1, DLM_CACHE_DUAL = 2 } dlm_cache_mode;
+
 typedef struct {
     int            n_tokens;    // L
     const int32_t *ids;         // (L) token ids; used at every position without a soft input
@@ -26,12 +28,17 @@ typedef struct {
     int            n_rows;      // rows whose LM head is computed
     const int32_t *rows;        // (n_rows) positions, each in [0, L)
     const int32_t *given;       // (n_rows) token whose probability is reported as p_given; NULL or -1: none
-    // KV-cache hook. The session says which block is being refined and whether this is its first
-    // forward; a backend with a prefix or dual cache (Fast-dLLM, research/algorithms.md §3.3-3.4)
-    // refreshes it on the first forward of a block and recomputes only the active block after.
-    // Backends without a cache ignore these fields; the results must not depend on them then.
+    // KV cache (Fast-dLLM, research/algorithms.md §3.3-3.4). With cache != DLM_CACHE_NONE a pass
+    // with cache_refresh set is a full forward that also keeps every layer's K and V and the final
+    // hidden states, labelled cache_key. The passes after it (same cache_key, n_tokens and active
+    // range) recompute only [active_start, n_tokens) (prefix) or [active_start, active_end) (dual)
+    // and attend to the kept K/V everywhere else; requested rows outside the recomputed range report
+    // the refreshing pass's prediction. A cached pass the backend holds no matching cache for fails
+    // with DLM_STATUS_ARG: callers check dlm_backend.cache_key first.
+    int            cache;                    // dlm_cache_mode
+    bool           cache_refresh;
+    uint64_t       cache_key;                // nonzero label of the cache contents
     int            active_start, active_end; // canvas positions of the block being refined
-    bool           block_first;              // first forward of that block
     // Set (from another thread) to abandon the pass: the backend returns DLM_STATUS_CANCELLED at its
     // next check (between layers) and the session's state is left as it was before the step.
     const volatile int *cancel;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "forward.h"
 #include "util.h"
 
 typedef enum { PT_INT, PT_FLOAT, PT_SEED, PT_ENUM, PT_BOOL } param_type;
@@ -98,6 +99,7 @@ void dlm_rule_defaults(dlm_rule_kind kind, dlm_rule_config *rc) {
     rc->stuck_eps = 0.05;
     rc->stuck_tau = -1;
     rc->top_k = 5;
+    rc->cache = DLM_CACHE_NONE;
 }
 
 static int find_param(const char *key) {
@@ -255,6 +257,7 @@ void dlm_rule_format(const dlm_rule_config *rc, char *buf, size_t n) {
     for (int i = 0; i < DLM_PARAM_COUNT; i++) {
         if (!dlm_param_applies(i, rc->kind)) continue;
         if (i == DLM_PARAM_factor && rc->factor == 0) continue;
+        if (i == DLM_PARAM_cache && rc->cache == DLM_CACHE_NONE) continue; // specs predating the cache read the same
         dlm_param_format(rc, i, v, sizeof v);
         snprintf(buf + strlen(buf), n - strlen(buf), "%s%s=%s", first ? ":" : ",", params[i].name, v);
         first = false;

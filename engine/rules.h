@@ -48,7 +48,10 @@ typedef enum {
     X(cap, CODE, "code")                                 \
     X(cap, PAPER, "paper")                               \
     X(editable, BEFORE, "before")                        \
-    X(editable, AFTER, "after")
+    X(editable, AFTER, "after")                          \
+    X(cache, NONE, "none")                               \
+    X(cache, PREFIX, "prefix")                           \
+    X(cache, DUAL, "dual")
 
 // Values count from 0 within each parameter, in the order listed above:
 enum { DLM_REMASK_LOW_CONFIDENCE = 0, DLM_REMASK_RANDOM = 1 };
@@ -82,6 +85,7 @@ typedef struct {
     double   stuck_eps;     // stuck set: p(current token) below this ...
     double   stuck_tau;     // ... and max p below this (< 0: the rule's edit threshold)
     int      top_k;         // candidates per position kept in step snapshots
+    int      cache;         // dlm_cache_mode (forward.h): none, prefix or dual KV cache
     uint64_t set;           // bit i: parameter i was given explicitly
 } dlm_rule_config;
 
@@ -112,7 +116,9 @@ typedef struct {
     X(alpha, alpha, FLOAT, DLM_RULE_BIT(EVOTOKEN), 0, 0.999999, "[MASK] weight in a soft mask token (0.7)")        \
     X(stuck_eps, stuck_eps, FLOAT, DLM_ALL_RULES, 0, 1, "stuck set: p(current token) < stuck_eps (0.05) ...")       \
     X(stuck_tau, stuck_tau, FLOAT, DLM_ALL_RULES, -1, 1, "... and max p < stuck_tau (default: the edit threshold)") \
-    X(top_k, top_k, INT, DLM_ALL_RULES, 1, 8, "candidates per position kept in snapshots and traces (5)")
+    X(top_k, top_k, INT, DLM_ALL_RULES, 1, 8, "candidates per position kept in snapshots and traces (5)")         \
+    X(cache, cache, ENUM, DLM_ALL_RULES, 0, 2,                                                                      \
+      "KV cache: none, prefix or dual (Fast-dLLM; approximate unless the model is block-causal)")
 
 typedef enum {
 #define X(name, field, type, rules, lo, hi, help) DLM_PARAM_##name,

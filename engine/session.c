@@ -9,6 +9,7 @@
 #include "session.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@ struct dlm_session {
     int32_t          *fed_ids;  // the soft inputs of the running step, kept for the snapshot
     float            *fed_w;
     int               fed_k;
+    uint64_t          cache_key; // label of this session's KV cache in the backend (0: none yet)
 };
 
 static const char *const state_names[] = {
@@ -193,6 +195,16 @@ static void state_alloc(dlm_session_state *st, int n, int soft_k) {
     st->soft_k = soft_k;
     st->soft_ids = dlm_xcalloc((size_t)n * (soft_k ? soft_k : 1), sizeof *st->soft_ids);
     st->soft_w = dlm_xcalloc((size_t)n * (soft_k ? soft_k : 1), sizeof *st->soft_w);
+    st->cache_ids = dlm_xcalloc((size_t)n, sizeof *st->cache_ids);
+}
+
+// (Re)size the saved cache inputs for k soft slots per position.
+static void cache_soft_alloc(dlm_session_state *st, int k) {
+    free(st->cache_soft_ids);
+    free(st->cache_soft_w);
+    st->cache_soft_k = k;
+    st->cache_soft_ids = k ? dlm_xcalloc((size_t)st->n_tokens * k, sizeof *st->cache_soft_ids) : NULL;
+    st->cache_soft_w = k ? dlm_xcalloc((size_t)st->n_tokens * k, sizeof *st->cache_soft_w) : NULL;
 }
 
 void dlm_session_state_free(dlm_session_state *st) {
@@ -204,6 +216,9 @@ void dlm_session_state_free(dlm_session_state *st) {
     free(st->prev_p);
     free(st->soft_ids);
     free(st->soft_w);
+    free(st->cache_ids);
+    free(st->cache_soft_ids);
+    free(st->cache_soft_w);
     memset(st, 0, sizeof *st);
 }
 
@@ -220,6 +235,14 @@ static void copy_state(dlm_session_state *dst, const dlm_session_state *src) {
     if (src->soft_k) {
         memcpy(dst->soft_ids, src->soft_ids, (size_t)n * src->soft_k * sizeof *dst->soft_ids);
         memcpy(dst->soft_w, src->soft_w, (size_t)n * src->soft_k * sizeof *dst->soft_w);
+    }
+    if (src->cache_ids) memcpy(dst->cache_ids, src->cache_ids, (size_t)n * sizeof *dst->cache_ids);
+    else dst->cache_len = 0, dst->cache_soft_k = 0; // a state without cache inputs (built by hand)
+    dst->cache_soft_ids = NULL, dst->cache_soft_w = NULL;
+    cache_soft_alloc(dst, dst->cache_soft_k);
+    if (dst->cache_soft_k) {
+        memcpy(dst->cache_soft_ids, src->cache_soft_ids, (size_t)n * src->cache_soft_k * sizeof *dst->cache_soft_ids);
+        memcpy(dst->cache_soft_w, src->cache_soft_w, (size_t)n * src->cache_soft_k * sizeof *dst->cache_soft_w);
     }
 }
 
@@ -390,6 +413,18 @@ dlm_status dlm_session_state_check(const dlm_session_state *st, const dlm_config
     for (int i = 0; i < st->n_tokens * st->soft_k; i++)
         if (st->soft_ids[i] < 0 || st->soft_ids[i] >= c->n_vocab || !isfinite(st->soft_w[i]))
             return dlm_error(DLM_STATUS_FORMAT, "session state: bad soft input at position %d", i / st->soft_k);
+    if ((st->cache_len > 0 && !st->cache_ids) || (st->cache_soft_k > 0 && !(st->cache_soft_ids && st->cache_soft_w)))
+        return dlm_error(DLM_STATUS_ARG, "session state: cache inputs missing");
+    if (st->cache_len < 0 || st->cache_len > st->n_tokens || st->cache_soft_k < 0 || st->cache_soft_k > DLM_SOFT_MAX)
+        return dlm_error(DLM_STATUS_FORMAT, "session state: cache inputs (length %d, soft_k %d)", st->cache_len,
+                         st->cache_soft_k);
+    for (int i = 0; i < st->cache_len; i++)
+        if (st->cache_ids[i] < 0 || st->cache_ids[i] >= c->n_vocab)
+            return dlm_error(DLM_STATUS_FORMAT, "session state: cache input token %d at position %d is outside the vocabulary",
+                             st->cache_ids[i], i);
+    for (int i = 0; i < st->n_tokens * st->cache_soft_k; i++)
+        if (st->cache_soft_ids[i] < 0 || st->cache_soft_ids[i] >= c->n_vocab || !isfinite(st->cache_soft_w[i]))
+            return dlm_error(DLM_STATUS_FORMAT, "session state: bad cache soft input at position %d", i / st->cache_soft_k);
     return DLM_STATUS_OK;
 }
 
@@ -609,6 +644,54 @@ static void rule_evotoken(dlm_session *s, dlm_step *out, int fwd_len) {
     }
 }
 
+// ---- KV cache -----------------------------------------------------------------------------------
+
+static uint64_t new_cache_key(void) {
+    static atomic_uint_fast64_t next = 1; // unique across the sessions sharing a backend
+    return (uint64_t)atomic_fetch_add(&next, 1);
+}
+
+// Fast-dLLM caching (research/algorithms.md §3.3-3.4): the first forward of a block refreshes the
+// cache; the block's later forwards reuse it. The refreshing inputs are saved in the state, so a
+// session whose cache the backend no longer holds (restored from a trace, or another session ran
+// on the same backend since) first rebuilds it from them: the result stays bit-identical.
+static dlm_status cache_prepare(dlm_session *s, dlm_forward_args *fa, int bs, int be) {
+    dlm_session_state *st = &s->st;
+    if (st->rule.cache == DLM_CACHE_NONE) return DLM_STATUS_OK;
+    fa->cache = st->rule.cache;
+    fa->active_start = bs;
+    fa->active_end = be;
+    if (st->step_in_block == 0 || st->cache_len != fa->n_tokens) {
+        st->cache_len = fa->n_tokens;
+        memcpy(st->cache_ids, fa->ids, (size_t)fa->n_tokens * sizeof *st->cache_ids);
+        cache_soft_alloc(st, fa->soft_k);
+        if (fa->soft_k) {
+            memcpy(st->cache_soft_ids, fa->soft_ids, (size_t)st->n_tokens * fa->soft_k * sizeof *st->cache_soft_ids);
+            memcpy(st->cache_soft_w, fa->soft_w, (size_t)st->n_tokens * fa->soft_k * sizeof *st->cache_soft_w);
+        }
+        s->cache_key = new_cache_key();
+        fa->cache_refresh = true;
+    } else if (s->cache_key == 0 || s->be->cache_key != s->cache_key) {
+        s->cache_key = new_cache_key();
+        dlm_forward_args rebuild = *fa;
+        rebuild.ids = st->cache_ids;
+        rebuild.soft_k = st->cache_soft_k;
+        rebuild.soft_ids = st->cache_soft_ids;
+        rebuild.soft_w = st->cache_soft_w;
+        rebuild.n_rows = 0;
+        rebuild.cache_refresh = true;
+        rebuild.cache_key = s->cache_key;
+        dlm_sample_opts none = dlm_sample_opts_default();
+        dlm_status e = dlm_backend_forward(s->be, &rebuild, &none, NULL);
+        if (e != DLM_STATUS_OK) {
+            s->cache_key = 0;
+            return e;
+        }
+    }
+    fa->cache_key = s->cache_key;
+    return DLM_STATUS_OK;
+}
+
 static uint8_t state_after(const dlm_session *s, int i, int bs) {
     const dlm_session_state *st = &s->st;
     if (i < st->prompt_len) return DLM_POS_PROMPT;
@@ -646,9 +729,7 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     // Inputs: soft mixtures (EvoToken after its first forward) or hard tokens.
     s->fed_k = evo ? st->soft_k : 0;
     dlm_forward_args fa = {.n_tokens = fwd_len, .ids = st->tokens, .block_size = st->block_causal,
-                           .n_rows = n_rows, .rows = s->rows, .given = s->given,
-                           .active_start = bs, .active_end = be, .block_first = st->step_in_block == 0,
-                           .cancel = s->opts.cancel};
+                           .n_rows = n_rows, .rows = s->rows, .given = s->given, .cancel = s->opts.cancel};
     if (s->fed_k) {
         fa.soft_k = st->soft_k;
         fa.soft_ids = st->soft_ids;
@@ -665,7 +746,8 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     so.prob_exclude = evo && r->temperature == 0 ? s->mask_id : -1; // its T = 0 aliasing quirk (Q1)
     so.tempered = llada2_loop(s); // LLaDA2.1 samples from softmax(logits / T) and reports that probability
     double tf = dlm_now();
-    dlm_status fst = dlm_backend_forward(s->be, &fa, &so, s->sum);
+    dlm_status fst = cache_prepare(s, &fa, bs, be);
+    if (fst == DLM_STATUS_OK) fst = dlm_backend_forward(s->be, &fa, &so, s->sum);
     if (fst != DLM_STATUS_OK) return fst;
     double forward_ms = (dlm_now() - tf) * 1e3;
 

@@ -123,6 +123,13 @@ typedef struct {
     int       soft_k;         // slots per position below; 0: the next forward takes hard tokens
     int32_t  *soft_ids;       // (n_tokens, soft_k)
     float    *soft_w;         // (n_tokens, soft_k)
+    // KV cache (rule.cache): the inputs of the forward that last refreshed it, so a restored
+    // session rebuilds the same cache and continues bit for bit. cache_len 0: nothing cached yet.
+    int       cache_len;      // n_tokens of that forward
+    int32_t  *cache_ids;      // (n_tokens)
+    int       cache_soft_k;
+    int32_t  *cache_soft_ids; // (n_tokens, cache_soft_k)
+    float    *cache_soft_w;   // (n_tokens, cache_soft_k)
 } dlm_session_state;
 
 typedef struct dlm_session dlm_session;

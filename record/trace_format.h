@@ -15,7 +15,7 @@
 
 #define DLM_TRACE_FORMAT "dlmscope-trace"
 #define DLM_TRACE_VERSION_MAJOR 1 // incompatible changes bump this; readers refuse newer majors
-#define DLM_TRACE_VERSION_MINOR 0 // compatible additions
+#define DLM_TRACE_VERSION_MINOR 1 // compatible additions (1: KV-cache refresh inputs in the session state)
 
 // Probabilities are stored as u16: q = round(p * 65535), error <= 7.7e-6 (invisible: the UI
 // shows three decimals). Entropy as u16 of nats * 2048 (resolution 0.0005 nats, up to 32 nats).

@@ -374,6 +374,17 @@ dlm_status dlm_trace_writer_append(dlm_trace_writer *w, const dlm_step *st, cons
         STATE_COLUMN("soft_ids", for (int j = 0; j < S; j++) col_id(c, W, state->soft_ids[(size_t)i * S + j]));
         STATE_COLUMN("soft_w", for (int j = 0; j < S; j++) col_u16(c, dlm_f32_to_bf16(state->soft_w[(size_t)i * S + j])));
     }
+    if (state->cache_len > 0) { // KV cache: the inputs of the forward that refreshed it
+        kv_int(&sm, "cache_len", state->cache_len);
+        STATE_COLUMN("cache_ids", col_id(c, W, state->cache_ids[i]));
+        const int S = state->cache_soft_k;
+        if (S > 0) {
+            kv_int(&sm, "cache_soft_k", S);
+            STATE_COLUMN("cache_soft_ids", for (int j = 0; j < S; j++) col_id(c, W, state->cache_soft_ids[(size_t)i * S + j]));
+            STATE_COLUMN("cache_soft_w",
+                         for (int j = 0; j < S; j++) col_u16(c, dlm_f32_to_bf16(state->cache_soft_w[(size_t)i * S + j])));
+        }
+    }
 #undef STATE_COLUMN
     mb_end(&sm, mb_key(&m, "session"));
     mb_end(&m, &w->pk);

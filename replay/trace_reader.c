@@ -530,6 +530,26 @@ dlm_status dlm_trace_raw_step(const dlm_trace *t, int i, const void **bytes, siz
 
 // ---- step records -----------------------------------------------------------------------------------
 
+// Soft inputs (S slots per position) over the generation region from columns `ids_key` and
+// `w_key`; prompt positions are fed their own token (one-hot in the last slot), as the session does.
+static dlm_status read_soft_inputs(const where *w, const msgpack_object *s, const char *ids_key, const char *w_key, int S,
+                                   const int32_t *tokens, int P, int G, int32_t *ids, float *wt) {
+    for (int i = 0; i < P; i++) {
+        for (int j = 0; j < S; j++) ids[(size_t)i * S + j] = tokens[i];
+        wt[(size_t)i * S + S - 1] = 1.0f;
+    }
+    dlm_status e;
+    const uint8_t *b;
+    if ((e = get_ids(w, s, ids_key, (size_t)G * S, ids + (size_t)P * S)) != DLM_STATUS_OK) return e;
+    if ((e = get_bin(w, s, w_key, (size_t)G * S * 2, &b)) != DLM_STATUS_OK) return e;
+    for (size_t k = 0; k < (size_t)G * S; k++) {
+        float f = dlm_bf16_to_f32(le16(b + 2 * k));
+        if (!isfinite(f)) return bad(w, w_key, "entry %zu is not finite", k);
+        wt[(size_t)P * S + k] = f;
+    }
+    return DLM_STATUS_OK;
+}
+
 static dlm_status read_state(dlm_trace *t, const where *w0, const msgpack_object *o, const dlm_step *snap,
                              dlm_session_state *out) {
     const dlm_trace_header *h = &t->h;
@@ -592,18 +612,23 @@ static dlm_status read_state(dlm_trace *t, const where *w0, const msgpack_object
         if ((e = get_bin(&w, s, "remask_count", (size_t)G * 2, &b)) != DLM_STATUS_OK) return e;
         for (int i = 0; i < G; i++) st->remask_count[P + i] = le16(b + 2 * i);
     }
-    if (S > 0) {
-        // Prompt positions are fed their own token (one-hot in the last slot), as the session does.
-        for (int i = 0; i < P; i++) {
-            for (int j = 0; j < S; j++) st->soft_ids[(size_t)i * S + j] = st->tokens[i];
-            st->soft_w[(size_t)i * S + S - 1] = 1.0f;
-        }
-        if ((e = get_ids(&w, s, "soft_ids", (size_t)G * S, st->soft_ids + (size_t)P * S)) != DLM_STATUS_OK) return e;
-        if ((e = get_bin(&w, s, "soft_w", (size_t)G * S * 2, &b)) != DLM_STATUS_OK) return e;
-        for (size_t k = 0; k < (size_t)G * S; k++) {
-            float f = dlm_bf16_to_f32(le16(b + 2 * k));
-            if (!isfinite(f)) return bad(&w, "soft_w", "entry %zu is not finite", k);
-            st->soft_w[(size_t)P * S + k] = f;
+    if (S > 0 && (e = read_soft_inputs(&w, s, "soft_ids", "soft_w", S, st->tokens, P, G, st->soft_ids, st->soft_w)) != DLM_STATUS_OK)
+        return e;
+    // KV cache: the inputs of the forward that last refreshed it (prompt positions: the prompt).
+    st->cache_ids = dlm_xcalloc((size_t)N, sizeof *st->cache_ids);
+    if (get(s, "cache_len")) {
+        if ((e = get_i(&w, s, "cache_len", 1, N, &st->cache_len)) != DLM_STATUS_OK) return e;
+        memcpy(st->cache_ids, st->tokens, (size_t)P * sizeof *st->cache_ids);
+        if ((e = get_ids(&w, s, "cache_ids", (size_t)G, st->cache_ids + P)) != DLM_STATUS_OK) return e;
+        int CS = 0;
+        if (get(s, "cache_soft_k") && (e = get_i(&w, s, "cache_soft_k", 1, DLM_SOFT_MAX, &CS)) != DLM_STATUS_OK) return e;
+        if (CS > 0) {
+            st->cache_soft_k = CS;
+            st->cache_soft_ids = dlm_xcalloc((size_t)N * CS, sizeof *st->cache_soft_ids);
+            st->cache_soft_w = dlm_xcalloc((size_t)N * CS, sizeof *st->cache_soft_w);
+            if ((e = read_soft_inputs(&w, s, "cache_soft_ids", "cache_soft_w", CS, st->tokens, P, G, st->cache_soft_ids,
+                                      st->cache_soft_w)) != DLM_STATUS_OK)
+                return e;
         }
     }
     return DLM_STATUS_OK;

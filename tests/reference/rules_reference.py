@@ -154,6 +154,71 @@ def forward_f32(w32, cfg, ids, block=0, soft=None):
     return x @ w32[mf.P + "ff_out.weight"].T
 
 
+def forward_cached(w, cfg, ids, dt, block=0, soft=None, active=None, cache=None):
+    """Fast-dLLM KV-cached forward pass (research notes 3.3-3.4) in dtype dt, as dlmscope defines it.
+    cache None: a full forward that returns (logits [L, V], cache), the cache holding every layer's
+    post-RoPE K and V and the final hidden states. Otherwise only positions active = (q0, q1) are
+    recomputed; they attend to their own fresh K/V and to the cache's everywhere else, and rows
+    outside [q0, q1) report the refreshing pass's prediction."""
+    d, nh, nkv, hd, nl = (cfg[k] for k in ("d", "nh", "nkv", "hd", "nl"))
+    eps, theta = cfg["eps"], cfg["theta"]
+    L = len(ids)
+    q0, q1 = (0, L) if cache is None else active
+    wte = w[mf.P + "wte.weight"]
+    x = wte[torch.tensor(ids)].clone()
+    for pos, pairs in (soft or {}).items():
+        pid = torch.tensor([p[0] for p in pairs])
+        pw = torch.tensor([float(np.float32(p[1])) for p in pairs], dtype=dt).clamp_min(0)
+        pw = pw / pw.sum().clamp_min(1e-12)
+        x[pos] = (pw[:, None] * wte[pid]).sum(0)
+    x = x[q0:q1]
+
+    def rms(v, weight):
+        return v * torch.rsqrt((v * v).mean(-1, keepdim=True) + eps) * weight
+
+    inv_freq = (theta ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd)).to(dt)
+    freqs = torch.outer(torch.arange(L, dtype=dt), inv_freq)[q0:q1]
+    emb = torch.cat([freqs, freqs], -1)
+    cos, sin = emb.cos(), emb.sin()
+
+    def rope(v):
+        v1, v2 = v[..., :hd // 2], v[..., hd // 2:]
+        return v * cos + torch.cat([-v2, v1], -1) * sin
+
+    pos = torch.arange(L)
+    allowed = ((pos[None, :] // block) <= (pos[:, None] // block)) if block else torch.ones(L, L, dtype=torch.bool)
+    allowed = allowed[q0:q1]
+    n = q1 - q0
+    kv = []
+    for i in range(nl):
+        b = mf.P + "blocks.%d." % i
+        h = rms(x, w[b + "attn_norm.weight"])
+        q = rope((h @ w[b + "q_proj.weight"].T).view(n, nh, hd).transpose(0, 1))
+        k = rope((h @ w[b + "k_proj.weight"].T).view(n, nkv, hd).transpose(0, 1))
+        v = (h @ w[b + "v_proj.weight"].T).view(n, nkv, hd).transpose(0, 1)
+        if cache is None:
+            K, V = k, v
+        else:
+            K, V = cache["kv"][i][0].clone(), cache["kv"][i][1].clone()
+            K[:, q0:q1], V[:, q0:q1] = k, v
+        kv.append((K, V))
+        Kr, Vr = K.repeat_interleave(nh // nkv, 0), V.repeat_interleave(nh // nkv, 0)
+        sc = torch.einsum("hid,hjd->hij", q, Kr) / math.sqrt(hd)
+        sc = sc.masked_fill(~allowed, float("-inf"))
+        o = torch.einsum("hij,hjd->hid", torch.softmax(sc, -1), Vr).transpose(0, 1).reshape(n, nh * hd)
+        x = x + o @ w[b + "attn_out.weight"].T
+        h = rms(x, w[b + "ff_norm.weight"])
+        x = x + (torch.nn.functional.silu(h @ w[b + "ff_proj.weight"].T) * (h @ w[b + "up_proj.weight"].T)) \
+            @ w[b + "ff_out.weight"].T
+    if cache is None:
+        hidden = x
+        cache = {"kv": kv, "hidden": x}
+    else:
+        hidden = cache["hidden"].clone()
+        hidden[q0:q1] = x
+    return rms(hidden, w[mf.P + "ln_f.weight"]) @ w[mf.P + "ff_out.weight"].T, cache
+
+
 class Model:
     def __init__(self, path):
         self.path = path
@@ -188,6 +253,13 @@ class Model:
         if f32:
             return forward_f32(self.w32, self.cfg, ids, block, soft).to(torch.float64).numpy()
         return mf.forward_a(self.w, self.cfg, ids, block, soft).numpy()
+
+    def logits_cached(self, ids, block, soft, f32, active, cache):
+        """(logits [L, V] numpy float64, cache): forward_cached in float64 or float32."""
+        self.n_forward += 1
+        w, dt = (self.w32, torch.float32) if f32 else (self.w, torch.float64)
+        lg, cache = forward_cached(w, self.cfg, ids, dt, block, soft, active, cache)
+        return lg.to(torch.float64).numpy(), cache
 
 
 def softmax(row):
@@ -225,7 +297,7 @@ def bf16_midpoint_distance(v):
 
 
 class Run:
-    def __init__(self, model, prompt, G, T, seed, f32, flip=False):
+    def __init__(self, model, prompt, G, T, seed, f32, flip=False, cache="none"):
         self.m, self.prompt, self.P, self.G = model, list(prompt), len(prompt), G
         self.T, self.seed, self.f32, self.flip = T, seed, f32, flip
         self.M, self.V = model.mask, model.V
@@ -235,6 +307,7 @@ class Run:
         self.info = {}           # informational minima (not used to reject)
         self.events = {}
         self.mask_commits = 0
+        self.cache, self.kv = cache, None  # KV cache mode and the current cache
 
     def ev(self, name, n=1):
         self.events[name] = self.events.get(name, 0) + n
@@ -258,6 +331,17 @@ class Run:
 
     def forward(self, x, block=0, soft=None):
         return self.m.logits(x, block, soft, self.f32)
+
+    def forward_block(self, x, bs, be, first, block=0, soft=None):
+        """A forward for a step of the block [bs, be): full without a cache; with one, the block's
+        first forward refreshes it and later ones recompute [bs, len(x)) (prefix) or [bs, be) (dual)."""
+        if self.cache == "none":
+            return self.forward(x, block, soft)
+        if first:
+            logits, self.kv = self.m.logits_cached(x, block, soft, self.f32, None, None)
+            return logits
+        active = (bs, be if self.cache == "dual" else len(x))
+        return self.m.logits_cached(x, block, soft, self.f32, active, self.kv)[0]
 
     def sample(self, logits, positions, exclude_mask=False, check=()):
         """x0 and the top-1 vs top-2 score gap at each position (dict pos -> (x0, gap))."""
@@ -309,7 +393,7 @@ def rule_llada(r, B, steps, remasking="low_confidence"):
         bs, be = P + b * B, P + (b + 1) * B
         ntt = schedule(sum(1 for q in range(bs, be) if x[q] == M), spb)
         for i in range(spb):
-            logits = r.forward(x)
+            logits = r.forward_block(x, bs, be, i == 0)
             cand = [q for q in range(bs, be) if x[q] == M]
             smp = r.sample(logits, cand)
             conf = {}
@@ -340,10 +424,12 @@ def rule_threshold(r, B, tau=0.9, factor=None):
     x = r.prompt + [M] * G
     for b in range(G // B):
         bs, be = P + b * B, P + (b + 1) * B
+        first = True
         while any(x[q] == M for q in range(bs, be)):
             if r.step > 4 * G:
                 raise RuntimeError("threshold: no progress")
-            logits = r.forward(x)
+            logits = r.forward_block(x, bs, be, first)
+            first = False
             cand = [q for q in range(bs, be) if x[q] == M]
             smp = r.sample(logits, cand)
             conf = {q: float(softmax(logits[q])[smp[q][0]]) for q in cand}
@@ -430,7 +516,7 @@ def rule_llada2(r, B, kind, mode="q", tau=None, tau_edit=None, max_post=16, eos_
             nblk_steps += 1
             if not act:
                 r.ev("post_steps")
-            logits = r.forward(x[:we], block_causal) if block_causal else r.forward(x)
+            logits = r.forward_block(x[:we] if block_causal else x, bs, we, nblk_steps == 1, block_causal)
             pos = [q for q in range(bs, we) if q >= P]
             smp = r.sample(logits, pos)
             # LLaDA2.1 samples from softmax(logits / T) and reports that distribution's probability
@@ -653,6 +739,17 @@ CASES = [
          block_causal=8,
          run=lambda r: rule_llada2(r, 8, "t2m", detector="lowprob", tau_remask=0.4, block_causal=8),
          need={"remasks": 1}),
+    # Fast-dLLM KV caches (3.3-3.4): approximations on these bidirectional models, exact prefix
+    # caching on a block-causal one.
+    dict(name="llada-prefix-cache", model="gqa-f32", spec="llada:cache=prefix", G=24, B=8, P=6, steps=12,
+         cache="prefix", run=lambda r: rule_llada(r, 8, 12), need={}),
+    dict(name="llada-dual-cache", model="mha-bf16", spec="llada:cache=dual", G=24, B=8, P=7, steps=12,
+         cache="dual", run=lambda r: rule_llada(r, 8, 12), need={}),
+    dict(name="threshold-dual-cache", model="gqa-f16", spec="threshold:tau=0.5,cache=dual", G=24, B=8, P=5,
+         cache="dual", run=lambda r: rule_threshold(r, 8, 0.5), need={"multi_commit_steps": 1}),
+    dict(name="t2t-q-bc8-prefix-cache", model="mha-bf16", spec="t2t:mode=q,cache=prefix", G=16, B=8, P=5,
+         block_causal=8, cache="prefix", run=lambda r: rule_llada2(r, 8, "t2t", mode="q", block_causal=8),
+         need={"edits": 1}),
     dict(name="evotoken-t0", model="mha-bf16", spec="evotoken:k_soft=3,alpha=0.7", G=16, B=8, P=6, steps=8,
          run=lambda r: rule_evotoken(r, 8, 8, 3, 0.7), need={"hist_best_token_changes": 1}),
     dict(name="evotoken-t05", model="gqa-f32", spec="evotoken:k_soft=3,alpha=0.7", G=16, B=8, P=5, steps=8,
@@ -678,7 +775,7 @@ def hash_name(s):
 
 
 def run_case(case, model, prompt, seed, f32, flip=False):
-    r = Run(model, prompt, case["G"], case.get("T", 0.0), seed, f32, flip)
+    r = Run(model, prompt, case["G"], case.get("T", 0.0), seed, f32, flip, case.get("cache", "none"))
     case["run"](r)
     return r
 
@@ -791,19 +888,39 @@ DEFINITIONS = """## Points of the rule definitions a C implementation must match
 """
 
 
+def check_cache(path):
+    """forward_cached against forward_a: a full pass is the same function, and a cached pass whose
+    inputs did not change since the refresh reproduces it (for every row, prefix and dual)."""
+    m = Model(path)
+    ids = [3 + (7 * i) % (m.V - 5) for i in range(20)]
+    full = mf.forward_a(m.w, m.cfg, ids).numpy()
+    lg, cache = m.logits_cached(ids, 0, None, False, None, None)
+    assert np.abs(lg - full).max() < 1e-10, "forward_cached (full) differs from forward_a"
+    for active in ((8, 12), (8, 20)):
+        lc, _ = m.logits_cached(ids, 0, None, False, active, cache)
+        assert np.abs(lc - full).max() < 1e-10, "cached pass with unchanged inputs differs"
+    ids2 = list(ids)
+    ids2[9] = m.mask
+    lc, _ = m.logits_cached(ids2, 0, None, False, (8, 12), cache)
+    assert np.abs(lc - mf.forward_a(m.w, m.cfg, ids2).numpy()).max() > 1e-6, "a changed input must change the result"
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: rules_reference.py FIXTURES_DIR   (e.g. tests/fixtures)")
     root = sys.argv[1]
     rel_root = os.path.relpath(os.path.abspath(root), os.getcwd())
     check_rng()
+    check_cache(os.path.join(root, "models", "gqa-f32"))
     models = {}
     outdir = os.path.join(root, "rules")
     os.makedirs(outdir, exist_ok=True)
+    only = os.environ.get("RULES_ONLY")
     for f in os.listdir(outdir):
+        if only:  # regenerate just those cases (the README table keeps its rows)
+            continue
         if f.endswith(".args") or f.endswith(".expected") or f == "README.md":
             os.remove(os.path.join(outdir, f))
-    only = os.environ.get("RULES_ONLY")
     rows = []
     for case in CASES:
         if only and case["name"] not in only.split(","):

@@ -104,6 +104,77 @@ static void test_resume_every_rule(void **state) {
     check_resume("llada:steps=24", 8); // 3 blocks of 8 cover the 5 + 16 positions
 }
 
+// KV caches: a restored session rebuilds its cache from the saved refresh inputs (mid-block cuts).
+static void test_resume_with_cache(void **state) {
+    const char *specs[] = {"llada:cache=dual", "llada:cache=prefix,steps=8", "threshold:tau=0.3,cache=dual",
+                           "t2m:cache=prefix", "t2t:cache=dual", "evotoken:cache=dual", "evotoken:cache=prefix"};
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) check_resume(specs[i], 0);
+    check_resume("t2t:cache=prefix", 8);
+}
+
+// Two cached sessions taking turns on one backend (the TUI's compare mode) evict each other's
+// cache at every step; each must still follow its solo trajectory exactly.
+static void test_cache_shared_backend(void **state) {
+    const char *spec[2] = {"llada:cache=dual", "threshold:tau=0.3,cache=prefix"};
+    recording solo[2] = {{0}};
+    for (int k = 0; k < 2; k++) {
+        dlm_rule_config rc = rule(spec[k]);
+        dlm_session *s = dlm_session_new(model, be, PROMPT, 5, &rc, NULL);
+        record_run(s, &solo[k]);
+        dlm_session_free(s);
+    }
+    dlm_session *s[2];
+    for (int k = 0; k < 2; k++) {
+        dlm_rule_config rc = rule(spec[k]);
+        s[k] = dlm_session_new(model, be, PROMPT, 5, &rc, NULL);
+    }
+    dlm_step *st = dlm_step_new(dlm_session_n_tokens(s[0]));
+    int n[2] = {0, 0};
+    while (!dlm_session_done(s[0]) || !dlm_session_done(s[1]))
+        for (int k = 0; k < 2; k++) {
+            if (dlm_session_done(s[k])) continue;
+            assert_int_equal(dlm_session_step(s[k], st), DLM_STATUS_OK);
+            assert_true(n[k] < solo[k].n);
+            assert_same_step(st, solo[k].steps[n[k]++], spec[k]);
+        }
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(n[k], solo[k].n);
+        dlm_session_free(s[k]);
+        recording_free(&solo[k]);
+    }
+    dlm_step_free(st);
+}
+
+// The backend refuses a cached pass it holds no cache for, and a cached pass whose inputs did not
+// change since the refresh reproduces the full pass.
+static void test_cache_backend_contract(void **state) {
+    int32_t ids[21];
+    for (int i = 0; i < 21; i++) ids[i] = (3 + 7 * i) % 60;
+    int32_t rows[21];
+    for (int i = 0; i < 21; i++) rows[i] = i;
+    dlm_row_summary full[21], cached[21];
+    dlm_sample_opts so = dlm_sample_opts_default();
+    dlm_forward_args fa = {.n_tokens = 21, .ids = ids, .n_rows = 21, .rows = rows};
+    assert_int_equal(dlm_backend_forward(be, &fa, &so, full), DLM_STATUS_OK);
+    for (int mode = DLM_CACHE_PREFIX; mode <= DLM_CACHE_DUAL; mode++) {
+        dlm_forward_args ca = fa;
+        ca.cache = mode, ca.active_start = 5, ca.active_end = 13, ca.cache_key = 4242;
+        assert_int_equal(dlm_backend_forward(be, &ca, &so, cached), DLM_STATUS_ARG); // nothing cached under 4242
+        assert_non_null(strstr(dlm_error_message(), "KV cache miss"));
+        ca.cache_refresh = true;
+        assert_int_equal(dlm_backend_forward(be, &ca, &so, cached), DLM_STATUS_OK);
+        assert_int_equal(be->cache_key, 4242);
+        ca.cache_refresh = false;
+        assert_int_equal(dlm_backend_forward(be, &ca, &so, cached), DLM_STATUS_OK);
+        for (int i = 0; i < 21; i++) {
+            assert_int_equal(cached[i].token, full[i].token);
+            assert_float_equal(cached[i].p_token, full[i].p_token, 1e-5);
+        }
+        ca.active_end = 14; // another block: the cache does not match it
+        assert_int_equal(dlm_backend_forward(be, &ca, &so, cached), DLM_STATUS_ARG);
+    }
+}
+
 static void test_fork(void **state) {
     dlm_rule_config a = rule("t2t"), b = rule("t2m:tau_remask=0.2");
     dlm_session *s = dlm_session_new(model, be, PROMPT, 5, &a, NULL);
@@ -148,6 +219,9 @@ static void test_fork(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_every_rule),
+        cmocka_unit_test(test_resume_with_cache),
+        cmocka_unit_test(test_cache_shared_backend),
+        cmocka_unit_test(test_cache_backend_contract),
         cmocka_unit_test(test_fork),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -141,6 +141,13 @@ static void check_round_trip(const char *spec) {
             assert_memory_equal(state.soft_ids, e->soft_ids, (size_t)e->n_tokens * e->soft_k * sizeof(int32_t));
             assert_memory_equal(state.soft_w, e->soft_w, (size_t)e->n_tokens * e->soft_k * sizeof(float));
         }
+        assert_int_equal(state.cache_len, e->cache_len);
+        assert_int_equal(state.cache_soft_k, e->cache_soft_k);
+        if (e->cache_len) assert_memory_equal(state.cache_ids, e->cache_ids, (size_t)e->n_tokens * sizeof(int32_t));
+        if (e->cache_soft_k) {
+            assert_memory_equal(state.cache_soft_ids, e->cache_soft_ids, (size_t)e->n_tokens * e->cache_soft_k * sizeof(int32_t));
+            assert_memory_equal(state.cache_soft_w, e->cache_soft_w, (size_t)e->n_tokens * e->cache_soft_k * sizeof(float));
+        }
         // Resume from the read-back state: the rest of the recording, step for step.
         if (i == rec.n / 2) {
             dlm_session *s = dlm_session_restore(model, be, &state, NULL, NULL);
@@ -166,7 +173,8 @@ static void check_round_trip(const char *spec) {
 
 static void test_round_trip(void **state) {
     const char *specs[] = {"llada", "llada:temperature=0.7,remasking=random", "threshold:tau=0.4", "t2t",
-                           "t2m:detector=logitdiff,tau_remask=0.05", "t2m", "evotoken", "evotoken:temperature=0"};
+                           "t2m:detector=logitdiff,tau_remask=0.05", "t2m", "evotoken", "evotoken:temperature=0",
+                           "llada:cache=dual", "t2m:cache=prefix", "evotoken:cache=dual"};
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) check_round_trip(specs[i]);
 }
 
