@@ -1,7 +1,8 @@
 // cmd_bench.c — `dlmscope bench`: forward-pass speed, with a reference measured in the same run.
 //
 // For each sequence length it times full forward passes (median of --repeat after a warm-up) with
-// LM-head rows for every position and for one 32-token block, counts the FLOPs, and reports them
+// LM-head rows for every position and for one 32-token block, then the cached steps of a 32-token
+// block in the middle of the sequence (prefix and dual KV caches), counts the FLOPs, and reports them
 // against OpenBLAS sgemm measured at the model's own GEMM shapes in the same process: the ratio is
 // the fraction of the machine's matrix-product peak the forward pass reaches.
 #include <cblas.h>
@@ -27,10 +28,11 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double forward_flops(const dlm_config *c, int L, int rows) {
+// FLOPs of a pass that computes Lq of L positions (Lq = L: a full forward) and `rows` LM-head rows.
+static double forward_flops(const dlm_config *c, int L, int Lq, int rows) {
     double qd = (double)(c->n_heads + 2 * c->n_kv_heads) * c->head_dim, od = (double)c->n_heads * c->head_dim;
-    double per_layer = 2.0 * L * c->d_model * qd + 2.0 * L * od * c->d_model + 2.0 * L * c->d_model * 2 * c->d_ff +
-                       2.0 * L * c->d_ff * c->d_model + 4.0 * L * (double)L * od;
+    double per_layer = 2.0 * Lq * c->d_model * qd + 2.0 * Lq * od * c->d_model + 2.0 * Lq * c->d_model * 2 * c->d_ff +
+                       2.0 * Lq * c->d_ff * c->d_model + 4.0 * Lq * (double)L * od;
     return per_layer * c->n_layers + 2.0 * rows * c->d_model * c->n_vocab;
 }
 
@@ -53,14 +55,22 @@ static double sgemm_gflops(int m, int n, int k) {
     return 2.0 * m * n * k / best / 1e9;
 }
 
-static double time_forward(dlm_backend *be, int L, int n_rows, int repeat, double *min_ms) {
+// Median (and min) milliseconds of a pass over L tokens with LM-head rows [row0, row0 + n_rows).
+// cache != none: a cached step of the block [row0, row0 + n_rows) after one refreshing pass.
+static double time_forward(dlm_backend *be, int L, int row0, int n_rows, dlm_cache_mode cache, int repeat,
+                           double *min_ms) {
     const dlm_config *c = &be->model->cfg;
     int32_t *ids = dlm_xmalloc((size_t)L * sizeof *ids), *rows = dlm_xmalloc((size_t)n_rows * sizeof *rows);
     for (int i = 0; i < L; i++) ids[i] = (int32_t)((i * 7919u) % (unsigned)c->n_vocab);
-    for (int i = 0; i < n_rows; i++) rows[i] = L - n_rows + i;
+    for (int i = 0; i < n_rows; i++) rows[i] = row0 + i;
     dlm_row_summary *sum = dlm_xcalloc((size_t)n_rows, sizeof *sum);
     dlm_forward_args fa = {.n_tokens = L, .ids = ids, .n_rows = n_rows, .rows = rows};
     dlm_sample_opts so = dlm_sample_opts_default();
+    if (cache != DLM_CACHE_NONE) {
+        fa.cache = cache, fa.active_start = row0, fa.active_end = row0 + n_rows, fa.cache_key = 1, fa.cache_refresh = true;
+        if (dlm_backend_forward(be, &fa, &so, sum) != DLM_STATUS_OK) dlm_die("bench forward: %s", dlm_error_message());
+        fa.cache_refresh = false;
+    }
     double *t = dlm_xmalloc((size_t)repeat * sizeof *t);
     for (int r = -2; r < repeat; r++) {
         double t0 = dlm_now();
@@ -302,8 +312,8 @@ int cmd_bench(int argc, char **argv) {
     const dlm_config *c = &model->cfg;
     printf("model: d=%d heads=%d/%d layers=%d ff=%d vocab=%d, %.2f M parameters; device %s\n", c->d_model, c->n_heads,
            c->n_kv_heads, c->n_layers, c->d_ff, c->n_vocab, model->n_params / 1e6, be->device);
-    printf("%7s %6s %10s %10s %9s %12s %9s\n", "tokens", "rows", "median ms", "min ms", "GFLOP/s", "sgemm GFLOP/s",
-           "of peak");
+    printf("%7s %-14s %10s %10s %9s %9s %12s %8s\n", "tokens", "pass", "median ms", "min ms", "vs full", "GFLOP/s",
+           "sgemm GFLOP/s", "of peak");
     char *list = dlm_xstrdup(cli_has(opts, "tokens") ? cli_get(opts, "tokens") : "128,512"), *save = NULL;
     status = 0;
     for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -316,12 +326,26 @@ int cmd_bench(int argc, char **argv) {
         // Reference: sgemm at this model's two largest GEMM shapes with M = L, flop-weighted.
         double g1 = sgemm_gflops((int)L, 2 * c->d_ff, c->d_model), g2 = sgemm_gflops((int)L, c->d_model, c->d_ff);
         double peak = (2.0 * c->d_ff * 2 + 1.0 * c->d_ff * 2) / (2.0 * c->d_ff * 2 / g1 + 1.0 * c->d_ff * 2 / g2);
-        int row_counts[2] = {(int)L, L > 32 ? 32 : (int)L};
-        for (int k = 0; k < 2; k++) {
-            if (k == 1 && row_counts[1] == row_counts[0]) break;
-            double min_ms, ms = time_forward(be, (int)L, row_counts[k], (int)repeat, &min_ms);
-            double gf = forward_flops(c, (int)L, row_counts[k]) / (ms * 1e-3) / 1e9;
-            printf("%7lld %6d %10.2f %10.2f %9.1f %12.1f %8.0f%%\n", L, row_counts[k], ms, min_ms, gf, peak,
+        // A full pass with every LM-head row, one with a 32-row block's, then the cached block steps
+        // (Fast-dLLM prefix and dual caches) for the block in the middle of the sequence.
+        const int B = L > 32 ? 32 : (int)L, b0 = ((int)L - B) / 2;
+        const struct {
+            const char *name;
+            int rows;
+            dlm_cache_mode cache;
+        } passes[] = {{"full, all rows", (int)L, DLM_CACHE_NONE}, {"full, 32 rows", B, DLM_CACHE_NONE},
+                      {"prefix cache", B, DLM_CACHE_PREFIX}, {"dual cache", B, DLM_CACHE_DUAL}};
+        double full_ms = 0;
+        for (size_t k = 0; k < sizeof passes / sizeof passes[0]; k++) {
+            if (k == 1 && B == L) continue;
+            int row0 = passes[k].rows == L ? 0 : b0;
+            double min_ms, ms = time_forward(be, (int)L, row0, passes[k].rows, passes[k].cache, (int)repeat, &min_ms);
+            if (k == 1 || (k == 0 && B == L)) full_ms = ms;
+            int Lq = passes[k].cache == DLM_CACHE_DUAL ? B : passes[k].cache == DLM_CACHE_PREFIX ? (int)L - b0 : (int)L;
+            double gf = forward_flops(c, (int)L, Lq, passes[k].rows) / (ms * 1e-3) / 1e9;
+            char vs[16] = "";
+            if (k >= 2) snprintf(vs, sizeof vs, "%.2fx", full_ms / ms);
+            printf("%7lld %-14s %10.2f %10.2f %9s %9.1f %12.1f %7.0f%%\n", L, passes[k].name, ms, min_ms, vs, gf, peak,
                    100.0 * gf / peak);
         }
     }
