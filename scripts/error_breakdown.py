@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""error_breakdown.py — classify wrong answers on the `arith` family, after T2M's Table 2.
+
+    dlmscope eval ... --tasks samples/tasks/arith-test.jsonl --out results.json
+    python3 scripts/error_breakdown.py results.json samples/tasks/arith-test.jsonl
+
+The bundled model answers an arith item with one line per operation, `a op b = c`, then
+`The answer is \\boxed{N}`. Each response that the checker judged wrong falls in one class:
+
+    last-mile corruption  every line's arithmetic holds and the last line's result is the gold
+                          answer, but the boxed answer is missing or different: the reasoning was
+                          right and the final tokens were corrupted
+    arithmetic slip       some line `a op b = c` is false
+    reasoning error       every line holds but the chain ends at a wrong value (a wrong plan or
+                          misread numbers)
+    no chain              no parsable `a op b = c` line at all
+    other                 none of these (e.g. a box equal to the chain's result, judged wrong)
+
+Prints one table row per rule label, counts and shares of the wrong answers.
+"""
+
+import json
+import re
+import sys
+from fractions import Fraction
+
+LINE = re.compile(r"^\s*(-?\d+)\s*([-+*/x×])\s*(-?\d+)\s*=\s*(-?\d+)\s*$")
+CLASSES = ("last-mile corruption", "arithmetic slip", "reasoning error", "no chain", "other")
+
+
+def last_boxed(text):
+    i = text.rfind("\\boxed{")
+    if i < 0:
+        return None
+    depth, j = 1, i + len("\\boxed{")
+    start = j
+    while j < len(text) and depth:
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        j += 1
+    return text[start:j - 1].strip() if depth == 0 else None
+
+
+def holds(a, op, b, c):
+    a, b, c = int(a), int(b), int(c)
+    if op == "+":
+        return a + b == c
+    if op == "-":
+        return a - b == c
+    if op in "*x×":
+        return a * b == c
+    return b != 0 and Fraction(a, b) == c
+
+
+def classify(response, gold):
+    lines = [m.groups() for m in (LINE.match(l) for l in response.splitlines()) if m]
+    if not lines:
+        return "no chain"
+    if not all(holds(*l) for l in lines):
+        return "arithmetic slip"
+    if lines[-1][3].lstrip("+") == gold.strip():
+        # a box equal to the chain's right result yet judged wrong: not one of the classes above
+        return "last-mile corruption" if last_boxed(response) != gold.strip() else "other"
+    return "reasoning error"
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: error_breakdown.py RESULTS.json ARITH_TASKS.jsonl")
+    with open(sys.argv[1]) as f:
+        results = json.load(f)
+    gold = {}
+    with open(sys.argv[2]) as f:
+        for line in f:
+            if line.strip():
+                item = json.loads(line)
+                gold[item["id"]] = str(item["answer"])
+    table = {}
+    for it in results["items"]:
+        if it["task"] != "arith" or it["id"] not in gold:
+            continue
+        row = table.setdefault(it["rule"], {"n": 0, "wrong": 0, **{c: 0 for c in CLASSES}})
+        row["n"] += 1
+        if it["correct"]:
+            continue
+        row["wrong"] += 1
+        cls = classify(it["response"], gold[it["id"]])
+        row[cls] += 1
+    print("| rule | items | wrong | " + " | ".join(CLASSES) + " |")
+    print("|---|---|---|" + "---|" * len(CLASSES))
+    for rule, row in table.items():
+        w = max(row["wrong"], 1)
+        cells = " | ".join("%d (%.0f%%)" % (row[c], 100.0 * row[c] / w) for c in CLASSES)
+        print("| %s | %d | %d | %s |" % (rule, row["n"], row["wrong"], cells))
+
+
+if __name__ == "__main__":
+    main()
