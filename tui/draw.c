@@ -108,6 +108,16 @@ static void rule_short(const tui_app *app, const char *spec, char *buf, size_t n
     default: snprintf(buf, n, "%s", spec);
     }
     if (r.temperature > 0) snprintf(buf + strlen(buf), n - strlen(buf), " T%g", r.temperature);
+    if (r.cache != DLM_CACHE_NONE) snprintf(buf + strlen(buf), n - strlen(buf), " %s-cache", r.cache == DLM_CACHE_DUAL ? "dual" : "prefix");
+}
+
+// Under a KV cache, a block's later forwards do not recompute every position: those left out
+// still show the block's first forward's prediction.
+static bool prediction_cached(const tui_app *app, const dlm_step *st, int i) {
+    dlm_rule_config r;
+    const char *spec = dlm_trace_rule_spec(app->a.trace, dlm_trace_info(app->a.trace, dlm_player_index(app->a.player))->rule);
+    if (st->step_in_block == 0 || dlm_rule_parse(spec, &r) != DLM_STATUS_OK || r.cache == DLM_CACHE_NONE) return false;
+    return i < st->block_start || (r.cache == DLM_CACHE_DUAL && i >= st->block_end);
 }
 
 // ---- status line -------------------------------------------------------------------------------------
@@ -354,8 +364,9 @@ static void draw_inspector(tui_app *app, tui_rect r) {
     const dlm_pos_info *p = &st->pos[i];
     char buf[512];
     tui_token_text tt, t2;
-    snprintf(buf, sizeof buf, "position %d (gen %d)%s", i, i - h->prompt_len,
-             i >= st->block_start && i < st->block_end ? "  active block" : "");
+    snprintf(buf, sizeof buf, "position %d (gen %d)%s%s", i, i - h->prompt_len,
+             i >= st->block_start && i < st->block_end ? "  active block" : "",
+             prediction_cached(app, st, i) ? "  cached: as at block start" : "");
     put(y++, x, w, role(TUI_ROLE_TITLE), buf);
     if (is_mask_id(t, p->token)) snprintf(tt.text, sizeof tt.text, "[MASK]");
     else tui_token_display(app, t->trace, p->token, &tt);
