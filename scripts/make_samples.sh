@@ -1,7 +1,8 @@
 #!/bin/sh
 # make_samples.sh — regenerate samples/traces from the bundled model (`make samples`):
 #   one trace per rule for the same prompt and seed, and a T2T-vs-T2M pair on a held-out item
-#   where T2M repairs an answer that T2T leaves wrong (found with dlmscope eval).
+#   where T2M repairs an answer that T2T leaves wrong (found with dlmscope eval over the first
+#   REPAIR_LIMIT held-out items of each family, default 200).
 set -eu
 cd "$(dirname "$0")/.."
 DLM=${DLMSCOPE:-./dlmscope}
@@ -22,7 +23,7 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for fam in digits arith sort countdown; do
-    "$DLM" eval $common --tasks "samples/tasks/$fam-test.jsonl" --limit 200 --rule t2t --rule t2m --quiet \
+    "$DLM" eval $common --tasks "samples/tasks/$fam-test.jsonl" --limit "${REPAIR_LIMIT:-200}" --rule t2t --rule t2m --quiet \
         --record-dir "$tmp/rec" >"$tmp/eval.txt"
     item=$(sed -n 's/^ *e\.g\. \([^ ]*\) (t2m right, t2t wrong).*/\1/p' "$tmp/eval.txt" | head -n 1)
     if [ -n "$item" ]; then
