@@ -146,6 +146,18 @@ static void seek(tui_app *app, int step) {
     if (app->demo) make_caption(app);
 }
 
+// After a jump, select the first generated position where the step did one of event_mask
+// (0: the first stuck position), so the inspector shows what the jump was for.
+static void select_first(tui_app *app, uint32_t event_mask) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    if (!st) return;
+    for (int i = st->prompt_len; i < st->n_tokens; i++)
+        if (event_mask ? (st->pos[i].events & event_mask) != 0 : st->pos[i].stuck) {
+            app->sel = i;
+            return;
+        }
+}
+
 // Forward one step: the next recorded one, or (live) a new one from the engine.
 static void step_forward(tui_app *app) {
     int n = dlm_trace_n_steps(app->a.trace), cur = cur_step(app);
@@ -411,21 +423,13 @@ static void do_action(tui_app *app, tui_action a, int arg) {
     case TUI_ACTION_PREV_CHANGE:
         found = dlm_player_next_kind(app->a.player, DLM_EVENT_EDIT | DLM_EVENT_REMASK, a == TUI_ACTION_NEXT_CHANGE ? 1 : -1);
         if (found < 0) message(app, false, "no edit or remask %s", a == TUI_ACTION_NEXT_CHANGE ? "later" : "earlier");
-        else seek(app, found);
+        else seek(app, found), select_first(app, DLM_EVENT_EDIT | DLM_EVENT_REMASK);
         break;
     case TUI_ACTION_NEXT_STUCK:
     case TUI_ACTION_PREV_STUCK:
         found = dlm_player_next_stuck(app->a.player, a == TUI_ACTION_NEXT_STUCK ? 1 : -1);
         if (found < 0) message(app, false, "no stuck token %s", a == TUI_ACTION_NEXT_STUCK ? "later" : "earlier");
-        else {
-            seek(app, found);
-            const dlm_step *st = dlm_player_step(app->a.player); // select the first stuck position
-            for (int i = st->prompt_len; i < st->n_tokens; i++)
-                if (st->pos[i].stuck) {
-                    app->sel = i;
-                    break;
-                }
-        }
+        else seek(app, found), select_first(app, 0);
         break;
     case TUI_ACTION_GOTO: app->input = INPUT_GOTO, app->input_buf[0] = 0; break;
     case TUI_ACTION_FASTER: app->interval_ms = app->interval_ms > 20 ? app->interval_ms * 2 / 3 : 20; break;

@@ -84,6 +84,7 @@ void tui_token_display(const tui_app *app, const dlm_trace *t, int32_t id, tui_t
 }
 
 static bool is_mask_id(const tui_timeline *t, int32_t id) { return id == dlm_trace_header_of(t->trace)->mask_id; }
+static bool is_eos_id(const tui_timeline *t, int32_t id) { return id == dlm_trace_header_of(t->trace)->eos_id; }
 
 // Short description of a rule spec for the status line ("t2m lowprob τ0.3 C1 ρ0.25").
 static void rule_short(const tui_app *app, const char *spec, char *buf, size_t n) {
@@ -201,6 +202,8 @@ static void cell_text(const tui_app *app, const tui_timeline *t, const dlm_pos_i
         tui_render_token(glyph(app, "·", "_"), strlen(glyph(app, "·", "_")), app->utf8, tt);
     } else if (p->state == DLM_POS_SOFT_MASK) {
         tui_render_token(glyph(app, "░", "~"), strlen(glyph(app, "░", "~")), app->utf8, tt);
+    } else if (is_eos_id(t, p->token)) { // end-of-text padding: one narrow cell, not 13 columns each
+        tui_render_token(glyph(app, "∎", "$"), strlen(glyph(app, "∎", "$")), app->utf8, tt);
     } else {
         tui_token_display(app, t->trace, p->token, tt);
         if (tt->width == 0) tui_render_token(glyph(app, "∅", "0"), strlen(glyph(app, "∅", "0")), app->utf8, tt);
@@ -303,18 +306,15 @@ static void draw_heat(tui_app *app, tui_rect r) {
              glyph(app, "→", "->"), glyph(app, "↓", "down"), glyph(app, "→", "right"),
              app->focus == FOCUS_HEAT ? "[focused]" : "");
     int x = put(r.y, r.x, r.w, role(TUI_ROLE_TITLE), buf);
-    // legend ramp after the title
-    for (int l = 0; l < TUI_HEAT_LEVELS && x + 2 + l < r.w; l++) {
-        int a = role((tui_role)(TUI_ROLE_HEAT0 + l));
-        if (tui_theme_depth() == TUI_COLOR_NONE) {
-            static const char *const ramp[8] = {" ", ".", ":", "-", "=", "+", "*", "#"};
-            put(r.y, r.x + x + 1 + l, 1, A_NORMAL, ramp[l]);
-        } else {
-            fill(r.y, r.x + x + 1 + l, 1, a);
-        }
-    }
+    // Without colour the levels are glyphs; the legend after the title uses the cells' ramp.
     static const char *const ramp_ascii[8] = {" ", ".", ":", "-", "=", "+", "*", "#"};
     static const char *const ramp_utf8[8] = {" ", "·", "░", "░", "▒", "▒", "▓", "█"};
+    for (int l = 0; l < TUI_HEAT_LEVELS && x + 2 + l < r.w; l++) {
+        if (tui_theme_depth() == TUI_COLOR_NONE)
+            put(r.y, r.x + x + 1 + l, 1, A_NORMAL, app->utf8 ? ramp_utf8[l] : ramp_ascii[l]);
+        else
+            fill(r.y, r.x + x + 1 + l, 1, role((tui_role)(TUI_ROLE_HEAT0 + l)));
+    }
     int cell = app->metric == METRIC_CONF ? CELL_CONF : app->metric == METRIC_PCUR ? CELL_PCUR
                : app->metric == METRIC_MARGIN ? CELL_MARGIN : CELL_ENTROPY;
     bool mono = tui_theme_depth() == TUI_COLOR_NONE;
@@ -452,13 +452,16 @@ static void draw_inspector(tui_app *app, tui_rect r) {
         if (dlm_rule_parse(spec, &rc) == DLM_STATUS_OK && dlm_rule_finalize(&rc) == DLM_STATUS_OK)
             eps = rc.stuck_eps, tau = dlm_rule_stuck_tau(&rc);
         float maxp = p->n_top ? p->top_p[0] : 0;
-        if (p->stuck)
-            snprintf(buf, sizeof buf, "STUCK: p(x)=%.3f < %.2f, max p=%.3f < %.2f: T2T cannot edit, LowProb remasks", p->p_current,
-                     eps, maxp, tau);
-        else
-            snprintf(buf, sizeof buf, "not stuck: p(x)=%.3f %s %.2f, max p=%.3f %s %.2f", p->p_current,
-                     p->p_current < eps ? "<" : ">=", eps, maxp, maxp < tau ? "<" : ">=", tau);
-        put(y++, x, w, role(p->stuck ? TUI_ROLE_STUCK : TUI_ROLE_DIM), buf);
+        int a = role(p->stuck ? TUI_ROLE_STUCK : TUI_ROLE_DIM);
+        // One fact per line, so a narrow inspector does not cut the numbers off.
+        snprintf(buf, sizeof buf, "%s p(x)=%.3f %s %.2f", p->stuck ? "STUCK:" : "not stuck:", p->p_current,
+                 p->p_current < eps ? "<" : ">=", eps);
+        put(y++, x, w, a, buf);
+        if (y < r.y + r.h) {
+            snprintf(buf, sizeof buf, "  max p=%.3f %s %.2f", maxp, maxp < tau ? "<" : ">=", tau);
+            put(y++, x, w, a, buf);
+        }
+        if (p->stuck && y < r.y + r.h) put(y++, x, w, a, "  T2T cannot edit, LowProb remasks");
     }
 }
 

@@ -63,9 +63,10 @@ check "first step" "step 1/$steps"
 keys 5
 s=$(screen | sed -n 's/.*step \([0-9]*\)\/.*/\1/p' | head -n 1)
 P=$("$DLMSCOPE" trace dump "$TMP/a.dlmtrace" --json | head -n 1 | sed 's/.*"prompt_len":\([0-9]*\).*/\1/')
-want=$("$DLMSCOPE" trace dump "$TMP/a.dlmtrace" --step $((s - 1)) | grep -E "^ +$P " | sed 's/.* top: [^ ]*:\([0-9.]*\).*/\1/')
+want=$("$DLMSCOPE" trace dump "$TMP/a.dlmtrace" --step $((s - 1)) | grep -aE "^ +$P " | LC_ALL=C sed 's/.* top: [^ ]*:\([0-9.]*\).*/\1/')
+[ -n "$want" ] && ok || fail "no top probability for position $P at step $s in trace dump"
 check "inspector position" "position $P "
-screen | grep -A1 "top candidates" | tail -n 1 | grep -q -- " $want " && ok ||
+screen | grep -a -A1 "top candidates" | tail -n 1 | grep -aq -- " $want " && ok ||
     fail "inspector: expected the top probability $want at step $s position $P"
 keys x
 check "next stuck or message" "stuck|no stuck token"
@@ -73,7 +74,7 @@ keys '?'
 check "help" "dlmscope keys"
 keys Escape
 sleep 0.3
-screen | grep -q "dlmscope keys" && fail "Escape did not close the help" || ok
+screen | grep -aq "dlmscope keys" && fail "Escape did not close the help" || ok
 keys m
 check "metric" "heat: p\(current token\)"
 keys / t h e Enter
@@ -81,6 +82,18 @@ check "search" "step [0-9]+/$steps"
 keys C-c
 check "Ctrl-C quits" "EXIT=0"
 check "terminal restored" "^icanon$"
+
+# ---- a sample trace of the bundled model: `}` jumps to the T2M remask and selects its position ----
+if [ -f samples/traces/t2m.dlmtrace ]; then
+    start 120 40 "$DLMSCOPE" view samples/traces/t2m.dlmtrace
+    check "sample opens" "t2m lowprob"
+    keys '}'
+    check "next remask, selected" "remask: was"
+    keys q
+    check "q quits the sample" "EXIT=0"
+else
+    fail "samples/traces/t2m.dlmtrace is missing (make samples)"
+fi
 
 # ---- sizes: resize at any moment, down to tiny ----
 start 100 30 "$DLMSCOPE" view "$TMP/a.dlmtrace"
