@@ -36,8 +36,12 @@ $PY scripts/error_breakdown.py "$OUT/t2m.json" samples/tasks/arith-test.jsonl | 
 # 2. EvoToken's comparison: LLaDA vs EvoToken without and with the CTS adapter (alpha 0.7), and the
 #    paper's best-of-alpha sweep (reported separately, named as such).
 run evotoken-base --rule llada --rule evotoken:alpha=0.7
-run evotoken-cts --adapter "$MODEL/evotoken-cts" --rule llada --rule evotoken:alpha=0.5 --rule evotoken:alpha=0.6 \
-    --rule evotoken:alpha=0.7 --rule evotoken:alpha=0.8 --rule evotoken:alpha=0.9
+if [ -d "$MODEL/evotoken-cts" ]; then
+    run evotoken-cts --adapter "$MODEL/evotoken-cts" --rule llada --rule evotoken:alpha=0.5 --rule evotoken:alpha=0.6 \
+        --rule evotoken:alpha=0.7 --rule evotoken:alpha=0.8 --rule evotoken:alpha=0.9
+else
+    echo "== evotoken-cts: SKIPPED, $MODEL has no evotoken-cts adapter (train/cts.py)" | tee "$OUT/evotoken-cts.txt"
+fi
 
 # 3. Fast-dLLM KV caches: accuracy, and how often the cached trajectory ends where the uncached one does.
 run cache --rule llada --rule llada:cache=prefix --rule llada:cache=dual --rule threshold --rule threshold:cache=dual
