@@ -3,7 +3,7 @@
 #   make              build ./dlmscope (CUDA backend too when nvcc is found; CUDA=0 forces CPU only)
 #   make test         build and run the whole test suite (CPU only, headless)
 #   make debug        build with AddressSanitizer + UndefinedBehaviorSanitizer and run the suite with it
-#   make test-cuda    run the GPU tests (needs an NVIDIA GPU)
+#   make test-cuda    compare the CUDA backend with the CPU one (needs an NVIDIA GPU; exit 77 without)
 #   make lint         check the one-way include rules between modules
 #   make bench        CPU engine benchmarks (figures for docs/BENCHMARKS.md)
 #   make fixtures     regenerate the PyTorch reference fixtures (needs python3 with torch)
@@ -57,6 +57,19 @@ else ifeq ($(NVCC),)
 else
   $(info ✗ no CUDA sources yet: CPU backend only)
 endif
+# The CUDA build keeps its objects apart (backend.c is compiled with -DDLM_CUDA there), so switching
+# between `make` and `make CUDA=0` never links a stale object. nvcc compiles engine/*.cu; the C
+# compiler links, with the CUDA runtime and cuBLAS found through an rpath.
+CUDA_ARCH ?= sm_90
+ifneq ($(USE_CUDA),)
+  BUILD     ?= build/release-cuda
+  CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+  DEFS      += -DDLM_CUDA
+  NVCCFLAGS := -O2 -std=c++17 -arch=$(CUDA_ARCH) -lineinfo -DDLM_CUDA -D_GNU_SOURCE -I. \
+               -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-Wno-missing-field-initializers
+  CU_OBJ     = $(CU_SRC:%.cu=$(BUILD)/%.o)
+  LIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+endif
 
 # ---- sources ----------------------------------------------------------------------------------
 ENGINE_SRC := $(wildcard engine/*.c)
@@ -68,9 +81,10 @@ CLI_SRC    := $(wildcard cli/*.c)
 LIB_SRC    := $(ENGINE_SRC) $(RECORD_SRC) $(REPLAY_SRC) $(TUI_SRC) $(EVAL_SRC)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
+# (build/release-cuda when the CUDA backend is built: set above)
 BUILD ?= build/release
 THEMES  := $(wildcard themes/*.theme)
-LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/themes_builtin.o
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/themes_builtin.o $(CU_OBJ)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
@@ -90,6 +104,10 @@ $(BUILD)/dlmscope: $(LIB_OBJ) $(CLI_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -MF $(@:.o=.d) -c -o $@ $<
 
 $(BUILD)/gen/themes_builtin.c: $(THEMES) tui/gen_themes.sh
 	@mkdir -p $(dir $@)
@@ -112,14 +130,28 @@ test: lint units
 	@DLMSCOPE=$(BUILD)/dlmscope UNIT_DIR=$(BUILD)/tests TOOL_DIR=$(BUILD)/tools tests/run.sh
 
 # Sanitised build and suite. detect_leaks stays on; OpenMP/OpenBLAS runtime allocations are suppressed.
+# CPU only: the sanitizers and the CUDA runtime do not mix.
 debug:
-	@$(MAKE) --no-print-directory BUILD=build/debug CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" units
+	@$(MAKE) --no-print-directory CUDA=0 BUILD=build/debug CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" units
 	@DLMSCOPE=build/debug/dlmscope UNIT_DIR=build/debug/tests TOOL_DIR=build/debug/tools DLM_SANITIZED=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
 
+# The CUDA backend against the CPU reference (tests/cuda). Exits 77, loudly, on a machine without
+# a GPU: a skipped test is not a passed one. `make test` builds (never runs) it in CUDA builds.
+CUDA_TEST_BIN = $(BUILD)/cuda/test_cuda
+$(CUDA_TEST_BIN): tests/cuda/test_cuda.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB_OBJ) $(LIBS) $(shell pkg-config --libs cmocka)
+
+ifneq ($(USE_CUDA),)
+units: $(CUDA_TEST_BIN)
+test-cuda: $(CUDA_TEST_BIN)
+	@$(CUDA_TEST_BIN)
+else
 test-cuda:
-	@echo "test-cuda: no CUDA backend in this build yet"; exit 1
+	@echo "test-cuda: this build has no CUDA backend (nvcc not found, or CUDA=0)"; exit 1
+endif
 
 lint:
 	@tests/lint.sh
@@ -131,7 +163,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 fuzz:
 	@command -v clang >/dev/null || { echo "fuzz: clang not found (scripts/install-deps.sh installs it)"; exit 1; }
-	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang \
+	@$(MAKE) --no-print-directory CUDA=0 BUILD=build/fuzz CC=clang \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -Wno-unknown-warning-option" fuzz-targets
 	@tests/fuzz/run.sh build/fuzz/fuzz $(FUZZ_SECONDS)
 

@@ -1,4 +1,5 @@
-// backend.c — backend selection and dispatch.
+// backend.c — backend selection and dispatch, and the argument check every backend shares.
+#include <math.h>
 #include <string.h>
 
 #include "backend.h"
@@ -13,9 +14,8 @@ bool dlm_backend_cuda_built(void) { return false; }
 
 dlm_backend *dlm_backend_new(const dlm_model *model, const char *name, int n_threads) {
     if (!name || strcmp(name, "auto") == 0) {
-#ifdef DLM_CUDA
-        if (dlm_cuda_device_count() > 0) return dlm_backend_cuda_new(model);
-#endif
+        // CPU even when CUDA is built: the CUDA backend is unverified until `make test-cuda` has
+        // passed on a GPU. Then auto becomes CUDA when dlm_cuda_device_count() > 0, else CPU.
         return dlm_backend_cpu_new(model, n_threads);
     }
     if (strcmp(name, "cpu") == 0) return dlm_backend_cpu_new(model, n_threads);
@@ -38,4 +38,36 @@ void dlm_backend_free(dlm_backend *be) {
 dlm_status dlm_backend_forward(dlm_backend *be, const dlm_forward_args *args, const dlm_sample_opts *opts,
                                dlm_row_summary *out) {
     return be->ops->forward(be, args, opts, out);
+}
+
+dlm_status dlm_forward_args_check(const dlm_config *c, const dlm_forward_args *a, const dlm_sample_opts *o) {
+    if (a->n_tokens < 1 || a->n_tokens > c->max_seq_len)
+        return dlm_error(DLM_STATUS_ARG, "sequence of %d tokens; the model takes 1 to %d", a->n_tokens, c->max_seq_len);
+    if (a->n_rows < 0 || a->n_rows > a->n_tokens) return dlm_error(DLM_STATUS_ARG, "%d output rows for %d tokens", a->n_rows, a->n_tokens);
+    if (a->soft_k < 0 || a->soft_k > 64) return dlm_error(DLM_STATUS_ARG, "soft_k %d is out of range [0, 64]", a->soft_k);
+    if (a->block_size < 0) return dlm_error(DLM_STATUS_ARG, "block size %d is negative", a->block_size);
+    if (a->cache < DLM_CACHE_NONE || a->cache > DLM_CACHE_DUAL) return dlm_error(DLM_STATUS_ARG, "cache mode %d", a->cache);
+    if (a->cache != DLM_CACHE_NONE && (a->active_start < 0 || a->active_start >= a->active_end || a->active_end > a->n_tokens))
+        return dlm_error(DLM_STATUS_ARG, "active block [%d, %d) is outside the sequence [0, %d)", a->active_start,
+                         a->active_end, a->n_tokens);
+    for (int i = 0; i < a->n_tokens; i++)
+        if (a->ids[i] < 0 || a->ids[i] >= c->n_vocab)
+            return dlm_error(DLM_STATUS_ARG, "token id %d at position %d is outside the vocabulary [0, %d)", a->ids[i], i,
+                             c->n_vocab);
+    for (int i = 0; i < a->n_tokens * a->soft_k; i++) {
+        if (a->soft_ids[i] < 0 || a->soft_ids[i] >= c->n_vocab)
+            return dlm_error(DLM_STATUS_ARG, "soft token id %d at position %d is outside the vocabulary", a->soft_ids[i],
+                             i / a->soft_k);
+        if (!isfinite(a->soft_w[i]))
+            return dlm_error(DLM_STATUS_ARG, "soft weight at position %d is not finite", i / a->soft_k);
+    }
+    for (int r = 0; r < a->n_rows; r++) {
+        if (a->rows[r] < 0 || a->rows[r] >= a->n_tokens)
+            return dlm_error(DLM_STATUS_ARG, "output row %d is outside the sequence [0, %d)", a->rows[r], a->n_tokens);
+        if (a->given && (a->given[r] < -1 || a->given[r] >= c->n_vocab))
+            return dlm_error(DLM_STATUS_ARG, "given token %d is outside the vocabulary", a->given[r]);
+    }
+    if (o->top_k < 0 || o->top_k > DLM_TOP_K_MAX)
+        return dlm_error(DLM_STATUS_ARG, "top-k %d is out of range [0, %d]", o->top_k, DLM_TOP_K_MAX);
+    return DLM_STATUS_OK;
 }

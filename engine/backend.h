@@ -43,6 +43,9 @@ dlm_backend *dlm_backend_new(const dlm_model *model, const char *name, int n_thr
 void dlm_backend_free(dlm_backend *be);
 dlm_status dlm_backend_forward(dlm_backend *be, const dlm_forward_args *args, const dlm_sample_opts *opts,
                                dlm_row_summary *out);
+// Check a forward pass's arguments against the model (sizes, ids, rows, cache fields, top-k):
+// DLM_STATUS_ARG with a message naming the first bad one. Every backend's forward starts here.
+dlm_status dlm_forward_args_check(const dlm_config *cfg, const dlm_forward_args *args, const dlm_sample_opts *opts);
 // Whether this build includes the CUDA backend.
 bool dlm_backend_cuda_built(void);
 

@@ -136,36 +136,6 @@ static void attention(cpu_impl *cpu, const dlm_config *c, int q0, int Lq, int L,
 
 // ---- forward ----------------------------------------------------------------------------------
 
-static dlm_status check_args(const dlm_config *c, const dlm_forward_args *a) {
-    if (a->n_tokens < 1 || a->n_tokens > c->max_seq_len)
-        return dlm_error(DLM_STATUS_ARG, "sequence of %d tokens; the model takes 1 to %d", a->n_tokens, c->max_seq_len);
-    if (a->n_rows < 0 || a->n_rows > a->n_tokens) return dlm_error(DLM_STATUS_ARG, "%d output rows for %d tokens", a->n_rows, a->n_tokens);
-    if (a->soft_k < 0 || a->soft_k > 64) return dlm_error(DLM_STATUS_ARG, "soft_k %d is out of range [0, 64]", a->soft_k);
-    if (a->block_size < 0) return dlm_error(DLM_STATUS_ARG, "block size %d is negative", a->block_size);
-    if (a->cache < DLM_CACHE_NONE || a->cache > DLM_CACHE_DUAL) return dlm_error(DLM_STATUS_ARG, "cache mode %d", a->cache);
-    if (a->cache != DLM_CACHE_NONE && (a->active_start < 0 || a->active_start >= a->active_end || a->active_end > a->n_tokens))
-        return dlm_error(DLM_STATUS_ARG, "active block [%d, %d) is outside the sequence [0, %d)", a->active_start,
-                         a->active_end, a->n_tokens);
-    for (int i = 0; i < a->n_tokens; i++)
-        if (a->ids[i] < 0 || a->ids[i] >= c->n_vocab)
-            return dlm_error(DLM_STATUS_ARG, "token id %d at position %d is outside the vocabulary [0, %d)", a->ids[i], i,
-                             c->n_vocab);
-    for (int i = 0; i < a->n_tokens * a->soft_k; i++) {
-        if (a->soft_ids[i] < 0 || a->soft_ids[i] >= c->n_vocab)
-            return dlm_error(DLM_STATUS_ARG, "soft token id %d at position %d is outside the vocabulary", a->soft_ids[i],
-                             i / a->soft_k);
-        if (!isfinite(a->soft_w[i]))
-            return dlm_error(DLM_STATUS_ARG, "soft weight at position %d is not finite", i / a->soft_k);
-    }
-    for (int r = 0; r < a->n_rows; r++) {
-        if (a->rows[r] < 0 || a->rows[r] >= a->n_tokens)
-            return dlm_error(DLM_STATUS_ARG, "output row %d is outside the sequence [0, %d)", a->rows[r], a->n_tokens);
-        if (a->given && (a->given[r] < -1 || a->given[r] >= c->n_vocab))
-            return dlm_error(DLM_STATUS_ARG, "given token %d is outside the vocabulary", a->given[r]);
-    }
-    return DLM_STATUS_OK;
-}
-
 static void grow_scratch(cpu_impl *cpu, const dlm_config *c, int n_tokens, int n_rows) {
     if (n_tokens > cpu->cap_tokens) {
         size_t L = (size_t)n_tokens;
@@ -251,10 +221,8 @@ static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const 
                               dlm_row_summary *out) {
     cpu_impl *cpu = be->impl;
     const dlm_config *c = &be->model->cfg;
-    dlm_status st = check_args(c, a);
+    dlm_status st = dlm_forward_args_check(c, a, o);
     if (st != DLM_STATUS_OK) return st;
-    if (o->top_k < 0 || o->top_k > DLM_TOP_K_MAX)
-        return dlm_error(DLM_STATUS_ARG, "top-k %d is out of range [0, %d]", o->top_k, DLM_TOP_K_MAX);
     const int L = a->n_tokens, d = c->d_model, qd = qkv_dim(c), kvd = kv_dim(c), dff = c->d_ff, hd = c->head_dim,
               half = hd / 2, od = c->n_heads * hd;
     int q0, q1;

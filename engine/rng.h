@@ -8,7 +8,14 @@
 
 #include <stdint.h>
 
-static inline uint64_t dlm_rng_mix(uint64_t x) {
+// The CUDA backend draws its Gumbel noise on the GPU through these very functions.
+#ifdef __CUDACC__
+#define DLM_HOSTDEV __host__ __device__
+#else
+#define DLM_HOSTDEV
+#endif
+
+static inline DLM_HOSTDEV uint64_t dlm_rng_mix(uint64_t x) {
     // splitmix64 finaliser: a bijection with good avalanche
     x += 0x9e3779b97f4a7c15ULL;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -16,12 +23,12 @@ static inline uint64_t dlm_rng_mix(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-static inline uint64_t dlm_rng_bits(uint64_t seed, uint64_t counter, uint64_t a, uint64_t b) {
+static inline DLM_HOSTDEV uint64_t dlm_rng_bits(uint64_t seed, uint64_t counter, uint64_t a, uint64_t b) {
     return dlm_rng_mix(dlm_rng_mix(dlm_rng_mix(seed ^ dlm_rng_mix(counter)) ^ a) ^ (b * 0xd1342543de82ef95ULL));
 }
 
 // Uniform double in the open interval (0, 1).
-static inline double dlm_rng_uniform(uint64_t seed, uint64_t counter, uint64_t a, uint64_t b) {
+static inline DLM_HOSTDEV double dlm_rng_uniform(uint64_t seed, uint64_t counter, uint64_t a, uint64_t b) {
     return ((double)(dlm_rng_bits(seed, counter, a, b) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
 
