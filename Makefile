@@ -1,15 +1,16 @@
 # dlmscope — configure-free build.
 #
 #   make              build ./dlmscope (CUDA backend too when nvcc is found; CUDA=0 forces CPU only)
-#   make test         build and run the whole test suite (CPU only, headless)
+#   make test         build and run the whole test suite (headless; the GPU test skips without a GPU)
 #   make debug        build with AddressSanitizer + UndefinedBehaviorSanitizer and run the suite with it
 #   make test-cuda    compare the CUDA backend with the CPU one (needs an NVIDIA GPU; exit 77 without)
+#   make test-cuda-emu the same comparison on a CPU emulation of CUDA (no GPU or nvcc; g++ and python3)
 #   make lint         check the one-way include rules between modules
 #   make bench        CPU engine benchmarks (figures for docs/BENCHMARKS.md)
 #   make fixtures     regenerate the PyTorch reference fixtures (needs python3 with torch)
 #   make samples      regenerate samples/traces with the bundled model
 #
-# Knobs: CC, CFLAGS, CUDA=auto|0|1, NVCC, CUDA_ARCH, OPENBLAS_DIR.
+# Knobs: CC, CFLAGS, CUDA=auto|0|1|emu, NVCC, CUDA_ARCH, EMU=bf16|fp32, OPENBLAS_DIR.
 
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
@@ -40,6 +41,9 @@ NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/de
 CU_SRC := $(wildcard engine/*.cu)
 ifeq ($(CUDA),0)
   USE_CUDA :=
+else ifeq ($(CUDA),emu)
+  USE_CUDA :=
+  USE_EMU  := 1
 else ifeq ($(NVCC),)
   USE_CUDA :=
 else ifeq ($(CU_SRC),)
@@ -47,9 +51,14 @@ else ifeq ($(CU_SRC),)
 else
   USE_CUDA := 1
 endif
+ifeq ($(CUDA)$(USE_CUDA),1)
+  $(error CUDA=1 but no nvcc was found (set NVCC=/path/to/nvcc))
+endif
 ifeq ($(MAKECMDGOALS),clean)
 else ifneq ($(USE_CUDA),)
   $(info ✓ nvcc found ($(NVCC)): building the CUDA backend)
+else ifneq ($(USE_EMU),)
+  $(info ✓ CUDA=emu: the CUDA backend on the CPU emulator of tests/cuda/emu ($(EMU) mode; test only))
 else ifeq ($(CUDA),0)
   $(info ✗ CUDA=0: CPU backend only)
 else ifeq ($(NVCC),)
@@ -65,10 +74,23 @@ ifneq ($(USE_CUDA),)
   BUILD     ?= build/release-cuda
   CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
   DEFS      += -DDLM_CUDA
-  NVCCFLAGS := -O2 -std=c++17 -arch=$(CUDA_ARCH) -lineinfo -DDLM_CUDA -D_GNU_SOURCE -I. \
-               -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-Wno-missing-field-initializers
+  NVCCFLAGS := -O2 -std=c++17 -arch=$(CUDA_ARCH) -lineinfo -DDLM_CUDA -D_GNU_SOURCE -I. -Werror all-warnings \
+               -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter,-Wno-missing-field-initializers
   CU_OBJ     = $(CU_SRC:%.cu=$(BUILD)/%.o)
   LIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+endif
+# CUDA=emu (what `make test-cuda-emu` builds): engine/backend_cuda.cu rewritten by
+# tests/cuda/emu/transform.py and compiled by the C++ compiler against the CPU emulation of the
+# CUDA subset it uses, so the kernels' logic runs without a GPU. EMU=fp32 keeps bf16 values as
+# fp32 (the backend must then match the CPU to rounding); EMU=bf16 rounds where the GPU does.
+EMU ?= bf16
+ifneq ($(USE_EMU),)
+  BUILD       ?= build/emu-$(EMU)
+  DEFS        += -DDLM_CUDA
+  EMU_CXXFLAGS = -std=c++17 $(CFLAGS) -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+                 -Wno-unknown-pragmas -D_GNU_SOURCE -DDLM_CUDA $(if $(filter fp32,$(EMU)),-DEMU_FP32) -I. -Iengine -Itests/cuda/emu
+  CU_OBJ       = $(BUILD)/engine/backend_cuda.emu.o $(BUILD)/tests/cuda/emu/emu.o
+  LIBS        += -lstdc++
 endif
 
 # ---- sources ----------------------------------------------------------------------------------
@@ -90,7 +112,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test debug test-cuda lint bench fixtures clean units fuzz fuzz-targets samples
+.PHONY: all test debug test-cuda test-cuda-emu emu-run lint bench fixtures clean units fuzz fuzz-targets samples
 .DEFAULT_GOAL := all
 
 all: dlmscope
@@ -108,6 +130,17 @@ $(BUILD)/%.o: %.c
 $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -MMD -MP -MF $(@:.o=.d) -c -o $@ $<
+
+$(BUILD)/engine/backend_cuda.emu.cpp: engine/backend_cuda.cu tests/cuda/emu/transform.py
+	@mkdir -p $(dir $@)
+	$(PYTHON) tests/cuda/emu/transform.py $< $@
+
+$(BUILD)/%.emu.o: $(BUILD)/%.emu.cpp
+	$(CXX) $(EMU_CXXFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/cuda/emu/emu.o: tests/cuda/emu/emu.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/gen/themes_builtin.c: $(THEMES) tui/gen_themes.sh
 	@mkdir -p $(dir $@)
@@ -137,21 +170,39 @@ debug:
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
 
-# The CUDA backend against the CPU reference (tests/cuda). Exits 77, loudly, on a machine without
-# a GPU: a skipped test is not a passed one. `make test` builds (never runs) it in CUDA builds.
-CUDA_TEST_BIN = $(BUILD)/cuda/test_cuda
+# The CUDA backend against the CPU reference (tests/cuda/test_cuda.c). In CUDA builds it sits with
+# the unit tests, so `make test` runs it: on a machine without a GPU it prints why and exits 77,
+# which the suite reports as SKIP (a skipped test is not a passed one). `make test-cuda` runs it
+# alone and fails (exit 77) without a GPU.
+CUDA_TEST_BIN = $(BUILD)/tests/test_cuda
 $(CUDA_TEST_BIN): tests/cuda/test_cuda.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB_OBJ) $(LIBS) $(shell pkg-config --libs cmocka)
 
-ifneq ($(USE_CUDA),)
+ifneq ($(USE_CUDA)$(USE_EMU),)
 units: $(CUDA_TEST_BIN)
+endif
+ifneq ($(USE_CUDA),)
 test-cuda: $(CUDA_TEST_BIN)
 	@$(CUDA_TEST_BIN)
 else
 test-cuda:
-	@echo "test-cuda: this build has no CUDA backend (nvcc not found, or CUDA=0)"; exit 1
+	@echo "test-cuda: this build has no CUDA backend (nvcc not found, or CUDA=0): nothing was tested"; exit 1
 endif
+
+# The same test on the CPU emulator (no GPU, no nvcc; needs g++ and python3), with ASan + UBSan:
+# first with bf16 kept as fp32, where the CUDA path must match the CPU to rounding, then with
+# bf16 rounding. It checks the kernels' indexing, masking, reductions and caching logic, not their
+# timing, races under the real memory model, or cuBLAS's numerics (tests/cuda/emu/cuda_emu.h).
+EMU_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+test-cuda-emu:
+	@[ "$$(uname -m)" = x86_64 ] || { echo "test-cuda-emu: SKIPPED: the emulator's fibers switch stacks in x86-64 assembly"; exit 77; }
+	@$(MAKE) --no-print-directory CUDA=emu EMU=fp32 CFLAGS="$(EMU_CFLAGS)" emu-run
+	@$(MAKE) --no-print-directory CUDA=emu EMU=bf16 CFLAGS="$(EMU_CFLAGS)" emu-run
+
+emu-run: $(CUDA_TEST_BIN)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(CUDA_TEST_BIN)
 
 lint:
 	@tests/lint.sh
