@@ -202,7 +202,7 @@ test-cuda-emu:
 
 emu-run: $(CUDA_TEST_BIN)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(CUDA_TEST_BIN)
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} OMP_WAIT_POLICY=passive $(CUDA_TEST_BIN)
 
 lint:
 	@tests/lint.sh

@@ -2,12 +2,13 @@
 # install-deps.sh — the Debian packages dlmscope builds and tests with (Debian 12 "bookworm").
 # Runs apt-get directly as root, through sudo otherwise. Safe to run again.
 set -eu
-PKGS="gcc make pkg-config
+PKGS="gcc g++ make pkg-config python3
       libjansson-dev libpcre2-dev libutf8proc-dev libopenblas-openmp-dev
       libmsgpack-dev libtermkey-dev libncurses-dev
       libcmocka-dev tmux
       clang libclang-rt-dev libomp-dev"
-# clang (with its sanitizer runtimes and OpenMP) builds the libFuzzer targets of `make fuzz`.
+# clang (with its sanitizer runtimes and OpenMP) builds the libFuzzer targets of `make fuzz`;
+# g++ and python3 build the CUDA emulator of `make test-cuda-emu`.
 # Node.js runs the reference tokenizers in the tests; install Debian's only if none is present.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 SUDO=""

@@ -33,7 +33,10 @@ static fiber *cur; static void *sched_sp;
 static std::function<void()> *body;
 static int barr_gen[4], barr_n[4], block_done;
 static int (*wgen)[4], (*wn)[4], *wdone;
-static uint64_t slots[1024];
+// Shuffle values, double-buffered by the parity of the warp's barrier count: a lane can only
+// write the next-but-one shuffle's slot after every lane has passed the next barrier, i.e. after
+// they have all read this one, so one barrier per shuffle suffices.
+static uint64_t slots[2][1024];
 static char *dyn_smem; static size_t dyn_size;
 void *emu_dyn_smem(void) { return dyn_smem; }
 
@@ -55,13 +58,12 @@ static void warp_barrier() {
 uint64_t emu_shfl_bits(uint64_t bits, int src, bool xor_mode) {
     int t = (int)(cur - fibers), base = t & ~31, lane = t & 31;
     if (n_threads % 32) { fprintf(stderr, "emu: shuffle in a block of %d threads\n", n_threads); abort(); }
-    slots[t] = bits;
+    const int p = (cur->wcount + 1) & 1; // the parity of the barrier below
+    slots[p][t] = bits;
     warp_barrier();
     int from = xor_mode ? (lane ^ src) : src;
     if (from < 0 || from > 31) { fprintf(stderr, "emu: bad shuffle lane %d\n", from); abort(); }
-    uint64_t r = slots[base + from];
-    warp_barrier();
-    return r;
+    return slots[p][base + from];
 }
 static bool ready(const fiber *f) {
     int k = f->target;
