@@ -5,15 +5,16 @@
 // What it emulates: transform.py rewrites each `kernel<<<grid, block, smem, stream>>>(args);` into
 // emu_launch(), which runs the grid's blocks one after another and each block's threads as fibers
 // (one stack per CUDA thread, switched in emu.cpp), so __syncthreads and warp shuffles (a barrier
-// of the warp's 32 lanes) behave as on the GPU; __shared__ memory is per block, dynamic shared
+// of the warp's 32 lanes) behave as on the GPU, and each warp runs as far ahead of the others as
+// the barriers allow, so a missing __syncthreads around shared memory shared by warps shows up; __shared__ memory is per block, dynamic shared
 // memory starts as garbage (0xff bytes, NaN as floats) and launches over the opt-in limit fail.
 // Device memory is host memory (filled with 0xff on allocation); copies are synchronous;
 // cublasGemmEx is a naive fp32 loop. bf16 rounds to nearest even as __float2bfloat16_rn does,
 // or, with EMU_FP32, keeps every fp32 bit so the backend must match the CPU to rounding.
 //
-// What it cannot show: timing or occupancy; races that only the real memory model exposes (a
-// thread runs until its next barrier or shuffle, so a missing __syncthreads between a write and
-// another thread's read can go unnoticed); divergent shuffles with partial masks; cuBLAS's own
+// What it cannot show: timing or occupancy; races within a warp (its lanes take turns, one
+// barrier or shuffle at a time) or between blocks (they run one after another), and anything else
+// only the real memory model exposes; divergent shuffles with partial masks; cuBLAS's own
 // numerics (split-K, tensor-core accumulation order); device faults (out-of-bounds device
 // accesses are caught by ASan only as host accesses to the malloc'ed buffers); the x86-64 stack
 // switch limits it to x86-64.

@@ -124,18 +124,27 @@ void emu_launch(const void *fn, dim3 grid, dim3 block, size_t smem, cudaStream_t
                     for (int r = 0; r < 6; r++) *--sp = 0;
                     f->sp = sp;
                 }
+                // Warp by warp: a warp runs until all its lanes wait at __syncthreads (or end) before
+                // the next one moves, i.e. as far ahead of the others as a GPU could let it, so a
+                // missing __syncthreads between one warp's shared-memory accesses and another's
+                // changes the result instead of going unnoticed.
                 for (;;) {
                     int alive = 0; bool progress = false;
-                    for (int t = 0; t < n_threads; t++) {
-                        fiber *f = &fibers[t];
-                        if (f->done) continue;
-                        alive++;
-                        if (f->wait && !ready(f)) continue;
-                        f->wait = W_NONE;
-                        cur = f; threadIdx = f->idx;
-                        emu_switch(&sched_sp, f->sp);
-                        progress = true;
+                    for (int w = 0; w < nw; w++) {
+                        const int t1 = (w + 1) * 32 < n_threads ? (w + 1) * 32 : n_threads;
+                        for (bool moved = true; moved;) {
+                            moved = false;
+                            for (int t = w * 32; t < t1; t++) {
+                                fiber *f = &fibers[t];
+                                if (f->done || (f->wait && !ready(f))) continue;
+                                f->wait = W_NONE;
+                                cur = f; threadIdx = f->idx;
+                                emu_switch(&sched_sp, f->sp);
+                                moved = progress = true;
+                            }
+                        }
                     }
+                    for (int t = 0; t < n_threads; t++) alive += !fibers[t].done;
                     if (!alive) break;
                     if (!progress) { fprintf(stderr, "emu: deadlock in block (%u,%u)\n", bx, by); abort(); }
                 }
