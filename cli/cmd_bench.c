@@ -36,14 +36,15 @@ static double forward_flops(const dlm_config *c, int L, int Lq, int rows) {
     return per_layer * c->n_layers + 2.0 * rows * c->d_model * c->n_vocab;
 }
 
-// GFLOP/s of OpenBLAS sgemm for out(M,N) = x(M,K) W(N,K)^T, best of a few runs.
+// GFLOP/s of OpenBLAS sgemm for out(M,N) = x(M,K) W(N,K)^T: the best run after a warm-up, over at
+// least 7 runs and 0.2 s, because a small GEMM's few runs can all land on a thread wake-up stall.
 static double sgemm_gflops(int m, int n, int k) {
     float *x = dlm_xmalloc((size_t)m * k * sizeof *x), *w = dlm_xmalloc((size_t)n * k * sizeof *w),
           *o = dlm_xmalloc((size_t)m * n * sizeof *o);
     for (size_t i = 0; i < (size_t)m * k; i++) x[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
     for (size_t i = 0; i < (size_t)n * k; i++) w[i] = (float)((i * 40503u) % 1000) * 1e-3f - 0.5f;
-    double best = 1e30;
-    for (int r = 0; r < 7; r++) {
+    double best = 1e30, start = dlm_now();
+    for (int r = 0; r < 8 || (dlm_now() - start < 0.2 && r < 10000); r++) {
         double t = dlm_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k, w, k, 0.0f, o, n);
         t = dlm_now() - t;
