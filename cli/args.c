@@ -11,7 +11,7 @@
 void cli_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "dlmscope %s: ", cmd);
+    fprintf(stderr, cmd[0] ? "dlmscope %s: " : "dlmscope%s: ", cmd); // "" is the live visualizer
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -60,7 +60,7 @@ int cli_parse(const char *cmd, const char *usage, cli_opt *opts, int argc, char 
         cli_opt *o = opts;
         while (o->name && !(strlen(o->name) == len && strncmp(o->name, name, len) == 0)) o++;
         if (!o->name) {
-            cli_error(cmd, "unknown option '--%.*s' (see dlmscope %s --help)", (int)len, name, cmd);
+            cli_error(cmd, "unknown option '--%.*s' (see dlmscope %s%s--help)", (int)len, name, cmd, cmd[0] ? " " : "");
             return -1;
         }
         if (!o->arg) {

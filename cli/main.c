@@ -36,11 +36,11 @@ int main(int argc, char **argv) {
         char *args[] = {argv[0], "--help", NULL};
         return cmd_live(2, args);
     }
-    if (argc < 2 || argv[1][0] == '-') return cmd_live(argc, argv);
-    if (strcmp(argv[1], "--version") == 0) {
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
         printf("dlmscope %s\n", DLM_VERSION);
         return 0;
     }
+    if (argc < 2 || argv[1][0] == '-') return cmd_live(argc, argv);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "dlmscope: unknown command '%s' (see dlmscope --help)\n", argv[1]);

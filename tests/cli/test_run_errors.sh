@@ -22,4 +22,8 @@ expect_ok "run ok" "$DLMSCOPE" run --model $M $P --gen 16 --block 8 --rule t2m
 [ "$(wc -l <"$TMP/stderr")" -eq 1 ] && grep -q 'forwards' "$TMP/stderr" && ok || fail "summary line: $(cat "$TMP/stderr")"
 expect_ok "help-rules" "$DLMSCOPE" run --help-rules
 grep -q 'evotoken' "$TMP/stdout" && grep -q 'rho_max' "$TMP/stdout" && ok || fail "help-rules lists rules and parameters"
+# --version answers before the live visualizer's option parsing sees it; the live visualizer's errors
+# name it plainly.
+"$DLMSCOPE" --version | grep -qE '^dlmscope [0-9]+\.[0-9]+' && ok || fail "--version"
+expect_error "live: unknown option" "^dlmscope: unknown option '--bogus' \(see dlmscope --help\)$" "$DLMSCOPE" --bogus
 finish
