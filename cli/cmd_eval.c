@@ -30,6 +30,14 @@ static void progress(int done, int total, double elapsed, void *ctx) {
     }
 }
 
+// One item a rule got right and another wrong; with --record-dir, the command that shows why.
+static void print_example(const char *id, const char *right, const char *wrong, const char *record_dir) {
+    printf("      e.g. %s (%s right, %s wrong)", id, right, wrong);
+    if (record_dir)
+        printf("  dlmscope view %s/%s/%s.dlmtrace --compare %s/%s/%s.dlmtrace", record_dir, wrong, id, record_dir, right, id);
+    printf("\n");
+}
+
 int cmd_eval(int argc, char **argv) {
     cli_opt opts[] = {CLI_MODEL_OPTS,
                       {"tasks", "FILE", "JSONL items {prompt, answer, id?, task?} (repeat for several files)"},
@@ -226,10 +234,8 @@ int cmd_eval(int argc, char **argv) {
             printf("  %s vs %s: %d items only %s got right, %d only %s, p = %.3g\n", labels[a], labels[b], only_a, labels[a],
                    only_b, labels[b], p);
             const char *rd = cli_get(opts, "record-dir");
-            if (ex_a >= 0) printf("      e.g. %s (%s right, %s wrong)%s%s/%s/%s.dlmtrace\n", items.v[ex_a].id, labels[a], labels[b],
-                                  rd ? "  dlmscope view " : "", rd ? rd : "", rd ? labels[b] : "", rd ? items.v[ex_a].id : "");
-            if (ex_b >= 0) printf("      e.g. %s (%s right, %s wrong)%s%s/%s/%s.dlmtrace\n", items.v[ex_b].id, labels[b], labels[a],
-                                  rd ? "  dlmscope view " : "", rd ? rd : "", rd ? labels[a] : "", rd ? items.v[ex_b].id : "");
+            if (ex_a >= 0) print_example(items.v[ex_a].id, labels[a], labels[b], rd);
+            if (ex_b >= 0) print_example(items.v[ex_b].id, labels[b], labels[a], rd);
             json_array_append_new(jpair, json_pack("{s:s, s:s, s:i, s:i, s:f}", "a", labels[a], "b", labels[b], "only_a", only_a,
                                                    "only_b", only_b, "p", p));
         }
