@@ -26,6 +26,7 @@
 extern "C" {
 #include "backend.h"
 #include "rng.h"
+#include "topk.h"
 }
 #undef _Noreturn
 
@@ -419,20 +420,6 @@ typedef struct {
     int32_t  sample_exclude, prob_exclude;
 } summary_params;
 
-// Insert (id, p) into a top list sorted by p descending, ids ascending among equal p (summary.c's
-// top_insert; a thread sees its ids in ascending order, as the CPU loop does).
-__device__ static void top_insert(int32_t *ids, double *ps, int *n, int k, int32_t id, double p) {
-    if (*n == k && !(p > ps[k - 1])) return;
-    int i = *n < k ? (*n)++ : k - 1;
-    while (i > 0 && p > ps[i - 1]) {
-        ids[i] = ids[i - 1];
-        ps[i] = ps[i - 1];
-        i--;
-    }
-    ids[i] = id;
-    ps[i] = p;
-}
-
 // dlm_summarize_logits (summary.c) for one row per block, over the row's logits on the GPU:
 // pass 1 finds the softmax max and the sampled token (argmax of logits, or of logits/T + Gumbel
 // noise from the same counter RNG, first maximum wins); pass 2 the normaliser and entropy sums;
@@ -482,7 +469,7 @@ k_summary(dlm_row_summary *out, float *probs, const float *logits, const int32_t
         for (int v = threadIdx.x; v < V; v += SUM_THREADS) {
             double p = v == sp.prob_exclude ? 0.0 : exp((double)lg[v] * sp.inv_t - mx - log_z);
             if (probs) probs[(size_t)r * V + v] = (float)p;
-            if (sp.top_k) top_insert(top_ids, top_ps, &n_top, sp.top_k, v, p);
+            if (sp.top_k) dlm_top_insert(top_ids, top_ps, &n_top, sp.top_k, v, p);
         }
     }
     dlm_row_summary *o = &out[r];

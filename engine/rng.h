@@ -8,12 +8,7 @@
 
 #include <stdint.h>
 
-// The CUDA backend draws its Gumbel noise on the GPU through these very functions.
-#ifdef __CUDACC__
-#define DLM_HOSTDEV __host__ __device__
-#else
-#define DLM_HOSTDEV
-#endif
+#include "hostdev.h" // the CUDA backend draws its Gumbel noise on the GPU through these very functions
 
 static inline DLM_HOSTDEV uint64_t dlm_rng_mix(uint64_t x) {
     // splitmix64 finaliser: a bijection with good avalanche

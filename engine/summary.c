@@ -5,19 +5,7 @@
 #include "error.h"
 #include "forward.h"
 #include "rng.h"
-
-// Insert (id, p) into a top list sorted by p descending, ids ascending among equal p.
-static void top_insert(int32_t *ids, double *ps, int *n, int k, int32_t id, double p) {
-    if (*n == k && !(p > ps[k - 1])) return; // equal p with a larger id never displaces
-    int i = *n < k ? (*n)++ : k - 1;
-    while (i > 0 && p > ps[i - 1]) {
-        ids[i] = ids[i - 1];
-        ps[i] = ps[i - 1];
-        i--;
-    }
-    ids[i] = id;
-    ps[i] = p;
-}
+#include "topk.h"
 
 void dlm_summarize_logits(const float *logits, int n_vocab, int position, int32_t given, const dlm_sample_opts *o,
                           dlm_row_summary *out, float *probs_out) {
@@ -57,7 +45,7 @@ void dlm_summarize_logits(const float *logits, int n_vocab, int position, int32_
     for (int v = 0; v < n_vocab; v++) {
         double p = v == o->prob_exclude ? 0.0 : exp((double)logits[v] * inv_t - mx - log_z);
         if (probs_out) probs_out[v] = (float)p;
-        if (o->top_k) top_insert(top_ids, top_ps, &n_top, o->top_k, v, p);
+        if (o->top_k) dlm_top_insert(top_ids, top_ps, &n_top, o->top_k, v, p);
     }
     if (tok < 0) tok = 0; // only possible when every id is excluded (n_vocab == 1)
     out->token = tok;
