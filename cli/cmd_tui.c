@@ -16,7 +16,9 @@
     {"theme", "NAME", "dark (default), light, high-contrast, mono, or a .theme file"}, \
     {"no-color", NULL, "no colours (also when NO_COLOR is set)"},                       \
     {"no-mouse", NULL, "leave the mouse to the terminal (text selection)"},             \
-    {"demo", NULL, "autoplay with captions (teaching)"}
+    {"demo", NULL, "autoplay with captions (teaching)"},                                \
+    {"script", "FILE", "no terminal: read keys from FILE (docs/tui.md, script mode)"},     \
+    {"dump-screens", "DIR", "with --script: write each `screen NAME` of the script to DIR/NAME.txt"}
 
 // Where the bundled model lives: $DLMSCOPE_MODEL, next to the binary, or in the working folder.
 static char *bundled(const char *argv0, const char *rel) {
@@ -116,6 +118,8 @@ int cmd_live(int argc, char **argv) {
                    .no_color = cli_has(opts, "no-color"),
                    .no_mouse = cli_has(opts, "no-mouse"),
                    .demo = cli_has(opts, "demo"),
+                   .script = cli_get(opts, "script"),
+                   .dump_dir = cli_get(opts, "dump-screens"),
                    .autoplay = !cli_has(opts, "paused")};
     status = tui_main(&to);
 done:
@@ -165,6 +169,8 @@ int cmd_view(int argc, char **argv) {
                    .no_color = cli_has(opts, "no-color"),
                    .no_mouse = cli_has(opts, "no-mouse"),
                    .demo = cli_has(opts, "demo"),
+                   .script = cli_get(opts, "script"),
+                   .dump_dir = cli_get(opts, "dump-screens"),
                    .start_step = (int)step};
     status = tui_main(&to);
 done:

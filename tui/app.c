@@ -11,19 +11,75 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "app.h"
 #include "engine/util.h"
 
-static volatile sig_atomic_t sig_quit, sig_winch, sig_tstp;
+static volatile sig_atomic_t sig_quit, sig_winch, sig_tstp; // sig_quit: the signal that asked to quit
 static tui_app *g_app; // for the die callback: the terminal must be restored on a fatal error
-static bool screen_active;
+static volatile sig_atomic_t screen_active;
+
+// What a dying process can still do for the terminal from a signal handler (async-signal-safe:
+// write and tcsetattr only): the tty modes saved before curses took it, and the escape sequences
+// that leave the alternate screen, show the cursor and stop mouse reporting, prepared beforehand.
+static struct termios saved_tio;
+static bool have_tio;
+static char reset_seq[256];
+static size_t reset_len;
+
+static void emergency_restore(void) {
+    if (!screen_active) return;
+    screen_active = 0;
+    ssize_t r = write(STDOUT_FILENO, reset_seq, reset_len);
+    (void)r;
+    if (have_tio) tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+}
+
+static bool is_quit_signal(int sig) { return sig != SIGWINCH && sig != SIGTSTP; }
 
 static void on_signal(int sig) {
     if (sig == SIGWINCH) sig_winch = 1;
     else if (sig == SIGTSTP) sig_tstp = 1;
-    else sig_quit = 1;
+    else if (sig_quit && is_quit_signal(sig)) { // asked twice: the loop is not answering, so go now
+        emergency_restore();
+        _exit(128 + sig);
+    } else sig_quit = sig;
+}
+
+static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
+static struct sigaction crash_old[sizeof crash_signals / sizeof crash_signals[0]];
+
+static void on_crash(int sig) {
+    emergency_restore();
+    for (size_t i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++)
+        if (crash_signals[i] == sig) sigaction(sig, &crash_old[i], NULL); // a sanitizer's handler, or the default
+    raise(sig); // blocked while this handler runs: delivered to that handler as soon as it returns
+}
+
+// Before curses takes the terminal: remember its modes and restore them if the process crashes.
+static void catch_crashes(void) {
+    have_tio = tcgetattr(STDIN_FILENO, &saved_tio) == 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_crash;
+    for (size_t i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++) sigaction(crash_signals[i], &sa, &crash_old[i]);
+}
+
+// After initscr: the sequences emergency_restore writes, from this terminal's terminfo.
+static void prepare_reset(void) {
+    const char *caps[] = {"sgr0", "cnorm", "rmcup"};
+    reset_len = 0;
+    const char *mouse_off = "\033[?1006l\033[?1000l";
+    memcpy(reset_seq, mouse_off, strlen(mouse_off));
+    reset_len = strlen(mouse_off);
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        const char *c = tigetstr((char *)caps[i]);
+        if (c && c != (char *)-1 && reset_len + strlen(c) + 3 < sizeof reset_seq) memcpy(reset_seq + reset_len, c, strlen(c)), reset_len += strlen(c);
+    }
+    memcpy(reset_seq + reset_len, "\r\n", 2);
+    reset_len += 2;
 }
 
 static void mouse_enable(bool on) {
@@ -47,6 +103,16 @@ static void message(tui_app *app, bool error, const char *fmt, ...) {
     va_end(ap);
     app->message_error = error;
     app->message_until = dlm_now() + (error ? 6.0 : 3.0);
+}
+
+void tui_app_fail(tui_app *app, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("dlmscope: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    app->quit = true;
 }
 
 // ---- timelines -----------------------------------------------------------------------------------
@@ -698,6 +764,35 @@ static void handle_resize(tui_app *app) {
     app->rows = LINES, app->cols = COLS;
 }
 
+void tui_app_key(tui_app *app, const TermKeyKey *k) { handle_key(app, k); }
+
+bool tui_app_tick(tui_app *app) {
+    bool dirty = false;
+    poll_live(app, &dirty);
+    double now = dlm_now();
+    if (app->playing && now >= app->next_tick) {
+        if (!(app->a.live && tui_live_busy(app->a.live))) step_forward(app);
+        app->next_tick = now + app->interval_ms / 1000.0;
+        dirty = true;
+    }
+    if (app->message[0] && now >= app->message_until) app->message[0] = 0, dirty = true;
+    return dirty;
+}
+
+bool tui_app_idle(const tui_app *app) {
+    const tui_timeline *ts[2] = {&app->a, &app->b};
+    for (int k = 0; k < 2; k++)
+        if (ts[k]->live && tui_live_busy(ts[k]->live)) return false;
+    return !app->playing && app->steps_wanted == 0;
+}
+
+void tui_app_frame(tui_app *app) {
+    app->rows = LINES, app->cols = COLS;
+    app->lopts.compare = app->compare;
+    tui_layout_compute(app->rows, app->cols, &app->lopts, &app->L);
+    tui_draw(app);
+}
+
 static int run_loop(tui_app *app) {
     bool dirty = true, pending = false;
     while (!app->quit && !sig_quit) {
@@ -719,19 +814,9 @@ static int run_loop(tui_app *app) {
             handle_resize(app);
             dirty = true;
         }
-        poll_live(app, &dirty);
-        double now = dlm_now();
-        if (app->playing && now >= app->next_tick) {
-            if (!(app->a.live && tui_live_busy(app->a.live))) step_forward(app);
-            app->next_tick = now + app->interval_ms / 1000.0;
-            dirty = true;
-        }
-        if (app->message[0] && now >= app->message_until) app->message[0] = 0, dirty = true;
+        dirty |= tui_app_tick(app);
         if (dirty) {
-            app->rows = LINES, app->cols = COLS;
-            app->lopts.compare = app->compare;
-            tui_layout_compute(app->rows, app->cols, &app->lopts, &app->L);
-            tui_draw(app);
+            tui_app_frame(app);
             dirty = false;
         }
         int timeout = 1000;
@@ -745,13 +830,13 @@ static int run_loop(tui_app *app) {
         TermKeyKey key;
         TermKeyResult res;
         if (r > 0) {
-            if (pfd.revents & (POLLHUP | POLLERR)) break; // the terminal went away
-            termkey_advisereadable(app->tk);
+            if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) break; // the terminal went away
+            if (termkey_advisereadable(app->tk) == TERMKEY_RES_ERROR) break; // EIO: the terminal is gone
             while ((res = termkey_getkey(app->tk, &key)) == TERMKEY_RES_KEY) {
                 handle_key(app, &key);
                 dirty = true;
             }
-            if (res == TERMKEY_RES_EOF) break;
+            if (res == TERMKEY_RES_EOF || res == TERMKEY_RES_ERROR) break;
             pending = res == TERMKEY_RES_AGAIN;
         } else if (pending) {
             if (termkey_getkey_force(app->tk, &key) == TERMKEY_RES_KEY) {
@@ -832,39 +917,64 @@ int tui_main(const tui_opts *o) {
         snprintf(app->b.label, sizeof app->b.label, "B: %s", o->compare_path);
     }
     load_prompts(app, o->prompts_file);
-    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-        fprintf(stderr, "dlmscope: the visualizer needs a terminal (headless: dlmscope run, dlmscope trace dump)\n");
-        status = 2;
-        goto cleanup;
+    SCREEN *script_screen = NULL;
+    FILE *script_out = NULL, *script_in = NULL;
+    if (o->script) {
+        // Script mode: an off-screen terminal of $TERM's kind; its bytes go to DIR/terminal.out.
+        const char *term = getenv("TERM") && *getenv("TERM") ? getenv("TERM") : "xterm-256color";
+        char *out_path = o->dump_dir ? dlm_path_join(o->dump_dir, "terminal.out") : NULL;
+        script_out = fopen(out_path ? out_path : "/dev/null", "w");
+        script_in = fopen("/dev/null", "r");
+        free(out_path);
+        script_screen = script_out && script_in ? newterm(term, script_out, script_in) : NULL;
+        if (!script_screen) {
+            fprintf(stderr, "dlmscope: --script: cannot create an off-screen terminal (TERM=%s; is --dump-screens a folder?)\n", term);
+            goto cleanup;
+        }
+        set_term(script_screen);
+        int cols = getenv("COLUMNS") ? atoi(getenv("COLUMNS")) : 80, rows = getenv("LINES") ? atoi(getenv("LINES")) : 24;
+        resizeterm(rows > 0 ? rows : 24, cols > 0 ? cols : 80);
+        app->tk = termkey_new_abstract(term, TERMKEY_FLAG_SPACESYMBOL | TERMKEY_FLAG_CTRLC);
+    } else {
+        if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+            fprintf(stderr, "dlmscope: the visualizer needs a terminal (headless: dlmscope run, dlmscope trace dump; "
+                            "scripted: --script FILE)\n");
+            status = 2;
+            goto cleanup;
+        }
+        // Take the terminal.
+        g_app = app;
+        dlm_set_die_callback(restore_terminal);
+        catch_crashes();
+        if (!initscr()) {
+            fprintf(stderr, "dlmscope: cannot initialise the terminal (TERM=%s)\n", getenv("TERM") ? getenv("TERM") : "");
+            goto cleanup;
+        }
+        screen_active = true;
+        prepare_reset();
+        noecho();
+        nonl();
+        curs_set(0);
+        app->tk = termkey_new(STDIN_FILENO, TERMKEY_FLAG_SPACESYMBOL | TERMKEY_FLAG_CTRLC);
     }
-
-    // Take the terminal.
-    g_app = app;
-    dlm_set_die_callback(restore_terminal);
-    if (!initscr()) {
-        fprintf(stderr, "dlmscope: cannot initialise the terminal (TERM=%s)\n", getenv("TERM") ? getenv("TERM") : "");
-        goto cleanup;
-    }
-    screen_active = true;
-    noecho();
-    nonl();
-    curs_set(0);
-    app->tk = termkey_new(STDIN_FILENO, TERMKEY_FLAG_SPACESYMBOL | TERMKEY_FLAG_CTRLC);
     if (!app->tk) {
         restore_terminal();
         fprintf(stderr, "dlmscope: cannot read keys from this terminal\n");
         goto cleanup;
     }
     termkey_set_waittime(app->tk, 25); // a lone Esc answers in 25 ms
-    if (!o->no_mouse) mouse_enable(true);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGWINCH, &sa, NULL);
-    sigaction(SIGTSTP, &sa, NULL);
+    if (!o->no_mouse && !o->script) mouse_enable(true);
+    if (!o->script) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        // Every signal that ends the process by default and that a user or a dying terminal sends:
+        // each quits through the loop, which gives the terminal back.
+        static const int quit_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM};
+        for (size_t i = 0; i < sizeof quit_signals / sizeof quit_signals[0]; i++) sigaction(quit_signals[i], &sa, NULL);
+        sigaction(SIGWINCH, &sa, NULL);
+        sigaction(SIGTSTP, &sa, NULL);
+    }
 
     tui_keymap_defaults(app->tk, &app->keys);
     if (tui_keymap_load_user(app->tk, &app->keys) != DLM_STATUS_OK) message(app, true, "%s", dlm_error_message());
@@ -880,10 +990,24 @@ int tui_main(const tui_opts *o) {
     app->demo = o->demo;
     if (app->demo) app->playing = true, app->interval_ms = 700;
     if (o->trace_path) seek(app, o->start_step > 0 ? o->start_step - 1 : app->demo ? 0 : 0);
-    status = run_loop(app);
-    restore_terminal();
+    if (o->script) {
+        char mode[64];
+        snprintf(mode, sizeof mode, "%s colours=%s", getenv("TERM") ? getenv("TERM") : "", tui_color_depth_name(depth));
+        status = tui_script_run(app, o->script, o->dump_dir, mode);
+    } else {
+        status = run_loop(app);
+        restore_terminal();
+        // INT, TERM and HUP are how users and terminals say quit; any other signal is reported.
+        if (sig_quit && sig_quit != SIGINT && sig_quit != SIGTERM && sig_quit != SIGHUP) status = 128 + (int)sig_quit;
+    }
 cleanup:
     if (app->tk) termkey_destroy(app->tk);
+    if (script_screen) {
+        endwin();
+        delscreen(script_screen);
+    }
+    if (script_out) fclose(script_out);
+    if (script_in) fclose(script_in);
     g_app = NULL;
     dlm_set_die_callback(NULL);
     timeline_free(&app->a);
