@@ -134,7 +134,7 @@ done:
 
 int cmd_view(int argc, char **argv) {
     cli_opt opts[] = {{"compare", "TRACE", "a second trace shown side by side, in lockstep"},
-                      {"step", "N", "start at step N"},
+                      {"step", "N", "start at step N (numbered from 0, as in trace dump)"},
                       CLI_LOOK_OPTS,
                       {"model", "DIR", "the trace's model, to fork from the trace with other rules (optional)"},
                       {"adapter", "DIR", "with --model: its adapter"},
@@ -154,7 +154,7 @@ int cmd_view(int argc, char **argv) {
         cli_error("view", "expected one TRACE file (dlmscope view --help)");
         goto done;
     }
-    if (!cli_get_int("view", opts, "step", 1, INT32_MAX, 0, &step)) goto done;
+    if (!cli_get_int("view", opts, "step", 0, INT32_MAX, 0, &step)) goto done;
     if (cli_has(opts, "model") && !cli_engine_open("view", opts, false, &e)) goto done;
     long long bc;
     cli_get_int("view", opts, "block-causal", 1, 1 << 20, 0, &bc);

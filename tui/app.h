@@ -60,6 +60,7 @@ typedef struct {
     dlm_rule_config param_rule;
     tui_input     input;
     char          input_buf[256];
+    size_t        input_pos;  // cursor: a byte offset into input_buf, on a character boundary
     char          search[256];
     char          message[512];
     bool          message_error;
@@ -92,6 +93,9 @@ bool tui_screen_dump(const char *path, const char *mode);
 void tui_draw(tui_app *app);
 // The summary row of a step (computes and caches it). NULL if the step cannot be read.
 const uint8_t *tui_timeline_row(tui_timeline *t, int step);
+// Search app->search in the text of a step (across tokens): marks per generated position (G bytes
+// each; covered may be NULL). Returns the number of matches.
+int tui_step_search(const tui_app *app, const tui_timeline *t, const dlm_step *st, unsigned char *starts, unsigned char *covered);
 // Display text of a token id as recorded in a trace.
 void tui_token_display(const tui_app *app, const dlm_trace *t, int32_t id, tui_token_text *out);
 

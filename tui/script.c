@@ -123,9 +123,25 @@ static bool settle(tui_app *app) {
     }
 }
 
+// One key, then (unless autoplay runs) the live step it asked for, so the next key sees its result
+// as a person waiting for the screen would.
 static void press(tui_app *app, const TermKeyKey *k) {
     tui_app_key(app, k);
     tui_app_tick(app);
+    double give_up = dlm_now() + 120;
+    while (!app->playing && !tui_app_idle(app) && dlm_now() < give_up) {
+        sleep_ms(1);
+        tui_app_tick(app);
+    }
+}
+
+// Keys from bytes pushed into libtermkey, as a terminal would send them.
+static void press_bytes(tui_app *app, const char *bytes, size_t n) {
+    termkey_push_bytes(app->tk, bytes, n);
+    TermKeyKey k;
+    TermKeyResult r;
+    while ((r = termkey_getkey(app->tk, &k)) == TERMKEY_RES_KEY) press(app, &k);
+    if (r == TERMKEY_RES_AGAIN && termkey_getkey_force(app->tk, &k) == TERMKEY_RES_KEY) press(app, &k);
 }
 
 int tui_script_run(tui_app *app, const char *script, const char *dump_dir, const char *mode) {
@@ -187,19 +203,19 @@ int tui_script_run(tui_app *app, const char *script, const char *dump_dir, const
                 status = 2;
                 break;
             }
-            char seq[64];
-            int n = snprintf(seq, sizeof seq, "\033[<0;%d;%dM", a1 + 1, a2 + 1); // SGR mouse, as terminals send it
-            termkey_push_bytes(app->tk, seq, (size_t)n);
-            TermKeyKey k;
-            while (termkey_getkey_force(app->tk, &k) == TERMKEY_RES_KEY) press(app, &k);
+            if (a1 > 222 || a2 > 222) {
+                tui_app_fail(app, "%s:%d: click: the X10 mouse encoding reaches column and row 222", script, lineno);
+                status = 2;
+                break;
+            }
+            char seq[8] = {'\033', '[', 'M', 32, (char)(33 + a1), (char)(33 + a2), 0}; // as terminals send it (app.c)
+            press_bytes(app, seq, 6);
             tui_app_frame(app);
         } else if (strcmp(cmd, "type") == 0) {
             for (const char *c = arg; *c && !app->quit;) {
-                TermKeyKey k;
                 size_t n = 1;
                 while (((unsigned char)c[n] & 0xc0) == 0x80) n++;
-                termkey_push_bytes(app->tk, c, n);
-                if (termkey_getkey_force(app->tk, &k) == TERMKEY_RES_KEY) press(app, &k);
+                press_bytes(app, c, n);
                 c += n;
             }
             tui_app_frame(app);
