@@ -31,15 +31,18 @@ static json_t *jtext(const char *s) {
 static void progress(int done, int total, double elapsed, void *ctx) {
     bool tty = *(bool *)ctx;
     static int last_decile = -1;
-    double eta = done ? elapsed / done * (total - done) : 0;
+    // No estimate before the first item is done: "ETA 0 s" there would be a guess shown as a fact.
+    char eta[48];
+    if (done) snprintf(eta, sizeof eta, "ETA %.0f s", elapsed / done * (total - done));
+    else snprintf(eta, sizeof eta, "ETA after the first item");
     if (tty) {
         int w = 30, fill = total ? done * w / total : w;
-        fprintf(stderr, "\r[%.*s%*s] %d/%d  %.0f s elapsed, ETA %.0f s ", fill, "##############################", w - fill, "",
+        fprintf(stderr, "\r[%.*s%*s] %d/%d  %.0f s elapsed, %s ", fill, "##############################", w - fill, "",
                 done, total, elapsed, eta);
         if (done == total) fputc('\n', stderr);
     } else if (total && done * 10 / total != last_decile) { // logs: one line per 10%
         last_decile = done * 10 / total;
-        fprintf(stderr, "dlmscope eval: %d/%d items done, %.0f s elapsed, ETA %.0f s\n", done, total, elapsed, eta);
+        fprintf(stderr, "dlmscope eval: %d/%d items done, %.0f s elapsed, %s\n", done, total, elapsed, eta);
     }
 }
 

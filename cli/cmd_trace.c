@@ -2,7 +2,7 @@
 //
 //   trace info FILE              header, summary and the state of the file's tail
 //   trace dump FILE [--step N] [--json]   per-step view; --json: one JSON object per line
-//   trace diff A B               first step and positions where two traces differ
+//   trace diff A B               every difference (header, steps, positions); exit 1 if any
 // A truncated or damaged file prints what it can, then one line about the damage, exit 1.
 #include <jansson.h>
 #include <stdio.h>
@@ -18,7 +18,13 @@
 #include "trace_json.h"
 
 // Token text from the trace, escaped for one line, or #id when the trace does not have it.
+// A token as text dumps show it: [MASK] for the mask id (the viewer's name for it, whatever the
+// tokenizer calls it), escapes for control bytes.
 static void tok_text(const dlm_trace *t, int32_t id, char *buf, size_t n) {
+    if (id == dlm_trace_header_of(t)->mask_id) {
+        snprintf(buf, n, "[MASK]");
+        return;
+    }
     size_t len;
     const char *b = dlm_trace_token(t, id, &len);
     if (!b) {
@@ -203,38 +209,60 @@ static int trace_diff(const char *pa, const char *pb) {
         dlm_trace_close(b);
         return 1;
     }
-    if (ha->model_identity != hb->model_identity) printf("note: different models (%s, %s)\n", ha->model_name, hb->model_name);
-    if (strcmp(ha->rule_spec, hb->rule_spec)) printf("rules: %s\n   vs: %s\n", ha->rule_spec, hb->rule_spec);
+    // Every difference, not just the first: the header, then each step that differs. Exit 1 if
+    // anything differs (like diff(1)), 2 on an error.
+    bool differ = false;
+    if (ha->model_identity != hb->model_identity)
+        printf("models: %s (identity %016llx) vs %s (identity %016llx)\n", ha->model_name,
+               (unsigned long long)ha->model_identity, hb->model_name, (unsigned long long)hb->model_identity), differ = true;
+    if (strcmp(ha->rule_spec, hb->rule_spec)) printf("rules: %s\n   vs: %s\n", ha->rule_spec, hb->rule_spec), differ = true;
     int na = dlm_trace_n_steps(a), nb = dlm_trace_n_steps(b), n = na < nb ? na : nb;
+    if (na != nb) printf("steps: %s has %d, %s has %d\n", pa, na, pb, nb), differ = true;
     dlm_step *sa = dlm_step_new(ha->n_tokens), *sb = dlm_step_new(hb->n_tokens);
-    int first = -1;
-    for (int i = 0; i < n && first < 0; i++) {
+    int steps_differ = 0, first = -1;
+    for (int i = 0; i < n; i++) {
         if (dlm_trace_read_step(a, i, sa, NULL) != DLM_STATUS_OK || dlm_trace_read_step(b, i, sb, NULL) != DLM_STATUS_OK) {
             fprintf(stderr, "dlmscope trace: %s\n", dlm_error_message());
             rc = 2;
             break;
         }
-        for (int p = ha->prompt_len; p < ha->n_tokens; p++)
-            if (sa->pos[p].token != sb->pos[p].token || sa->pos[p].state != sb->pos[p].state) first = i;
-    }
-    if (rc == 0 && first >= 0) {
-        char x[96], y[96];
-        printf("first difference at step %d (block %d):\n", first, sa->block);
+        int n_tok = 0, n_prob = 0;
         for (int p = ha->prompt_len; p < ha->n_tokens; p++) {
             const dlm_pos_info *qa = &sa->pos[p], *qb = &sb->pos[p];
-            if (qa->token == qb->token && qa->state == qb->state) continue;
+            bool tok = qa->token != qb->token || qa->state != qb->state || qa->events != qb->events;
+            bool prob = qa->p_current != qb->p_current || qa->p_sampled != qb->p_sampled || qa->sampled != qb->sampled ||
+                        qa->n_top != qb->n_top || (qa->n_top && (qa->top_id[0] != qb->top_id[0] || qa->top_p[0] != qb->top_p[0]));
+            n_tok += tok;
+            n_prob += !tok && prob;
+        }
+        if (!n_tok && !n_prob && sa->block == sb->block) continue;
+        if (first < 0) first = i;
+        steps_differ++;
+        printf("step %d (block %d", i, sa->block);
+        if (sb->block != sa->block) printf(" vs %d", sb->block);
+        printf("): %d position%s differ in token or state", n_tok, n_tok == 1 ? "" : "s");
+        if (n_prob) printf(", %d more only in probabilities", n_prob);
+        printf("\n");
+        for (int p = ha->prompt_len; p < ha->n_tokens; p++) {
+            const dlm_pos_info *qa = &sa->pos[p], *qb = &sb->pos[p];
+            if (qa->token == qb->token && qa->state == qb->state && qa->events == qb->events) continue;
+            char x[96], y[96];
             tok_text(a, qa->token, x, sizeof x);
             tok_text(b, qb->token, y, sizeof y);
-            printf("  pos %4d  %-20s %-9s | %-20s %s\n", p, x, dlm_pos_state_name(qa->state), y, dlm_pos_state_name(qb->state));
+            printf("  pos %4d  %-20s %-9s | %-20s %-9s", p, x, dlm_pos_state_name(qa->state), y, dlm_pos_state_name(qb->state));
+            if (qa->events != qb->events) {
+                printf("  events:");
+                for (int bit = 0; bit < 5; bit++)
+                    if ((qa->events ^ qb->events) & (1 << bit)) printf(" %s in %s", dlm_event_name(bit), qa->events & (1 << bit) ? "A" : "B");
+            }
+            printf("\n");
         }
-        rc = 1;
-    } else if (rc == 0) {
-        if (na != nb) {
-            printf("identical for %d steps; %s has %d steps, %s has %d\n", n, pa, na, pb, nb);
-            rc = 1;
-        } else {
-            printf("identical: %d steps\n", n);
-        }
+    }
+    if (rc == 0) {
+        if (steps_differ) printf("%d of %d common steps differ; first difference at step %d\n", steps_differ, n, first), differ = true;
+        else if (differ) printf("the %d steps in common are identical\n", n);
+        else printf("identical: %d steps\n", n);
+        rc = differ ? 1 : 0;
     }
     dlm_step_free(sa);
     dlm_step_free(sb);

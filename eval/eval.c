@@ -266,6 +266,7 @@ dlm_status dlm_eval_run(const dlm_eval_config *cfg, const dlm_eval_items *items,
     double t0 = dlm_now();
     for (int j = 0; j < jobs; j++) pthread_create(&th[j], NULL, worker, &sh);
     int total = cfg->n_rules * items->n;
+    if (cfg->progress) cfg->progress(0, total, 0, cfg->ctx); // the bar (or the 0% log line) at once
     while (atomic_load(&sh.done) < total && !sh.setup_error[0]) {
         usleep(200000);
         if (cfg->progress) cfg->progress(atomic_load(&sh.done), total, dlm_now() - t0, cfg->ctx);
