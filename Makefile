@@ -220,9 +220,10 @@ fuzz:
 
 fuzz-targets: $(FUZZ_BIN)
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_OBJ)
+FUZZ_CLI_OBJ = $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ)) # (fuzz_trace_json reaches into cli/)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_OBJ) $(FUZZ_CLI_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_OBJ) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_OBJ) $(FUZZ_CLI_OBJ) $(LIBS)
 
 bench: $(BUILD)/dlmscope
 	@DLMSCOPE=$(BUILD)/dlmscope tests/bench.sh

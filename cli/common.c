@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/util.h"
 
@@ -52,7 +53,7 @@ bool cli_engine_open(const char *cmd, const cli_opt *opts, bool need_tokenizer, 
     }
     const char *tpath = cli_get(opts, "tokenizer");
     char *default_tok = dlm_path_join(dir, "tokenizer.json");
-    if (!tpath && dlm_file_exists(default_tok)) tpath = default_tok;
+    if (!tpath && access(default_tok, F_OK) == 0) tpath = default_tok; // present but not a file: say so
     if (tpath) {
         e->tok = dlm_tokenizer_load(tpath);
         e->tok_path = dlm_xstrdup(tpath);
