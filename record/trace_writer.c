@@ -12,12 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/hub.h"
 #include "engine/safetensors.h"
 #include "engine/util.h"
-
-#ifndef DLM_VERSION
-#define DLM_VERSION "0.1.0"
-#endif
+#include "engine/version.h"
 
 struct dlm_trace_writer {
     FILE                *f;
@@ -56,7 +54,8 @@ void dlm_trace_header_from_session(dlm_trace_header *h, const dlm_model *m, cons
     size_t len = strlen(name);
     while (len > 1 && name[len - 1] == '/') name[--len] = 0; // "dir/" -> "dir"
     base = strrchr(name, '/');
-    snprintf(h->model_name, sizeof h->model_name, "%s", base ? base + 1 : name);
+    if (!dlm_hub_name_of(m->dir, h->model_name, sizeof h->model_name)) // a hub snapshot: ORG/NAME, not its hash
+        snprintf(h->model_name, sizeof h->model_name, "%s", base ? base + 1 : name);
     snprintf(h->model_dir, sizeof h->model_dir, "%s", m->dir);
     h->model_identity = m->identity;
     snprintf(h->adapter, sizeof h->adapter, "%s", m->adapter_dir ? m->adapter_dir : "");
