@@ -435,7 +435,6 @@ static void param_adjust(tui_app *app, int dir) {
 
 // ---- actions ------------------------------------------------------------------------------------------------
 
-static int line_of(const tui_app *app, int pos); // canvas navigation helpers below
 static void input_set(tui_app *app, const char *text);
 
 static void search_move(tui_app *app, int dir) {
@@ -520,11 +519,11 @@ static void do_action(tui_app *app, tui_action a, int arg) {
         if (app->focus == FOCUS_HEAT) {
             seek(app, cur + (a == TUI_ACTION_DOWN ? 1 : -1));
         } else { // the position on the neighbouring line nearest in order
-            int line = line_of(app, app->sel), target = line + (a == TUI_ACTION_DOWN ? 1 : -1);
+            int line = tui_canvas_line_of(app, app->sel), target = line + (a == TUI_ACTION_DOWN ? 1 : -1);
             const dlm_trace_header *h = hdr(app);
             int best = app->sel;
             for (int i = h->prompt_len; i < h->n_tokens; i++)
-                if (line_of(app, i) == target) {
+                if (tui_canvas_line_of(app, i) == target) {
                     best = i;
                     if (a == TUI_ACTION_UP || i >= app->sel + 1) break;
                 }
@@ -568,6 +567,7 @@ static void do_action(tui_app *app, tui_action a, int arg) {
         break;
     case TUI_ACTION_INSPECTOR: app->lopts.inspector = !app->lopts.inspector; break;
     case TUI_ACTION_HEAT: app->lopts.heat = !app->lopts.heat; break;
+    case TUI_ACTION_CAND: app->lopts.cand = !app->lopts.cand; break;
     case TUI_ACTION_PROMPT:
         if (!app->a.live) {
             message(app, true, "a new prompt needs a live session (dlmscope --model DIR)");
@@ -592,26 +592,6 @@ static void do_action(tui_app *app, tui_action a, int arg) {
     default: break;
     }
     clamp_sel(app);
-}
-
-// Canvas line of a position, recomputed the way draw.c lays it out (width of the canvas pane).
-static int line_of(const tui_app *app, int pos) {
-    const dlm_step *st = dlm_player_step(app->a.player);
-    if (!st) return 0;
-    int W = app->L.canvas.w > 0 ? app->L.canvas.w : 80, line = 0, col = 0;
-    for (int i = st->prompt_len; i < st->n_tokens; i++) {
-        tui_token_text tt;
-        const dlm_pos_info *p = &st->pos[i];
-        if (p->state == DLM_POS_MASK || p->state == DLM_POS_SOFT_MASK || (p->events & DLM_EVENT_REMASK)) tt.width = 1, tt.newline = false;
-        else tui_token_display(app, app->a.trace, p->token, &tt);
-        if (tt.width == 0) tt.width = 1;
-        int w = tt.width < W ? tt.width : W;
-        if (col > 0 && col + w > W) line++, col = 0;
-        if (i == pos) return line;
-        col += w;
-        if (tt.newline && p->state != DLM_POS_MASK) line++, col = 0;
-    }
-    return line;
 }
 
 // ---- input -----------------------------------------------------------------------------------------------
@@ -730,33 +710,19 @@ static void mouse_key(tui_app *app, const TermKeyKey *k) {
         return;
     }
     if (ev != TERMKEY_MOUSE_PRESS || button != 1) return;
-    tui_rect c = app->L.canvas, h = app->L.heat;
+    tui_rect c = app->L.canvas, h = app->L.heat, cand = app->L.cand;
     const dlm_trace_header *hd = hdr(app);
     if (!dlm_player_step(app->a.player)) return; // nothing decoded yet: nothing to select
     if (line > c.y && line < c.y + c.h && col >= c.x && col < c.x + c.w) {
-        int target = line - c.y - 1 + app->canvas_top; // find the cell under the pointer
-        for (int i = hd->prompt_len; i < hd->n_tokens; i++)
-            if (line_of(app, i) == target) {
-                app->sel = i;
-                int l2 = target, x = 0;
-                (void)l2;
-                // walk the line to the column
-                for (int j = i; j < hd->n_tokens && line_of(app, j) == target; j++) {
-                    tui_token_text tt;
-                    const dlm_pos_info *p = &dlm_player_step(app->a.player)->pos[j];
-                    if (p->state == DLM_POS_MASK || p->state == DLM_POS_SOFT_MASK) tt.width = 1;
-                    else tui_token_display(app, app->a.trace, p->token, &tt);
-                    if (tt.width == 0) tt.width = 1;
-                    if (col - c.x < x + tt.width) {
-                        app->sel = j;
-                        break;
-                    }
-                    x += tt.width;
-                    app->sel = j;
-                }
-                break;
-            }
+        int p = tui_canvas_pos_at(app, line - c.y - 1 + app->canvas_top, col - c.x);
+        if (p >= 0) app->sel = p;
         app->focus = FOCUS_CANVAS;
+    } else if (cand.w && line >= cand.y && line < cand.y + cand.h && col >= cand.x + 6 && col < cand.x + cand.w) {
+        // the candidates grid: one column of 9 cells per position, centred on the selection
+        int ncols = (cand.w - 6) / 9, G = hd->n_tokens - hd->prompt_len, left = app->sel - hd->prompt_len - ncols / 2;
+        if (left > G - ncols) left = G - ncols;
+        if (left < 0) left = 0;
+        app->sel = hd->prompt_len + left + (col - cand.x - 6) / 9;
     } else if (line > h.y && line < h.y + h.h && col >= h.x + 6 && col < h.x + h.w) {
         app->sel = hd->prompt_len + app->heat_left + (col - h.x - 6);
         seek(app, app->heat_top + line - h.y - 1);
@@ -849,7 +815,14 @@ bool tui_app_idle(const tui_app *app) {
 void tui_app_frame(tui_app *app) {
     app->rows = LINES, app->cols = COLS;
     app->lopts.compare = app->compare;
+    app->lopts.cand_rows = tui_cand_rows(app);
+    // Two passes: the widths do not depend on the canvas's text, its height does.
+    app->lopts.canvas_lines = 0;
     tui_layout_compute(app->rows, app->cols, &app->lopts, &app->L);
+    if (!app->L.too_small) {
+        app->lopts.canvas_lines = tui_canvas_lines(app, app->L.canvas.w);
+        tui_layout_compute(app->rows, app->cols, &app->lopts, &app->L);
+    }
     tui_draw(app);
 }
 
@@ -932,7 +905,7 @@ int tui_main(const tui_opts *o) {
     tui_app *app = dlm_xcalloc(1, sizeof *app);
     app->opts = *o;
     app->interval_ms = 120;
-    app->lopts = (tui_layout_opts){.inspector = true, .heat = true};
+    app->lopts = (tui_layout_opts){.inspector = true, .heat = true, .cand = true};
     app->metric = METRIC_CONF;
     setlocale(LC_ALL, "");
     app->utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
@@ -1085,7 +1058,7 @@ cleanup:
 
 bool tui_bench_render(const char *trace, int cols, int rows, int frames, double *ms_frame, double *ms_seek) {
     tui_app *app = dlm_xcalloc(1, sizeof *app);
-    app->lopts = (tui_layout_opts){.inspector = true, .heat = true};
+    app->lopts = (tui_layout_opts){.inspector = true, .heat = true, .cand = true};
     setlocale(LC_ALL, "");
     app->utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
     if (timeline_open(&app->a, trace, NULL) != DLM_STATUS_OK) {

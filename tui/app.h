@@ -96,6 +96,13 @@ const uint8_t *tui_timeline_row(tui_timeline *t, int step);
 // Search app->search in the text of a step (across tokens): marks per generated position (G bytes
 // each; covered may be NULL). Returns the number of matches.
 int tui_step_search(const tui_app *app, const tui_timeline *t, const dlm_step *st, unsigned char *starts, unsigned char *covered);
+// Rows the candidates grid wants for the current step (for the layout).
+int tui_cand_rows(const tui_app *app);
+// Text lines the canvas needs at width w for the current step of A (for the layout).
+int tui_canvas_lines(const tui_app *app, int w);
+// Canvas A's line of a position, and the position under a line and column of its text (-1: none).
+int tui_canvas_line_of(const tui_app *app, int pos);
+int tui_canvas_pos_at(const tui_app *app, int line, int col);
 // Display text of a token id as recorded in a trace.
 void tui_token_display(const tui_app *app, const dlm_trace *t, int32_t id, tui_token_text *out);
 

@@ -239,6 +239,54 @@ int tui_step_search(const tui_app *app, const tui_timeline *t, const dlm_step *s
     return found;
 }
 
+// Where each generated position goes on a canvas W columns wide (cells[i - prompt_len], may be
+// NULL): wrapped by display width, keeping newlines. Returns the number of lines. The one
+// description of the canvas layout: drawing, scrolling, the mouse and the screen layout use it.
+static int canvas_cells(const tui_app *app, const tui_timeline *t, const dlm_step *st, int W, cell_pos *cells) {
+    tui_token_text tt;
+    int line = 0, col = 0, P = st->prompt_len;
+    if (W < 1) W = 1;
+    for (int i = P; i < st->n_tokens; i++) {
+        cell_text(app, t, &st->pos[i], &tt);
+        int w = tt.width < W ? tt.width : W;
+        if (col > 0 && col + w > W) line++, col = 0;
+        if (cells) cells[i - P] = (cell_pos){line, col, w};
+        col += w;
+        if (tt.newline && st->pos[i].state != DLM_POS_MASK) line++, col = 0;
+    }
+    return st->n_tokens > P ? line + 1 : 0;
+}
+
+int tui_canvas_lines(const tui_app *app, int w) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    return st ? canvas_cells(app, &app->a, st, w, NULL) : 1;
+}
+
+int tui_canvas_line_of(const tui_app *app, int pos) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    if (!st || pos < st->prompt_len || pos >= st->n_tokens) return 0;
+    cell_pos *cells = dlm_xcalloc((size_t)(st->n_tokens - st->prompt_len), sizeof *cells);
+    canvas_cells(app, &app->a, st, app->L.canvas.w, cells);
+    int line = cells[pos - st->prompt_len].line;
+    free(cells);
+    return line;
+}
+
+int tui_canvas_pos_at(const tui_app *app, int line, int col) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    if (!st) return -1;
+    int P = st->prompt_len, G = st->n_tokens - P, found = -1;
+    cell_pos *cells = dlm_xcalloc((size_t)(G > 0 ? G : 1), sizeof *cells);
+    canvas_cells(app, &app->a, st, app->L.canvas.w, cells);
+    for (int g = 0; g < G; g++)
+        if (cells[g].line == line && (found < 0 || col >= cells[g].col)) {
+            if (col < cells[g].col && found >= 0) break;
+            found = P + g; // the last cell starting at or before col on that line
+        }
+    free(cells);
+    return found;
+}
+
 static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_timeline *other, bool primary) {
     if (!r.h || !r.w) return;
     const dlm_step *st = dlm_player_step(t->player);
@@ -271,15 +319,7 @@ static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_tim
     int P = h->prompt_len, N = h->n_tokens, G = N - P;
     cell_pos *cells = dlm_xcalloc((size_t)G, sizeof *cells);
     tui_token_text tt;
-    int line = 0, col = 0, W = r.w;
-    for (int i = P; i < N; i++) { // lay out the cells, wrapping by display width, keeping newlines
-        cell_text(app, t, &st->pos[i], &tt);
-        int w = tt.width < W ? tt.width : W;
-        if (col > 0 && col + w > W) line++, col = 0;
-        cells[i - P] = (cell_pos){line, col, w};
-        col += w;
-        if (tt.newline && st->pos[i].state != DLM_POS_MASK) line++, col = 0;
-    }
+    canvas_cells(app, t, st, r.w, cells);
     int body_h = r.h - 1;
     if (primary) { // keep the selection visible
         int sl = app->sel >= P && app->sel < N ? cells[app->sel - P].line : 0;
@@ -369,6 +409,106 @@ static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
             else if (c[CELL_FLAGS] & 2) g = "!";
             if (s == cur && i == sp) a |= A_REVERSE, g = mono ? "@" : g[0] == ' ' ? "+" : g;
             put(y, r.x + margin + cc, 1, a, g);
+        }
+    }
+}
+
+// ---- candidates grid -----------------------------------------------------------------------------------
+
+// Rows the candidates grid wants for a step: a ruler, the top-K, the EOS row, the soft-input row
+// (EvoToken traces).
+static bool cand_soft(const tui_app *app, const dlm_step *st) {
+    if (dlm_trace_header_of(app->a.trace)->rule.kind == DLM_RULE_EVOTOKEN) return true;
+    for (int i = st ? st->prompt_len : 0; st && i < st->n_tokens; i++)
+        if (st->pos[i].n_soft) return true;
+    return false;
+}
+
+int tui_cand_rows(const tui_app *app) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    int k = 0;
+    for (int i = st ? st->prompt_len : 0; st && i < st->n_tokens; i++)
+        if (st->pos[i].n_top > k) k = st->pos[i].n_top;
+    if (!k) k = dlm_trace_header_of(app->a.trace)->rule.top_k > 0 ? dlm_trace_header_of(app->a.trace)->rule.top_k : 5;
+    return 1 + k + 1 + cand_soft(app, st);
+}
+
+static int heat_level(float p) {
+    int l = (int)(p * TUI_HEAT_LEVELS);
+    return l < 0 ? 0 : l >= TUI_HEAT_LEVELS ? TUI_HEAT_LEVELS - 1 : l;
+}
+
+// Every position's top-K candidates, stacked in rows, on a background given by their probability;
+// the token the position holds is underlined (and marked * without colour); under them the
+// probability of end-of-text and, for EvoToken, the weight of [MASK] in the soft input fed this
+// step. One column per position, a window that follows the shared cursor.
+static void draw_candidates(tui_app *app, tui_rect r) {
+    if (!r.h || !r.w) return;
+    tui_timeline *t = &app->a;
+    const dlm_step *st = dlm_player_step(t->player);
+    const dlm_trace_header *h = dlm_trace_header_of(t->trace);
+    const int margin = 6, cw = 9;
+    int ncols = (r.w - margin) / cw;
+    if (ncols < 1 || !st) return;
+    int P = h->prompt_len, G = h->n_tokens - P, sp = app->sel - P;
+    int left = sp - ncols / 2;
+    if (left > G - ncols) left = G - ncols;
+    if (left < 0) left = 0;
+    bool mono = tui_theme_depth() == TUI_COLOR_NONE;
+    bool soft_row = cand_soft(app, st);
+    int K = r.h - 2 - (soft_row ? 1 : 0); // rows left for candidates
+    if (K < 1) K = 1;
+    char buf[64];
+    // ruler: generated-position index of each column
+    put(r.y, r.x, margin, role(TUI_ROLE_TITLE), " cand");
+    for (int c = 0; c < ncols && left + c < G; c++) {
+        int i = P + left + c;
+        snprintf(buf, sizeof buf, "%-*d", cw, left + c);
+        put(r.y, r.x + margin + c * cw, cw, role(i == app->sel ? TUI_ROLE_CURSOR : TUI_ROLE_DIM), buf);
+    }
+    for (int k = 0; k < K && 1 + k < r.h; k++) {
+        snprintf(buf, sizeof buf, "  #%d", k + 1);
+        put(r.y + 1 + k, r.x, margin, role(TUI_ROLE_DIM), buf);
+    }
+    int y_eos = r.y + 1 + K, y_soft = y_eos + 1;
+    if (y_eos < r.y + r.h) put(y_eos, r.x, margin, role(TUI_ROLE_DIM), "  eos");
+    if (soft_row && y_soft < r.y + r.h) put(y_soft, r.x, margin, role(TUI_ROLE_DIM), "  msk");
+    for (int c = 0; c < ncols && left + c < G; c++) {
+        int i = P + left + c, x = r.x + margin + c * cw;
+        const dlm_pos_info *p = &st->pos[i];
+        for (int k = 0; k < K && k < p->n_top && p->has_dist; k++) {
+            tui_token_text tt;
+            if (is_mask_id(t, p->top_id[k])) snprintf(tt.text, sizeof tt.text, "[MASK]");
+            else if (is_eos_id(t, p->top_id[k])) snprintf(tt.text, sizeof tt.text, "%s", glyph(app, "∎eos", "$eos"));
+            else tui_token_display(app, t->trace, p->top_id[k], &tt);
+            bool held = p->top_id[k] == p->token && p->state != DLM_POS_MASK && p->state != DLM_POS_SOFT_MASK;
+            char cell[64], text[48];
+            tui_text_clip(tt.text, cw - 2, text, sizeof text);
+            snprintf(cell, sizeof cell, "%s%s", text, held && mono ? "*" : "");
+            int pad = cw - 1 - tui_text_width(cell);
+            snprintf(cell + strlen(cell), sizeof cell - strlen(cell), "%*s", pad > 0 ? pad : 0, "");
+            int a = mono ? (int)(p->top_p[k] >= 0.5f ? A_BOLD : p->top_p[k] < 0.1f ? A_DIM : A_NORMAL)
+                         : role((tui_role)(TUI_ROLE_HEAT0 + heat_level(p->top_p[k])));
+            if (held) a |= A_UNDERLINE;
+            if (i == app->sel) a |= A_REVERSE;
+            put(r.y + 1 + k, x, cw - 1, a, cell);
+        }
+        if (!p->has_dist && 1 < r.h) put(r.y + 1, x, cw - 1, role(TUI_ROLE_DIM), "(none)");
+        if (y_eos < r.y + r.h && p->has_dist) {
+            // p(EOS): exact when it is among the top-K, else below the K-th probability
+            float pe = -1;
+            for (int k = 0; k < p->n_top; k++)
+                if (is_eos_id(t, p->top_id[k])) pe = p->top_p[k];
+            if (pe >= 0) snprintf(buf, sizeof buf, "%.3f", pe);
+            else snprintf(buf, sizeof buf, "<%.3f", p->n_top ? p->top_p[p->n_top - 1] : 1.0);
+            put(y_eos, x, cw - 1, pe >= 0 && !mono ? role((tui_role)(TUI_ROLE_HEAT0 + heat_level(pe))) : role(TUI_ROLE_DIM), buf);
+        }
+        if (soft_row && y_soft < r.y + r.h && p->n_soft) {
+            float wm = 0;
+            for (int k = 0; k < p->n_soft; k++)
+                if (is_mask_id(t, p->soft_id[k])) wm += p->soft_w[k];
+            snprintf(buf, sizeof buf, "%.3f", wm);
+            put(y_soft, x, cw - 1, role(TUI_ROLE_SOFT), buf);
         }
     }
 }
@@ -500,8 +640,12 @@ static void draw_inspector(tui_app *app, tui_rect r) {
             eps = rc.stuck_eps, tau = dlm_rule_stuck_tau(&rc);
         float maxp = p->n_top ? p->top_p[0] : 0;
         int a = role(p->stuck ? TUI_ROLE_STUCK : TUI_ROLE_DIM);
+        // The engine's test (session.c): committed before this step, in the active block, p(held)
+        // < eps and no token >= tau. Say which part decides, so the verdict never contradicts it.
         if (held_mask) {
             put_words(app, y++, x, w, a, "stuck test: n/a (the forward saw [MASK])");
+        } else if (i < st->block_start || i >= st->block_end) {
+            put_words(app, y++, x, w, a, "stuck test: n/a (outside the active block)");
         } else {
             // One fact per line, so a narrow inspector does not cut the numbers off.
             snprintf(buf, sizeof buf, "%s p(held)=%.3f %s %.2f", p->stuck ? "STUCK:" : "not stuck:", p->p_current,
@@ -674,11 +818,11 @@ static void draw_params(tui_app *app) {
 static void draw_hidden_note(tui_app *app) {
     unsigned hid = app->L.hidden;
     if (!hid || !app->L.timeline.w) return;
-    char buf[160] = "";
-    if (hid & TUI_PANE_INSPECTOR) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " inspector");
-    if (hid & TUI_PANE_HEAT) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " heat grid");
-    if (hid & TUI_PANE_COMPARE) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " B canvas");
-    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ": no room ");
+    char buf[160] = " no room for:";
+    const char *names[] = {"inspector", "heat grid", "B canvas", "candidates"};
+    for (int b = 0, n = 0; b < 4; b++)
+        if (hid & (1u << b)) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s %s", n++ ? "," : "", names[b]);
+    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " ");
     tui_rect r = app->L.timeline;
     int w = tui_text_width(buf);
     if (w > r.w) w = r.w;
@@ -705,6 +849,7 @@ void tui_draw(tui_app *app) {
         draw_canvas(app, app->L.canvas_b, &app->b, &app->a, false);
     }
     draw_inspector(app, app->L.inspector);
+    draw_candidates(app, app->L.cand);
     draw_heat(app, app->L.heat, &app->a, true);
     if (app->compare && app->b.trace) draw_heat(app, app->L.heat_b, &app->b, false);
     draw_timeline(app);

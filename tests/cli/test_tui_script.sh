@@ -137,7 +137,21 @@ screen s' "$DLMSCOPE" view "$TMP/t2m.dlmtrace"
 has "60x24: the inspector stays" "$TMP/small/s.txt" "position [0-9]+ \(gen"
 scr tiny 'size 60 16
 screen s' "$DLMSCOPE" view "$TMP/t2m.dlmtrace"
-has "60x16: the hidden inspector says so" "$TMP/tiny/s.txt" "inspector: no room"
+has "60x16: the hidden inspector says so" "$TMP/tiny/s.txt" "no room for: inspector"
+
+# ---- the candidates grid: top-K of every position, EOS and soft-input rows, the shared cursor ----
+NO_COLOR=1 scr cand 'size 120 40
+. . .
+screen s' "$DLMSCOPE" view "$TMP/evotoken.dlmtrace"
+has "candidates grid" "$TMP/cand/s.txt" "^ cand 0 +1 +2 "
+has "candidates rows" "$TMP/cand/s.txt" "^  #1  "
+has "EOS row" "$TMP/cand/s.txt" "^  eos [<0-9]"
+has "soft input row" "$TMP/cand/s.txt" "^  msk [0-9]"
+cy=$(text_of "$TMP/cand/s.txt" | grep -n "^ cand" | cut -d: -f1)
+scr candclick "size 120 40
+click $((6 + 9 * 3 + 2)) $((cy + 1))
+screen s" "$DLMSCOPE" view "$TMP/evotoken.dlmtrace"
+has "a click in the candidates grid selects that position" "$TMP/candclick/s.txt" "position $((P + 3)) \(gen 3\)"
 
 # ---- script errors name the line ----
 printf '.\nnot-a-key\n' >"$TMP/bad.script"
