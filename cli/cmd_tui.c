@@ -16,7 +16,9 @@
     {"theme", "NAME", "dark (default), light, high-contrast, mono, or a .theme file"}, \
     {"no-color", NULL, "no colours (also when NO_COLOR is set)"},                       \
     {"no-mouse", NULL, "leave the mouse to the terminal (text selection)"},             \
-    {"demo", NULL, "autoplay with captions (teaching)"}
+    {"demo", NULL, "autoplay with captions (teaching)"},                                \
+    {"script", "FILE", "no terminal: read keys from FILE (docs/tui.md, script mode)"},     \
+    {"dump-screens", "DIR", "with --script: write each `screen NAME` of the script to DIR/NAME.txt"}
 
 // The bundled model and prompts: $DLMSCOPE_MODEL / $DLMSCOPE_PROMPTS, else in the data folder.
 static char *bundled(const char *rel) {
@@ -103,6 +105,8 @@ int cmd_live(int argc, char **argv) {
                    .no_color = cli_has(opts, "no-color"),
                    .no_mouse = cli_has(opts, "no-mouse"),
                    .demo = cli_has(opts, "demo"),
+                   .script = cli_get(opts, "script"),
+                   .dump_dir = cli_get(opts, "dump-screens"),
                    .autoplay = !cli_has(opts, "paused")};
     status = tui_main(&to);
 done:
@@ -117,7 +121,7 @@ done:
 
 int cmd_view(int argc, char **argv) {
     cli_opt opts[] = {{"compare", "TRACE", "a second trace shown side by side, in lockstep"},
-                      {"step", "N", "start at step N"},
+                      {"step", "N", "start at step N (numbered from 0, as in trace dump)"},
                       CLI_LOOK_OPTS,
                       {"model", "MODEL", "the trace's model, to fork from the trace with other rules (optional)"},
                       {"adapter", "ADAPTER", "with --model: its adapter"},
@@ -137,7 +141,7 @@ int cmd_view(int argc, char **argv) {
         cli_error("view", "expected one TRACE file (dlmscope view --help)");
         goto done;
     }
-    if (!cli_get_int("view", opts, "step", 1, INT32_MAX, 0, &step)) goto done;
+    if (!cli_get_int("view", opts, "step", 0, INT32_MAX, 0, &step)) goto done;
     if (cli_has(opts, "model") && !cli_engine_open("view", opts, false, &e)) goto done;
     long long bc;
     cli_get_int("view", opts, "block-causal", 1, 1 << 20, 0, &bc);
@@ -152,6 +156,8 @@ int cmd_view(int argc, char **argv) {
                    .no_color = cli_has(opts, "no-color"),
                    .no_mouse = cli_has(opts, "no-mouse"),
                    .demo = cli_has(opts, "demo"),
+                   .script = cli_get(opts, "script"),
+                   .dump_dir = cli_get(opts, "dump-screens"),
                    .start_step = (int)step};
     status = tui_main(&to);
 done:

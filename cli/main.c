@@ -1,4 +1,7 @@
 // main.c — the dlmscope binary: dispatches to a subcommand.
+#include <errno.h>
+#include <stdio_ext.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,7 +37,30 @@ static void usage(FILE *f) {
     }
 }
 
-int main(int argc, char **argv) {
+// Everything a command printed must have reached stdout: a full disk, a closed descriptor or a
+// broken file turns a successful exit into a failing one, with the reason on stderr. (A stdout
+// closed before start with nothing to write is no error: EBADF with nothing pending.)
+static int finish_stdout(int status) {
+    bool failed = ferror(stdout);
+    int err = 0;
+    errno = 0;
+    if (fflush(stdout) != 0) failed = true, err = errno; // retries what is pending: names the cause
+    bool pending = __fpending(stdout) > 0;
+    errno = 0;
+    if (fclose(stdout) != 0 && (pending || failed || errno != EBADF)) {
+        failed = true;
+        if (!err) err = errno;
+    }
+    if (!failed) return status;
+    if (err) fprintf(stderr, "dlmscope: cannot write the output: %s\n", strerror(err));
+    else fprintf(stderr, "dlmscope: cannot write the output (a write to stdout failed)\n");
+    return status ? status : 1;
+}
+
+static int dispatch(int argc, char **argv);
+int main(int argc, char **argv) { return finish_stdout(dispatch(argc, argv)); }
+
+static int dispatch(int argc, char **argv) {
     const char *a1 = argc >= 2 ? argv[1] : "";
     if (strcmp(a1, "--help") == 0 || strcmp(a1, "-h") == 0 || strcmp(a1, "help") == 0) {
         usage(stdout);

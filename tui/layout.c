@@ -38,23 +38,33 @@ void tui_layout_compute(int rows, int cols, const tui_layout_opts *o, tui_layout
         if (body - heat_h < 6) heat_h = body - 6 >= 3 ? body - 6 : 0;
     }
     int main_h = body - heat_h;
-    if (heat_h) L->heat = rect(top + main_h, 0, heat_h, cols);
+    if (o->heat && !heat_h) L->hidden |= TUI_PANE_HEAT;
+    bool two = o->compare && cols >= 2 * 20 + 1;
+    if (heat_h && two) { // each trajectory its own grid, under its canvas
+        int half = (cols - 1) / 2;
+        L->heat = rect(top + main_h, 0, heat_h, half);
+        L->heat_b = rect(top + main_h, half + 1, heat_h, half);
+    } else if (heat_h) {
+        L->heat = rect(top + main_h, 0, heat_h, cols);
+    }
 
     // Inspector beside the canvas when wide enough, else under it (if tall enough), else hidden.
     int insp_w = 0, insp_h = 0;
     if (o->inspector) {
         if (cols >= 100) insp_w = cols / 3 < 48 ? cols / 3 : 48;
         else if (cols >= 72) insp_w = 34;
-        else if (main_h >= 16) insp_h = main_h / 2;
+        else if (main_h >= 10) insp_h = main_h / 2 > 5 ? main_h / 2 : 5;
+        else L->hidden |= TUI_PANE_INSPECTOR;
     }
     int canvas_w = cols - insp_w, canvas_h = main_h - insp_h;
     if (insp_w) L->inspector = rect(top, canvas_w, main_h, insp_w);
     if (insp_h) L->inspector = rect(top + canvas_h, 0, insp_h, cols);
     if (o->compare && canvas_w >= 2 * 20 + 1) {
-        int half = (canvas_w - 1) / 2;
+        int half = (canvas_w - 1) / 2; // both panes the same width, so they wrap the same way
         L->canvas = rect(top, 0, canvas_h, half);
-        L->canvas_b = rect(top, half + 1, canvas_h, canvas_w - half - 1);
+        L->canvas_b = rect(top, half + 1, canvas_h, half);
     } else {
+        if (o->compare) L->hidden |= TUI_PANE_COMPARE;
         L->canvas = rect(top, 0, canvas_h, canvas_w);
     }
 }

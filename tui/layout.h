@@ -22,10 +22,14 @@ typedef struct {
     tui_rect canvas_b;   // compare mode: the other trajectory
     tui_rect inspector;  // selected position
     tui_rect heat;       // steps x positions
+    tui_rect heat_b;     // compare mode: the other trajectory's steps x positions
     tui_rect timeline;   // one line of step markers
     tui_rect keybar;     // bottom line: keys or a message
     tui_rect message;    // whole screen when too small
+    unsigned hidden;     // TUI_PANE_* asked for in the options but without room: the screen says so
 } tui_layout;
+
+enum { TUI_PANE_INSPECTOR = 1, TUI_PANE_HEAT = 2, TUI_PANE_COMPARE = 4 };
 
 #define TUI_MIN_COLS 40
 #define TUI_MIN_ROWS 12
