@@ -10,26 +10,33 @@ LC_ALL=C.UTF-8 MANWIDTH=100 man --warnings -l "$TMP/dlmscope.1" >"$TMP/man.txt" 
 for s in NAME SYNOPSIS DESCRIPTION OPTIONS COMMANDS MODELS "DECODING RULES" KEYS ENVIRONMENT FILES "EXIT STATUS"; do
     grep -q "^$s" "$TMP/man.txt" && ok || fail "man page has no $s section"
 done
-{
-    "$DLMSCOPE" --help
-    "$DLMSCOPE" --live-help
-    for c in $("$DLMSCOPE" --help | sed -n '/^commands:/,/^$/p' | awk 'NR > 1 && NF {print $1}'); do
-        echo "command $c"
-        "$DLMSCOPE" "$c" --help
+# section SECTION_START_REGEX: the man text from that line to the next (sub)section
+section() { awk -v start="$1" 'hit && /^(   )?[^ ]/ {exit} $0 ~ start {hit = 1} hit' "$TMP/man.txt"; }
+# options_in HELP_COMMAND... : the options the --help output lists
+options_in() { "$@" 2>&1 | grep -oE '^  --[a-z][a-z0-9-]*' | sort -u; }
+check_options() { # NAME SECTION_REGEX HELP_COMMAND...
+    name=$1 start=$2
+    shift 2
+    section "$start" >"$TMP/section"
+    [ -s "$TMP/section" ] || { fail "$name: no section /$start/ in the man page"; return; }
+    n=0
+    for o in $(options_in "$@"); do
+        n=$((n + 1))
+        grep -qE -e "^ {7}$o( |$)" "$TMP/section" && ok || fail "$name: option $o (in --help) is not in its man page section"
     done
-} >"$TMP/help.txt"
-n_opts=0
-for o in $(grep -oE '^  --[a-z][a-z0-9-]*' "$TMP/help.txt" | sort -u); do
-    n_opts=$((n_opts + 1))
-    grep -qE -e "(^|[^a-z-])$o([^a-z-]|$)" "$TMP/man.txt" && ok || fail "option $o (in --help) is not in the man page"
-done
-[ "$n_opts" -gt 40 ] && ok || fail "only $n_opts options found in --help output (parsing broken?)"
+    [ "$n" -gt 0 ] && ok || fail "$name: --help lists no options"
+    n_total=$((n_total + n))
+}
+n_total=0
+check_options "dlmscope" "^OPTIONS" "$DLMSCOPE" --help
+check_options "the visualizer" "^   dlmscope$" "$DLMSCOPE" --live-help
 n_cmds=0
-for c in $(grep '^command ' "$TMP/help.txt" | cut -d' ' -f2); do
+for c in $("$DLMSCOPE" --help | sed -n '/^commands:/,/^$/p' | awk 'NR > 1 && NF {print $1}'); do
     n_cmds=$((n_cmds + 1))
-    grep -q "dlmscope $c" "$TMP/man.txt" && ok || fail "command $c is not in the man page"
+    check_options "$c" "^   dlmscope $c$" "$DLMSCOPE" "$c" --help
 done
 [ "$n_cmds" -ge 8 ] && ok || fail "only $n_cmds commands in --help"
+[ "$n_total" -gt 80 ] && ok || fail "only $n_total options found in --help output (parsing broken?)"
 for r in $("$DLMSCOPE" run --help-rules | awk '/^  [a-z0-9_]+ / {print $1}'); do
     grep -qE "^ +$r( |$)" "$TMP/man.txt" && ok || fail "rule or parameter $r is not in the man page"
 done
