@@ -12,12 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/hub.h"
 #include "engine/safetensors.h"
 #include "engine/util.h"
-
-#ifndef DLM_VERSION
-#define DLM_VERSION "0.1.0"
-#endif
+#include "engine/version.h"
 
 struct dlm_trace_writer {
     FILE                *f;
@@ -56,7 +54,8 @@ void dlm_trace_header_from_session(dlm_trace_header *h, const dlm_model *m, cons
     size_t len = strlen(name);
     while (len > 1 && name[len - 1] == '/') name[--len] = 0; // "dir/" -> "dir"
     base = strrchr(name, '/');
-    snprintf(h->model_name, sizeof h->model_name, "%s", base ? base + 1 : name);
+    if (!dlm_hub_name_of(m->dir, h->model_name, sizeof h->model_name)) // a hub snapshot: ORG/NAME, not its hash
+        snprintf(h->model_name, sizeof h->model_name, "%s", base ? base + 1 : name);
     snprintf(h->model_dir, sizeof h->model_dir, "%s", m->dir);
     h->model_identity = m->identity;
     snprintf(h->adapter, sizeof h->adapter, "%s", m->adapter_dir ? m->adapter_dir : "");
@@ -496,7 +495,7 @@ dlm_status dlm_trace_writer_close(dlm_trace_writer *w) {
     kv_bin(&m, "index", w->col.data, w->col.len);
     mb_end(&m, &w->pk);
     dlm_status st = flush_record(w);
-    if (st == DLM_STATUS_OK && fsync(fileno(w->f)) != 0)
+    if (st == DLM_STATUS_OK && fsync(fileno(w->f)) != 0 && errno != EINVAL && errno != EROFS) // (EINVAL: a device)
         st = dlm_error(DLM_STATUS_IO, "%s: fsync: %s", w->path, strerror(errno));
     if (fclose(w->f) != 0 && st == DLM_STATUS_OK) st = dlm_error(DLM_STATUS_IO, "%s: close: %s", w->path, strerror(errno));
     w->f = NULL;
