@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/rules/rule.h"
 #include "engine/safetensors.h"
 #include "engine/util.h"
 
@@ -272,7 +273,6 @@ dlm_status dlm_trace_writer_append(dlm_trace_writer *w, const dlm_step *st, cons
         return dlm_error(DLM_STATUS_ARG, "%s: step with %d positions in a trace of %d", w->path, st->n_tokens, N);
     const dlm_rule_config *r = &state->rule;
     const int K = r->top_k;
-    const bool evo = r->kind == DLM_RULE_EVOTOKEN, t2m = r->kind == DLM_RULE_T2M;
     int fed_k = 0;
     for (int i = P; i < N; i++)
         if (st->pos[i].n_soft > fed_k) fed_k = st->pos[i].n_soft;
@@ -363,11 +363,15 @@ dlm_status dlm_trace_writer_append(dlm_trace_writer *w, const dlm_step *st, cons
         for (int i = P; i < N; i++) expr;               \
         kv_bin(&sm, name, c->data, c->len);             \
     } while (0)
-    if (evo) STATE_COLUMN("hist_conf", col_f32(c, state->hist_conf[i]));
-    if (t2m) {
-        STATE_COLUMN("prev_p", col_f32(c, state->prev_p[i]));
-        STATE_COLUMN("remask_count", col_u16(c, state->remask_count[i]));
+    const dlm_rule_ops *ops = dlm_rule_ops_of(r->kind); // the rule's own per-position state
+    for (int k = 0; k < ops->n_state_cols; k++) {
+        const dlm_rule_state_col *sc = &ops->state_cols[k];
+        const void *arr = *(void *const *)((const char *)state + sc->offset);
+        if (sc->type == DLM_STATE_F32) STATE_COLUMN(sc->name, col_f32(c, ((const float *)arr)[i]));
+        else STATE_COLUMN(sc->name, col_u16(c, ((const uint16_t *)arr)[i]));
     }
+    if (r->cache == DLM_RULE_CACHE_OFFICIAL_BLOCK) // the tokens the official block cache was built from
+        STATE_COLUMN("last_fwd_ids", col_id(c, W, state->last_fwd_ids[i]));
     if (state->soft_k > 0) {
         const int S = state->soft_k;
         kv_int(&sm, "soft_k", S);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/rules/rule.h"
 #include "engine/safetensors.h"
 #include "engine/util.h"
 
@@ -594,24 +595,27 @@ static dlm_status read_state(dlm_trace *t, const where *w0, const msgpack_object
         st->state[i] = snap->pos[i].state;
     }
     const uint8_t *b;
-    if (get(s, "hist_conf")) {
-        if ((e = get_bin(&w, s, "hist_conf", (size_t)G * 4, &b)) != DLM_STATUS_OK) return e;
+    const dlm_rule_ops *ops = dlm_rule_ops_of(st->rule.kind); // the rule's own per-position state
+    for (int k = 0; k < ops->n_state_cols; k++) {
+        const dlm_rule_state_col *sc = &ops->state_cols[k];
+        if (!get(s, sc->name)) continue; // absent: zeros
+        void *arr = *(void **)((char *)st + sc->offset);
+        size_t width = sc->type == DLM_STATE_F32 ? 4 : 2;
+        if ((e = get_bin(&w, s, sc->name, (size_t)G * width, &b)) != DLM_STATUS_OK) return e;
         for (int i = 0; i < G; i++) {
-            uint32_t u = le32(b + 4 * i);
-            memcpy(&st->hist_conf[P + i], &u, 4);
+            if (sc->type == DLM_STATE_F32) {
+                uint32_t u = le32(b + 4 * i);
+                memcpy(&((float *)arr)[P + i], &u, 4);
+            } else {
+                ((uint16_t *)arr)[P + i] = le16(b + 2 * i);
+            }
         }
     }
-    if (get(s, "prev_p")) {
-        if ((e = get_bin(&w, s, "prev_p", (size_t)G * 4, &b)) != DLM_STATUS_OK) return e;
-        for (int i = 0; i < G; i++) {
-            uint32_t u = le32(b + 4 * i);
-            memcpy(&st->prev_p[P + i], &u, 4);
-        }
-    }
-    if (get(s, "remask_count")) {
-        if ((e = get_bin(&w, s, "remask_count", (size_t)G * 2, &b)) != DLM_STATUS_OK) return e;
-        for (int i = 0; i < G; i++) st->remask_count[P + i] = le16(b + 2 * i);
-    }
+    // official-block cache: the tokens of the last forwards (absent: finished blocks taken as exact)
+    st->last_fwd_ids = dlm_xcalloc((size_t)N, sizeof *st->last_fwd_ids);
+    memcpy(st->last_fwd_ids, st->tokens, (size_t)N * sizeof *st->last_fwd_ids);
+    if (get(s, "last_fwd_ids") && (e = get_ids(&w, s, "last_fwd_ids", (size_t)G, st->last_fwd_ids + P)) != DLM_STATUS_OK)
+        return e;
     if (S > 0 && (e = read_soft_inputs(&w, s, "soft_ids", "soft_w", S, st->tokens, P, G, st->soft_ids, st->soft_w)) != DLM_STATUS_OK)
         return e;
     // KV cache: the inputs of the forward that last refreshed it (prompt positions: the prompt).

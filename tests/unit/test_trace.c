@@ -36,8 +36,9 @@ static void record(const char *spec, int gen, recorded *rec) {
     dlm_rule_set(&rc, "gen", g);
     dlm_rule_set(&rc, "block", "8");
     if (dlm_param_applies(DLM_PARAM_steps, rc.kind)) dlm_rule_set(&rc, "steps", rc.kind == DLM_RULE_EVOTOKEN ? "8" : g);
-    dlm_session *s = dlm_session_new(model, be, PROMPT, 5, &rc, NULL);
-    assert_non_null(s);
+    dlm_session_opts opts = {.block_causal = rc.cache == DLM_RULE_CACHE_OFFICIAL_BLOCK ? 8 : 0}; // it needs one
+    dlm_session *s = dlm_session_new(model, be, PROMPT, 5, &rc, &opts);
+    if (!s) fail_msg("%s: %s", spec, dlm_error_message());
     dlm_trace_header h;
     dlm_trace_header_from_session(&h, model, s, "the prompt", NULL, "cpu");
     rec->path = dlm_path_join(dir, "t.dlmtrace");
@@ -137,6 +138,8 @@ static void check_round_trip(const char *spec) {
         assert_memory_equal(state.hist_conf, e->hist_conf, (size_t)e->n_tokens * sizeof(float));
         assert_memory_equal(state.remask_count, e->remask_count, (size_t)e->n_tokens * sizeof(uint16_t));
         if (e->rule.kind == DLM_RULE_T2M) assert_memory_equal(state.prev_p, e->prev_p, (size_t)e->n_tokens * sizeof(float));
+        if (e->rule.cache == DLM_RULE_CACHE_OFFICIAL_BLOCK)
+            assert_memory_equal(state.last_fwd_ids, e->last_fwd_ids, (size_t)e->n_tokens * sizeof(int32_t));
         if (e->soft_k) {
             assert_memory_equal(state.soft_ids, e->soft_ids, (size_t)e->n_tokens * e->soft_k * sizeof(int32_t));
             assert_memory_equal(state.soft_w, e->soft_w, (size_t)e->n_tokens * e->soft_k * sizeof(float));
@@ -174,7 +177,8 @@ static void check_round_trip(const char *spec) {
 static void test_round_trip(void **state) {
     const char *specs[] = {"llada", "llada:temperature=0.7,remasking=random", "threshold:tau=0.4", "t2t",
                            "t2m:detector=logitdiff,tau_remask=0.05", "t2m", "evotoken", "evotoken:temperature=0",
-                           "llada:cache=dual", "t2m:cache=prefix", "evotoken:cache=dual"};
+                           "llada:cache=dual", "t2m:cache=prefix", "evotoken:cache=dual", "margin",
+                           "t2m:max_post=1,tau_remask=0.5,cache=official-block"};
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) check_round_trip(specs[i]);
 }
 
