@@ -102,6 +102,7 @@ static void test_resume_every_rule(void **state) {
     check_resume("t2t", 8);
     check_resume("t2m", 8);
     check_resume("llada:steps=24", 8); // 3 blocks of 8 cover the 5 + 16 positions
+    check_resume("margin", 0);
 }
 
 // KV caches: a restored session rebuilds its cache from the saved refresh inputs (mid-block cuts).
@@ -110,6 +111,9 @@ static void test_resume_with_cache(void **state) {
                            "t2m:cache=prefix", "t2t:cache=dual", "evotoken:cache=dual", "evotoken:cache=prefix"};
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) check_resume(specs[i], 0);
     check_resume("t2t:cache=prefix", 8);
+    // the T2M repository's block cache: the stale tokens of finished blocks travel in the state
+    check_resume("t2t:mode=s,max_post=1,cache=official-block", 8);
+    check_resume("t2m:max_post=1,tau_remask=0.5,cache=official-block", 8);
 }
 
 // Two cached sessions taking turns on one backend (the TUI's compare mode) evict each other's
