@@ -104,7 +104,9 @@ int cmd_tokenize(int argc, char **argv) {
         cli_error("tokenize", "--chat applies to encoding only");
         goto done;
     }
-    tok = dlm_tokenizer_load(cli_get(opts, "tokenizer"));
+    // A folder: Qwen2's slow-tokenizer files (vocab.json + merges.txt), as some checkpoints ship them.
+    tok = dlm_is_dir(cli_get(opts, "tokenizer")) ? dlm_tokenizer_load_qwen2_slow(cli_get(opts, "tokenizer"))
+                                                 : dlm_tokenizer_load(cli_get(opts, "tokenizer"));
     if (!tok) {
         cli_error("tokenize", "%s", dlm_error_message());
         goto done;
