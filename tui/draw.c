@@ -104,23 +104,7 @@ static void rule_short(const tui_app *app, const char *spec, char *buf, size_t n
         snprintf(buf, n, "%s", spec[0] ? spec : "?");
         return;
     }
-    const char *tau = glyph(app, "τ", "tau"), *rho = glyph(app, "ρ", "rho"), *alpha = glyph(app, "α", "alpha");
-    static const char *const detectors[] = {"lowprob", "t2t-remask", "logitdiff"};
-    switch (r.kind) {
-    case DLM_RULE_LLADA: snprintf(buf, n, "llada %s steps %d", r.remasking ? "random" : "low-conf", r.steps); break;
-    case DLM_RULE_THRESHOLD:
-        if (r.factor > 0) snprintf(buf, n, "threshold factor %g", r.factor);
-        else snprintf(buf, n, "threshold %s%g", tau, r.tau);
-        break;
-    case DLM_RULE_T2T: snprintf(buf, n, "t2t %s %s%g/%g", r.mode ? "S" : "Q", tau, r.tau, r.tau_edit); break;
-    case DLM_RULE_T2M:
-        snprintf(buf, n, "t2m %s %s%g C%d %s%g", detectors[r.detector], tau, r.tau_remask, r.cmax, rho, r.rho_max);
-        break;
-    case DLM_RULE_EVOTOKEN: snprintf(buf, n, "evotoken %s%g k%d", alpha, r.alpha, r.k_soft); break;
-    default: snprintf(buf, n, "%s", spec);
-    }
-    if (r.temperature > 0) snprintf(buf + strlen(buf), n - strlen(buf), " T%g", r.temperature);
-    if (r.cache != DLM_CACHE_NONE) snprintf(buf + strlen(buf), n - strlen(buf), " %s-cache", r.cache == DLM_CACHE_DUAL ? "dual" : "prefix");
+    dlm_rule_describe(&r, app->utf8, buf, n);
 }
 
 // Under a KV cache, a block's later forwards do not recompute every position: those left out
@@ -239,6 +223,60 @@ int tui_step_search(const tui_app *app, const tui_timeline *t, const dlm_step *s
     return found;
 }
 
+// Where each generated position goes on a canvas W columns wide (cells[i - prompt_len], may be
+// NULL): wrapped by display width, keeping newlines. Returns the number of lines. The one
+// description of the canvas layout: drawing, scrolling, the mouse and the screen layout use it.
+static int canvas_cells(const tui_app *app, const tui_timeline *t, const dlm_step *st, int W, cell_pos *cells) {
+    tui_token_text tt;
+    int line = 0, col = 0, P = st->prompt_len;
+    if (W < 1) W = 1;
+    for (int i = P; i < st->n_tokens; i++) {
+        cell_text(app, t, &st->pos[i], &tt);
+        int w = tt.width < W ? tt.width : W;
+        if (col > 0 && col + w > W) line++, col = 0;
+        if (cells) cells[i - P] = (cell_pos){line, col, w};
+        col += w;
+        if (tt.newline && st->pos[i].state != DLM_POS_MASK) line++, col = 0;
+    }
+    return st->n_tokens > P ? line + 1 : 0;
+}
+
+int tui_canvas_lines(const tui_app *app, int w) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    return st ? canvas_cells(app, &app->a, st, w, NULL) : 1;
+}
+
+int tui_canvas_vertical(const tui_app *app, int pos, int dir) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    if (!st || pos < st->prompt_len || pos >= st->n_tokens) return pos;
+    int P = st->prompt_len, G = st->n_tokens - P, best = pos, best_d = 0;
+    cell_pos *cells = dlm_xcalloc((size_t)G, sizeof *cells);
+    canvas_cells(app, &app->a, st, app->L.canvas.w, cells);
+    cell_pos from = cells[pos - P];
+    for (int g = 0; g < G; g++) { // the cell of the line above / below nearest in column
+        if (cells[g].line != from.line + dir) continue;
+        int d = abs(cells[g].col - from.col);
+        if (best == pos || d < best_d) best = P + g, best_d = d;
+    }
+    free(cells);
+    return best;
+}
+
+int tui_canvas_pos_at(const tui_app *app, int line, int col) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    if (!st) return -1;
+    int P = st->prompt_len, G = st->n_tokens - P, found = -1;
+    cell_pos *cells = dlm_xcalloc((size_t)(G > 0 ? G : 1), sizeof *cells);
+    canvas_cells(app, &app->a, st, app->L.canvas.w, cells);
+    for (int g = 0; g < G; g++)
+        if (cells[g].line == line && (found < 0 || col >= cells[g].col)) {
+            if (col < cells[g].col && found >= 0) break;
+            found = P + g; // the last cell starting at or before col on that line
+        }
+    free(cells);
+    return found;
+}
+
 static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_timeline *other, bool primary) {
     if (!r.h || !r.w) return;
     const dlm_step *st = dlm_player_step(t->player);
@@ -271,15 +309,7 @@ static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_tim
     int P = h->prompt_len, N = h->n_tokens, G = N - P;
     cell_pos *cells = dlm_xcalloc((size_t)G, sizeof *cells);
     tui_token_text tt;
-    int line = 0, col = 0, W = r.w;
-    for (int i = P; i < N; i++) { // lay out the cells, wrapping by display width, keeping newlines
-        cell_text(app, t, &st->pos[i], &tt);
-        int w = tt.width < W ? tt.width : W;
-        if (col > 0 && col + w > W) line++, col = 0;
-        cells[i - P] = (cell_pos){line, col, w};
-        col += w;
-        if (tt.newline && st->pos[i].state != DLM_POS_MASK) line++, col = 0;
-    }
+    canvas_cells(app, t, st, r.w, cells);
     int body_h = r.h - 1;
     if (primary) { // keep the selection visible
         int sl = app->sel >= P && app->sel < N ? cells[app->sel - P].line : 0;
@@ -315,60 +345,196 @@ static const char *metric_name(tui_metric m) {
 
 // The steps x positions grid of one trajectory. The primary one (A) moves the shared viewport
 // to keep the cursor in view; B, in compare mode, shows the same steps and positions.
+int tui_heat_zoom(const tui_app *app, int rows) {
+    int n = dlm_trace_n_steps(app->a.trace);
+    if (app->heat_zoom > 0) return app->heat_zoom;
+    int z = rows > 0 ? (n + rows - 1) / rows : 1; // fit: every step on screen
+    return z > 0 ? z : 1;
+}
+
 static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
     if (!r.h || !r.w) return;
     const dlm_trace_header *h = dlm_trace_header_of(t->trace);
     int P = h->prompt_len, G = h->n_tokens - P, n = dlm_trace_n_steps(t->trace), cur = dlm_player_index(t->player);
-    const int margin = 6, cols = r.w - margin, rows = r.h - 1;
+    const int margin = 6, cols = r.w - margin, rows = r.h - 2; // title and ruler lines
     if (cols < 1 || rows < 1) return;
+    // Rows are groups of z steps (z = 1: every step); a group shows its last step, with the
+    // remasks, edits and stuck flags of all its steps.
+    int z = tui_heat_zoom(app, rows), gcur = cur >= 0 ? cur / z : 0;
     int sp = app->sel - P;
     if (primary) {
         if (sp < app->heat_left) app->heat_left = sp;
         if (sp >= app->heat_left + cols) app->heat_left = sp - cols + 1;
         if (app->heat_left > G - cols) app->heat_left = G - cols;
         if (app->heat_left < 0) app->heat_left = 0;
-        if (cur < app->heat_top) app->heat_top = cur;
-        if (cur >= app->heat_top + rows) app->heat_top = cur - rows + 1;
+        if (gcur < app->heat_top) app->heat_top = gcur;
+        if (gcur >= app->heat_top + rows) app->heat_top = gcur - rows + 1;
+        if (app->heat_top > (n + z - 1) / z - rows) app->heat_top = (n + z - 1) / z - rows;
         if (app->heat_top < 0) app->heat_top = 0;
     }
-    char buf[256];
-    snprintf(buf, sizeof buf, " %sheat: %s (low%shigh)  steps %s positions %s  [m]etric %s",
-             app->compare ? (primary ? "A " : "B ") : "", metric_name(app->metric),
-             glyph(app, "→", "->"), glyph(app, "↓", "down"), glyph(app, "→", "right"),
-             app->focus == FOCUS_HEAT ? "[focused]" : "");
+    char buf[256], zs[32];
+    if (z == 1) snprintf(zs, sizeof zs, "steps");
+    else snprintf(zs, sizeof zs, "%d steps/row", z);
+    snprintf(buf, sizeof buf, " %sheat: %s  %s %s  [m]etric [z]oom%s", app->compare ? (primary ? "A " : "B ") : "",
+             metric_name(app->metric), zs, glyph(app, "↓", "down"), app->focus == FOCUS_HEAT ? " [focused]" : "");
     int x = put(r.y, r.x, r.w, role(TUI_ROLE_TITLE), buf);
     // Without colour the levels are glyphs; the legend after the title uses the cells' ramp.
     static const char *const ramp_ascii[8] = {" ", ".", ":", "-", "=", "+", "*", "#"};
     static const char *const ramp_utf8[8] = {" ", "·", "░", "░", "▒", "▒", "▓", "█"};
-    for (int l = 0; l < TUI_HEAT_LEVELS && x + 2 + l < r.w; l++) {
-        if (tui_theme_depth() == TUI_COLOR_NONE)
-            put(r.y, r.x + x + 1 + l, 1, A_NORMAL, app->utf8 ? ramp_utf8[l] : ramp_ascii[l]);
-        else
-            fill(r.y, r.x + x + 1 + l, 1, role((tui_role)(TUI_ROLE_HEAT0 + l)));
+    if (x + 2 + TUI_HEAT_LEVELS + 6 < r.w) {
+        x += put(r.y, r.x + x, r.w - x, role(TUI_ROLE_DIM), "  low");
+        for (int l = 0; l < TUI_HEAT_LEVELS; l++) {
+            if (tui_theme_depth() == TUI_COLOR_NONE)
+                put(r.y, r.x + x + l, 1, A_NORMAL, app->utf8 ? ramp_utf8[l] : ramp_ascii[l]);
+            else
+                fill(r.y, r.x + x + l, 1, role((tui_role)(TUI_ROLE_HEAT0 + l)));
+        }
+        put(r.y, r.x + x + TUI_HEAT_LEVELS, r.w - x - TUI_HEAT_LEVELS, role(TUI_ROLE_DIM), "high");
+    }
+    // Position ruler: the generated-position index every 10 columns, the cursor's column marked.
+    fill(r.y + 1, r.x, r.w, role(TUI_ROLE_DIM));
+    put(r.y + 1, r.x, margin, role(TUI_ROLE_DIM), "  pos");
+    for (int cc = 0; cc < cols && app->heat_left + cc < G; cc++) {
+        int i = app->heat_left + cc;
+        if (i == sp) put(r.y + 1, r.x + margin + cc, 1, role(TUI_ROLE_CURSOR), glyph(app, "▼", "v"));
+        else if (i % 10 == 0) {
+            snprintf(buf, sizeof buf, "%d", i);
+            if (cc + (int)strlen(buf) <= cols && !(sp > i && sp < i + (int)strlen(buf))) put(r.y + 1, r.x + margin + cc, (int)strlen(buf), role(TUI_ROLE_DIM), buf);
+        } else if (i % 5 == 0) put(r.y + 1, r.x + margin + cc, 1, role(TUI_ROLE_DIM), glyph(app, "·", "."));
     }
     int cell = app->metric == METRIC_CONF ? CELL_CONF : app->metric == METRIC_PCUR ? CELL_PCUR
                : app->metric == METRIC_MARGIN ? CELL_MARGIN : CELL_ENTROPY;
     bool mono = tui_theme_depth() == TUI_COLOR_NONE;
+    uint8_t *ev = dlm_xmalloc((size_t)(G > 0 ? G : 1) * 2);
     for (int rr = 0; rr < rows; rr++) {
-        int s = app->heat_top + rr;
-        int y = r.y + 1 + rr;
-        if (s >= n) break;
-        snprintf(buf, sizeof buf, "%s%4d", s == cur ? glyph(app, "▶", ">") : " ", s);
-        put(y, r.x, margin, role(s == cur ? TUI_ROLE_TITLE : TUI_ROLE_DIM), buf);
+        int g = app->heat_top + rr, s0 = g * z, s = s0 + z - 1 < n ? s0 + z - 1 : n - 1;
+        int y = r.y + 2 + rr;
+        if (s0 >= n) break;
+        bool here = cur >= s0 && cur < s0 + z;
+        if (here) s = cur; // the cursor's group shows the current step
+        snprintf(buf, sizeof buf, "%s%4d", here ? glyph(app, "▶", ">") : " ", s0);
+        put(y, r.x, margin, role(here ? TUI_ROLE_TITLE : TUI_ROLE_DIM), buf);
         const uint8_t *row = tui_timeline_row(t, s);
         if (!row) continue;
+        // events and stuck flags of every step in the group
+        memset(ev, 0, (size_t)(G > 0 ? G : 1) * 2);
+        for (int ss = s0; ss < s0 + z && ss < n; ss++) {
+            const uint8_t *rw = tui_timeline_row(t, ss);
+            for (int i = 0; rw && i < G; i++) ev[2 * i] |= rw[(size_t)i * CELL_BYTES + CELL_EVENTS], ev[2 * i + 1] |= rw[(size_t)i * CELL_BYTES + CELL_FLAGS];
+        }
         for (int cc = 0; cc < cols && app->heat_left + cc < G; cc++) {
             int i = app->heat_left + cc;
             const uint8_t *c = row + (size_t)i * CELL_BYTES;
             int level = c[cell] * TUI_HEAT_LEVELS / 256;
-            const char *g = mono ? (app->utf8 ? ramp_utf8[level] : ramp_ascii[level]) : " ";
+            const char *gl = mono ? (app->utf8 ? ramp_utf8[level] : ramp_ascii[level]) : " ";
             int a = mono ? (int)A_NORMAL : role((tui_role)(TUI_ROLE_HEAT0 + level));
-            if (!(c[CELL_FLAGS] & 1)) g = " ", a = mono ? (int)A_NORMAL : role(TUI_ROLE_NORMAL); // no distribution
-            if (c[CELL_EVENTS] & DLM_EVENT_REMASK) g = "x";
-            else if (c[CELL_EVENTS] & DLM_EVENT_EDIT) g = "e";
-            else if (c[CELL_FLAGS] & 2) g = "!";
-            if (s == cur && i == sp) a |= A_REVERSE, g = mono ? "@" : g[0] == ' ' ? "+" : g;
-            put(y, r.x + margin + cc, 1, a, g);
+            if (!(c[CELL_FLAGS] & 1)) gl = " ", a = mono ? (int)A_NORMAL : role(TUI_ROLE_NORMAL); // no distribution
+            if (ev[2 * i] & DLM_EVENT_REMASK) gl = "x";
+            else if (ev[2 * i] & DLM_EVENT_EDIT) gl = "e";
+            else if (ev[2 * i + 1] & 2) gl = "!";
+            if (here && i == sp) a |= A_REVERSE, gl = mono ? "@" : gl[0] == ' ' ? "+" : gl;
+            put(y, r.x + margin + cc, 1, a, gl);
+        }
+    }
+    free(ev);
+}
+
+// ---- candidates grid -----------------------------------------------------------------------------------
+
+// Rows the candidates grid wants for a step: a ruler, the top-K, the EOS row, the soft-input row
+// (EvoToken traces).
+static bool cand_soft(const tui_app *app, const dlm_step *st) {
+    if (dlm_trace_header_of(app->a.trace)->rule.kind == DLM_RULE_EVOTOKEN) return true;
+    for (int i = st ? st->prompt_len : 0; st && i < st->n_tokens; i++)
+        if (st->pos[i].n_soft) return true;
+    return false;
+}
+
+int tui_cand_rows(const tui_app *app) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    int k = 0;
+    for (int i = st ? st->prompt_len : 0; st && i < st->n_tokens; i++)
+        if (st->pos[i].n_top > k) k = st->pos[i].n_top;
+    if (!k) k = dlm_trace_header_of(app->a.trace)->rule.top_k > 0 ? dlm_trace_header_of(app->a.trace)->rule.top_k : 5;
+    return 1 + k + 1 + cand_soft(app, st);
+}
+
+static int heat_level(float p) {
+    int l = (int)(p * TUI_HEAT_LEVELS);
+    return l < 0 ? 0 : l >= TUI_HEAT_LEVELS ? TUI_HEAT_LEVELS - 1 : l;
+}
+
+// Every position's top-K candidates, stacked in rows, on a background given by their probability;
+// the token the position holds is underlined (and marked * without colour); under them the
+// probability of end-of-text and, for EvoToken, the weight of [MASK] in the soft input fed this
+// step. One column per position, a window that follows the shared cursor.
+static void draw_candidates(tui_app *app, tui_rect r) {
+    if (!r.h || !r.w) return;
+    tui_timeline *t = &app->a;
+    const dlm_step *st = dlm_player_step(t->player);
+    const dlm_trace_header *h = dlm_trace_header_of(t->trace);
+    const int margin = 6, cw = 9;
+    int ncols = (r.w - margin) / cw;
+    if (ncols < 1 || !st) return;
+    int P = h->prompt_len, G = h->n_tokens - P, sp = app->sel - P;
+    int left = sp - ncols / 2;
+    if (left > G - ncols) left = G - ncols;
+    if (left < 0) left = 0;
+    bool mono = tui_theme_depth() == TUI_COLOR_NONE;
+    bool soft_row = cand_soft(app, st);
+    int K = r.h - 2 - (soft_row ? 1 : 0); // rows left for candidates
+    if (K < 1) K = 1;
+    char buf[64];
+    // ruler: generated-position index of each column
+    put(r.y, r.x, margin, role(TUI_ROLE_TITLE), " cand");
+    for (int c = 0; c < ncols && left + c < G; c++) {
+        int i = P + left + c;
+        snprintf(buf, sizeof buf, "%-*d", cw, left + c);
+        put(r.y, r.x + margin + c * cw, cw, role(i == app->sel ? TUI_ROLE_CURSOR : TUI_ROLE_DIM), buf);
+    }
+    for (int k = 0; k < K && 1 + k < r.h; k++) {
+        snprintf(buf, sizeof buf, "  #%d", k + 1);
+        put(r.y + 1 + k, r.x, margin, role(TUI_ROLE_DIM), buf);
+    }
+    int y_eos = r.y + 1 + K, y_soft = y_eos + 1;
+    if (y_eos < r.y + r.h) put(y_eos, r.x, margin, role(TUI_ROLE_DIM), "  eos");
+    if (soft_row && y_soft < r.y + r.h) put(y_soft, r.x, margin, role(TUI_ROLE_DIM), "  msk");
+    for (int c = 0; c < ncols && left + c < G; c++) {
+        int i = P + left + c, x = r.x + margin + c * cw;
+        const dlm_pos_info *p = &st->pos[i];
+        for (int k = 0; k < K && k < p->n_top && p->has_dist; k++) {
+            tui_token_text tt;
+            if (is_mask_id(t, p->top_id[k])) snprintf(tt.text, sizeof tt.text, "[MASK]");
+            else if (is_eos_id(t, p->top_id[k])) snprintf(tt.text, sizeof tt.text, "%s", glyph(app, "∎eos", "$eos"));
+            else tui_token_display(app, t->trace, p->top_id[k], &tt);
+            bool held = p->top_id[k] == p->token && p->state != DLM_POS_MASK && p->state != DLM_POS_SOFT_MASK;
+            char cell[64], text[48];
+            tui_text_clip(tt.text, cw - 2, text, sizeof text);
+            snprintf(cell, sizeof cell, "%s%s", text, held && mono ? "*" : "");
+            int pad = cw - 1 - tui_text_width(cell);
+            snprintf(cell + strlen(cell), sizeof cell - strlen(cell), "%*s", pad > 0 ? pad : 0, "");
+            int a = mono ? (int)(p->top_p[k] >= 0.5f ? A_BOLD : p->top_p[k] < 0.1f ? A_DIM : A_NORMAL)
+                         : role((tui_role)(TUI_ROLE_HEAT0 + heat_level(p->top_p[k])));
+            if (held) a |= A_UNDERLINE;
+            if (i == app->sel) a |= A_REVERSE;
+            put(r.y + 1 + k, x, cw - 1, a, cell);
+        }
+        if (!p->has_dist && 1 < r.h) put(r.y + 1, x, cw - 1, role(TUI_ROLE_DIM), "(none)");
+        if (y_eos < r.y + r.h && p->has_dist) {
+            // p(EOS): exact when it is among the top-K, else below the K-th probability
+            float pe = -1;
+            for (int k = 0; k < p->n_top; k++)
+                if (is_eos_id(t, p->top_id[k])) pe = p->top_p[k];
+            if (pe >= 0) snprintf(buf, sizeof buf, "%.3f", pe);
+            else snprintf(buf, sizeof buf, "<%.3f", p->n_top ? p->top_p[p->n_top - 1] : 1.0);
+            put(y_eos, x, cw - 1, pe >= 0 && !mono ? role((tui_role)(TUI_ROLE_HEAT0 + heat_level(pe))) : role(TUI_ROLE_DIM), buf);
+        }
+        if (soft_row && y_soft < r.y + r.h && p->n_soft) {
+            float wm = 0;
+            for (int k = 0; k < p->n_soft; k++)
+                if (is_mask_id(t, p->soft_id[k])) wm += p->soft_w[k];
+            snprintf(buf, sizeof buf, "%.3f", wm);
+            put(y_soft, x, cw - 1, role(TUI_ROLE_SOFT), buf);
         }
     }
 }
@@ -500,8 +666,12 @@ static void draw_inspector(tui_app *app, tui_rect r) {
             eps = rc.stuck_eps, tau = dlm_rule_stuck_tau(&rc);
         float maxp = p->n_top ? p->top_p[0] : 0;
         int a = role(p->stuck ? TUI_ROLE_STUCK : TUI_ROLE_DIM);
+        // The engine's test (session.c): committed before this step, in the active block, p(held)
+        // < eps and no token >= tau. Say which part decides, so the verdict never contradicts it.
         if (held_mask) {
             put_words(app, y++, x, w, a, "stuck test: n/a (the forward saw [MASK])");
+        } else if (i < st->block_start || i >= st->block_end) {
+            put_words(app, y++, x, w, a, "stuck test: n/a (outside the active block)");
         } else {
             // One fact per line, so a narrow inspector does not cut the numbers off.
             snprintf(buf, sizeof buf, "%s p(held)=%.3f %s %.2f", p->stuck ? "STUCK:" : "not stuck:", p->p_current,
@@ -674,11 +844,11 @@ static void draw_params(tui_app *app) {
 static void draw_hidden_note(tui_app *app) {
     unsigned hid = app->L.hidden;
     if (!hid || !app->L.timeline.w) return;
-    char buf[160] = "";
-    if (hid & TUI_PANE_INSPECTOR) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " inspector");
-    if (hid & TUI_PANE_HEAT) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " heat grid");
-    if (hid & TUI_PANE_COMPARE) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " B canvas");
-    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ": no room ");
+    char buf[160] = " no room for:";
+    const char *names[] = {"inspector", "heat grid", "B canvas", "candidates"};
+    for (int b = 0, n = 0; b < 4; b++)
+        if (hid & (1u << b)) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s %s", n++ ? "," : "", names[b]);
+    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " ");
     tui_rect r = app->L.timeline;
     int w = tui_text_width(buf);
     if (w > r.w) w = r.w;
@@ -705,6 +875,7 @@ void tui_draw(tui_app *app) {
         draw_canvas(app, app->L.canvas_b, &app->b, &app->a, false);
     }
     draw_inspector(app, app->L.inspector);
+    draw_candidates(app, app->L.cand);
     draw_heat(app, app->L.heat, &app->a, true);
     if (app->compare && app->b.trace) draw_heat(app, app->L.heat_b, &app->b, false);
     draw_timeline(app);
