@@ -208,9 +208,9 @@ int cmd_eval(int argc, char **argv) {
             failed_items += errors;
         }
         if (undecodable) {
-            printf("             %d answers hold ids the tokenizer cannot decode, scored wrong (first, %s: %s)\n", undecodable,
+            printf("             %d answers hold ids the tokenizer cannot decode, judged without them (first, %s: %s)\n", undecodable,
                    items.v[first_undecodable].id, res[r * N + first_undecodable].undecodable);
-            fprintf(stderr, "dlmscope eval: %s: %d answers hold ids the tokenizer cannot decode, scored wrong; first, %s: %s\n",
+            fprintf(stderr, "dlmscope eval: %s: %d answers hold ids the tokenizer cannot decode, judged without them; first, %s: %s\n",
                     labels[r], undecodable, items.v[first_undecodable].id, res[r * N + first_undecodable].undecodable);
         }
         char spec[512];

@@ -229,12 +229,12 @@ int cmd_run(int argc, char **argv) {
         print_trace_ids(s, NULL);
     } else if (e.tok) {
         dlm_buf text = {0};
-        if (dlm_tokenizer_decode(e.tok, out_ids, n_out, true, &text) != DLM_STATUS_OK) {
-            cli_error("run", "the answer cannot be decoded: %s (the model's vocabulary is larger than the tokenizer's)",
-                      dlm_error_message());
-            dlm_buf_free(&text);
-            goto done;
-        }
+        int32_t unknown = -1;
+        int left_out = dlm_tokenizer_decode_known(e.tok, out_ids, n_out, true, &text, &unknown);
+        if (left_out) // said, never silent: the text lacks them
+            fprintf(stderr, "dlmscope run: warning: the answer holds %d id%s the tokenizer cannot decode (first: %d, of a "
+                            "vocabulary of %d); left out of the text, as Hugging Face's decode does (--trace-ids shows them)\n",
+                    left_out, left_out == 1 ? "" : "s", unknown, dlm_tokenizer_n_vocab(e.tok));
         printf("%s\n", text.data ? text.data : "");
         dlm_buf_free(&text);
     } else {

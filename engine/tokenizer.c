@@ -1052,6 +1052,19 @@ dlm_status dlm_tokenizer_decode(const dlm_tokenizer *t, const int32_t *ids, int 
     return DLM_STATUS_OK;
 }
 
+int dlm_tokenizer_decode_known(const dlm_tokenizer *t, const int32_t *ids, int n, bool skip_special, dlm_buf *out,
+                               int32_t *first_unknown) {
+    int32_t *known = dlm_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *known);
+    int k = 0, left_out = 0;
+    for (int i = 0; i < n; i++) {
+        if (dlm_tokenizer_token_bytes(t, ids[i], NULL)) known[k++] = ids[i];
+        else if (left_out++ == 0 && first_unknown) *first_unknown = ids[i];
+    }
+    dlm_tokenizer_decode(t, known, k, skip_special, out); // cannot fail: every id is known
+    free(known);
+    return left_out;
+}
+
 // ---- chat template ------------------------------------------------------------------------------
 
 dlm_status dlm_tokenizer_chat_prompt(const dlm_tokenizer *t, const char *user, dlm_buf *out) {

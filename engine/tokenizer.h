@@ -45,6 +45,11 @@ bool dlm_tokenizer_is_special(const dlm_tokenizer *tok, int32_t id);
 // Decode ids to UTF-8, replacing invalid sequences with U+FFFD as Hugging Face does. Unknown ids
 // are an error. Appends to out.
 dlm_status dlm_tokenizer_decode(const dlm_tokenizer *tok, const int32_t *ids, int n, bool skip_special, dlm_buf *out);
+// The same, leaving out ids the tokenizer does not know, as Hugging Face's decode does (a model's
+// vocabulary can be larger than its tokenizer's). Returns how many were left out (callers say so);
+// *first_unknown (may be NULL) is set to the first of them.
+int dlm_tokenizer_decode_known(const dlm_tokenizer *tok, const int32_t *ids, int n, bool skip_special, dlm_buf *out,
+                               int32_t *first_unknown);
 
 // One token for display on a single line: \n, \t and other control characters escaped, bytes of
 // an incomplete UTF-8 sequence shown as \xNN. Unknown ids read "<id 123>". Always NUL-terminated.

@@ -52,7 +52,7 @@ typedef struct {
     char     extracted[96];
     char    *response;   // malloc'd
     char     error[160]; // a failure to run (the item then counts as wrong)
-    char     undecodable[160]; // why the answer's ids could not be decoded (scored wrong; "" if they could)
+    char     undecodable[160]; // ids of the answer the tokenizer could not decode, left out of the response ("" if none)
 } dlm_eval_result;
 
 typedef struct {

@@ -58,11 +58,14 @@ for k in step step_in_block post_steps; do
 done
 expect_ok "resume before the damaged record" $TO "$DLMSCOPE" run --model $M --resume "$TMP/h/counter-step.dlmtrace@2"
 
-# 5. An answer the tokenizer cannot decode: an error, not an empty answer with exit 0.
+# 5. An answer holding ids the tokenizer cannot decode (the model's vocabulary is larger): the
+#    rest of the text, as Hugging Face decodes it, and a warning that says so; not an empty answer.
 $TO "$DLMSCOPE" synth --shape tiny --out "$TMP/tiny" 2>/dev/null || fail "synth"
-expect_error "undecodable answer" "the answer cannot be decoded: token id [0-9]+ is not in the vocabulary" \
-    $TO "$DLMSCOPE" run --model "$TMP/tiny" --tokenizer tests/fuzz/tokenizer.json --prompt-ids 5,6,7 --gen 16 --block 16 \
-    --temperature 1 --seed 0
+"$DLMSCOPE" run --model "$TMP/tiny" --tokenizer tests/fuzz/tokenizer.json --prompt-ids 5,6,7 --gen 16 --block 16 \
+    --temperature 1 --seed 0 >"$TMP/out" 2>"$TMP/err"
+rc=$?
+[ $rc -eq 0 ] && grep -qE "warning: the answer holds [0-9]+ ids? the tokenizer cannot decode \(first: [0-9]+" "$TMP/err" &&
+    [ -n "$(tr -d '\n' <"$TMP/out")" ] && ok || fail "undecodable answer: exit $rc, stdout '$(cat "$TMP/out")': $(cat "$TMP/err")"
 
 # 6. eval keeps every result: long ids cut inside a UTF-8 character, ids equal in their first 63
 #    bytes, repeated ids. 7 (eval): an item that fails is reported with its reason, exit non-zero.
