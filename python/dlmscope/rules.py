@@ -6,7 +6,7 @@ reader parses, in canonical form. tests/cli/test_python_trace.sh checks this tab
 `dlmscope run --help-rules`, so the two cannot drift apart silently.
 """
 
-RULES = ("llada", "threshold", "t2t", "t2m", "evotoken")
+RULES = ("llada", "threshold", "t2t", "t2m", "evotoken", "margin")
 _ALL = set(RULES)
 _LLADA2 = {"t2t", "t2m"}
 
@@ -14,7 +14,7 @@ _LLADA2 = {"t2t", "t2m"}
 PARAMS = (
     ("gen", "int", _ALL, 1, 1 << 20, None),
     ("block", "int", _ALL, 1, 1 << 20, None),
-    ("steps", "int", {"llada", "evotoken"}, 1, 1 << 20, None),
+    ("steps", "int", {"llada", "evotoken", "margin"}, 1, 1 << 20, None),
     ("temperature", "float", _ALL, 0, 100, None),
     ("seed", "seed", _ALL, 0, 2 ** 63 - 1, None),
     ("remasking", "enum", {"llada"}, 0, 1, ("low_confidence", "random")),
@@ -35,7 +35,7 @@ PARAMS = (
     ("stuck_eps", "float", _ALL, 0, 1, None),
     ("stuck_tau", "float", _ALL, -1, 1, None),
     ("top_k", "int", _ALL, 1, 8, None),
-    ("cache", "enum", _ALL, 0, 2, ("none", "prefix", "dual")),
+    ("cache", "enum", _ALL, 0, 3, ("none", "prefix", "dual", "official-block")),
 )
 _BY_NAME = {p[0]: p for p in PARAMS}
 
@@ -118,7 +118,7 @@ class Rule:
             v["steps"] = max(v["gen"] // 2, 1) if name == "evotoken" else v["gen"]
         if v["gen"] % v["block"]:
             raise ValueError("rule %s: gen %d is not a multiple of block %d" % (name, v["gen"], v["block"]))
-        if name in ("llada", "evotoken") and v["steps"] % (v["gen"] // v["block"]):
+        if name in ("llada", "evotoken", "margin") and v["steps"] % (v["gen"] // v["block"]):
             raise ValueError("rule %s: steps %d is not a multiple of the %d blocks (gen %d / block %d)" % (
                 name, v["steps"], v["gen"] // v["block"], v["gen"], v["block"]))
 
