@@ -1,12 +1,13 @@
 """dlmscope's decoding rules and their parameters, as the trace header names them.
 
-This mirrors the X-macro tables of engine/rules.h / engine/rules.c (DLM_RULES, DLM_RULE_PARAMS,
-dlm_rule_defaults, dlm_rule_finalize, dlm_rule_format): a trace's `rule` must be a spec the C
+This mirrors engine/rules.h / engine/rules.c (DLM_RULE_PARAMS, dlm_rule_defaults,
+dlm_rule_finalize, dlm_rule_format) and the rules' operations tables in engine/rules/*.c (their
+parameters, defaults, presets and cache modes): a trace's `rule` must be a spec the C
 reader parses, in canonical form. tests/cli/test_python_trace.sh checks this table against
 `dlmscope run --help-rules`, so the two cannot drift apart silently.
 """
 
-RULES = ("llada", "threshold", "t2t", "t2m", "evotoken")
+RULES = ("llada", "threshold", "t2t", "t2m", "evotoken", "margin")
 _ALL = set(RULES)
 _LLADA2 = {"t2t", "t2m"}
 
@@ -14,7 +15,7 @@ _LLADA2 = {"t2t", "t2m"}
 PARAMS = (
     ("gen", "int", _ALL, 1, 1 << 20, None),
     ("block", "int", _ALL, 1, 1 << 20, None),
-    ("steps", "int", {"llada", "evotoken"}, 1, 1 << 20, None),
+    ("steps", "int", {"llada", "evotoken", "margin"}, 1, 1 << 20, None),
     ("temperature", "float", _ALL, 0, 100, None),
     ("seed", "seed", _ALL, 0, 2 ** 63 - 1, None),
     ("remasking", "enum", {"llada"}, 0, 1, ("low_confidence", "random")),
@@ -35,7 +36,7 @@ PARAMS = (
     ("stuck_eps", "float", _ALL, 0, 1, None),
     ("stuck_tau", "float", _ALL, -1, 1, None),
     ("top_k", "int", _ALL, 1, 8, None),
-    ("cache", "enum", _ALL, 0, 2, ("none", "prefix", "dual")),
+    ("cache", "enum", _ALL, 0, 3, ("none", "prefix", "dual", "official-block")),
 )
 _BY_NAME = {p[0]: p for p in PARAMS}
 
@@ -118,9 +119,11 @@ class Rule:
             v["steps"] = max(v["gen"] // 2, 1) if name == "evotoken" else v["gen"]
         if v["gen"] % v["block"]:
             raise ValueError("rule %s: gen %d is not a multiple of block %d" % (name, v["gen"], v["block"]))
-        if name in ("llada", "evotoken") and v["steps"] % (v["gen"] // v["block"]):
+        if self.applies("steps") and v["steps"] % (v["gen"] // v["block"]):
             raise ValueError("rule %s: steps %d is not a multiple of the %d blocks (gen %d / block %d)" % (
                 name, v["steps"], v["gen"] // v["block"], v["gen"], v["block"]))
+        if v["cache"] == "official-block" and name not in _LLADA2:
+            raise ValueError("rule %s does not support cache=official-block" % name)
 
     def __getitem__(self, key):
         return self.values[key]
