@@ -114,6 +114,7 @@ static void test_resume_with_cache(void **state) {
     // the T2M repository's block cache: the stale tokens of finished blocks travel in the state
     check_resume("t2t:mode=s,max_post=1,cache=official-block", 8);
     check_resume("t2m:max_post=1,tau_remask=0.5,cache=official-block", 8);
+    check_resume("threshold:tau=0.2,cache=dual,fastdllm_nfe=1", 0); // the extra forward of Fast-dLLM's old loop
 }
 
 // Two cached sessions taking turns on one backend (the TUI's compare mode) evict each other's
