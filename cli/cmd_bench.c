@@ -225,15 +225,16 @@ static int bench_viewer(int steps) {
     }
     double t_open = dlm_now() - t0;
     dlm_trace_close(t);
-    double ms_frame, ms_seek;
-    if (!tui_bench_render(path, 200, 60, 200, &ms_frame, &ms_seek)) {
+    double ms_frame, ms_frame_nocand, ms_seek;
+    if (!tui_bench_render(path, 200, 60, 200, &ms_frame, &ms_frame_nocand, &ms_seek)) {
         cli_error("bench", "%s", dlm_error_message());
         return 2;
     }
     printf("viewer: synthetic trace of %d steps x %d positions, %.1f MB (written in %.1f s)\n", steps, G, sb.st_size / 1e6, t_write);
     printf("  open + index (one scan)      %8.1f ms\n", t_open * 1e3);
     printf("  seek to a random step        %8.3f ms (decode of one step record)\n", ms_seek);
-    printf("  render a frame, 200x60       %8.3f ms (canvas, inspector, heat grid rows for the visible steps)\n", ms_frame);
+    printf("  render a frame, 200x60       %8.3f ms (canvas, candidates grid, inspector, heat grid rows for the visible steps)\n", ms_frame);
+    printf("  the same without candidates  %8.3f ms (interleaved with the above)\n", ms_frame_nocand);
     remove(path);
     dlm_step_free(st);
     dlm_session_state_free(&state);

@@ -164,13 +164,12 @@ int cmd_run(int argc, char **argv) {
         so.rows = strcmp(wh, "needed") == 0 ? DLM_ROWS_NEEDED : DLM_ROWS_GENERATION;
     }
     if (!cli_engine_open("run", opts, cli_has(opts, "prompt"), &e)) goto done;
-    long long bc;
-    cli_get_int("run", opts, "block-causal", 1, 1 << 20, 0, &bc);
-    so.block_causal = (int)bc;
+    if (!resume && !cli_rule_fit_model("run", opts, &e, &rule)) goto done;
+    so.block_causal = e.block_causal;
     if (resume) {
         if (!resume_session(opts, &e, &so, &s, &parent, &fork_step)) goto done;
     } else {
-        if (!cli_prompt_from_opts("run", opts, e.tok, e.model->cfg.n_vocab, &prompt, &n_prompt)) goto done;
+        if (!cli_prompt_from_opts("run", opts, &e, &prompt, &n_prompt)) goto done;
         s = dlm_session_new(e.model, e.be, prompt, n_prompt, &rule, &so);
         if (!s) {
             cli_error("run", "%s", dlm_error_message());
@@ -181,8 +180,7 @@ int cmd_run(int argc, char **argv) {
         const char *ptext = NULL;
         dlm_buf chat = {0};
         if (parent) ptext = dlm_trace_header_of(parent)->prompt_text;
-        else if (cli_has(opts, "prompt") && !cli_has(opts, "raw") && e.tok &&
-                 dlm_tokenizer_chat_prompt(e.tok, cli_get(opts, "prompt"), &chat) == DLM_STATUS_OK)
+        else if (cli_has(opts, "prompt") && cli_prompt_text("run", opts, &e, &chat))
             ptext = chat.data;
         else if (cli_has(opts, "prompt")) ptext = cli_get(opts, "prompt");
         dlm_record_parent p; // a fork's trace starts with the parent's steps

@@ -452,9 +452,51 @@ static uint64_t new_cache_key(void) {
 // cache; the block's later forwards reuse it. The refreshing inputs are saved in the state, so a
 // session whose cache the backend no longer holds (restored from a trace, or another session ran
 // on the same backend since) first rebuilds it from them: the result stays bit-identical.
+// Block-causal models (SDAR): the exact block cache. Every position before the current block is
+// final and sees nothing after its own block, so its K/V never change: they are computed once,
+// by a storing pass over the blocks finished since (the official loop's store_kv forward after a
+// block is done, run here at the start of the next block's first step), and each step recomputes
+// only the current block against them. A session whose cache the backend no longer holds stores
+// the whole prefix again from its tokens.
+static dlm_status block_cache_prepare(dlm_session *s, dlm_forward_args *fa, int bs) {
+    const dlm_cache_info *held = &s->be->cache;
+    bool ours = s->cache_key != 0 && s->be->cache_key == s->cache_key && held->mode == DLM_CACHE_BLOCK && held->len <= bs;
+    if (!ours) s->cache_key = new_cache_key();
+    int kept = ours ? held->len : 0;
+    fa->cache = DLM_CACHE_BLOCK;
+    fa->cache_key = s->cache_key;
+    // One storing pass per finished block, with the same boundaries whether the session ran
+    // straight through or was restored (the prompt's whole blocks first): the same passes give
+    // bit-identical K/V, so a resumed session continues exactly.
+    while (kept < bs) {
+        int next = kept < s->block0 ? s->block0 : kept + s->st.rule.block;
+        if (next > bs) next = bs;
+        dlm_forward_args store = *fa;
+        store.n_tokens = next;
+        store.active_start = kept;
+        store.active_end = next;
+        store.n_rows = 0;
+        store.cache_store = true;
+        store.cache_refresh = !ours;
+        dlm_sample_opts none = dlm_sample_opts_default();
+        dlm_status e = dlm_backend_forward(s->be, &store, &none, NULL);
+        if (e != DLM_STATUS_OK) {
+            s->cache_key = 0;
+            return e;
+        }
+        ours = true;
+        kept = next;
+    }
+    fa->active_start = bs;
+    fa->active_end = fa->n_tokens;
+    fa->cache_refresh = !ours; // an empty prefix (bs = 0): the step's own pass starts the cache
+    return DLM_STATUS_OK;
+}
+
 static dlm_status cache_prepare(dlm_session *s, dlm_forward_args *fa, int bs, int be) {
     dlm_session_state *st = &s->st;
     if (st->rule.cache == DLM_RULE_CACHE_NONE) return DLM_STATUS_OK;
+    if (st->block_causal > 0) return block_cache_prepare(s, fa, bs); // exact for block-causal models
     // official-block is the prefix cache over the stale finished blocks the caller feeds.
     fa->cache = st->rule.cache == DLM_RULE_CACHE_OFFICIAL_BLOCK ? DLM_CACHE_PREFIX : st->rule.cache;
     fa->active_start = bs;

@@ -168,7 +168,7 @@ static void run_one(const dlm_eval_config *cfg, dlm_backend *be, const dlm_eval_
     dlm_recorder *rec = NULL;
     double t0 = dlm_now();
     if (cfg->raw_prompt) dlm_buf_append(&text, it->prompt, strlen(it->prompt));
-    else if (dlm_tokenizer_chat_prompt(cfg->tok, it->prompt, &text) != DLM_STATUS_OK) goto fail;
+    else if (dlm_chat_render(cfg->chat, cfg->tok, it->prompt, &text) != DLM_STATUS_OK) goto fail;
     if (dlm_tokenizer_encode(cfg->tok, text.data, text.len, &ids, &n) != DLM_STATUS_OK) goto fail;
     dlm_rule_config rule = cfg->rules[r];
     rule.seed ^= dlm_hash64(it->id, strlen(it->id), 0) & 0x7fffffffffffULL; // per item, order-independent
