@@ -444,7 +444,7 @@ static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
 // Rows the candidates grid wants for a step: a ruler, the top-K, the EOS row, the soft-input row
 // (EvoToken traces).
 static bool cand_soft(const tui_app *app, const dlm_step *st) {
-    if (dlm_trace_header_of(app->a.trace)->rule.kind == DLM_RULE_EVOTOKEN) return true;
+    if (dlm_rule_has_soft_states(dlm_trace_header_of(app->a.trace)->rule.kind)) return true;
     for (int i = st ? st->prompt_len : 0; st && i < st->n_tokens; i++)
         if (st->pos[i].n_soft) return true;
     return false;
