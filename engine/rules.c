@@ -100,6 +100,9 @@ void dlm_rule_defaults(dlm_rule_kind kind, dlm_rule_config *rc) {
     rc->stuck_tau = -1;
     rc->top_k = 5;
     rc->cache = DLM_CACHE_NONE;
+    rc->alg = DLM_ALG_ORIGIN; // Dream's generation_config.json: alg "origin", eps 0.001, temperature 0
+    rc->eps = 1e-3;
+    if (kind == DLM_RULE_DREAM) rc->block = rc->gen; // no blocks in Dream's own loop
 }
 
 static int find_param(const char *key) {
@@ -208,9 +211,10 @@ dlm_status dlm_rule_finalize(dlm_rule_config *rc) {
     if (!dlm_rule_is_set(rc, DLM_PARAM_steps))
         rc->steps = rc->kind == DLM_RULE_EVOTOKEN ? (rc->gen / 2 > 0 ? rc->gen / 2 : 1) : rc->gen;
     const char *r = dlm_rule_name(rc->kind);
+    if (rc->kind == DLM_RULE_DREAM && !dlm_rule_is_set(rc, DLM_PARAM_block)) rc->block = rc->gen;
     if (rc->gen % rc->block != 0)
         return dlm_error(DLM_STATUS_ARG, "rule %s: gen %d is not a multiple of block %d", r, rc->gen, rc->block);
-    if (rc->kind == DLM_RULE_LLADA || rc->kind == DLM_RULE_EVOTOKEN) {
+    if (rc->kind == DLM_RULE_LLADA || rc->kind == DLM_RULE_EVOTOKEN || rc->kind == DLM_RULE_DREAM) {
         int nb = rc->gen / rc->block;
         if (rc->steps % nb != 0)
             return dlm_error(DLM_STATUS_ARG, "rule %s: steps %d is not a multiple of the %d blocks (gen %d / block %d)", r,

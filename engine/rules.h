@@ -23,7 +23,8 @@
     X(THRESHOLD, "threshold", "Fast-dLLM parallel decoding: commit the top mask and every mask with conf >= tau")  \
     X(T2T, "t2t", "LLaDA2.1 M2T + T2T editing: fill confident masks, overwrite confident disagreeing tokens")       \
     X(T2M, "t2m", "T2M remasking (Remask, Don't Replace): fill like LLaDA2.1, reset suspect tokens to [MASK]")      \
-    X(EVOTOKEN, "evotoken", "EvoToken-DLM: masks evolve through soft token mixtures before they are decoded")
+    X(EVOTOKEN, "evotoken", "EvoToken-DLM: masks evolve through soft token mixtures before they are decoded")      \
+    X(DREAM, "dream", "Dream's diffusion_generate: unmask int(n*(1-s/t)) per step in the order of alg")
 
 typedef enum {
 #define X(e, name, help) DLM_RULE_##e,
@@ -51,7 +52,11 @@ typedef enum {
     X(editable, AFTER, "after")                          \
     X(cache, NONE, "none")                               \
     X(cache, PREFIX, "prefix")                           \
-    X(cache, DUAL, "dual")
+    X(cache, DUAL, "dual")                               \
+    X(alg, ORIGIN, "origin")                             \
+    X(alg, MASKGIT_PLUS, "maskgit_plus")                 \
+    X(alg, TOPK_MARGIN, "topk_margin")                   \
+    X(alg, ENTROPY, "entropy")
 
 // Values count from 0 within each parameter, in the order listed above:
 enum { DLM_REMASK_LOW_CONFIDENCE = 0, DLM_REMASK_RANDOM = 1 };
@@ -59,6 +64,7 @@ enum { DLM_MODE_Q = 0, DLM_MODE_S = 1 };
 enum { DLM_DETECT_LOWPROB = 0, DLM_DETECT_T2T_REMASK = 1, DLM_DETECT_LOGITDIFF = 2 };
 enum { DLM_CAP_CODE = 0, DLM_CAP_PAPER = 1 };
 enum { DLM_EDITABLE_BEFORE = 0, DLM_EDITABLE_AFTER = 1 };
+enum { DLM_ALG_ORIGIN = 0, DLM_ALG_MASKGIT_PLUS = 1, DLM_ALG_TOPK_MARGIN = 2, DLM_ALG_ENTROPY = 3 };
 
 typedef struct {
     dlm_rule_kind kind;
@@ -86,6 +92,8 @@ typedef struct {
     double   stuck_tau;     // ... and max p below this (< 0: the rule's edit threshold)
     int      top_k;         // candidates per position kept in step snapshots
     int      cache;         // dlm_cache_mode (forward.h): none, prefix or dual KV cache
+    int      alg;           // dream: DLM_ALG_* order of unmasking
+    double   eps;           // dream: the schedule's last time step (timesteps = linspace(1, eps, steps + 1))
     uint64_t set;           // bit i: parameter i was given explicitly
 } dlm_rule_config;
 
@@ -93,8 +101,8 @@ typedef struct {
 #define DLM_RULE_PARAMS(X)                                                                                           \
     X(gen, gen, INT, DLM_ALL_RULES, 1, 1 << 20, "generation length G (tokens after the prompt)")                    \
     X(block, block, INT, DLM_ALL_RULES, 1, 1 << 20, "block length B")                                               \
-    X(steps, steps, INT, DLM_RULE_BIT(LLADA) | DLM_RULE_BIT(EVOTOKEN), 1, 1 << 20,                                 \
-      "refinement steps in total, spread evenly over the G/B blocks (llada: G, evotoken: G/2)")                    \
+    X(steps, steps, INT, DLM_RULE_BIT(LLADA) | DLM_RULE_BIT(EVOTOKEN) | DLM_RULE_BIT(DREAM), 1, 1 << 20,          \
+      "refinement steps in total, spread evenly over the G/B blocks (llada, dream: G, evotoken: G/2)")             \
     X(temperature, temperature, FLOAT, DLM_ALL_RULES, 0, 100, "0: argmax; > 0: Gumbel-max sampling at T")           \
     X(seed, seed, SEED, DLM_ALL_RULES, 0, 0, "random seed (Gumbel noise, random remasking)")                        \
     X(remasking, remasking, ENUM, DLM_RULE_BIT(LLADA), 0, 1, "low_confidence or random")                             \
@@ -118,7 +126,10 @@ typedef struct {
     X(stuck_tau, stuck_tau, FLOAT, DLM_ALL_RULES, -1, 1, "... and max p < stuck_tau (default: the edit threshold)") \
     X(top_k, top_k, INT, DLM_ALL_RULES, 1, 8, "candidates per position kept in snapshots and traces (5)")         \
     X(cache, cache, ENUM, DLM_ALL_RULES, 0, 2,                                                                      \
-      "KV cache: none, prefix or dual (Fast-dLLM; approximate unless the model is block-causal)")
+      "KV cache: none, prefix or dual (Fast-dLLM; approximate unless the model is block-causal)")                  \
+    X(alg, alg, ENUM, DLM_RULE_BIT(DREAM), 0, 3,                                                                    \
+      "unmasking order: origin (random, each mask with p = 1 - s/t), maskgit_plus (top prob), topk_margin, entropy") \
+    X(eps, eps, FLOAT, DLM_RULE_BIT(DREAM), 1e-9, 1, "last time step of the schedule linspace(1, eps, steps+1) (0.001)")
 
 typedef enum {
 #define X(name, field, type, rules, lo, hi, help) DLM_PARAM_##name,

@@ -148,7 +148,8 @@ static void advance(dlm_session *s, bool converged, dlm_step *out) {
         int masks = count_masks(s, fg, be);
         bool end_block = false;
         switch (st->rule.kind) {
-        case DLM_RULE_LLADA: end_block = st->step_in_block >= s->spb; break;
+        case DLM_RULE_LLADA:
+        case DLM_RULE_DREAM: end_block = st->step_in_block >= s->spb; break;
         case DLM_RULE_EVOTOKEN: end_block = st->step_in_block > 0 && masks == 0; break;
         case DLM_RULE_THRESHOLD: end_block = masks == 0; break;
         case DLM_RULE_T2T:
@@ -264,7 +265,7 @@ static dlm_status session_setup(dlm_session *s, const dlm_model *m, dlm_backend 
                          s->opts.block_causal);
     s->block0 = s->opts.block_causal > 0 ? (P / B) * B : P;
     s->n_blocks = (s->st.n_tokens - s->block0 + B - 1) / B;
-    if (r->kind == DLM_RULE_LLADA || r->kind == DLM_RULE_EVOTOKEN) {
+    if (r->kind == DLM_RULE_LLADA || r->kind == DLM_RULE_EVOTOKEN || r->kind == DLM_RULE_DREAM) {
         if (r->steps % s->n_blocks != 0)
             return dlm_error(DLM_STATUS_ARG, "--steps %d is not a multiple of the %d blocks", r->steps, s->n_blocks);
         s->spb = r->steps / s->n_blocks;
@@ -487,6 +488,43 @@ static void rule_llada(dlm_session *s, dlm_step *out) {
         int p = s->order[j];
         set_token(s, out, p, s->sum[s->row_of[p]].token, DLM_EVENT_COMMIT);
     }
+}
+
+// Dream's diffusion_generate (generation_utils.py, research/algorithms.md §1.2): with t, s the
+// step's pair from linspace(1, eps, steps + 1), `origin` unmasks each mask independently with
+// probability 1 - s/t; the others unmask the int(n_mask * (1 - s/t)) masks that rank highest by
+// maskgit_plus (p of the sampled token), topk_margin (p1 - p2) or entropy (sum p log p). The
+// block's last step unmasks every mask left. Probabilities are those of softmax(logits / T), the
+// distribution Dream samples from; ties go to the lowest position.
+static void rule_dream(dlm_session *s, dlm_step *out) {
+    const dlm_session_state *st = &s->st;
+    const int i = st->step_in_block, spb = s->spb;
+    const double eps = st->rule.eps, t = 1.0 - i * (1.0 - eps) / spb, sn = 1.0 - (i + 1) * (1.0 - eps) / spb;
+    const bool last = i >= spb - 1;
+    int n = 0;
+    for (int p = first_gen(s, st->block); p < block_end(s, st->block); p++) {
+        if (s->x_old[p] != s->mask_id) continue;
+        const dlm_row_summary *rs = &s->sum[s->row_of[p]];
+        switch (st->rule.alg) {
+        case DLM_ALG_ORIGIN:
+            s->score[p] = dlm_rng_uniform(st->rule.seed, (uint64_t)st->step, (uint64_t)p, (uint64_t)s->n_vocab);
+            break;
+        case DLM_ALG_MASKGIT_PLUS: s->score[p] = rs->p_token; break;
+        case DLM_ALG_TOPK_MARGIN: s->score[p] = (double)rs->top_p[0] - (rs->n_top > 1 ? rs->top_p[1] : 0.0f); break;
+        case DLM_ALG_ENTROPY: s->score[p] = -(double)rs->entropy; break;
+        }
+        s->order[n++] = p;
+    }
+    int k = n;
+    if (!last && st->rule.alg == DLM_ALG_ORIGIN) { // each mask with probability 1 - s/t, in position order
+        k = 0;
+        for (int j = 0; j < n; j++)
+            if (s->score[s->order[j]] < 1.0 - sn / t) s->order[k++] = s->order[j];
+    } else if (!last) {
+        k = (int)(n * (1.0 - sn / t));
+        rank_positions(s->order, n, s->score, false);
+    }
+    for (int j = 0; j < k; j++) set_token(s, out, s->order[j], s->sum[s->row_of[s->order[j]]].token, DLM_EVENT_COMMIT);
 }
 
 static void rule_threshold(dlm_session *s, dlm_step *out) {
@@ -797,7 +835,9 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     so.counter = (uint64_t)st->step;
     so.sample_exclude = evo ? s->mask_id : -1;                      // EvoToken never samples [MASK]
     so.prob_exclude = evo && r->temperature == 0 ? s->mask_id : -1; // its T = 0 aliasing quirk (Q1)
-    so.tempered = llada2_loop(s); // LLaDA2.1 samples from softmax(logits / T) and reports that probability
+    // LLaDA2.1 and Dream sample from softmax(logits / T) and rank by that distribution
+    so.tempered = llada2_loop(s) || is_rule(s, DLM_RULE_DREAM);
+    if (is_rule(s, DLM_RULE_DREAM) && so.top_k < 2) so.top_k = 2; // topk_margin reads p1 - p2
     double tf = dlm_now();
     dlm_status fst = cache_prepare(s, &fa, bs, be);
     if (fst == DLM_STATUS_OK) fst = dlm_backend_forward(s->be, &fa, &so, s->sum);
@@ -812,6 +852,7 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     bool converged = false;
     switch (r->kind) {
     case DLM_RULE_LLADA: rule_llada(s, out); break;
+    case DLM_RULE_DREAM: rule_dream(s, out); break;
     case DLM_RULE_THRESHOLD: rule_threshold(s, out); break;
     case DLM_RULE_T2T: converged = rule_t2t(s, out); break;
     case DLM_RULE_T2M: converged = rule_t2m(s, out); break;
