@@ -112,7 +112,7 @@ ifneq ($(USE_EMU),)
 endif
 
 # ---- sources ----------------------------------------------------------------------------------
-ENGINE_SRC := $(wildcard engine/*.c)
+ENGINE_SRC := $(wildcard engine/*.c engine/rules/*.c)
 RECORD_SRC := $(wildcard record/*.c)
 REPLAY_SRC := $(wildcard replay/*.c)
 TUI_SRC    := $(wildcard tui/*.c)

@@ -128,6 +128,9 @@ int cmd_view(int argc, char **argv) {
                       {"device", "NAME", "with --model: cpu, cuda or auto"},
                       {"threads", "N", "with --model: CPU threads"},
                       {"block-causal", "B", "with --model: block-causal attention"},
+                      {"export", "FORMAT", "no terminal: write the replay as an asciinema recording (cast) or the screen at --step as svg or html"},
+                      {"out", "FILE", "with --export: the file to write"},
+                      {"loop", NULL, "demo mode that starts again after the last step (kiosks)"},
                       {0}};
     cli_positional pos;
     int exit_status;
@@ -141,6 +144,15 @@ int cmd_view(int argc, char **argv) {
         goto done;
     }
     if (!cli_get_int("view", opts, "step", 0, INT32_MAX, 0, &step)) goto done;
+    const char *fmt = cli_get(opts, "export");
+    if (fmt && strcmp(fmt, "cast") != 0 && strcmp(fmt, "svg") != 0 && strcmp(fmt, "html") != 0) {
+        cli_error("view", "--export: unknown format '%s' (cast, svg or html)", fmt);
+        goto done;
+    }
+    if (fmt && !cli_has(opts, "out")) {
+        cli_error("view", "--export %s needs --out FILE", fmt);
+        goto done;
+    }
     if (cli_has(opts, "model") && !cli_engine_open("view", opts, false, &e)) goto done;
     long long bc;
     cli_get_int("view", opts, "block-causal", 1, 1 << 20, 0, &bc);
@@ -157,6 +169,9 @@ int cmd_view(int argc, char **argv) {
                    .demo = cli_has(opts, "demo"),
                    .script = cli_get(opts, "script"),
                    .dump_dir = cli_get(opts, "dump-screens"),
+                   .export_format = fmt,
+                   .export_path = cli_get(opts, "out"),
+                   .loop = cli_has(opts, "loop"),
                    .start_step = (int)step};
     status = tui_main(&to);
 done:

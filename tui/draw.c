@@ -104,23 +104,7 @@ static void rule_short(const tui_app *app, const char *spec, char *buf, size_t n
         snprintf(buf, n, "%s", spec[0] ? spec : "?");
         return;
     }
-    const char *tau = glyph(app, "τ", "tau"), *rho = glyph(app, "ρ", "rho"), *alpha = glyph(app, "α", "alpha");
-    static const char *const detectors[] = {"lowprob", "t2t-remask", "logitdiff"};
-    switch (r.kind) {
-    case DLM_RULE_LLADA: snprintf(buf, n, "llada %s steps %d", r.remasking ? "random" : "low-conf", r.steps); break;
-    case DLM_RULE_THRESHOLD:
-        if (r.factor > 0) snprintf(buf, n, "threshold factor %g", r.factor);
-        else snprintf(buf, n, "threshold %s%g", tau, r.tau);
-        break;
-    case DLM_RULE_T2T: snprintf(buf, n, "t2t %s %s%g/%g", r.mode ? "S" : "Q", tau, r.tau, r.tau_edit); break;
-    case DLM_RULE_T2M:
-        snprintf(buf, n, "t2m %s %s%g C%d %s%g", detectors[r.detector], tau, r.tau_remask, r.cmax, rho, r.rho_max);
-        break;
-    case DLM_RULE_EVOTOKEN: snprintf(buf, n, "evotoken %s%g k%d", alpha, r.alpha, r.k_soft); break;
-    default: snprintf(buf, n, "%s", spec);
-    }
-    if (r.temperature > 0) snprintf(buf + strlen(buf), n - strlen(buf), " T%g", r.temperature);
-    if (r.cache != DLM_CACHE_NONE) snprintf(buf + strlen(buf), n - strlen(buf), " %s-cache", r.cache == DLM_CACHE_DUAL ? "dual" : "prefix");
+    dlm_rule_describe(&r, app->utf8, buf, n);
 }
 
 // Under a KV cache, a block's later forwards do not recompute every position: those left out
@@ -262,14 +246,20 @@ int tui_canvas_lines(const tui_app *app, int w) {
     return st ? canvas_cells(app, &app->a, st, w, NULL) : 1;
 }
 
-int tui_canvas_line_of(const tui_app *app, int pos) {
+int tui_canvas_vertical(const tui_app *app, int pos, int dir) {
     const dlm_step *st = dlm_player_step(app->a.player);
-    if (!st || pos < st->prompt_len || pos >= st->n_tokens) return 0;
-    cell_pos *cells = dlm_xcalloc((size_t)(st->n_tokens - st->prompt_len), sizeof *cells);
+    if (!st || pos < st->prompt_len || pos >= st->n_tokens) return pos;
+    int P = st->prompt_len, G = st->n_tokens - P, best = pos, best_d = 0;
+    cell_pos *cells = dlm_xcalloc((size_t)G, sizeof *cells);
     canvas_cells(app, &app->a, st, app->L.canvas.w, cells);
-    int line = cells[pos - st->prompt_len].line;
+    cell_pos from = cells[pos - P];
+    for (int g = 0; g < G; g++) { // the cell of the line above / below nearest in column
+        if (cells[g].line != from.line + dir) continue;
+        int d = abs(cells[g].col - from.col);
+        if (best == pos || d < best_d) best = P + g, best_d = d;
+    }
     free(cells);
-    return line;
+    return best;
 }
 
 int tui_canvas_pos_at(const tui_app *app, int line, int col) {
@@ -355,62 +345,98 @@ static const char *metric_name(tui_metric m) {
 
 // The steps x positions grid of one trajectory. The primary one (A) moves the shared viewport
 // to keep the cursor in view; B, in compare mode, shows the same steps and positions.
+int tui_heat_zoom(const tui_app *app, int rows) {
+    int n = dlm_trace_n_steps(app->a.trace);
+    if (app->heat_zoom > 0) return app->heat_zoom;
+    int z = rows > 0 ? (n + rows - 1) / rows : 1; // fit: every step on screen
+    return z > 0 ? z : 1;
+}
+
 static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
     if (!r.h || !r.w) return;
     const dlm_trace_header *h = dlm_trace_header_of(t->trace);
     int P = h->prompt_len, G = h->n_tokens - P, n = dlm_trace_n_steps(t->trace), cur = dlm_player_index(t->player);
-    const int margin = 6, cols = r.w - margin, rows = r.h - 1;
+    const int margin = 6, cols = r.w - margin, rows = r.h - 2; // title and ruler lines
     if (cols < 1 || rows < 1) return;
+    // Rows are groups of z steps (z = 1: every step); a group shows its last step, with the
+    // remasks, edits and stuck flags of all its steps.
+    int z = tui_heat_zoom(app, rows), gcur = cur >= 0 ? cur / z : 0;
     int sp = app->sel - P;
     if (primary) {
         if (sp < app->heat_left) app->heat_left = sp;
         if (sp >= app->heat_left + cols) app->heat_left = sp - cols + 1;
         if (app->heat_left > G - cols) app->heat_left = G - cols;
         if (app->heat_left < 0) app->heat_left = 0;
-        if (cur < app->heat_top) app->heat_top = cur;
-        if (cur >= app->heat_top + rows) app->heat_top = cur - rows + 1;
+        if (gcur < app->heat_top) app->heat_top = gcur;
+        if (gcur >= app->heat_top + rows) app->heat_top = gcur - rows + 1;
+        if (app->heat_top > (n + z - 1) / z - rows) app->heat_top = (n + z - 1) / z - rows;
         if (app->heat_top < 0) app->heat_top = 0;
     }
-    char buf[256];
-    snprintf(buf, sizeof buf, " %sheat: %s (low%shigh)  steps %s positions %s  [m]etric %s",
-             app->compare ? (primary ? "A " : "B ") : "", metric_name(app->metric),
-             glyph(app, "→", "->"), glyph(app, "↓", "down"), glyph(app, "→", "right"),
-             app->focus == FOCUS_HEAT ? "[focused]" : "");
+    char buf[256], zs[32];
+    if (z == 1) snprintf(zs, sizeof zs, "steps");
+    else snprintf(zs, sizeof zs, "%d steps/row", z);
+    snprintf(buf, sizeof buf, " %sheat: %s  %s %s  [m]etric [z]oom%s", app->compare ? (primary ? "A " : "B ") : "",
+             metric_name(app->metric), zs, glyph(app, "↓", "down"), app->focus == FOCUS_HEAT ? " [focused]" : "");
     int x = put(r.y, r.x, r.w, role(TUI_ROLE_TITLE), buf);
     // Without colour the levels are glyphs; the legend after the title uses the cells' ramp.
     static const char *const ramp_ascii[8] = {" ", ".", ":", "-", "=", "+", "*", "#"};
     static const char *const ramp_utf8[8] = {" ", "·", "░", "░", "▒", "▒", "▓", "█"};
-    for (int l = 0; l < TUI_HEAT_LEVELS && x + 2 + l < r.w; l++) {
-        if (tui_theme_depth() == TUI_COLOR_NONE)
-            put(r.y, r.x + x + 1 + l, 1, A_NORMAL, app->utf8 ? ramp_utf8[l] : ramp_ascii[l]);
-        else
-            fill(r.y, r.x + x + 1 + l, 1, role((tui_role)(TUI_ROLE_HEAT0 + l)));
+    if (x + 2 + TUI_HEAT_LEVELS + 6 < r.w) {
+        x += put(r.y, r.x + x, r.w - x, role(TUI_ROLE_DIM), "  low");
+        for (int l = 0; l < TUI_HEAT_LEVELS; l++) {
+            if (tui_theme_depth() == TUI_COLOR_NONE)
+                put(r.y, r.x + x + l, 1, A_NORMAL, app->utf8 ? ramp_utf8[l] : ramp_ascii[l]);
+            else
+                fill(r.y, r.x + x + l, 1, role((tui_role)(TUI_ROLE_HEAT0 + l)));
+        }
+        put(r.y, r.x + x + TUI_HEAT_LEVELS, r.w - x - TUI_HEAT_LEVELS, role(TUI_ROLE_DIM), "high");
+    }
+    // Position ruler: the generated-position index every 10 columns, the cursor's column marked.
+    fill(r.y + 1, r.x, r.w, role(TUI_ROLE_DIM));
+    put(r.y + 1, r.x, margin, role(TUI_ROLE_DIM), "  pos");
+    for (int cc = 0; cc < cols && app->heat_left + cc < G; cc++) {
+        int i = app->heat_left + cc;
+        if (i == sp) put(r.y + 1, r.x + margin + cc, 1, role(TUI_ROLE_CURSOR), glyph(app, "▼", "v"));
+        else if (i % 10 == 0) {
+            snprintf(buf, sizeof buf, "%d", i);
+            if (cc + (int)strlen(buf) <= cols && !(sp > i && sp < i + (int)strlen(buf))) put(r.y + 1, r.x + margin + cc, (int)strlen(buf), role(TUI_ROLE_DIM), buf);
+        } else if (i % 5 == 0) put(r.y + 1, r.x + margin + cc, 1, role(TUI_ROLE_DIM), glyph(app, "·", "."));
     }
     int cell = app->metric == METRIC_CONF ? CELL_CONF : app->metric == METRIC_PCUR ? CELL_PCUR
                : app->metric == METRIC_MARGIN ? CELL_MARGIN : CELL_ENTROPY;
     bool mono = tui_theme_depth() == TUI_COLOR_NONE;
+    uint8_t *ev = dlm_xmalloc((size_t)(G > 0 ? G : 1) * 2);
     for (int rr = 0; rr < rows; rr++) {
-        int s = app->heat_top + rr;
-        int y = r.y + 1 + rr;
-        if (s >= n) break;
-        snprintf(buf, sizeof buf, "%s%4d", s == cur ? glyph(app, "▶", ">") : " ", s);
-        put(y, r.x, margin, role(s == cur ? TUI_ROLE_TITLE : TUI_ROLE_DIM), buf);
+        int g = app->heat_top + rr, s0 = g * z, s = s0 + z - 1 < n ? s0 + z - 1 : n - 1;
+        int y = r.y + 2 + rr;
+        if (s0 >= n) break;
+        bool here = cur >= s0 && cur < s0 + z;
+        if (here) s = cur; // the cursor's group shows the current step
+        snprintf(buf, sizeof buf, "%s%4d", here ? glyph(app, "▶", ">") : " ", s0);
+        put(y, r.x, margin, role(here ? TUI_ROLE_TITLE : TUI_ROLE_DIM), buf);
         const uint8_t *row = tui_timeline_row(t, s);
         if (!row) continue;
+        // events and stuck flags of every step in the group
+        memset(ev, 0, (size_t)(G > 0 ? G : 1) * 2);
+        for (int ss = s0; ss < s0 + z && ss < n; ss++) {
+            const uint8_t *rw = tui_timeline_row(t, ss);
+            for (int i = 0; rw && i < G; i++) ev[2 * i] |= rw[(size_t)i * CELL_BYTES + CELL_EVENTS], ev[2 * i + 1] |= rw[(size_t)i * CELL_BYTES + CELL_FLAGS];
+        }
         for (int cc = 0; cc < cols && app->heat_left + cc < G; cc++) {
             int i = app->heat_left + cc;
             const uint8_t *c = row + (size_t)i * CELL_BYTES;
             int level = c[cell] * TUI_HEAT_LEVELS / 256;
-            const char *g = mono ? (app->utf8 ? ramp_utf8[level] : ramp_ascii[level]) : " ";
+            const char *gl = mono ? (app->utf8 ? ramp_utf8[level] : ramp_ascii[level]) : " ";
             int a = mono ? (int)A_NORMAL : role((tui_role)(TUI_ROLE_HEAT0 + level));
-            if (!(c[CELL_FLAGS] & 1)) g = " ", a = mono ? (int)A_NORMAL : role(TUI_ROLE_NORMAL); // no distribution
-            if (c[CELL_EVENTS] & DLM_EVENT_REMASK) g = "x";
-            else if (c[CELL_EVENTS] & DLM_EVENT_EDIT) g = "e";
-            else if (c[CELL_FLAGS] & 2) g = "!";
-            if (s == cur && i == sp) a |= A_REVERSE, g = mono ? "@" : g[0] == ' ' ? "+" : g;
-            put(y, r.x + margin + cc, 1, a, g);
+            if (!(c[CELL_FLAGS] & 1)) gl = " ", a = mono ? (int)A_NORMAL : role(TUI_ROLE_NORMAL); // no distribution
+            if (ev[2 * i] & DLM_EVENT_REMASK) gl = "x";
+            else if (ev[2 * i] & DLM_EVENT_EDIT) gl = "e";
+            else if (ev[2 * i + 1] & 2) gl = "!";
+            if (here && i == sp) a |= A_REVERSE, gl = mono ? "@" : gl[0] == ' ' ? "+" : gl;
+            put(y, r.x + margin + cc, 1, a, gl);
         }
     }
+    free(ev);
 }
 
 // ---- candidates grid -----------------------------------------------------------------------------------

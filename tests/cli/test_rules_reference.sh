@@ -1,8 +1,9 @@
 # dlmscope run against PyTorch transcriptions of the official decoding algorithms
-# (tests/reference/rules_reference.py, float64): 19 trajectories covering llada, threshold (tau and
-# factor), t2t (Q, S, block-causal), t2m (each detector, C_max, rho_max, block-causal) and
-# evotoken, at T = 0 and T = 0.5; and Dream's own loop (tests/reference/dream_reference.py:
-# maskgit_plus, topk_margin and entropy orderings, on a Dream-layout model with shifted logits). Every step's tokens must match exactly. The cases were chosen
+# (tests/reference/rules_reference.py, float64): 27 trajectories covering llada, margin, threshold
+# (tau and factor), t2t (Q, S, block-causal), t2m (each detector, C_max, rho_max, block-causal),
+# evotoken, the Fast-dLLM caches and the T2M repository's block cache (official-block), at T = 0
+# and T = 0.5; and Dream's own loop (tests/reference/dream_reference.py: the maskgit_plus,
+# topk_margin and entropy orderings on a Dream-layout model). Every step's tokens must match exactly. The cases were chosen
 # so that no decision is closer than 1e-4 (tests/fixtures/rules/README.md).
 . tests/cli/lib.sh
 n=0
@@ -21,6 +22,6 @@ for args in tests/fixtures/rules/*.args tests/fixtures/dream/*.args; do
     fi
     n=$((n + 1))
 done
-[ $n -ge 22 ] || fail "expected at least 22 rule cases (19 + Dream's 3 from tests/reference/dream_reference.py), found $n"
+[ $n -ge 22 ] || fail "expected at least 22 rule cases (with Dream's 3 from tests/reference/dream_reference.py), found $n"
 echo "$n trajectories compared step by step"
 finish

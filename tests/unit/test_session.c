@@ -104,6 +104,7 @@ static void test_resume_every_rule(void **state) {
     check_resume("t2t", 8);
     check_resume("t2m", 8);
     check_resume("llada:steps=24", 8); // 3 blocks of 8 cover the 5 + 16 positions
+    check_resume("margin", 0);
 }
 
 // KV caches: a restored session rebuilds its cache from the saved refresh inputs (mid-block cuts).
@@ -112,6 +113,9 @@ static void test_resume_with_cache(void **state) {
                            "t2m:cache=prefix", "t2t:cache=dual", "evotoken:cache=dual", "evotoken:cache=prefix"};
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) check_resume(specs[i], 0);
     check_resume("t2t:cache=prefix", 8);
+    // the T2M repository's block cache: the stale tokens of finished blocks travel in the state
+    check_resume("t2t:mode=s,max_post=1,cache=official-block", 8);
+    check_resume("t2m:max_post=1,tau_remask=0.5,cache=official-block", 8);
 }
 
 // Block-causal models (SDAR): the block cache (prefix stored once, the block recomputed each step)
