@@ -3,7 +3,7 @@
 #
 #   scripts/tui-goldens.sh [--fixtures] [OUT_DIR]
 #
-# Each view (a replay, EvoToken soft tokens, compare, help) at 80x24, 120x40 and 200x60, in 256
+# Each view (a replay, EvoToken soft tokens, compare, help, the rule panel) at 80x24, 120x40 and 200x60, in 256
 # colours (TERM=xterm-256color), 8 colours (TERM=xterm) and none (NO_COLOR=1), into OUT_DIR
 # (default tests/golden/tui). tests/cli/test_tui_golden.sh writes them to a temporary folder and
 # compares. After a deliberate change to what the screen shows, run this and review `git diff`.
@@ -63,4 +63,5 @@ Right" view "$F/t2m.dlmtrace"
 view evotoken "." view "$F/evotoken.dlmtrace"
 view compare "5" view "$F/t2m.dlmtrace" --compare "$F/llada.dlmtrace"
 view help "?" view "$F/t2m.dlmtrace"
+view params "o" view "$F/t2m.dlmtrace"
 echo "golden screens in $OUT: $(ls "$OUT" | wc -l) files"
