@@ -50,7 +50,7 @@ typedef struct {
     tui_focus     focus;
     tui_metric    metric;
     int           heat_top, heat_left; // heat grid viewport (row group, position offset)
-    int           heat_zoom;  // steps per heat-grid row: 1, 2, 4, 8, 16, or 0: fit every step
+    int           heat_zoom;  // steps per heat-grid row: 1, 2, 4, 8, 16; 0: fit every step; -1: one row per block
     int           canvas_top; // first canvas line shown
     bool          playing;
     int           interval_ms; // autoplay period
@@ -136,8 +136,10 @@ const uint8_t *tui_timeline_row(tui_timeline *t, int step);
 // Search app->search in the text of a step (across tokens): marks per generated position (G bytes
 // each; covered may be NULL). Returns the number of matches.
 int tui_step_search(const tui_app *app, const tui_timeline *t, const dlm_step *st, unsigned char *starts, unsigned char *covered);
-// Steps per heat-grid row with `rows` rows on screen.
+// Steps per heat-grid row with `rows` rows on screen (zoom by a factor, or fit).
 int tui_heat_zoom(const tui_app *app, int rows);
+// The steps [s0, s1) of heat-grid row group g of a trajectory; false past the last.
+bool tui_heat_group(const tui_app *app, tui_timeline *t, int rows, int g, int *s0, int *s1);
 // Rows the candidates grid wants for the current step (for the layout).
 int tui_cand_rows(const tui_app *app);
 // Text lines the canvas needs at width w for the current step of A (for the layout).

@@ -368,15 +368,50 @@ int tui_heat_zoom(const tui_app *app, int rows) {
     return z > 0 ? z : 1;
 }
 
+bool tui_heat_group(const tui_app *app, tui_timeline *t, int rows, int g, int *s0, int *s1) {
+    int n = dlm_trace_n_steps(t->trace);
+    if (g < 0) return false;
+    if (app->heat_zoom < 0) { // one row per block (read from the index: the player must not move)
+        int i = 0;
+        while (i < n && dlm_trace_info(t->trace, i)->block != g) i++;
+        if (i >= n) return false;
+        *s0 = i;
+        while (i < n && dlm_trace_info(t->trace, i)->block == g) i++;
+        *s1 = i;
+        return true;
+    }
+    int z = tui_heat_zoom(app, rows);
+    *s0 = g * z, *s1 = *s0 + z < n ? *s0 + z : n;
+    return *s0 < n;
+}
+
+// The row group of a step.
+static int heat_group_of(const tui_app *app, tui_timeline *t, int rows, int step) {
+    if (step < 0) return 0;
+    if (app->heat_zoom < 0) {
+        int g = 0, s0, s1;
+        while (tui_heat_group(app, t, rows, g, &s0, &s1) && s1 <= step) g++;
+        return g;
+    }
+    return step / tui_heat_zoom(app, rows);
+}
+
+static int heat_n_groups(const tui_app *app, tui_timeline *t, int rows) {
+    int n = dlm_trace_n_steps(t->trace);
+    if (app->heat_zoom < 0) return n ? heat_group_of(app, t, rows, n - 1) + 1 : 0;
+    int z = tui_heat_zoom(app, rows);
+    return (n + z - 1) / z;
+}
+
 static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
     if (!r.h || !r.w) return;
     const dlm_trace_header *h = dlm_trace_header_of(t->trace);
-    int P = h->prompt_len, G = h->n_tokens - P, n = dlm_trace_n_steps(t->trace), cur = dlm_player_index(t->player);
+    int P = h->prompt_len, G = h->n_tokens - P, cur = dlm_player_index(t->player);
     const int margin = 6, cols = r.w - margin, rows = r.h - 2; // title and ruler lines
     if (cols < 1 || rows < 1) return;
     // Rows are groups of z steps (z = 1: every step); a group shows its last step, with the
     // remasks, edits and stuck flags of all its steps.
-    int z = tui_heat_zoom(app, rows), gcur = cur >= 0 ? cur / z : 0;
+    int z = tui_heat_zoom(app, rows), gcur = heat_group_of(app, t, rows, cur), n_groups = heat_n_groups(app, t, rows);
     int sp = app->sel - P;
     if (primary) {
         if (sp < app->heat_left) app->heat_left = sp;
@@ -385,11 +420,12 @@ static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
         if (app->heat_left < 0) app->heat_left = 0;
         if (gcur < app->heat_top) app->heat_top = gcur;
         if (gcur >= app->heat_top + rows) app->heat_top = gcur - rows + 1;
-        if (app->heat_top > (n + z - 1) / z - rows) app->heat_top = (n + z - 1) / z - rows;
+        if (app->heat_top > n_groups - rows) app->heat_top = n_groups - rows;
         if (app->heat_top < 0) app->heat_top = 0;
     }
     char buf[256], zs[32];
-    if (z == 1) snprintf(zs, sizeof zs, "steps");
+    if (app->heat_zoom < 0) snprintf(zs, sizeof zs, "blocks");
+    else if (z == 1) snprintf(zs, sizeof zs, "steps");
     else snprintf(zs, sizeof zs, "%d steps/row", z);
     snprintf(buf, sizeof buf, " %sheat: %s  %s %s  [m]etric [z]oom%s", app->compare ? (primary ? "A " : "B ") : "",
              metric_name(app->metric), zs, glyph(app, "↓", "down"), app->focus == FOCUS_HEAT ? " [focused]" : "");
@@ -423,10 +459,11 @@ static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
     bool mono = tui_theme_depth() == TUI_COLOR_NONE;
     uint8_t *ev = dlm_xmalloc((size_t)(G > 0 ? G : 1) * 2);
     for (int rr = 0; rr < rows; rr++) {
-        int g = app->heat_top + rr, s0 = g * z, s = s0 + z - 1 < n ? s0 + z - 1 : n - 1;
+        int g = app->heat_top + rr, s0, s1;
         int y = r.y + 2 + rr;
-        if (s0 >= n) break;
-        bool here = cur >= s0 && cur < s0 + z;
+        if (!tui_heat_group(app, t, rows, g, &s0, &s1)) break;
+        int s = s1 - 1;
+        bool here = cur >= s0 && cur < s1;
         if (here) s = cur; // the cursor's group shows the current step
         snprintf(buf, sizeof buf, "%s%4d", here ? glyph(app, "▶", ">") : " ", s0);
         put(y, r.x, margin, role(here ? TUI_ROLE_TITLE : TUI_ROLE_DIM), buf);
@@ -434,7 +471,7 @@ static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
         if (!row) continue;
         // events and stuck flags of every step in the group
         memset(ev, 0, (size_t)(G > 0 ? G : 1) * 2);
-        for (int ss = s0; ss < s0 + z && ss < n; ss++) {
+        for (int ss = s0; ss < s1; ss++) {
             const uint8_t *rw = tui_timeline_row(t, ss);
             for (int i = 0; rw && i < G; i++) ev[2 * i] |= rw[(size_t)i * CELL_BYTES + CELL_EVENTS], ev[2 * i + 1] |= rw[(size_t)i * CELL_BYTES + CELL_FLAGS];
         }
