@@ -558,6 +558,7 @@ bool tui_app_idle(const tui_app *app) {
 }
 
 void tui_app_frame(tui_app *app) {
+    tui_view_build(app);
     app->rows = LINES, app->cols = COLS;
     app->lopts.compare = app->compare;
     app->lopts.cand_rows = tui_cand_rows(app);
@@ -796,6 +797,7 @@ cleanup:
     dlm_set_die_callback(NULL);
     tui_timeline_free(&app->a);
     tui_timeline_free(&app->b);
+    tui_view_free(&app->view);
     for (int i = 0; i < app->n_prompts; i++) free(app->prompts[i]);
     free(app->prompts);
     free(app->prompt_ids);
@@ -855,6 +857,7 @@ bool tui_bench_render(const char *trace, int cols, int rows, int frames, double 
     delscreen(scr);
     fclose(out);
     fclose(in);
+    tui_view_free(&app->view);
     tui_timeline_free(&app->a);
     free(app);
     return true;
