@@ -112,7 +112,7 @@ ifneq ($(USE_EMU),)
 endif
 
 # ---- sources ----------------------------------------------------------------------------------
-ENGINE_SRC := $(wildcard engine/*.c)
+ENGINE_SRC := $(wildcard engine/*.c engine/rules/*.c)
 RECORD_SRC := $(wildcard record/*.c)
 REPLAY_SRC := $(wildcard replay/*.c)
 TUI_SRC    := $(wildcard tui/*.c)
@@ -274,6 +274,7 @@ samples: dlmscope
 
 fixtures:
 	$(PYTHON) tests/reference/make_fixtures.py tests/fixtures
+	$(PYTHON) tests/reference/families_reference.py tests/fixtures
 	$(PYTHON) tests/reference/rules_reference.py tests/fixtures
 
 # ---- install ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include "engine/util.h"
 #include "engine/session.h"
 #include "engine/synth.h"
+#include "record/recorder.h"
 #include "record/trace_writer.h"
 #include "replay/trace_reader.h"
 #include "tui/tui.h"
@@ -112,30 +113,23 @@ static void bench_recording(const dlm_model *model, dlm_backend *be, int gen, in
                 dlm_session *s = dlm_session_new(model, be, prompt, 16, &rc, NULL);
                 if (!s) dlm_die("bench: %s", dlm_error_message());
                 dlm_step *st = dlm_step_new(dlm_session_n_tokens(s));
-                dlm_trace_writer *w = NULL;
-                if (with) {
-                    dlm_trace_header h;
-                    dlm_trace_header_from_session(&h, model, s, NULL, NULL, be->device);
-                    if (dlm_trace_writer_open(path, &h, NULL, &w) != DLM_STATUS_OK) dlm_die("bench: %s", dlm_error_message());
-                    dlm_trace_header_free(&h);
-                }
+                dlm_recorder *recorder = NULL;
+                dlm_record_opts o = {.device = be->device};
+                if (with && dlm_recorder_open(path, model, s, &o, &recorder) != DLM_STATUS_OK) dlm_die("bench: %s", dlm_error_message());
                 double t0 = dlm_now(), wt = 0;
                 steps = 0;
                 while (!dlm_session_done(s)) {
                     dlm_session_step(s, st);
                     steps++;
-                    if (w) {
+                    if (recorder) {
                         double t1 = dlm_now();
-                        dlm_session_state state;
-                        dlm_session_export(s, &state);
-                        dlm_trace_writer_append(w, st, &state);
-                        dlm_session_state_free(&state);
+                        if (dlm_recorder_step(recorder, s, st) != DLM_STATUS_OK) dlm_die("bench: %s", dlm_error_message());
                         wt += dlm_now() - t1;
                     }
                 }
                 double total = (dlm_now() - t0) * 1e3 / steps;
-                if (w) {
-                    dlm_trace_writer_close(w);
+                if (recorder) {
+                    dlm_recorder_close(recorder);
                     struct stat sb;
                     if (stat(path, &sb) == 0) bytes = (long)sb.st_size;
                     rec[r] = total;

@@ -86,10 +86,9 @@ int cmd_live(int argc, char **argv) {
         po->count = 1;
         po->value = first;
     }
-    if (!cli_prompt_from_opts("", opts, e.tok, e.model->cfg.n_vocab, &prompt, &n_prompt)) goto done;
-    if (cli_has(opts, "prompt") && e.tok && !cli_has(opts, "raw")) dlm_tokenizer_chat_prompt(e.tok, cli_get(opts, "prompt"), &chat);
-    long long bc;
-    cli_get_int("", opts, "block-causal", 1, 1 << 20, 0, &bc);
+    if (!cli_rule_fit_model("", opts, &e, &rule)) goto done;
+    if (!cli_prompt_from_opts("", opts, &e, &prompt, &n_prompt)) goto done;
+    if (cli_has(opts, "prompt") && !cli_prompt_text("", opts, &e, &chat)) goto done;
     tui_opts to = {.model = e.model,
                    .backend = e.be,
                    .tok = e.tok,
@@ -99,7 +98,7 @@ int cmd_live(int argc, char **argv) {
                    .prompt_text = chat.data ? chat.data : cli_get(opts, "prompt"),
                    .prompts_file = prompts_file,
                    .rule = rule,
-                   .block_causal = (int)bc,
+                   .block_causal = e.block_causal,
                    .record = cli_get(opts, "record"),
                    .theme = cli_get(opts, "theme"),
                    .no_color = cli_has(opts, "no-color"),

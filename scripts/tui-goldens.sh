@@ -21,7 +21,7 @@ if [ "${1:-}" = "--fixtures" ]; then
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
     "$D" synth --shape tiny --out "$tmp/m" 2>/dev/null
-    cp tests/fuzz/tokenizer.json "$tmp/m/"
+    cp tests/fixtures/tokenizer-tiny.json "$tmp/m/tokenizer.json" # covers the synthetic vocabulary: every answer decodes
     mkdir -p "$F"
     for r in t2m llada evotoken; do
         "$D" run --model "$tmp/m" --prompt 'the and on 123' --gen 32 --block 16 --rule "$r" --threads 1 \

@@ -68,13 +68,14 @@ dlm_rule_config tui_switch_kind(const dlm_rule_config *from, dlm_rule_kind kind)
     dlm_rule_defaults(kind, &r);
     r.gen = from->gen, r.block = from->block, r.seed = from->seed, r.top_k = from->top_k;
     r.set = 1ull << DLM_PARAM_gen | 1ull << DLM_PARAM_block;
-    if ((kind == DLM_RULE_T2T || kind == DLM_RULE_T2M) && (from->kind == DLM_RULE_T2T || from->kind == DLM_RULE_T2M))
+    if (dlm_param_applies(DLM_PARAM_mode, kind) && dlm_param_applies(DLM_PARAM_mode, from->kind)) // the LLaDA2.1 loop's
         r.mode = from->mode, r.tau = from->tau, r.max_post = from->max_post, r.eos_stop = from->eos_stop,
         r.set |= 1ull << DLM_PARAM_tau;
-    if (kind == DLM_RULE_LLADA || kind == DLM_RULE_EVOTOKEN) {
-        // keep the step budget a valid multiple of the blocks
+    if (dlm_param_applies(DLM_PARAM_steps, kind)) {
+        // the rule's default step budget, kept a valid multiple of the blocks
         int nb = r.gen / r.block;
-        r.steps = kind == DLM_RULE_EVOTOKEN ? (r.gen / 2 / nb) * nb : r.gen;
+        dlm_rule_finalize(&r);
+        r.steps = (r.steps / nb) * nb;
         if (r.steps < nb) r.steps = nb;
         r.set |= 1ull << DLM_PARAM_steps;
     }

@@ -18,23 +18,7 @@ void tui_rule_short(const tui_app *app, const char *spec, char *buf, size_t n) {
         snprintf(buf, n, "%s", spec[0] ? spec : "?");
         return;
     }
-    const char *tau = glyph(app, "τ", "tau"), *rho = glyph(app, "ρ", "rho"), *alpha = glyph(app, "α", "alpha");
-    static const char *const detectors[] = {"lowprob", "t2t-remask", "logitdiff"};
-    switch (r.kind) {
-    case DLM_RULE_LLADA: snprintf(buf, n, "llada %s steps %d", r.remasking ? "random" : "low-conf", r.steps); break;
-    case DLM_RULE_THRESHOLD:
-        if (r.factor > 0) snprintf(buf, n, "threshold factor %g", r.factor);
-        else snprintf(buf, n, "threshold %s%g", tau, r.tau);
-        break;
-    case DLM_RULE_T2T: snprintf(buf, n, "t2t %s %s%g/%g", r.mode ? "S" : "Q", tau, r.tau, r.tau_edit); break;
-    case DLM_RULE_T2M:
-        snprintf(buf, n, "t2m %s %s%g C%d %s%g", detectors[r.detector], tau, r.tau_remask, r.cmax, rho, r.rho_max);
-        break;
-    case DLM_RULE_EVOTOKEN: snprintf(buf, n, "evotoken %s%g k%d", alpha, r.alpha, r.k_soft); break;
-    default: snprintf(buf, n, "%s", spec);
-    }
-    if (r.temperature > 0) snprintf(buf + strlen(buf), n - strlen(buf), " T%g", r.temperature);
-    if (r.cache != DLM_CACHE_NONE) snprintf(buf + strlen(buf), n - strlen(buf), " %s-cache", r.cache == DLM_CACHE_DUAL ? "dual" : "prefix");
+    dlm_rule_describe(&r, app->utf8, buf, n); // the rule's own short description (engine/rules)
 }
 
 void tui_cell_text(const tui_app *app, const tui_timeline *t, const dlm_pos_info *p, tui_token_text *tt) {
