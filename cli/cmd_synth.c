@@ -12,7 +12,7 @@
 #include "engine/util.h"
 
 int cmd_synth(int argc, char **argv) {
-    cli_opt opts[] = {{"shape", "NAME", "tiny, small (the bundled model's size), medium or llada-8b (required)"},
+    cli_opt opts[] = {{"shape", "NAME", "tiny, small (the bundled model's size), medium, llada-8b or qwen3-0.6b (required)"},
                       {"out", "DIR", "output folder, created if missing (required)"},
                       {"dtype", "TYPE", "BF16 (default), F16 or F32"},
                       {"shards", "N", "number of safetensors shards (default: 1; llada-8b: 6)"},

@@ -32,6 +32,9 @@ static const struct {
     {"small", 256, 8, 8, 8, 768, 2048},
     {"medium", 512, 8, 8, 8, 1536, 2048},
     {"llada-8b", 4096, 32, 32, 32, 12288, 126464},
+    // Qwen3-0.6B's dimensions (head size 128, so 16 heads are 2048 wide on a 1024 model; GQA 2:1) in
+    // the LLaDA architecture: no QK-norm, untied head (issue 22's benchmark shape, not a Qwen3 model).
+    {"qwen3-0.6b", 1024, 16, 8, 28, 3072, 151936},
 };
 
 bool dlm_synth_preset(const char *name, dlm_synth_spec *out) {
@@ -39,6 +42,10 @@ bool dlm_synth_preset(const char *name, dlm_synth_spec *out) {
         if (strcmp(presets[i].name, name) == 0) {
             *out = dlm_synth_spec_make(presets[i].d, presets[i].heads, presets[i].kv, presets[i].layers, presets[i].ff,
                                        presets[i].vocab);
+            if (strcmp(name, "qwen3-0.6b") == 0) {
+                out->cfg.head_dim = 128;
+                out->cfg.rope_theta = 1000000.0f;
+            }
             if (strcmp(name, "llada-8b") == 0) {
                 out->n_shards = 6;
                 out->cfg.mask_id = 126336, out->cfg.eos_id = 126081;
@@ -48,7 +55,7 @@ bool dlm_synth_preset(const char *name, dlm_synth_spec *out) {
     return false;
 }
 
-const char *dlm_synth_preset_names(void) { return "tiny, small, medium, llada-8b"; }
+const char *dlm_synth_preset_names(void) { return "tiny, small, medium, llada-8b, qwen3-0.6b"; }
 
 // One tensor of the plan.
 typedef struct {
@@ -83,16 +90,18 @@ static dlm_status write_config(const char *dir, const dlm_synth_spec *s) {
         free(path);
         return st;
     }
+    char head_dim[48] = ""; // written only where it is not d_model / n_heads
+    if (c->head_dim != c->d_model / c->n_heads) snprintf(head_dim, sizeof head_dim, ",\n  \"head_dim\": %d", c->head_dim);
     fprintf(f,
             "{\n  \"model_type\": \"llada\",\n  \"d_model\": %d,\n  \"n_heads\": %d,\n  \"n_kv_heads\": %d,\n"
             "  \"n_layers\": %d,\n  \"mlp_hidden_size\": %d,\n  \"vocab_size\": %d,\n  \"embedding_size\": %d,\n"
             "  \"max_sequence_length\": %d,\n  \"rope_theta\": %.1f,\n  \"rms_norm_eps\": %g,\n"
             "  \"mask_token_id\": %d,\n  \"eos_token_id\": %d,\n  \"pad_token_id\": %d,\n  \"weight_tying\": %s,\n"
             "  \"include_bias\": false,\n  \"activation_type\": \"silu\",\n  \"block_type\": \"llama\",\n"
-            "  \"layer_norm_type\": \"rms\"%s\n}\n",
+            "  \"layer_norm_type\": \"rms\"%s%s\n}\n",
             c->d_model, c->n_heads, c->n_kv_heads, c->n_layers, c->d_ff, c->vocab_size, c->n_vocab, c->max_seq_len,
             (double)c->rope_theta, (double)c->norm_eps, c->mask_id, c->eos_id, c->pad_id,
-            c->tied_embeddings ? "true" : "false", s->extra_config ? s->extra_config : "");
+            c->tied_embeddings ? "true" : "false", head_dim, s->extra_config ? s->extra_config : "");
     int bad = ferror(f);
     bad |= fclose(f);
     dlm_status st = bad ? dlm_error(DLM_STATUS_IO, "%s: write error", path) : DLM_STATUS_OK;

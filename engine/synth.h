@@ -30,7 +30,8 @@ dlm_synth_spec dlm_synth_spec_make(int d_model, int n_heads, int n_kv_heads, int
 // Write DIR/config.json and the weights. DIR must exist.
 dlm_status dlm_synth_write(const char *dir, const dlm_synth_spec *spec);
 
-// Named shapes: "tiny", "small" (the bundled model's size), "medium", "llada-8b".
+// Named shapes: "tiny", "small" (the bundled model's size), "medium", "llada-8b", "qwen3-0.6b"
+// (Qwen3-0.6B's dimensions in the LLaDA architecture).
 bool dlm_synth_preset(const char *name, dlm_synth_spec *out);
 const char *dlm_synth_preset_names(void);
 
