@@ -19,6 +19,7 @@
 #include "engine/util.h"
 #include "engine/session.h"
 #include "engine/synth.h"
+#include "record/recorder.h"
 #include "record/trace_writer.h"
 #include "replay/trace_reader.h"
 #include "tui/tui.h"
@@ -123,30 +124,23 @@ static void bench_recording(const dlm_model *model, dlm_backend *be, int gen, in
                 dlm_session *s = dlm_session_new(model, be, prompt, 16, &rc, NULL);
                 if (!s) dlm_die("bench: %s", dlm_error_message());
                 dlm_step *st = dlm_step_new(dlm_session_n_tokens(s));
-                dlm_trace_writer *w = NULL;
-                if (with) {
-                    dlm_trace_header h;
-                    dlm_trace_header_from_session(&h, model, s, NULL, NULL, be->device);
-                    if (dlm_trace_writer_open(path, &h, NULL, &w) != DLM_STATUS_OK) dlm_die("bench: %s", dlm_error_message());
-                    dlm_trace_header_free(&h);
-                }
+                dlm_recorder *recorder = NULL;
+                dlm_record_opts o = {.device = be->device};
+                if (with && dlm_recorder_open(path, model, s, &o, &recorder) != DLM_STATUS_OK) dlm_die("bench: %s", dlm_error_message());
                 double t0 = dlm_now(), wt = 0;
                 steps = 0;
                 while (!dlm_session_done(s)) {
                     dlm_session_step(s, st);
                     steps++;
-                    if (w) {
+                    if (recorder) {
                         double t1 = dlm_now();
-                        dlm_session_state state;
-                        dlm_session_export(s, &state);
-                        dlm_trace_writer_append(w, st, &state);
-                        dlm_session_state_free(&state);
+                        if (dlm_recorder_step(recorder, s, st) != DLM_STATUS_OK) dlm_die("bench: %s", dlm_error_message());
                         wt += dlm_now() - t1;
                     }
                 }
                 double total = (dlm_now() - t0) * 1e3 / steps;
-                if (w) {
-                    dlm_trace_writer_close(w);
+                if (recorder) {
+                    dlm_recorder_close(recorder);
                     struct stat sb;
                     if (stat(path, &sb) == 0) bytes = (long)sb.st_size;
                     rec[r] = total;
@@ -242,15 +236,16 @@ static int bench_viewer(int steps) {
     }
     double t_open = dlm_now() - t0;
     dlm_trace_close(t);
-    double ms_frame, ms_seek;
-    if (!tui_bench_render(path, 200, 60, 200, &ms_frame, &ms_seek)) {
+    double ms_frame, ms_frame_nocand, ms_seek;
+    if (!tui_bench_render(path, 200, 60, 200, &ms_frame, &ms_frame_nocand, &ms_seek)) {
         cli_error("bench", "%s", dlm_error_message());
         return 2;
     }
     printf("viewer: synthetic trace of %d steps x %d positions, %.1f MB (written in %.1f s)\n", steps, G, sb.st_size / 1e6, t_write);
     printf("  open + index (one scan)      %8.1f ms\n", t_open * 1e3);
     printf("  seek to a random step        %8.3f ms (decode of one step record)\n", ms_seek);
-    printf("  render a frame, 200x60       %8.3f ms (canvas, inspector, heat grid rows for the visible steps)\n", ms_frame);
+    printf("  render a frame, 200x60       %8.3f ms (canvas, candidates grid, inspector, heat grid rows for the visible steps)\n", ms_frame);
+    printf("  the same without candidates  %8.3f ms (interleaved with the above)\n", ms_frame_nocand);
     remove(path);
     dlm_step_free(st);
     dlm_session_state_free(&state);
@@ -260,8 +255,8 @@ static int bench_viewer(int steps) {
 
 int cmd_bench(int argc, char **argv) {
     cli_opt opts[] = {
-        {"model", "DIR", "benchmark this model folder"},
-        {"shape", "NAME", "random weights of a preset shape: tiny, small (bundled size), medium, llada-8b, qwen3-0.6b (default small)"},
+        {"model", "MODEL", "benchmark this model (folder, bundled NAME or ORG/NAME[@REV])"},
+        {"shape", "NAME", "random weights of a preset shape (dlmscope synth --help lists them; default small)"},
         {"tokens", "LIST", "sequence lengths, comma separated (default 128,512)"},
         {"repeat", "N", "timed runs per case, after 2 warm-up runs (default 10)"},
         {"threads", "N", "CPU threads (default: the CPUs this process may use, sched_getaffinity)"},
@@ -273,10 +268,10 @@ int cmd_bench(int argc, char **argv) {
         {0}};
     cli_positional pos;
     int exit_status;
-    if (!cli_begin("bench", "[--model DIR | --shape NAME] [--tokens 128,512] [options]", opts, argc, argv, &pos, &exit_status))
+    if (!cli_begin("bench", "[--model MODEL | --shape NAME] [--tokens 128,512] [options]", opts, argc, argv, &pos, &exit_status))
         return exit_status;
     int status = 2;
-    char *tmp = NULL;
+    char *tmp = NULL, *model_dir = NULL;
     dlm_model *model = NULL;
     dlm_backend *be = NULL;
     long long repeat, threads, warmup;
@@ -324,6 +319,7 @@ int cmd_bench(int argc, char **argv) {
         cli_error("bench", "give --model or --shape, not both");
         goto done;
     }
+    if (!tmp && !(dir = model_dir = cli_model_folder("bench", "model", dir))) goto done;
     model = dlm_model_load(dir, NULL);
     if (!model) {
         cli_error("bench", "%s", dlm_error_message());
@@ -395,6 +391,7 @@ int cmd_bench(int argc, char **argv) {
 done:
     dlm_backend_free(be);
     dlm_model_free(model);
+    free(model_dir);
     if (tmp) {
         char cmd[256];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);

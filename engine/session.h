@@ -51,6 +51,8 @@ enum {
 };
 
 #define DLM_SOFT_MAX 9 // k_soft (<= 8) candidates + the position's own token
+// Steps one session may run (about 1e9, far beyond any schedule): counters never overflow.
+#define DLM_SESSION_MAX_STEPS (1 << 30)
 
 typedef struct {
     int32_t  token;        // after this step
@@ -130,6 +132,9 @@ typedef struct {
     int       cache_soft_k;
     int32_t  *cache_soft_ids; // (n_tokens, cache_soft_k)
     float    *cache_soft_w;   // (n_tokens, cache_soft_k)
+    // Each position's token when the last forward over its block ran (for finished blocks: the
+    // tokens the T2M repository's block cache keeps, fed by cache=official-block).
+    int32_t  *last_fwd_ids;   // (n_tokens)
 } dlm_session_state;
 
 typedef struct dlm_session dlm_session;

@@ -18,6 +18,7 @@
 
 #include "engine/error.h"
 #include "engine/session.h"
+#include "record/recorder.h"
 #include "record/trace_format.h"
 
 typedef struct dlm_trace dlm_trace;
@@ -54,6 +55,8 @@ dlm_status dlm_trace_refresh(dlm_trace *t);
 dlm_status dlm_trace_read_step(dlm_trace *t, int i, dlm_step *out, dlm_session_state *state);
 // The encoded bytes of step i (valid until the next refresh or close), to copy into a fork.
 dlm_status dlm_trace_raw_step(const dlm_trace *t, int i, const void **bytes, size_t *n);
+// The trace as the parent of a fork at `step`, for dlm_recorder_open (valid while t is open).
+void dlm_trace_as_parent(const dlm_trace *t, int step, dlm_record_parent *out);
 
 // Canonical spec of a rule index from dlm_trace_step_info.rule ("" if out of range).
 const char *dlm_trace_rule_spec(const dlm_trace *t, int index);

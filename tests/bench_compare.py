@@ -13,7 +13,7 @@ dlmscope's times come from `dlmscope bench` (median of --repeat after --warmup),
 the same median here. The ratio PyTorch / dlmscope > 1 means dlmscope is faster. Without torch it
 prints SKIPPED and exits 77.
 
-  python3 tests/bench_compare.py [--dlmscope ./dlmscope] [--shapes small,medium,qwen3-0.6b]
+  python3 tests/bench_compare.py [--dlmscope ./dlmscope] [--shapes small,medium,qwen3-0.6b-llada]
                                  [--tokens 128,512,2048] [--threads N] [--rounds 3] [--repeat 3]
 """
 
@@ -119,7 +119,7 @@ def time_dlmscope(exe, model_dir, L, threads, warmup, repeat):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dlmscope", default=os.environ.get("DLMSCOPE", "./dlmscope"))
-    ap.add_argument("--shapes", default="small,medium,qwen3-0.6b")
+    ap.add_argument("--shapes", default="small,medium,qwen3-0.6b-llada")
     ap.add_argument("--tokens", default="128,512,2048")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median over rounds is reported)")

@@ -1,7 +1,8 @@
 # dlmscope run against PyTorch transcriptions of the official decoding algorithms
-# (tests/reference/rules_reference.py, float64): 19 trajectories covering llada, threshold (tau and
-# factor), t2t (Q, S, block-causal), t2m (each detector, C_max, rho_max, block-causal) and
-# evotoken, at T = 0 and T = 0.5. Every step's tokens must match exactly. The cases were chosen
+# (tests/reference/rules_reference.py, float64): 27 trajectories covering llada, margin, threshold
+# (tau and factor), t2t (Q, S, block-causal), t2m (each detector, C_max, rho_max, block-causal),
+# evotoken, the Fast-dLLM caches and the T2M repository's block cache (official-block), at T = 0
+# and T = 0.5. Every step's tokens must match exactly. The cases were chosen
 # so that no decision is closer than 1e-4 (tests/fixtures/rules/README.md).
 . tests/cli/lib.sh
 n=0
