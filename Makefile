@@ -262,7 +262,7 @@ fuzz:
 
 fuzz-targets: $(FUZZ_BIN)
 
-FUZZ_CLI_OBJ = $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ)) # (fuzz_trace_json reaches into cli/)
+FUZZ_CLI_OBJ = $(BUILD)/cli/trace_json.o # fuzz_trace_json: the JSON of trace dump --json (no command table)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_OBJ) $(FUZZ_CLI_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_OBJ) $(FUZZ_CLI_OBJ) $(LIBS)
