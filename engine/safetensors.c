@@ -153,7 +153,7 @@ static dlm_status check_tiling(const dlm_tensor_set *s, const char *path, int fi
                                uint64_t data_size) {
     int n = s->n_tensors - first;
     dlm_tensor *sorted = dlm_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *sorted);
-    memcpy(sorted, s->tensors + first, (size_t)n * sizeof *sorted);
+    if (n > 0) memcpy(sorted, s->tensors + first, (size_t)n * sizeof *sorted); // (no tensors: s->tensors may be NULL)
     qsort(sorted, (size_t)n, sizeof *sorted, by_offset);
     uint64_t at = 0;
     dlm_status st = DLM_STATUS_OK;
