@@ -114,6 +114,7 @@ static bool engine_open(const char *cmd, const cli_opt *opts, bool need_tokenize
         if (!e->tok) {
             cli_error(cmd, "%s", dlm_error_message());
             free(default_tok);
+            free(slow_vocab);
             return false;
         }
     } else if (need_tokenizer) {
