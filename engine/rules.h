@@ -45,7 +45,11 @@ typedef enum {
     X(cache, NONE, "none")                               \
     X(cache, PREFIX, "prefix")                           \
     X(cache, DUAL, "dual")                               \
-    X(cache, OFFICIAL_BLOCK, "official-block")
+    X(cache, OFFICIAL_BLOCK, "official-block")           \
+    X(alg, ORIGIN, "origin")                             \
+    X(alg, MASKGIT_PLUS, "maskgit_plus")                 \
+    X(alg, TOPK_MARGIN, "topk_margin")                   \
+    X(alg, ENTROPY, "entropy")
 
 // Values count from 0 within each parameter, in the order listed above:
 enum { DLM_REMASK_LOW_CONFIDENCE = 0, DLM_REMASK_RANDOM = 1 };
@@ -53,6 +57,7 @@ enum { DLM_MODE_Q = 0, DLM_MODE_S = 1 };
 enum { DLM_DETECT_LOWPROB = 0, DLM_DETECT_T2T_REMASK = 1, DLM_DETECT_LOGITDIFF = 2 };
 enum { DLM_CAP_CODE = 0, DLM_CAP_PAPER = 1 };
 enum { DLM_EDITABLE_BEFORE = 0, DLM_EDITABLE_AFTER = 1 };
+enum { DLM_ALG_ORIGIN = 0, DLM_ALG_MASKGIT_PLUS = 1, DLM_ALG_TOPK_MARGIN = 2, DLM_ALG_ENTROPY = 3 };
 // The first three equal dlm_cache_mode (forward.h); official-block is the prefix cache fed the
 // tokens each finished block held at its last forward (engine/session.c, docs/rules.md).
 enum { DLM_RULE_CACHE_NONE = 0, DLM_RULE_CACHE_PREFIX = 1, DLM_RULE_CACHE_DUAL = 2, DLM_RULE_CACHE_OFFICIAL_BLOCK = 3 };
@@ -84,6 +89,8 @@ typedef struct {
     double   stuck_tau;     // ... and max p below this (< 0: the rule's edit threshold)
     int      top_k;         // candidates per position kept in step snapshots
     int      cache;         // DLM_RULE_CACHE_*: none, prefix, dual (Fast-dLLM) or official-block (T2M repository)
+    int      alg;           // dream: DLM_ALG_* order of unmasking
+    double   eps;           // dream: the schedule's last time step (timesteps = linspace(1, eps, steps + 1))
     uint64_t set;           // bit i: parameter i was given explicitly
 } dlm_rule_config;
 
@@ -118,7 +125,10 @@ typedef struct {
     X(stuck_tau, stuck_tau, FLOAT, ALL, -1, 1, "... and max p < stuck_tau (default: the edit threshold)")           \
     X(top_k, top_k, INT, ALL, 1, 8, "candidates per position kept in snapshots and traces (5)")                     \
     X(cache, cache, ENUM, ALL, 0, 3,                                                                                \
-      "KV cache: none, prefix or dual (Fast-dLLM), official-block (t2t/t2m: the T2M repository's block cache)")
+      "KV cache: none, prefix or dual (Fast-dLLM), official-block (t2t/t2m: the T2M repository's block cache)")     \
+    X(alg, alg, ENUM, RULE, 0, 3,                                                                                   \
+      "dream: unmasking order origin (random, p = 1 - s/t), maskgit_plus (top p), topk_margin or entropy")          \
+    X(eps, eps, FLOAT, RULE, 1e-9, 1, "dream: last time step of the schedule linspace(1, eps, steps + 1) (0.001)")
 
 typedef enum {
 #define X(name, field, type, scope, lo, hi, help) DLM_PARAM_##name,

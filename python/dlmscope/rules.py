@@ -1,7 +1,8 @@
 """dlmscope's decoding rules and their parameters, as the trace header names them.
 
-This mirrors engine/rules.h / engine/rules.c (DLM_RULE_PARAMS, dlm_rule_format) and the rules'
-operations tables in engine/rules/*.c (their parameters, defaults and finalize): a trace's `rule` must be a spec the C
+This mirrors engine/rules.h / engine/rules.c (DLM_RULE_PARAMS, dlm_rule_defaults,
+dlm_rule_finalize, dlm_rule_format) and the rules' operations tables in engine/rules/*.c (their
+parameters, defaults, presets and cache modes): a trace's `rule` must be a spec the C
 reader parses, in canonical form. tests/cli/test_python_trace.sh checks this table against
 `dlmscope run --help-rules`, so the two cannot drift apart silently.
 """
@@ -119,7 +120,7 @@ class Rule:
             v["steps"] = max(v["gen"] // 2, 1) if name == "evotoken" else v["gen"]
         if v["gen"] % v["block"]:
             raise ValueError("rule %s: gen %d is not a multiple of block %d" % (name, v["gen"], v["block"]))
-        if name in ("llada", "evotoken", "margin") and v["steps"] % (v["gen"] // v["block"]):
+        if self.applies("steps") and v["steps"] % (v["gen"] // v["block"]):
             raise ValueError("rule %s: steps %d is not a multiple of the %d blocks (gen %d / block %d)" % (
                 name, v["steps"], v["gen"] // v["block"], v["gen"], v["block"]))
         if v["cache"] == "official-block" and name not in _LLADA2:
