@@ -21,6 +21,7 @@ PARAMS = (
     ("remasking", "enum", {"llada"}, 0, 1, ("low_confidence", "random")),
     ("tau", "float", {"threshold"} | _LLADA2, 0, 1, None),
     ("factor", "float", {"threshold"}, 0, 100, None),
+    ("fastdllm_nfe", "bool", {"threshold"}, 0, 1, None),
     ("mode", "enum", _LLADA2, 0, 1, ("q", "s")),
     ("tau_edit", "float", {"t2t"}, 0, 1, None),
     ("max_post", "int", _LLADA2, 0, 1 << 16, None),
@@ -44,7 +45,7 @@ _BY_NAME = {p[0]: p for p in PARAMS}
 def defaults(rule):
     """dlm_rule_defaults: the papers' main settings (before finalize)."""
     return dict(gen=128, block=32, steps=0, temperature=0.5 if rule == "evotoken" else 0.0, seed=0,
-                remasking="low_confidence", tau=0.9 if rule == "threshold" else 0.7, factor=0.0, mode="q",
+                remasking="low_confidence", tau=0.9 if rule == "threshold" else 0.7, factor=0.0, fastdllm_nfe=0, mode="q",
                 tau_edit=0.5, max_post=16, eos_stop=1, detector="lowprob", tau_remask=0.3, cmax=1, rho_max=0.25,
                 cap="code", editable="before", k_soft=3, alpha=0.7, stuck_eps=0.05, stuck_tau=-1.0, top_k=5,
                 cache="none")
@@ -124,6 +125,8 @@ class Rule:
                 name, v["steps"], v["gen"] // v["block"], v["gen"], v["block"]))
         if v["cache"] == "official-block" and name not in _LLADA2:
             raise ValueError("rule %s does not support cache=official-block" % name)
+        if v["fastdllm_nfe"] and v["cache"] == "none":
+            raise ValueError("rule threshold: fastdllm_nfe=1 needs cache=prefix or cache=dual")
 
     def __getitem__(self, key):
         return self.values[key]
@@ -139,7 +142,7 @@ class Rule:
         for key, *_ in PARAMS:
             if not self.applies(key):
                 continue
-            if key == "factor" and self.values["factor"] == 0:
+            if key in ("factor", "fastdllm_nfe") and self.values[key] == 0:
                 continue
             if key == "cache" and self.values["cache"] == "none":
                 continue
