@@ -119,7 +119,7 @@ class Rule:
         if name == "t2m" and "tau_remask" not in self.set:
             v["tau_remask"] = 0.9 if v["detector"] == "t2t-remask" else 0.3
         if name == "dream" and "block" not in self.set:
-            v["block"] = v["gen"]                       # no blocks in Dream's loop
+            v["block"] = v["gen"]  # Dream's loop has no blocks (engine/rules/dream.c)
         if "steps" not in self.set:
             v["steps"] = max(v["gen"] // 2, 1) if name == "evotoken" else v["gen"]
         if v["gen"] % v["block"]:
