@@ -306,12 +306,12 @@ class Recorder:
             masks = self._masks(fg, be)
             if first and force_end is not None:
                 end = bool(force_end)
-            elif r.name in ("llada", "margin"):
+            elif r.name in ("llada", "margin", "dream"):
                 end = s["step_in_block"] >= self.spb
             elif r.name == "evotoken":
                 end = s["step_in_block"] > 0 and masks == 0
-            elif r.name == "threshold":
-                end = masks == 0
+            elif r.name == "threshold":  # fastdllm_nfe: a block filled by its first forward gets one more
+                end = masks == 0 and not (r["fastdllm_nfe"] and s["step_in_block"] == 1)
             else:
                 end = False
                 if converged:
@@ -349,7 +349,7 @@ class Recorder:
         r, M = self.rule, self.M
         excl_prob = M if (r.name == "evotoken" and r["temperature"] == 0) else -1
         excl_sample = M if r.name == "evotoken" else -1
-        tempered = r.llada2_loop and r["temperature"] > 0
+        tempered = (r.llada2_loop or r.name == "dream") and r["temperature"] > 0
         K = min(self.K, dist.shape[-1])
         if _is_torch(dist):
             x = dist.detach()                                    # shares the caller's storage: never written

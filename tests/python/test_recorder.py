@@ -127,6 +127,26 @@ def batch_and_dream(d):
         check(lines[-1]["done"], "batch row %d: the fourth step of steps=4 ends the run" % i)
 
 
+def single_dream_hook(d):
+    """Recorder.dream_hook on a batch of one, as Dream's _sample calls it ([1, L] x, [1, L, V] logits)."""
+    rng = np.random.default_rng(4)
+    P, G, V, M = 2, 4, 12, 11
+    path = os.path.join(d, "dream.dlmtrace")
+    x = np.array([[3, 4] + [M] * G])
+    with dlmscope.Recorder(path, rule="llada", params=dict(gen=G, block=G, steps=2), prompt=x[0, :P], mask_id=M,
+                           n_vocab=V) as rec:
+        hook = rec.dream_hook()
+        x = hook(None, x, None)
+        for s in range(2):
+            x = x.copy()
+            x[0, P + 2 * s:P + 2 * s + 2] = [5, 6]
+            x = hook(s, x, rng.normal(size=(1, P + G, V)))
+    dump = run("trace", "dump", path, "--json")
+    lines = [json.loads(l) for l in dump.stdout.splitlines()]
+    check(dump.returncode == 0 and len(lines) == 3 and lines[-1]["done"], "Recorder.dream_hook: %s" % dump.stderr)
+    check([p["token"] for p in lines[-1]["positions"]] == [5, 6, 5, 6], "Recorder.dream_hook tokens")
+
+
 def errors(d):
     path = os.path.join(d, "e.dlmtrace")
     cases = [
@@ -158,6 +178,7 @@ def main():
         killed_run(d)
         ranks(d)
         batch_and_dream(d)
+        single_dream_hook(d)
         errors(d)
     print("recorder: %d checks" % checks)
 

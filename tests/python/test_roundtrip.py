@@ -79,8 +79,11 @@ def random_params(rng, rule):
     nb = int(rng.integers(1, 4))
     p = dict(gen=B * nb, block=B, top_k=int(rng.integers(1, 9)), seed=int(rng.integers(0, 2 ** 40)))
     p["temperature"] = float(rng.choice([0.0, 0.5, 1.3]))
-    if rule in ("llada", "evotoken", "margin"):
+    if rule in ("llada", "evotoken", "margin", "dream"):
         p["steps"] = nb * int(rng.integers(1, 5))
+    if rule == "dream":
+        p["alg"] = str(rng.choice(["origin", "maskgit_plus", "topk_margin", "entropy"]))
+        p["eps"] = float(rng.choice([1e-3, 0.05]))
     if rule == "threshold":
         p["tau"] = float(rng.choice([0.9, 0.3, 0.55]))
     if rule in ("t2t", "t2m"):
@@ -98,6 +101,8 @@ def random_params(rng, rule):
         p["cache"] = "official-block"
     elif rng.random() < 0.2:
         p["cache"] = str(rng.choice(["prefix", "dual"]))
+        if rule == "threshold" and rng.random() < 0.5:
+            p["fastdllm_nfe"] = 1
     if rng.random() < 0.3:
         p["stuck_eps"] = 0.5
         p["stuck_tau"] = 0.9
