@@ -6,7 +6,7 @@ reader parses, in canonical form. tests/cli/test_python_trace.sh checks this tab
 `dlmscope run --help-rules`, so the two cannot drift apart silently.
 """
 
-RULES = ("llada", "threshold", "t2t", "t2m", "evotoken", "margin")
+RULES = ("llada", "threshold", "t2t", "t2m", "evotoken", "margin", "dream")
 _ALL = set(RULES)
 _LLADA2 = {"t2t", "t2m"}
 
@@ -14,7 +14,7 @@ _LLADA2 = {"t2t", "t2m"}
 PARAMS = (
     ("gen", "int", _ALL, 1, 1 << 20, None),
     ("block", "int", _ALL, 1, 1 << 20, None),
-    ("steps", "int", {"llada", "evotoken", "margin"}, 1, 1 << 20, None),
+    ("steps", "int", {"llada", "evotoken", "margin", "dream"}, 1, 1 << 20, None),
     ("temperature", "float", _ALL, 0, 100, None),
     ("seed", "seed", _ALL, 0, 2 ** 63 - 1, None),
     ("remasking", "enum", {"llada"}, 0, 1, ("low_confidence", "random")),
@@ -36,6 +36,8 @@ PARAMS = (
     ("stuck_tau", "float", _ALL, -1, 1, None),
     ("top_k", "int", _ALL, 1, 8, None),
     ("cache", "enum", _ALL, 0, 3, ("none", "prefix", "dual", "official-block")),
+    ("alg", "enum", {"dream"}, 0, 3, ("origin", "maskgit_plus", "topk_margin", "entropy")),
+    ("eps", "float", {"dream"}, 1e-9, 1, None),
 )
 _BY_NAME = {p[0]: p for p in PARAMS}
 
@@ -46,7 +48,7 @@ def defaults(rule):
                 remasking="low_confidence", tau=0.9 if rule == "threshold" else 0.7, factor=0.0, mode="q",
                 tau_edit=0.5, max_post=16, eos_stop=1, detector="lowprob", tau_remask=0.3, cmax=1, rho_max=0.25,
                 cap="code", editable="before", k_soft=3, alpha=0.7, stuck_eps=0.05, stuck_tau=-1.0, top_k=5,
-                cache="none")
+                cache="none", alg="origin", eps=1e-3)
 
 
 def _fmt_float(v):
@@ -116,9 +118,11 @@ class Rule:
             v["tau_remask"] = 0.9 if v["detector"] == "t2t-remask" else 0.3
         if "steps" not in self.set:
             v["steps"] = max(v["gen"] // 2, 1) if name == "evotoken" else v["gen"]
+        if name == "dream" and "block" not in self.set:
+            v["block"] = v["gen"]  # engine/rules/dream.c: one block, as Dream's own loop
         if v["gen"] % v["block"]:
             raise ValueError("rule %s: gen %d is not a multiple of block %d" % (name, v["gen"], v["block"]))
-        if name in ("llada", "evotoken", "margin") and v["steps"] % (v["gen"] // v["block"]):
+        if name in ("llada", "evotoken", "margin", "dream") and v["steps"] % (v["gen"] // v["block"]):
             raise ValueError("rule %s: steps %d is not a multiple of the %d blocks (gen %d / block %d)" % (
                 name, v["steps"], v["gen"] // v["block"], v["gen"], v["block"]))
 
