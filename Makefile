@@ -7,6 +7,7 @@
 #   make test-cuda-emu the same comparison on a CPU emulation of CUDA (no GPU or nvcc; g++ and python3)
 #   make lint         check the one-way include rules between modules
 #   make bench        CPU engine benchmarks (figures for docs/BENCHMARKS.md)
+#   make bench-compare the CPU engine against PyTorch (train/model.py) on the same weights (needs torch)
 #   make fixtures     regenerate the PyTorch reference fixtures (needs python3 with torch)
 #   make samples      regenerate samples/traces with the bundled model
 #   make install      install the binary, its data, the man page and completions (PREFIX, DESTDIR)
@@ -130,7 +131,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test debug test-cuda test-cuda-emu emu-run lint bench fixtures clean units fuzz fuzz-targets samples \
+.PHONY: all test debug test-cuda test-cuda-emu emu-run lint bench bench-compare fixtures clean units fuzz fuzz-targets samples \
         install uninstall man FORCE
 .DEFAULT_GOAL := all
 
@@ -268,6 +269,11 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_OBJ) $(FUZZ_CLI_OBJ)
 
 bench: $(BUILD)/dlmscope
 	@DLMSCOPE=$(BUILD)/dlmscope tests/bench.sh
+
+# dlmscope against PyTorch, interleaved in one run (tests/bench_compare.py; SKIPPED, exit 77, without torch).
+# BENCH_COMPARE_ARGS narrows it, e.g. "--shapes small --tokens 128,512".
+bench-compare: $(BUILD)/dlmscope
+	@$(PYTHON) tests/bench_compare.py --dlmscope $(BUILD)/dlmscope $(BENCH_COMPARE_ARGS)
 
 samples: dlmscope
 	@scripts/make_samples.sh

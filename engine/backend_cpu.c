@@ -7,7 +7,6 @@
 // slots (plan.h). Matrices stay in the checkpoint's
 // dtype, mapped from disk; the matrix products (cpu_gemm.c) convert them per panel and run OpenBLAS
 // sgemm; the loops around them are OpenMP-parallel. Every CUDA kernel is checked against this file.
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -15,7 +14,9 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpu_attention.h"
 #include "cpu_gemm.h"
+#include "cpu_threads.h"
 #include "plan.h"
 #include "util.h"
 
@@ -48,7 +49,7 @@ typedef struct {
     float *att;        // (L, n_heads*head_dim)
     float *hb;         // (L, 2*d_ff) gate | up
     float *hm;         // (L, d_ff) silu(gate) * up
-    float *scores;     // (n_threads, L, L)
+    float *kt;         // attention scratch: keys transposed per KV head (cpu_attention.h)
     float *rope_cos;   // (L, head_dim/2)
     float *rope_sin;   // (L, head_dim/2)
     float *xr;         // (n_rows, d) final hidden states of the requested rows
@@ -102,44 +103,12 @@ static void rope_apply(float *v, const float *cos_, const float *sin_, int half)
     }
 }
 
-// Keys visible from query i: all of them, or, block-causally, those of blocks up to i's own.
-static int key_limit(int i, int n_tokens, int block_size) {
-    if (block_size <= 0) return n_tokens;
-    long lim = ((long)i / block_size + 1) * block_size;
-    return lim < n_tokens ? (int)lim : n_tokens;
-}
-
-// For the Lq query rows (positions q0 ..), every head h (KV head g):
-// att[:, h] = softmax(Q_h K_g^T / sqrt(hd) + mask) V_g, with K and V (L rows, kv_dim wide) for
-// every position of the sequence.
+// For the Lq query rows (positions q0 ..), every head: fused tiled attention (cpu_attention.c)
+// over K and V (L rows, kv_dim wide) for every position of the sequence.
 static void attention(cpu_impl *cpu, const dlm_config *c, int q0, int Lq, int L, int block_size, const float *k_all,
                       const float *v_all) {
-    const int hd = c->head_dim, qd = qkv_dim(c), kvd = kv_dim(c), group = c->n_heads / c->n_kv_heads;
-    const float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(static)
-    for (int h = 0; h < c->n_heads; h++) {
-        float *s = cpu->scores + (size_t)omp_get_thread_num() * Lq * L;
-        const float *q = cpu->qkv + (size_t)h * hd;
-        const float *k = k_all + (size_t)(h / group) * hd;
-        const float *v = v_all + (size_t)(h / group) * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Lq, L, hd, scale, q, qd, k, kvd, 0.0f, s, L);
-        for (int i = 0; i < Lq; i++) {
-            float *row = s + (size_t)i * L;
-            int lim = key_limit(q0 + i, L, block_size);
-            float mx = -INFINITY;
-            for (int j = 0; j < lim; j++) mx = row[j] > mx ? row[j] : mx;
-            float sum = 0;
-            for (int j = 0; j < lim; j++) {
-                row[j] = expf(row[j] - mx);
-                sum += row[j];
-            }
-            float inv = 1.0f / sum;
-            for (int j = 0; j < lim; j++) row[j] *= inv;
-            for (int j = lim; j < L; j++) row[j] = 0.0f;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Lq, hd, L, 1.0f, s, L, v, kvd, 0.0f,
-                    cpu->att + (size_t)h * hd, c->n_heads * hd);
-    }
+    const cpu_attention_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, q0, Lq, L, block_size};
+    cpu_attention(&shape, cpu->att, c->n_heads * c->head_dim, cpu->qkv, qkv_dim(c), k_all, v_all, kv_dim(c), cpu->kt);
 }
 
 // ---- forward ----------------------------------------------------------------------------------
@@ -148,14 +117,15 @@ static void grow_scratch(cpu_impl *cpu, const dlm_config *c, int n_tokens, int n
     if (n_tokens > cpu->cap_tokens) {
         size_t L = (size_t)n_tokens;
         free(cpu->x); free(cpu->xb); free(cpu->qkv); free(cpu->att); free(cpu->hb); free(cpu->hm);
-        free(cpu->scores); free(cpu->rope_cos); free(cpu->rope_sin); free(cpu->kv);
+        free(cpu->kt); free(cpu->rope_cos); free(cpu->rope_sin); free(cpu->kv);
         cpu->x = dlm_xmalloc(L * c->d_model * sizeof(float));
         cpu->xb = dlm_xmalloc(L * c->d_model * sizeof(float));
         cpu->qkv = dlm_xmalloc(L * qkv_dim(c) * sizeof(float));
         cpu->att = dlm_xmalloc(L * c->n_heads * c->head_dim * sizeof(float));
         cpu->hb = dlm_xmalloc(L * 2 * c->d_ff * sizeof(float));
         cpu->hm = dlm_xmalloc(L * c->d_ff * sizeof(float));
-        cpu->scores = dlm_xmalloc((size_t)cpu->n_threads * L * L * sizeof(float));
+        const cpu_attention_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, 0, n_tokens, n_tokens, 0};
+        cpu->kt = dlm_xmalloc(cpu_attention_scratch_floats(&shape) * sizeof(float));
         cpu->rope_cos = dlm_xmalloc(L * (c->head_dim / 2) * sizeof(float));
         cpu->rope_sin = dlm_xmalloc(L * (c->head_dim / 2) * sizeof(float));
         cpu->kv = dlm_xmalloc(2 * L * kv_dim(c) * sizeof(float));
@@ -310,7 +280,7 @@ static void cpu_free(dlm_backend *be) {
         free(cpu->copies);
         free(cpu->layers);
         free(cpu->x); free(cpu->xb); free(cpu->qkv); free(cpu->att); free(cpu->hb); free(cpu->hm);
-        free(cpu->scores); free(cpu->rope_cos); free(cpu->rope_sin); free(cpu->xr); free(cpu->logits);
+        free(cpu->kt); free(cpu->rope_cos); free(cpu->rope_sin); free(cpu->xr); free(cpu->logits);
         free(cpu->kv); free(cpu->kv_cache); free(cpu->h_cache);
         free(cpu);
     }
@@ -347,7 +317,7 @@ dlm_backend *dlm_backend_cpu_new(const dlm_model *m, int n_threads) {
     be->ops = &cpu_ops;
     be->model = m;
     be->impl = cpu;
-    cpu->n_threads = n_threads > 0 ? n_threads : omp_get_num_procs();
+    cpu->n_threads = n_threads > 0 ? n_threads : cpu_threads_available();
     openblas_set_num_threads(cpu->n_threads);
     snprintf(be->device, sizeof be->device, "cpu (%d thread%s)", cpu->n_threads, cpu->n_threads == 1 ? "" : "s");
 

@@ -72,6 +72,7 @@ typedef struct {
     int      remasking;     // llada: DLM_REMASK_*
     double   tau;           // threshold: commit threshold; t2t/t2m: M2T fill threshold
     double   factor;        // threshold: > 0 selects Fast-dLLM's factor mode
+    int      fastdllm_nfe;  // threshold: run the extra cached forward of Fast-dLLM's June 2025 loops
     int      mode;          // t2t/t2m: DLM_MODE_Q (0.7 / 0.5) or DLM_MODE_S (0.5 / 0.0)
     double   tau_edit;      // t2t: T2T edit threshold
     int      max_post;      // t2t/t2m: mask-free refinement steps allowed per block
@@ -106,6 +107,8 @@ typedef struct {
     X(tau, tau, FLOAT, RULE, 0, 1,                                                                                  \
       "threshold: commit masks with confidence >= tau (0.9); t2t/t2m: fill masks with conf > tau (Q 0.7, S 0.5)")  \
     X(factor, factor, FLOAT, RULE, 0, 100, "> 0: Fast-dLLM factor mode, thresholds 1 - f/(n+1)")                    \
+    X(fastdllm_nfe, fastdllm_nfe, BOOL, RULE, 0, 1,                                                                 \
+      "1: forwards as Fast-dLLM's June 2025 cached loops run them (a block filled by its first forward gets one more)") \
     X(mode, mode, ENUM, RULE, 0, 1, "LLaDA2.1 preset: q (tau 0.7, tau_edit 0.5) or s (0.5, 0.0)")                   \
     X(tau_edit, tau_edit, FLOAT, RULE, 0, 1, "T2T edit: replace a token when p(argmax) > tau_edit")                 \
     X(max_post, max_post, INT, RULE, 0, 1 << 16, "refinement steps per block after its masks are gone")             \

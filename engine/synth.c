@@ -39,6 +39,9 @@ static const struct {
     {"small", "llada", 256, 8, 8, 32, 8, 768, 2048, false, 500000, -1, 0, 1},
     {"medium", "llada", 512, 8, 8, 64, 8, 1536, 2048, false, 500000, -1, 0, 1},
     {"llada-8b", "llada", 4096, 32, 32, 128, 32, 12288, 126464, false, 500000, 126336, 126081, 6},
+    // Qwen3-0.6B's dimensions in the LLaDA architecture (no QK-norm, untied head), so that PyTorch's
+    // train/model.py can run the same checkpoint (make bench-compare); a2d-qwen3-0.6b is the real family.
+    {"qwen3-0.6b-llada", "llada", 1024, 16, 8, 128, 28, 3072, 151936, false, 1e6, -1, 0, 1},
     {"dream-tiny", "dream", 64, 4, 2, 16, 2, 160, 384, false, 1e6, -1, 0, 1},
     {"dream-7b", "dream", 3584, 28, 4, 128, 28, 18944, 152064, false, 1e6, 151666, 151643, 4},
     {"a2d-qwen3-tiny", "a2d-qwen3", 64, 4, 2, 32, 2, 160, 384, true, 1e6, -1, 0, 1},
@@ -117,16 +120,18 @@ static dlm_status write_config(const char *dir, const dlm_synth_spec *s) {
         return st;
     }
     if (strcmp(arch->name, "llada") == 0) {
+        char head_dim[48] = ""; // written only where it is not d_model / n_heads
+        if (c->head_dim != c->d_model / c->n_heads) snprintf(head_dim, sizeof head_dim, ",\n  \"head_dim\": %d", c->head_dim);
         fprintf(f,
                 "{\n  \"model_type\": \"llada\",\n  \"d_model\": %d,\n  \"n_heads\": %d,\n  \"n_kv_heads\": %d,\n"
                 "  \"n_layers\": %d,\n  \"mlp_hidden_size\": %d,\n  \"vocab_size\": %d,\n  \"embedding_size\": %d,\n"
                 "  \"max_sequence_length\": %d,\n  \"rope_theta\": %.1f,\n  \"rms_norm_eps\": %g,\n"
                 "  \"mask_token_id\": %d,\n  \"eos_token_id\": %d,\n  \"pad_token_id\": %d,\n  \"weight_tying\": %s,\n"
                 "  \"include_bias\": false,\n  \"activation_type\": \"silu\",\n  \"block_type\": \"llama\",\n"
-                "  \"layer_norm_type\": \"rms\"%s\n}\n",
+                "  \"layer_norm_type\": \"rms\"%s%s\n}\n",
                 c->d_model, c->n_heads, c->n_kv_heads, c->n_layers, c->d_ff, c->vocab_size, c->n_vocab, c->max_seq_len,
                 (double)c->rope_theta, (double)c->norm_eps, c->mask_id, c->eos_id, c->pad_id,
-                c->tied_embeddings ? "true" : "false", s->extra_config ? s->extra_config : "");
+                c->tied_embeddings ? "true" : "false", head_dim, s->extra_config ? s->extra_config : "");
     } else {
         // Hugging Face keys, as the family's released config.json writes them.
         fprintf(f,

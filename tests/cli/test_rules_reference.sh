@@ -1,9 +1,10 @@
 # dlmscope run against PyTorch transcriptions of the official decoding algorithms
-# (tests/reference/rules_reference.py, float64): 27 trajectories covering llada, margin, threshold
+# (tests/reference/rules_reference.py, float64): 28 trajectories covering llada, margin, threshold
 # (tau and factor), t2t (Q, S, block-causal), t2m (each detector, C_max, rho_max, block-causal),
-# evotoken, the Fast-dLLM caches and the T2M repository's block cache (official-block), at T = 0
-# and T = 0.5; and Dream's own loop (tests/reference/dream_reference.py: the maskgit_plus,
-# topk_margin and entropy orderings on a Dream-layout model). Every step's tokens must match exactly. The cases were chosen
+# evotoken, the Fast-dLLM caches (and their June 2025 forward count), the T2M repository's block
+# cache (official-block), at T = 0 and T = 0.5; and Dream's own loop
+# (tests/reference/dream_reference.py: the maskgit_plus, topk_margin and entropy orderings on a
+# Dream-layout model). Every step's tokens must match exactly. The cases were chosen
 # so that no decision is closer than 1e-4 (tests/fixtures/rules/README.md).
 . tests/cli/lib.sh
 n=0
