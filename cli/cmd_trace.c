@@ -2,7 +2,9 @@
 //
 //   trace info FILE              header, summary and the state of the file's tail
 //   trace dump FILE [--step N] [--json]   per-step view; --json: one JSON object per line
-//   trace diff A B               every difference (header, steps, positions); exit 1 if any
+//   trace diff A B [--tolerance P]   every difference (header, steps, positions); exit 1 if any.
+//                                Probabilities must be equal, or with --tolerance within P (the
+//                                schedule, events, flags, candidates and soft inputs stay exact)
 // A truncated or damaged file prints what it can, then one line about the damage, exit 1.
 #include <jansson.h>
 #include <math.h>
@@ -16,6 +18,7 @@
 #include "engine/tokenizer.h"
 #include "engine/util.h"
 #include "replay/trace_reader.h"
+#include "trace_json.h"
 
 // Token text from the trace, escaped for one line, or #id when the trace does not have it.
 // A token as text dumps show it: [MASK] for the mask id (the viewer's name for it, whatever the
@@ -116,63 +119,6 @@ static int trace_info(const char *path) {
     return rc;
 }
 
-// JSON values from whatever a trace holds: strings as valid UTF-8 (invalid bytes become U+FFFD),
-// numbers that JSON cannot write (NaN, infinities) as null.
-static json_t *jstr(const char *s) {
-    dlm_buf lossy = {0};
-    dlm_utf8_append_lossy(&lossy, s, strlen(s));
-    json_t *j = json_stringn(lossy.data ? lossy.data : "", lossy.len);
-    dlm_buf_free(&lossy);
-    return j;
-}
-static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
-static json_t *jpair(int id, double p) {
-    json_t *a = json_array();
-    json_array_append_new(a, json_integer(id));
-    json_array_append_new(a, jnum(p));
-    return a;
-}
-
-static json_t *pos_json(const dlm_trace *t, const dlm_pos_info *p, int i) {
-    char b[256];
-    json_t *o = json_object();
-    json_object_set_new(o, "pos", json_integer(i));
-    json_object_set_new(o, "token", json_integer(p->token));
-    size_t len;
-    const char *raw = dlm_trace_token(t, p->token, &len);
-    if (raw) {
-        dlm_buf lossy = {0};
-        dlm_utf8_append_lossy(&lossy, raw, len);
-        json_object_set_new(o, "text", json_stringn(lossy.data ? lossy.data : "", lossy.len));
-        dlm_buf_free(&lossy);
-    }
-    json_object_set_new(o, "state", json_string(dlm_pos_state_name(p->state)));
-    json_t *ev = json_array();
-    for (int bit = 0; bit < 5; bit++)
-        if (p->events & (1 << bit)) json_array_append_new(ev, json_string(dlm_event_name(bit)));
-    json_object_set_new(o, "events", ev);
-    if (p->prev_token != p->token) json_object_set_new(o, "prev_token", json_integer(p->prev_token));
-    if (p->has_dist) {
-        json_object_set_new(o, "sampled", json_integer(p->sampled));
-        json_object_set_new(o, "p_sampled", jnum(p->p_sampled));
-        json_object_set_new(o, "p_current", jnum(p->p_current));
-        json_object_set_new(o, "entropy", jnum(p->entropy));
-        json_t *top = json_array();
-        for (int j = 0; j < p->n_top; j++) json_array_append_new(top, jpair(p->top_id[j], p->top_p[j]));
-        json_object_set_new(o, "top", top);
-    }
-    if (p->n_soft) {
-        json_t *soft = json_array();
-        for (int j = 0; j < p->n_soft; j++) json_array_append_new(soft, jpair(p->soft_id[j], p->soft_w[j]));
-        json_object_set_new(o, "soft", soft);
-        json_object_set_new(o, "hist_conf", jnum(p->hist_conf));
-    }
-    if (p->remask_count) json_object_set_new(o, "remask_count", json_integer(p->remask_count));
-    if (p->stuck) json_object_set_new(o, "stuck", json_true());
-    (void)b;
-    return o;
-}
-
 // One line of JSON; false (with the reason on stderr) when it cannot be written.
 static bool print_json(json_t *o) {
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -185,8 +131,6 @@ static bool print_json(json_t *o) {
     free(s);
     return ok; // a write error is reported once, at exit (main.c)
 }
-
-static void set_int(json_t *o, const char *k, long long v) { json_object_set_new(o, k, json_integer(v)); }
 
 static int trace_dump(const char *path, int only, bool as_json) {
     dlm_trace *t;
@@ -202,29 +146,7 @@ static int trace_dump(const char *path, int only, bool as_json) {
         return 2;
     }
     if (as_json && only < 0) {
-        json_t *hj = json_object();
-        json_object_set_new(hj, "type", json_string("header"));
-        json_object_set_new(hj, "version", json_pack("[i,i]", h->version_major, h->version_minor));
-        json_object_set_new(hj, "model", jstr(h->model_name));
-        json_object_set_new(hj, "model_dir", jstr(h->model_dir));
-        json_object_set_new(hj, "rule", jstr(h->rule_spec));
-        json_object_set_new(hj, "device", jstr(h->device));
-        set_int(hj, "prompt_len", h->prompt_len);
-        set_int(hj, "gen_len", h->gen_len);
-        set_int(hj, "n_tokens", h->n_tokens);
-        set_int(hj, "mask_id", h->mask_id);
-        set_int(hj, "eos_id", h->eos_id);
-        set_int(hj, "steps", n);
-        json_t *pids = json_array();
-        for (int i = 0; i < h->prompt_len; i++) json_array_append_new(pids, json_integer(h->prompt_ids[i]));
-        json_object_set_new(hj, "prompt_ids", pids);
-        if (h->prompt_text) json_object_set_new(hj, "prompt_text", jstr(h->prompt_text));
-        if (h->parent[0]) {
-            json_t *par = json_object();
-            json_object_set_new(par, "file", jstr(h->parent));
-            set_int(par, "step", h->parent_step);
-            json_object_set_new(hj, "parent", par);
-        }
+        json_t *hj = trace_header_json(t);
         if (!print_json(hj)) rc = 1;
     }
     dlm_step *st = dlm_step_new(h->n_tokens);
@@ -235,22 +157,7 @@ static int trace_dump(const char *path, int only, bool as_json) {
             break;
         }
         if (as_json) {
-            json_t *o = json_object();
-            json_object_set_new(o, "type", json_string("step"));
-            set_int(o, "step", st->step);
-            set_int(o, "block", st->block);
-            set_int(o, "block_start", st->block_start);
-            set_int(o, "block_end", st->block_end);
-            set_int(o, "commits", st->n_commits);
-            set_int(o, "edits", st->n_edits);
-            set_int(o, "remasks", st->n_remasks);
-            set_int(o, "transitions", st->n_transitions);
-            set_int(o, "stuck", st->n_stuck);
-            json_object_set_new(o, "forward_ms", jnum(st->forward_ms));
-            json_object_set_new(o, "done", json_boolean(st->done));
-            json_t *pos = json_array();
-            for (int p = h->prompt_len; p < h->n_tokens; p++) json_array_append_new(pos, pos_json(t, &st->pos[p], p));
-            json_object_set_new(o, "positions", pos);
+            json_t *o = trace_step_json(t, st);
             if (!print_json(o)) {
                 rc = 1;
                 break;
@@ -288,7 +195,78 @@ static int trace_dump(const char *path, int only, bool as_json) {
     return rc;
 }
 
-static int trace_diff(const char *pa, const char *pb) {
+// --tolerance: everything a position records beyond its token, state and events. Probabilities
+// must agree within tol, the entropy within tol nats plus one storage step (1/2048: two nearby
+// values can round apart); candidate ids may differ only where their probabilities are within tol
+// of another candidate's (a near-tie can order either way); soft-input weights within tol or one
+// bf16 step; everything else exactly. Returns false and describes the first difference in why.
+static bool near(double a, double b, double tol) { return fabs(a - b) <= tol; }
+
+static bool top_agrees(const dlm_pos_info *a, const dlm_pos_info *b, int j, double tol) {
+    if (a->top_id[j] == b->top_id[j]) return true;
+    if (j + 1 == a->n_top) return true; // the next candidate (not kept) may tie with the last
+    for (int k = 0; k < a->n_top; k++)
+        if (k != j && near(a->top_p[j], a->top_p[k], tol)) return true;
+    return false;
+}
+
+static bool pos_agrees(const dlm_pos_info *a, const dlm_pos_info *b, double tol, char *why, size_t n) {
+#define DIFF(cond, ...)                      \
+    do {                                     \
+        if (cond) {                          \
+            snprintf(why, n, __VA_ARGS__);   \
+            return false;                    \
+        }                                    \
+    } while (0)
+    DIFF(a->token != b->token || a->state != b->state, "token %d (%s) vs %d (%s)", a->token, dlm_pos_state_name(a->state),
+         b->token, dlm_pos_state_name(b->state));
+    DIFF(a->prev_token != b->prev_token, "previous token %d vs %d", a->prev_token, b->prev_token);
+    DIFF(a->events != b->events, "events %u vs %u", a->events, b->events);
+    DIFF(a->has_dist != b->has_dist || a->stuck != b->stuck, "flags (distribution %d, stuck %d) vs (%d, %d)", a->has_dist,
+         a->stuck, b->has_dist, b->stuck);
+    if (a->has_dist) {
+        DIFF(a->sampled != b->sampled, "sampled %d vs %d", a->sampled, b->sampled);
+        DIFF(!near(a->p_sampled, b->p_sampled, tol), "p_sampled %.6f vs %.6f", a->p_sampled, b->p_sampled);
+        DIFF(!near(a->p_current, b->p_current, tol), "p_current %.6f vs %.6f", a->p_current, b->p_current);
+        DIFF(!near(a->entropy, b->entropy, tol + 1.0 / 2048), "entropy %.6f vs %.6f", a->entropy, b->entropy);
+        DIFF(a->n_top != b->n_top, "%d candidates vs %d", a->n_top, b->n_top);
+        for (int j = 0; j < a->n_top; j++) {
+            DIFF(!near(a->top_p[j], b->top_p[j], tol), "candidate %d: p %.6f vs %.6f", j, a->top_p[j], b->top_p[j]);
+            DIFF(!top_agrees(a, b, j, tol), "candidate %d: id %d vs %d", j, a->top_id[j], b->top_id[j]);
+        }
+    }
+    DIFF(a->n_soft != b->n_soft, "%d soft inputs vs %d", a->n_soft, b->n_soft);
+    for (int j = 0; j < a->n_soft; j++) {
+        double ulp = fabs(a->soft_w[j]) / 128.0; // one bf16 step
+        DIFF(a->soft_id[j] != b->soft_id[j], "soft input %d: id %d vs %d", j, a->soft_id[j], b->soft_id[j]);
+        DIFF(!near(a->soft_w[j], b->soft_w[j], tol > ulp ? tol : ulp), "soft input %d: weight %.6f vs %.6f", j, a->soft_w[j],
+             b->soft_w[j]);
+    }
+    DIFF(!near(a->hist_conf, b->hist_conf, tol), "historical-best confidence %.6f vs %.6f", a->hist_conf, b->hist_conf);
+    DIFF(a->remask_count != b->remask_count, "remask count %u vs %u", a->remask_count, b->remask_count);
+#undef DIFF
+    return true;
+}
+
+static bool step_agrees(const dlm_step *a, const dlm_step *b, char *why, size_t n) {
+    if (a->block != b->block || a->block_start != b->block_start || a->block_end != b->block_end ||
+        a->step_in_block != b->step_in_block || a->n_blocks != b->n_blocks || a->done != b->done) {
+        snprintf(why, n, "schedule: block %d [%d, %d) step in block %d of %d blocks%s vs block %d [%d, %d) step in block %d of %d blocks%s",
+                 a->block, a->block_start, a->block_end, a->step_in_block, a->n_blocks, a->done ? ", done" : "", b->block,
+                 b->block_start, b->block_end, b->step_in_block, b->n_blocks, b->done ? ", done" : "");
+        return false;
+    }
+    if (a->n_commits != b->n_commits || a->n_edits != b->n_edits || a->n_remasks != b->n_remasks ||
+        a->n_transitions != b->n_transitions || a->n_finalized != b->n_finalized || a->n_stuck != b->n_stuck) {
+        snprintf(why, n, "event counts +%d ~%d -%d >%d |%d stuck %d vs +%d ~%d -%d >%d |%d stuck %d", a->n_commits, a->n_edits,
+                 a->n_remasks, a->n_transitions, a->n_finalized, a->n_stuck, b->n_commits, b->n_edits, b->n_remasks,
+                 b->n_transitions, b->n_finalized, b->n_stuck);
+        return false;
+    }
+    return true;
+}
+
+static int trace_diff(const char *pa, const char *pb, double tol) {
     dlm_trace *a = NULL, *b = NULL;
     if (dlm_trace_open(pa, &a) != DLM_STATUS_OK || dlm_trace_open(pb, &b) != DLM_STATUS_OK) {
         fprintf(stderr, "dlmscope trace: %s\n", dlm_error_message());
@@ -322,22 +300,33 @@ static int trace_diff(const char *pa, const char *pb) {
             rc = 2;
             break;
         }
-        int n_tok = 0, n_prob = 0;
+        int n_tok = 0, n_prob = 0, why_pos = -1;
+        char why[256] = "", sched[320] = "";
+        bool sched_differs = tol >= 0 && !step_agrees(sa, sb, sched, sizeof sched);
         for (int p = ha->prompt_len; p < ha->n_tokens; p++) {
             const dlm_pos_info *qa = &sa->pos[p], *qb = &sb->pos[p];
             bool tok = qa->token != qb->token || qa->state != qb->state || qa->events != qb->events;
-            bool prob = qa->p_current != qb->p_current || qa->p_sampled != qb->p_sampled || qa->sampled != qb->sampled ||
-                        qa->n_top != qb->n_top || (qa->n_top && (qa->top_id[0] != qb->top_id[0] || qa->top_p[0] != qb->top_p[0]));
+            bool prob;
+            if (tol < 0) {
+                prob = qa->p_current != qb->p_current || qa->p_sampled != qb->p_sampled || qa->sampled != qb->sampled ||
+                       qa->n_top != qb->n_top || (qa->n_top && (qa->top_id[0] != qb->top_id[0] || qa->top_p[0] != qb->top_p[0]));
+            } else {
+                char w[256];
+                prob = !tok && !pos_agrees(qa, qb, tol, w, sizeof w);
+                if (prob && why_pos < 0) why_pos = p, snprintf(why, sizeof why, "%s", w);
+            }
             n_tok += tok;
             n_prob += !tok && prob;
         }
-        if (!n_tok && !n_prob && sa->block == sb->block) continue;
+        if (!n_tok && !n_prob && sa->block == sb->block && !sched_differs) continue;
         if (first < 0) first = i;
         steps_differ++;
         printf("step %d (block %d", i, sa->block);
         if (sb->block != sa->block) printf(" vs %d", sb->block);
         printf("): %d position%s differ in token or state", n_tok, n_tok == 1 ? "" : "s");
-        if (n_prob) printf(", %d more only in probabilities", n_prob);
+        if (n_prob && tol < 0) printf(", %d more only in probabilities", n_prob);
+        if (n_prob && tol >= 0) printf(", %d more beyond the tolerance (first: pos %d: %s)", n_prob, why_pos, why);
+        if (sched_differs) printf("; %s", sched);
         printf("\n");
         for (int p = ha->prompt_len; p < ha->n_tokens; p++) {
             const dlm_pos_info *qa = &sa->pos[p], *qb = &sb->pos[p];
@@ -357,6 +346,7 @@ static int trace_diff(const char *pa, const char *pb) {
     if (rc == 0) {
         if (steps_differ) printf("%d of %d common steps differ; first difference at step %d\n", steps_differ, n, first), differ = true;
         else if (differ) printf("the %d steps in common are identical\n", n);
+        else if (tol >= 0) printf("identical: %d steps (probabilities within %g)\n", n, tol);
         else printf("identical: %d steps\n", n);
         rc = differ ? 1 : 0;
     }
@@ -371,9 +361,10 @@ static int trace_diff(const char *pa, const char *pb) {
 int cmd_trace(int argc, char **argv) {
     cli_opt opts[] = {{"step", "N", "dump: only step N (with every position)"},
                       {"json", NULL, "dump: one JSON object per line (header, then steps)"},
+                      {"tolerance", "P", "diff: probabilities may differ by P (also compares candidates, soft inputs, counters)"},
                       {0}};
     cli_positional pos;
-    const char *usage = "info FILE | dump FILE [--step N] [--json] | diff A B";
+    const char *usage = "info FILE | dump FILE [--step N] [--json] | diff A B [--tolerance P]";
     int exit_status;
     if (!cli_begin("trace", usage, opts, argc, argv, &pos, &exit_status))
         return exit_status;
@@ -383,7 +374,10 @@ int cmd_trace(int argc, char **argv) {
     else if (strcmp(pos.items[0], "info") == 0 && pos.n == 2) rc = trace_info(pos.items[1]);
     else if (strcmp(pos.items[0], "dump") == 0 && pos.n == 2) {
         if (cli_get_int("trace", opts, "step", 0, INT32_MAX, -1, &step)) rc = trace_dump(pos.items[1], (int)step, cli_has(opts, "json"));
-    } else if (strcmp(pos.items[0], "diff") == 0 && pos.n == 3) rc = trace_diff(pos.items[1], pos.items[2]);
+    } else if (strcmp(pos.items[0], "diff") == 0 && pos.n == 3) {
+        double tol = -1;
+        if (cli_get_double("trace", opts, "tolerance", 0, 1, -1, &tol)) rc = trace_diff(pos.items[1], pos.items[2], tol);
+    }
     else cli_error("trace", "expected %s", usage);
     cli_free(opts, &pos);
     return rc;

@@ -20,8 +20,10 @@ static bool overlap(tui_rect a, tui_rect b) {
 
 static void test_layout_sweep(void **state) {
     int checked = 0;
-    for (int opt = 0; opt < 8; opt++) {
-        tui_layout_opts o = {.inspector = opt & 1, .heat = opt & 2, .compare = opt & 4};
+    for (int opt = 0; opt < 32; opt++) {
+        // canvas_lines: unknown, 3 lines of text (the grids get the rest), 200 (all it can get)
+        tui_layout_opts o = {.inspector = opt & 1, .heat = opt & 2, .compare = opt & 4, .cand = opt & 8, .cand_rows = 8,
+                             .canvas_lines = (opt & 16) ? 3 : (opt & 8) ? 200 : 0};
         for (int rows = 1; rows <= 90; rows++)
             for (int cols = 1; cols <= 260; cols += rows < 20 ? 1 : 3) {
                 tui_layout L;
@@ -32,15 +34,15 @@ static void test_layout_sweep(void **state) {
                     continue;
                 }
                 assert_false(L.too_small);
-                tui_rect all[] = {L.status, L.canvas, L.canvas_b, L.inspector, L.heat, L.heat_b, L.timeline, L.keybar};
-                for (size_t i = 0; i < 8; i++) {
+                tui_rect all[] = {L.status, L.canvas, L.canvas_b, L.inspector, L.heat, L.heat_b, L.timeline, L.keybar, L.cand};
+                for (size_t i = 0; i < 9; i++) {
                     if (!inside(all[i], rows, cols)) fail_msg("%dx%d opt %d: pane %zu is off-screen", cols, rows, opt, i);
-                    for (size_t j = i + 1; j < 8; j++)
+                    for (size_t j = i + 1; j < 9; j++)
                         if (overlap(all[i], all[j])) fail_msg("%dx%d opt %d: panes %zu and %zu overlap", cols, rows, opt, i, j);
                 }
                 if (L.status.h != 1 || L.keybar.h != 1 || L.canvas.h < 3 || L.canvas.w < 20)
                     fail_msg("%dx%d opt %d: status, keybar and a usable canvas must be shown", cols, rows, opt);
-                if (o.heat && rows >= 24 && !L.heat.h) fail_msg("%dx%d: heat grid hidden on a 24-row terminal", cols, rows);
+                if (o.heat && rows >= 24 && !L.heat.h) fail_msg("%dx%d opt %d: heat grid hidden on a 24-row terminal", cols, rows, opt);
                 if (o.inspector && cols >= 72 && !L.inspector.w) fail_msg("%dx%d: inspector hidden at 72 columns", cols, rows);
                 if (o.compare && cols >= 100 && !L.canvas_b.w) fail_msg("%dx%d: compare canvas hidden", cols, rows);
                 if (!o.compare && L.canvas_b.w) fail_msg("%dx%d: a second canvas without compare", cols, rows);
@@ -53,6 +55,12 @@ static void test_layout_sweep(void **state) {
                 if (o.heat && !L.heat.w && !(L.hidden & TUI_PANE_HEAT)) fail_msg("%dx%d: the heat grid vanished without a word", cols, rows);
                 if (o.compare && !L.canvas_b.w && !(L.hidden & TUI_PANE_COMPARE)) fail_msg("%dx%d: B vanished without a word", cols, rows);
                 if (o.inspector && cols >= 60 && rows >= 24 && !L.inspector.w) fail_msg("%dx%d: inspector hidden", cols, rows);
+                if (o.cand && !L.cand.w && !(L.hidden & TUI_PANE_CAND)) fail_msg("%dx%d: the candidates grid vanished", cols, rows);
+                if (o.cand && rows >= 24 && (cols >= 72 || !o.inspector) && !L.cand.w) fail_msg("%dx%d opt %d: no candidates grid at 24 rows", cols, rows, opt);
+                // the screen goes to data: a short text leaves the rows to the grids
+                if ((opt & 16) && o.heat && L.canvas.h > 4 && !L.inspector.h) fail_msg("%dx%d opt %d: canvas %d rows for 3 lines", cols, rows, opt, L.canvas.h);
+                if ((opt & 16) && o.heat && rows >= 24 && L.heat.h < rows - 3 - 5 - (L.cand.h ? 8 : 0) - L.inspector.h)
+                    fail_msg("%dx%d opt %d: heat grid %d rows, the rest is empty", cols, rows, opt, L.heat.h);
             }
     }
     assert_true(checked > 10000);
