@@ -304,9 +304,9 @@ install: $(INSTALL_BIN)
 	@set -e; for f in $(DATA_FILES); do $(INSTALL) -D -m 644 "$$f" "$(DESTDIR)$(pkgdatadir)/$$f"; done
 	@echo "installed $(words $(DATA_FILES)) data files in $(DESTDIR)$(pkgdatadir)"
 	$(INSTALL) -m 644 $(DOC_FILES) $(DESTDIR)$(docdir)
-	$(INSTALL_BIN) --man >$(DESTDIR)$(mandir)/man1/dlmscope.1
-	$(INSTALL_BIN) --completion bash >$(DESTDIR)$(bashcompdir)/dlmscope
-	$(INSTALL_BIN) --completion zsh >$(DESTDIR)$(zshcompdir)/_dlmscope
+	$(abspath $(INSTALL_BIN)) --man >$(DESTDIR)$(mandir)/man1/dlmscope.1
+	$(abspath $(INSTALL_BIN)) --completion bash >$(DESTDIR)$(bashcompdir)/dlmscope
+	$(abspath $(INSTALL_BIN)) --completion zsh >$(DESTDIR)$(zshcompdir)/_dlmscope
 	chmod 644 $(DESTDIR)$(mandir)/man1/dlmscope.1 $(DESTDIR)$(bashcompdir)/dlmscope $(DESTDIR)$(zshcompdir)/_dlmscope
 
 # Removes each file install wrote, then the folders of ours left empty (never a shared one).
