@@ -154,7 +154,9 @@ int cmd_run(int argc, char **argv) {
                                    : "--prompt TEXT or --prompt-ids IDS is required");
         goto done;
     }
-    if (!resume && !cli_rule_from_opts("run", opts, &rule)) goto done;
+    // An explicit --rule is checked before the model loads; without one, the model family's
+    // decoding defaults apply (cli_rule_fit_model below).
+    if (!resume && cli_has(opts, "rule") && !cli_rule_from_opts("run", opts, &rule)) goto done;
     if (cli_has(opts, "rows")) {
         const char *wh = cli_get(opts, "rows");
         if (strcmp(wh, "all") && strcmp(wh, "needed")) {

@@ -50,7 +50,7 @@ int cmd_live(int argc, char **argv) {
         cli_error("", "unexpected argument '%s' (dlmscope --help lists the commands)", pos.items[0]);
         goto done;
     }
-    if (!cli_rule_from_opts("", opts, &rule)) goto done;
+    if (cli_has(opts, "rule") && !cli_rule_from_opts("", opts, &rule)) goto done; // else the family's (below)
     // No --model: the bundled one.
     cli_opt *mo = &opts[0];
     if (!cli_has(opts, "model")) {

@@ -102,28 +102,23 @@ static bool engine_open(const char *cmd, const cli_opt *opts, bool need_tokenize
     free(slow_merges);
     if (slow) { // Qwen2's slow-tokenizer files (Dream's layout, some Qwen exports)
         e->tok = dlm_tokenizer_load_qwen2_slow(dir);
-        e->tok_path = slow_vocab, slow_vocab = NULL;
-        if (!e->tok) {
-            cli_error(cmd, "%s", dlm_error_message());
-            free(default_tok);
-            return false;
-        }
-    } else if (tpath) {
-        e->tok = dlm_tokenizer_load(tpath);
-        e->tok_path = dlm_xstrdup(tpath);
-        if (!e->tok) {
-            cli_error(cmd, "%s", dlm_error_message());
-            free(default_tok);
-            return false;
-        }
-    } else if (need_tokenizer) {
-        cli_error(cmd, "%s: no tokenizer.json, nor vocab.json + merges.txt (give --tokenizer FILE, or --prompt-ids)", dir);
-        free(default_tok);
+        e->tok_path = slow_vocab;
+    } else {
         free(slow_vocab);
-        return false;
+        if (tpath) {
+            e->tok = dlm_tokenizer_load(tpath);
+            e->tok_path = dlm_xstrdup(tpath);
+        }
     }
     free(default_tok);
-    free(slow_vocab);
+    if ((slow || tpath) && !e->tok) {
+        cli_error(cmd, "%s", dlm_error_message());
+        return false;
+    }
+    if (!e->tok && need_tokenizer) {
+        cli_error(cmd, "%s: no tokenizer.json, nor vocab.json + merges.txt (give --tokenizer FILE, or --prompt-ids)", dir);
+        return false;
+    }
     e->model = dlm_model_load(dir, adapter);
     if (!e->model) {
         cli_error(cmd, "%s", dlm_error_message());
@@ -235,7 +230,7 @@ bool cli_rule_from_opts(const char *cmd, const cli_opt *opts, dlm_rule_config *r
 
 bool cli_rule_fit_model(const char *cmd, const cli_opt *opts, const cli_engine *e, dlm_rule_config *rc) {
     const char *family_rule = e->model->cfg.arch->default_rule;
-    if (!cli_has(opts, "rule") && family_rule && !rule_from_spec(cmd, opts, family_rule, rc)) return false;
+    if (!cli_has(opts, "rule") && !rule_from_spec(cmd, opts, family_rule ? family_rule : "llada", rc)) return false;
     if (e->block_causal > 0 && !cli_has(opts, "block") && rc->block != e->block_causal) {
         char b[16];
         snprintf(b, sizeof b, "%d", e->block_causal);

@@ -51,18 +51,18 @@ typedef struct {
     X(WQ, 1)        /* (n_heads*head_dim, d) */                                                         \
     X(WK, 1)        /* (n_kv_heads*head_dim, d) */                                                      \
     X(WV, 1)        /* (n_kv_heads*head_dim, d) */                                                      \
-    X(BQ, 1)        /* (n_heads*head_dim) q bias (Qwen2) */                                             \
-    X(BK, 1)        /* (n_kv_heads*head_dim) */                                                         \
-    X(BV, 1)        /* (n_kv_heads*head_dim) */                                                         \
-    X(Q_NORM, 1)    /* (head_dim) per-head RMSNorm of q before RoPE (Qwen3) */                          \
-    X(K_NORM, 1)    /* (head_dim) */                                                                    \
     X(WO, 1)        /* (d, n_heads*head_dim) */                                                         \
     X(FF_NORM, 1)   /* (d) */                                                                           \
     X(W_GATE, 1)    /* (d_ff, d) */                                                                     \
     X(W_UP, 1)      /* (d_ff, d) */                                                                     \
     X(W_DOWN, 1)    /* (d, d_ff) */                                                                     \
     X(LN_F, 0)      /* (d) final norm */                                                                \
-    X(LM_HEAD, 0)   /* (n_vocab, d); the embedding itself when tied */
+    X(LM_HEAD, 0)   /* (n_vocab, d); the embedding itself when tied */                                  \
+    X(BQ, 1)        /* (n_heads*head_dim) q bias (Qwen2); after the LLaDA roles, whose numbers seed synth */ \
+    X(BK, 1)        /* (n_kv_heads*head_dim) */                                                         \
+    X(BV, 1)        /* (n_kv_heads*head_dim) */                                                         \
+    X(Q_NORM, 1)    /* (head_dim) per-head RMSNorm of q before RoPE (Qwen3) */                          \
+    X(K_NORM, 1)    /* (head_dim) */
 
 typedef enum {
 #define X(role, per_layer) DLM_TENSOR_##role,

@@ -285,6 +285,7 @@ void dlm_rule_format(const dlm_rule_config *rc, char *buf, size_t n) {
     for (int i = 0; i < DLM_PARAM_COUNT; i++) {
         if (!dlm_param_applies(i, rc->kind)) continue;
         if (i == DLM_PARAM_factor && rc->factor == 0) continue;
+        if (i == DLM_PARAM_fastdllm_nfe && rc->fastdllm_nfe == 0) continue; // specs predating it read the same
         if (i == DLM_PARAM_cache && rc->cache == DLM_RULE_CACHE_NONE) continue; // specs predating the cache read the same
         dlm_param_format(rc, i, v, sizeof v);
         snprintf(buf + strlen(buf), n - strlen(buf), "%s%s=%s", first ? ":" : ",", params[i].name, v);

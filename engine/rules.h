@@ -45,7 +45,11 @@ typedef enum {
     X(cache, NONE, "none")                               \
     X(cache, PREFIX, "prefix")                           \
     X(cache, DUAL, "dual")                               \
-    X(cache, OFFICIAL_BLOCK, "official-block")
+    X(cache, OFFICIAL_BLOCK, "official-block")           \
+    X(alg, ORIGIN, "origin")                             \
+    X(alg, MASKGIT_PLUS, "maskgit_plus")                 \
+    X(alg, TOPK_MARGIN, "topk_margin")                   \
+    X(alg, ENTROPY, "entropy")
 
 // Values count from 0 within each parameter, in the order listed above:
 enum { DLM_REMASK_LOW_CONFIDENCE = 0, DLM_REMASK_RANDOM = 1 };
@@ -53,6 +57,7 @@ enum { DLM_MODE_Q = 0, DLM_MODE_S = 1 };
 enum { DLM_DETECT_LOWPROB = 0, DLM_DETECT_T2T_REMASK = 1, DLM_DETECT_LOGITDIFF = 2 };
 enum { DLM_CAP_CODE = 0, DLM_CAP_PAPER = 1 };
 enum { DLM_EDITABLE_BEFORE = 0, DLM_EDITABLE_AFTER = 1 };
+enum { DLM_ALG_ORIGIN = 0, DLM_ALG_MASKGIT_PLUS = 1, DLM_ALG_TOPK_MARGIN = 2, DLM_ALG_ENTROPY = 3 };
 // The first three equal dlm_cache_mode (forward.h); official-block is the prefix cache fed the
 // tokens each finished block held at its last forward (engine/session.c, docs/rules.md).
 enum { DLM_RULE_CACHE_NONE = 0, DLM_RULE_CACHE_PREFIX = 1, DLM_RULE_CACHE_DUAL = 2, DLM_RULE_CACHE_OFFICIAL_BLOCK = 3 };
@@ -67,6 +72,7 @@ typedef struct {
     int      remasking;     // llada: DLM_REMASK_*
     double   tau;           // threshold: commit threshold; t2t/t2m: M2T fill threshold
     double   factor;        // threshold: > 0 selects Fast-dLLM's factor mode
+    int      fastdllm_nfe;  // threshold: run the extra cached forward of Fast-dLLM's June 2025 loops
     int      mode;          // t2t/t2m: DLM_MODE_Q (0.7 / 0.5) or DLM_MODE_S (0.5 / 0.0)
     double   tau_edit;      // t2t: T2T edit threshold
     int      max_post;      // t2t/t2m: mask-free refinement steps allowed per block
@@ -83,6 +89,8 @@ typedef struct {
     double   stuck_tau;     // ... and max p below this (< 0: the rule's edit threshold)
     int      top_k;         // candidates per position kept in step snapshots
     int      cache;         // DLM_RULE_CACHE_*: none, prefix, dual (Fast-dLLM) or official-block (T2M repository)
+    int      alg;           // dream: DLM_ALG_* order of unmasking
+    double   eps;           // dream: the schedule's last time step (timesteps = linspace(1, eps, steps + 1))
     uint64_t set;           // bit i: parameter i was given explicitly
 } dlm_rule_config;
 
@@ -99,6 +107,8 @@ typedef struct {
     X(tau, tau, FLOAT, RULE, 0, 1,                                                                                  \
       "threshold: commit masks with confidence >= tau (0.9); t2t/t2m: fill masks with conf > tau (Q 0.7, S 0.5)")  \
     X(factor, factor, FLOAT, RULE, 0, 100, "> 0: Fast-dLLM factor mode, thresholds 1 - f/(n+1)")                    \
+    X(fastdllm_nfe, fastdllm_nfe, BOOL, RULE, 0, 1,                                                                 \
+      "1: forwards as Fast-dLLM's June 2025 cached loops run them (a block filled by its first forward gets one more)") \
     X(mode, mode, ENUM, RULE, 0, 1, "LLaDA2.1 preset: q (tau 0.7, tau_edit 0.5) or s (0.5, 0.0)")                   \
     X(tau_edit, tau_edit, FLOAT, RULE, 0, 1, "T2T edit: replace a token when p(argmax) > tau_edit")                 \
     X(max_post, max_post, INT, RULE, 0, 1 << 16, "refinement steps per block after its masks are gone")             \
@@ -115,7 +125,10 @@ typedef struct {
     X(stuck_tau, stuck_tau, FLOAT, ALL, -1, 1, "... and max p < stuck_tau (default: the edit threshold)")           \
     X(top_k, top_k, INT, ALL, 1, 8, "candidates per position kept in snapshots and traces (5)")                     \
     X(cache, cache, ENUM, ALL, 0, 3,                                                                                \
-      "KV cache: none, prefix or dual (Fast-dLLM), official-block (t2t/t2m: the T2M repository's block cache)")
+      "KV cache: none, prefix or dual (Fast-dLLM), official-block (t2t/t2m: the T2M repository's block cache)")     \
+    X(alg, alg, ENUM, RULE, 0, 3,                                                                                   \
+      "dream: unmasking order origin (random, p = 1 - s/t), maskgit_plus (top p), topk_margin or entropy")          \
+    X(eps, eps, FLOAT, RULE, 1e-9, 1, "dream: last time step of the schedule linspace(1, eps, steps + 1) (0.001)")
 
 typedef enum {
 #define X(name, field, type, scope, lo, hi, help) DLM_PARAM_##name,

@@ -32,8 +32,10 @@ typedef struct {
     double forward_ms;
 } dlm_trace_step_info;
 
-// Open and index. Errors (not a trace, newer major version, bad header, empty, a directory) name
-// the file, the byte offset and the field. A truncated or damaged tail is not an error: the steps
+// Open and index. Errors (not a trace, newer major version, bad header, empty, not a regular
+// file, a header claiming more positions than any record holds) name the file, the byte offset
+// and the field. Records must come in order (record k is step k): one out of order ends the
+// readable prefix like damage does. A truncated or damaged tail is not an error: the steps
 // before it are available and dlm_trace_problem() describes it.
 dlm_status dlm_trace_open(const char *path, dlm_trace **out);
 // The same over bytes in memory (copied; `name` is used in messages). For fuzzers and tests.
@@ -47,7 +49,9 @@ const dlm_trace_step_info *dlm_trace_info(const dlm_trace *t, int step);
 // NULL when the file ended cleanly (with or without a footer); else one line about its tail.
 const char *dlm_trace_problem(const dlm_trace *t);
 bool dlm_trace_has_footer(const dlm_trace *t);
-// Pick up records appended since the last scan (a live run writing the file).
+// Pick up records appended since the last scan (a live run writing the file). The file is read
+// into memory, never mapped: if it is cut or rewritten in place, or the path replaced by another
+// file, what was read stays readable and dlm_trace_problem() says what happened.
 dlm_status dlm_trace_refresh(dlm_trace *t);
 
 // Decode step i (0-based) into out (sized for n_tokens), and the session state after it when

@@ -385,10 +385,11 @@ static void do_action(tui_app *app, tui_action a, int arg) {
     case TUI_ACTION_INSPECTOR: app->lopts.inspector = !app->lopts.inspector; break;
     case TUI_ACTION_HEAT: app->lopts.heat = !app->lopts.heat; break;
     case TUI_ACTION_CAND: app->lopts.cand = !app->lopts.cand; break;
-    case TUI_ACTION_ZOOM: // 1, 2, 4, 8, 16 steps per row, then every step on screen, then 1 again
-        app->heat_zoom = app->heat_zoom == 0 ? 1 : app->heat_zoom >= 16 ? 0 : app->heat_zoom * 2;
+    case TUI_ACTION_ZOOM: // 1, 2, 4, 8, 16 steps per row, every step on screen, one row per block, 1 again
+        app->heat_zoom = app->heat_zoom < 0 ? 1 : app->heat_zoom == 0 ? -1 : app->heat_zoom >= 16 ? 0 : app->heat_zoom * 2;
         app->heat_top = 0;
-        if (app->heat_zoom == 0) tui_message(app, false, "heat grid: every step on screen");
+        if (app->heat_zoom < 0) tui_message(app, false, "heat grid: one row per block (its last step)");
+        else if (app->heat_zoom == 0) tui_message(app, false, "heat grid: every step on screen");
         else tui_message(app, false, "heat grid: %d step%s per row", app->heat_zoom, app->heat_zoom > 1 ? "s" : "");
         break;
     case TUI_ACTION_PROMPT:
@@ -468,8 +469,8 @@ static void mouse_key(tui_app *app, const TermKeyKey *k) {
         app->sel = hd->prompt_len + left + (col - cand.x - 6) / 9;
     } else if (line > h.y + 1 && line < h.y + h.h && col >= h.x + 6 && col < h.x + h.w) {
         app->sel = hd->prompt_len + app->heat_left + (col - h.x - 6);
-        int z = tui_heat_zoom(app, h.h - 2), s = (app->heat_top + line - h.y - 2) * z + z - 1, n = dlm_trace_n_steps(app->a.trace);
-        if (line >= h.y + 2) tui_app_seek(app, s < n ? s : n - 1);
+        int s0, s1;
+        if (tui_heat_group(app, &app->a, h.h - 2, app->heat_top + line - h.y - 2, &s0, &s1)) tui_app_seek(app, s1 - 1);
         app->focus = FOCUS_HEAT;
     }
     clamp_sel(app);
@@ -557,6 +558,7 @@ bool tui_app_idle(const tui_app *app) {
 }
 
 void tui_app_frame(tui_app *app) {
+    tui_view_build(app);
     app->rows = LINES, app->cols = COLS;
     app->lopts.compare = app->compare;
     app->lopts.cand_rows = tui_cand_rows(app);
@@ -795,6 +797,7 @@ cleanup:
     dlm_set_die_callback(NULL);
     tui_timeline_free(&app->a);
     tui_timeline_free(&app->b);
+    tui_view_free(&app->view);
     for (int i = 0; i < app->n_prompts; i++) free(app->prompts[i]);
     free(app->prompts);
     free(app->prompt_ids);
@@ -854,6 +857,7 @@ bool tui_bench_render(const char *trace, int cols, int rows, int frames, double 
     delscreen(scr);
     fclose(out);
     fclose(in);
+    tui_view_free(&app->view);
     tui_timeline_free(&app->a);
     free(app);
     return true;

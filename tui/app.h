@@ -16,6 +16,7 @@
 #include "text.h"
 #include "theme.h"
 #include "tui.h"
+#include "view.h"
 
 // Per-position summary of a step, cached for the heat grid, the sparkline and searches.
 enum { CELL_CONF, CELL_PCUR, CELL_MARGIN, CELL_ENTROPY, CELL_STATE, CELL_EVENTS, CELL_FLAGS, CELL_BYTES };
@@ -43,6 +44,7 @@ typedef struct {
     bool          utf8;
     int           rows, cols;
     tui_layout    L;
+    tui_view      view;       // what this frame shows, derived from A's step (view.c)
     tui_layout_opts lopts;
     tui_timeline  a, b;       // b: compare mode (parent of a fork, a counterpart run, or --compare)
     bool          compare;
@@ -50,7 +52,7 @@ typedef struct {
     tui_focus     focus;
     tui_metric    metric;
     int           heat_top, heat_left; // heat grid viewport (row group, position offset)
-    int           heat_zoom;  // steps per heat-grid row: 1, 2, 4, 8, 16, or 0: fit every step
+    int           heat_zoom;  // steps per heat-grid row: 1, 2, 4, 8, 16; 0: fit every step; -1: one row per block
     int           canvas_top; // first canvas line shown
     bool          playing;
     int           interval_ms; // autoplay period
@@ -136,16 +138,31 @@ const uint8_t *tui_timeline_row(tui_timeline *t, int step);
 // Search app->search in the text of a step (across tokens): marks per generated position (G bytes
 // each; covered may be NULL). Returns the number of matches.
 int tui_step_search(const tui_app *app, const tui_timeline *t, const dlm_step *st, unsigned char *starts, unsigned char *covered);
-// Steps per heat-grid row with `rows` rows on screen.
+// Steps per heat-grid row with `rows` rows on screen (zoom by a factor, or fit).
 int tui_heat_zoom(const tui_app *app, int rows);
+// The steps [s0, s1) of heat-grid row group g of a trajectory; false past the last.
+bool tui_heat_group(const tui_app *app, tui_timeline *t, int rows, int g, int *s0, int *s1);
 // Rows the candidates grid wants for the current step (for the layout).
 int tui_cand_rows(const tui_app *app);
-// Text lines the canvas needs at width w for the current step of A (for the layout).
-int tui_canvas_lines(const tui_app *app, int w);
+
+// view.c: the frame model. Build it once per frame, before the layout and the drawing.
+void tui_view_build(tui_app *app);
+void tui_view_free(tui_view *v);
+// A's canvas laid out at width w (cached in app->view for the current step); NULL without a step.
+const tui_cell_pos *tui_view_cells(tui_app *app, int w);
+// Lay out any trajectory's step at width W (cells may be NULL); returns the number of lines.
+int tui_canvas_layout(const tui_app *app, const tui_timeline *t, const dlm_step *st, int W, tui_cell_pos *cells);
+int tui_canvas_lines(tui_app *app, int w); // text lines A's canvas needs at width w
 // On canvas A: the position on the line above (dir -1) or below (+1) nearest in column to `pos`
 // (pos itself if there is no such line), and the position under a line and column (-1: none).
-int tui_canvas_vertical(const tui_app *app, int pos, int dir);
-int tui_canvas_pos_at(const tui_app *app, int line, int col);
+int tui_canvas_vertical(tui_app *app, int pos, int dir);
+int tui_canvas_pos_at(tui_app *app, int line, int col);
+// A position as the canvas shows it: a glyph for masks, soft masks, remasks and EOS, else its text.
+void tui_cell_text(const tui_app *app, const tui_timeline *t, const dlm_pos_info *p, tui_token_text *tt);
+bool tui_is_mask_id(const tui_timeline *t, int32_t id);
+bool tui_is_eos_id(const tui_timeline *t, int32_t id);
+// Short description of a rule spec for the status line ("t2m lowprob τ0.3 C1 ρ0.25").
+void tui_rule_short(const tui_app *app, const char *spec, char *buf, size_t n);
 // Display text of a token id as recorded in a trace.
 void tui_token_display(const tui_app *app, const dlm_trace *t, int32_t id, tui_token_text *out);
 

@@ -94,26 +94,12 @@ void tui_token_display(const tui_app *app, const dlm_trace *t, int32_t id, tui_t
     tui_render_token(b, len, app->utf8, out);
 }
 
-static bool is_mask_id(const tui_timeline *t, int32_t id) { return id == dlm_trace_header_of(t->trace)->mask_id; }
-static bool is_eos_id(const tui_timeline *t, int32_t id) { return id == dlm_trace_header_of(t->trace)->eos_id; }
-
-// Short description of a rule spec for the status line ("t2m lowprob τ0.3 C1 ρ0.25").
-static void rule_short(const tui_app *app, const char *spec, char *buf, size_t n) {
-    dlm_rule_config r;
-    if (!spec[0] || dlm_rule_parse(spec, &r) != DLM_STATUS_OK || dlm_rule_finalize(&r) != DLM_STATUS_OK) {
-        snprintf(buf, n, "%s", spec[0] ? spec : "?");
-        return;
-    }
-    dlm_rule_describe(&r, app->utf8, buf, n);
-}
-
 // Under a KV cache, a block's later forwards do not recompute every position: those left out
 // still show the block's first forward's prediction.
 static bool prediction_cached(const tui_app *app, const dlm_step *st, int i) {
-    dlm_rule_config r;
-    const char *spec = dlm_trace_rule_spec(app->a.trace, dlm_trace_info(app->a.trace, dlm_player_index(app->a.player))->rule);
-    if (st->step_in_block == 0 || dlm_rule_parse(spec, &r) != DLM_STATUS_OK || r.cache == DLM_CACHE_NONE) return false;
-    return i < st->block_start || (r.cache == DLM_CACHE_DUAL && i >= st->block_end);
+    const dlm_rule_config *r = &app->view.rule;
+    if (st->step_in_block == 0 || !app->view.rule_ok || r->cache == DLM_CACHE_NONE) return false;
+    return i < st->block_start || (r->cache == DLM_CACHE_DUAL && i >= st->block_end);
 }
 
 // ---- status line -------------------------------------------------------------------------------------
@@ -127,12 +113,12 @@ static void draw_status(tui_app *app) {
     int n = dlm_trace_n_steps(t->trace), cur = dlm_player_index(t->player);
     char rule[128], buf[512];
     const dlm_trace_step_info *in = cur >= 0 ? dlm_trace_info(t->trace, cur) : NULL;
-    rule_short(app, in ? dlm_trace_rule_spec(t->trace, in->rule) : h->rule_spec, rule, sizeof rule);
+    snprintf(rule, sizeof rule, "%s", app->view.rule_text); // the view's: A's current step
     if (t->live && in && cur == n - 1) { // after a fork the next step runs under the new rule: say so
         char next[512], nshort[128];
         dlm_rule_format(tui_live_rule(t->live), next, sizeof next);
         if (strcmp(next, dlm_trace_rule_spec(t->trace, in->rule)) != 0) {
-            rule_short(app, next, nshort, sizeof nshort);
+            tui_rule_short(app, next, nshort, sizeof nshort);
             snprintf(rule + strlen(rule), sizeof rule - strlen(rule), " %s %s", glyph(app, "→", "->"), nshort);
         }
     }
@@ -166,10 +152,6 @@ static void draw_status(tui_app *app) {
 
 // ---- canvas ----------------------------------------------------------------------------------------------
 
-typedef struct {
-    int line, col, width;
-} cell_pos;
-
 // Style of a position on the canvas.
 static int canvas_attr(const tui_app *app, const tui_timeline *t, const dlm_step *st, int i, bool diff) {
     const dlm_pos_info *p = &st->pos[i];
@@ -192,21 +174,6 @@ static int canvas_attr(const tui_app *app, const tui_timeline *t, const dlm_step
     return a;
 }
 
-static void cell_text(const tui_app *app, const tui_timeline *t, const dlm_pos_info *p, tui_token_text *tt) {
-    if (p->events & DLM_EVENT_REMASK) {
-        tui_render_token(glyph(app, "×", "x"), strlen(glyph(app, "×", "x")), app->utf8, tt);
-    } else if (p->state == DLM_POS_SOFT_MASK) { // before the mask id test: a soft mask holds the mask id too
-        tui_render_token(glyph(app, "░", "~"), strlen(glyph(app, "░", "~")), app->utf8, tt);
-    } else if (p->state == DLM_POS_MASK || is_mask_id(t, p->token)) {
-        tui_render_token(glyph(app, "·", "_"), strlen(glyph(app, "·", "_")), app->utf8, tt);
-    } else if (is_eos_id(t, p->token)) { // end-of-text padding: one narrow cell, not 13 columns each
-        tui_render_token(glyph(app, "∎", "$"), strlen(glyph(app, "∎", "$")), app->utf8, tt);
-    } else {
-        tui_token_display(app, t->trace, p->token, tt);
-        if (tt->width == 0) tui_render_token(glyph(app, "∅", "0"), strlen(glyph(app, "∅", "0")), app->utf8, tt);
-    }
-}
-
 int tui_step_search(const tui_app *app, const tui_timeline *t, const dlm_step *st, unsigned char *starts, unsigned char *covered) {
     int P = st->prompt_len, G = st->n_tokens - P;
     if (G <= 0 || !app->search[0]) return 0;
@@ -214,66 +181,12 @@ int tui_step_search(const tui_app *app, const tui_timeline *t, const dlm_step *s
     size_t *lens = dlm_xcalloc((size_t)G, sizeof *lens);
     for (int i = 0; i < G; i++) {
         const dlm_pos_info *p = &st->pos[P + i];
-        if (p->state == DLM_POS_MASK || p->state == DLM_POS_SOFT_MASK || is_mask_id(t, p->token)) continue;
+        if (p->state == DLM_POS_MASK || p->state == DLM_POS_SOFT_MASK || tui_is_mask_id(t, p->token)) continue;
         texts[i] = dlm_trace_token(t->trace, p->token, &lens[i]);
     }
     int found = tui_text_search(texts, lens, G, app->search, starts, covered);
     free(texts);
     free(lens);
-    return found;
-}
-
-// Where each generated position goes on a canvas W columns wide (cells[i - prompt_len], may be
-// NULL): wrapped by display width, keeping newlines. Returns the number of lines. The one
-// description of the canvas layout: drawing, scrolling, the mouse and the screen layout use it.
-static int canvas_cells(const tui_app *app, const tui_timeline *t, const dlm_step *st, int W, cell_pos *cells) {
-    tui_token_text tt;
-    int line = 0, col = 0, P = st->prompt_len;
-    if (W < 1) W = 1;
-    for (int i = P; i < st->n_tokens; i++) {
-        cell_text(app, t, &st->pos[i], &tt);
-        int w = tt.width < W ? tt.width : W;
-        if (col > 0 && col + w > W) line++, col = 0;
-        if (cells) cells[i - P] = (cell_pos){line, col, w};
-        col += w;
-        if (tt.newline && st->pos[i].state != DLM_POS_MASK) line++, col = 0;
-    }
-    return st->n_tokens > P ? line + 1 : 0;
-}
-
-int tui_canvas_lines(const tui_app *app, int w) {
-    const dlm_step *st = dlm_player_step(app->a.player);
-    return st ? canvas_cells(app, &app->a, st, w, NULL) : 1;
-}
-
-int tui_canvas_vertical(const tui_app *app, int pos, int dir) {
-    const dlm_step *st = dlm_player_step(app->a.player);
-    if (!st || pos < st->prompt_len || pos >= st->n_tokens) return pos;
-    int P = st->prompt_len, G = st->n_tokens - P, best = pos, best_d = 0;
-    cell_pos *cells = dlm_xcalloc((size_t)G, sizeof *cells);
-    canvas_cells(app, &app->a, st, app->L.canvas.w, cells);
-    cell_pos from = cells[pos - P];
-    for (int g = 0; g < G; g++) { // the cell of the line above / below nearest in column
-        if (cells[g].line != from.line + dir) continue;
-        int d = abs(cells[g].col - from.col);
-        if (best == pos || d < best_d) best = P + g, best_d = d;
-    }
-    free(cells);
-    return best;
-}
-
-int tui_canvas_pos_at(const tui_app *app, int line, int col) {
-    const dlm_step *st = dlm_player_step(app->a.player);
-    if (!st) return -1;
-    int P = st->prompt_len, G = st->n_tokens - P, found = -1;
-    cell_pos *cells = dlm_xcalloc((size_t)(G > 0 ? G : 1), sizeof *cells);
-    canvas_cells(app, &app->a, st, app->L.canvas.w, cells);
-    for (int g = 0; g < G; g++)
-        if (cells[g].line == line && (found < 0 || col >= cells[g].col)) {
-            if (col < cells[g].col && found >= 0) break;
-            found = P + g; // the last cell starting at or before col on that line
-        }
-    free(cells);
     return found;
 }
 
@@ -287,7 +200,7 @@ static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_tim
         int cur = dlm_player_index(t->player), n = dlm_trace_n_steps(t->trace);
         const dlm_trace_step_info *in = cur >= 0 ? dlm_trace_info(t->trace, cur) : NULL;
         char rs[128];
-        rule_short(app, in ? dlm_trace_rule_spec(t->trace, in->rule) : h->rule_spec, rs, sizeof rs);
+        tui_rule_short(app, in ? dlm_trace_rule_spec(t->trace, in->rule) : h->rule_spec, rs, sizeof rs);
         if (cur >= 0) snprintf(title, sizeof title, "%s %s %s %s step %d/%d", t->label, glyph(app, "·", "|"), rs, glyph(app, "·", "|"), cur, n - 1);
         else snprintf(title, sizeof title, "%s %s %s %s no step yet", t->label, glyph(app, "·", "|"), rs, glyph(app, "·", "|"));
     } else {
@@ -307,9 +220,15 @@ static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_tim
     }
     const dlm_step *ost = other ? dlm_player_step(other->player) : NULL;
     int P = h->prompt_len, N = h->n_tokens, G = N - P;
-    cell_pos *cells = dlm_xcalloc((size_t)G, sizeof *cells);
+    // A's layout comes from the view (built for this frame at this width); B lays out its own.
     tui_token_text tt;
-    canvas_cells(app, t, st, r.w, cells);
+    tui_cell_pos *own = NULL;
+    const tui_cell_pos *cells = t == &app->a ? tui_view_cells(app, r.w) : NULL;
+    if (!cells) {
+        own = dlm_xcalloc((size_t)G, sizeof *own);
+        tui_canvas_layout(app, t, st, r.w, own);
+        cells = own;
+    }
     int body_h = r.h - 1;
     if (primary) { // keep the selection visible
         int sl = app->sel >= P && app->sel < N ? cells[app->sel - P].line : 0;
@@ -321,10 +240,10 @@ static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_tim
     unsigned char *starts = dlm_xmalloc((size_t)G + 1), *covered = dlm_xmalloc((size_t)G + 1);
     if (!tui_step_search(app, t, st, starts, covered)) memset(covered, 0, (size_t)G + 1);
     for (int i = P; i < N; i++) {
-        cell_pos c = cells[i - P];
+        tui_cell_pos c = cells[i - P];
         if (c.line < top || c.line >= top + body_h) continue;
         const dlm_pos_info *p = &st->pos[i];
-        cell_text(app, t, p, &tt);
+        tui_cell_text(app, t, p, &tt);
         bool diff = ost && ost->n_tokens == st->n_tokens && ost->pos[i].token != p->token;
         int a = canvas_attr(app, t, st, i, diff);
         if (covered[i - P]) a = role(TUI_ROLE_MATCH);
@@ -333,7 +252,7 @@ static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_tim
     }
     free(starts);
     free(covered);
-    free(cells);
+    free(own);
 }
 
 // ---- heat grid -----------------------------------------------------------------------------------------
@@ -352,15 +271,50 @@ int tui_heat_zoom(const tui_app *app, int rows) {
     return z > 0 ? z : 1;
 }
 
+bool tui_heat_group(const tui_app *app, tui_timeline *t, int rows, int g, int *s0, int *s1) {
+    int n = dlm_trace_n_steps(t->trace);
+    if (g < 0) return false;
+    if (app->heat_zoom < 0) { // one row per block (read from the index: the player must not move)
+        int i = 0;
+        while (i < n && dlm_trace_info(t->trace, i)->block != g) i++;
+        if (i >= n) return false;
+        *s0 = i;
+        while (i < n && dlm_trace_info(t->trace, i)->block == g) i++;
+        *s1 = i;
+        return true;
+    }
+    int z = tui_heat_zoom(app, rows);
+    *s0 = g * z, *s1 = *s0 + z < n ? *s0 + z : n;
+    return *s0 < n;
+}
+
+// The row group of a step.
+static int heat_group_of(const tui_app *app, tui_timeline *t, int rows, int step) {
+    if (step < 0) return 0;
+    if (app->heat_zoom < 0) {
+        int g = 0, s0, s1;
+        while (tui_heat_group(app, t, rows, g, &s0, &s1) && s1 <= step) g++;
+        return g;
+    }
+    return step / tui_heat_zoom(app, rows);
+}
+
+static int heat_n_groups(const tui_app *app, tui_timeline *t, int rows) {
+    int n = dlm_trace_n_steps(t->trace);
+    if (app->heat_zoom < 0) return n ? heat_group_of(app, t, rows, n - 1) + 1 : 0;
+    int z = tui_heat_zoom(app, rows);
+    return (n + z - 1) / z;
+}
+
 static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
     if (!r.h || !r.w) return;
     const dlm_trace_header *h = dlm_trace_header_of(t->trace);
-    int P = h->prompt_len, G = h->n_tokens - P, n = dlm_trace_n_steps(t->trace), cur = dlm_player_index(t->player);
+    int P = h->prompt_len, G = h->n_tokens - P, cur = dlm_player_index(t->player);
     const int margin = 6, cols = r.w - margin, rows = r.h - 2; // title and ruler lines
     if (cols < 1 || rows < 1) return;
     // Rows are groups of z steps (z = 1: every step); a group shows its last step, with the
     // remasks, edits and stuck flags of all its steps.
-    int z = tui_heat_zoom(app, rows), gcur = cur >= 0 ? cur / z : 0;
+    int z = tui_heat_zoom(app, rows), gcur = heat_group_of(app, t, rows, cur), n_groups = heat_n_groups(app, t, rows);
     int sp = app->sel - P;
     if (primary) {
         if (sp < app->heat_left) app->heat_left = sp;
@@ -369,11 +323,12 @@ static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
         if (app->heat_left < 0) app->heat_left = 0;
         if (gcur < app->heat_top) app->heat_top = gcur;
         if (gcur >= app->heat_top + rows) app->heat_top = gcur - rows + 1;
-        if (app->heat_top > (n + z - 1) / z - rows) app->heat_top = (n + z - 1) / z - rows;
+        if (app->heat_top > n_groups - rows) app->heat_top = n_groups - rows;
         if (app->heat_top < 0) app->heat_top = 0;
     }
     char buf[256], zs[32];
-    if (z == 1) snprintf(zs, sizeof zs, "steps");
+    if (app->heat_zoom < 0) snprintf(zs, sizeof zs, "blocks");
+    else if (z == 1) snprintf(zs, sizeof zs, "steps");
     else snprintf(zs, sizeof zs, "%d steps/row", z);
     snprintf(buf, sizeof buf, " %sheat: %s  %s %s  [m]etric [z]oom%s", app->compare ? (primary ? "A " : "B ") : "",
              metric_name(app->metric), zs, glyph(app, "↓", "down"), app->focus == FOCUS_HEAT ? " [focused]" : "");
@@ -407,10 +362,11 @@ static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
     bool mono = tui_theme_depth() == TUI_COLOR_NONE;
     uint8_t *ev = dlm_xmalloc((size_t)(G > 0 ? G : 1) * 2);
     for (int rr = 0; rr < rows; rr++) {
-        int g = app->heat_top + rr, s0 = g * z, s = s0 + z - 1 < n ? s0 + z - 1 : n - 1;
+        int g = app->heat_top + rr, s0, s1;
         int y = r.y + 2 + rr;
-        if (s0 >= n) break;
-        bool here = cur >= s0 && cur < s0 + z;
+        if (!tui_heat_group(app, t, rows, g, &s0, &s1)) break;
+        int s = s1 - 1;
+        bool here = cur >= s0 && cur < s1;
         if (here) s = cur; // the cursor's group shows the current step
         snprintf(buf, sizeof buf, "%s%4d", here ? glyph(app, "▶", ">") : " ", s0);
         put(y, r.x, margin, role(here ? TUI_ROLE_TITLE : TUI_ROLE_DIM), buf);
@@ -418,7 +374,7 @@ static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
         if (!row) continue;
         // events and stuck flags of every step in the group
         memset(ev, 0, (size_t)(G > 0 ? G : 1) * 2);
-        for (int ss = s0; ss < s0 + z && ss < n; ss++) {
+        for (int ss = s0; ss < s1; ss++) {
             const uint8_t *rw = tui_timeline_row(t, ss);
             for (int i = 0; rw && i < G; i++) ev[2 * i] |= rw[(size_t)i * CELL_BYTES + CELL_EVENTS], ev[2 * i + 1] |= rw[(size_t)i * CELL_BYTES + CELL_FLAGS];
         }
@@ -444,7 +400,7 @@ static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
 // Rows the candidates grid wants for a step: a ruler, the top-K, the EOS row, the soft-input row
 // (EvoToken traces).
 static bool cand_soft(const tui_app *app, const dlm_step *st) {
-    if (dlm_trace_header_of(app->a.trace)->rule.kind == DLM_RULE_EVOTOKEN) return true;
+    if (dlm_rule_has_soft_states(dlm_trace_header_of(app->a.trace)->rule.kind)) return true;
     for (int i = st ? st->prompt_len : 0; st && i < st->n_tokens; i++)
         if (st->pos[i].n_soft) return true;
     return false;
@@ -504,8 +460,8 @@ static void draw_candidates(tui_app *app, tui_rect r) {
         const dlm_pos_info *p = &st->pos[i];
         for (int k = 0; k < K && k < p->n_top && p->has_dist; k++) {
             tui_token_text tt;
-            if (is_mask_id(t, p->top_id[k])) snprintf(tt.text, sizeof tt.text, "[MASK]");
-            else if (is_eos_id(t, p->top_id[k])) snprintf(tt.text, sizeof tt.text, "%s", glyph(app, "∎eos", "$eos"));
+            if (tui_is_mask_id(t, p->top_id[k])) snprintf(tt.text, sizeof tt.text, "[MASK]");
+            else if (tui_is_eos_id(t, p->top_id[k])) snprintf(tt.text, sizeof tt.text, "%s", glyph(app, "∎eos", "$eos"));
             else tui_token_display(app, t->trace, p->top_id[k], &tt);
             bool held = p->top_id[k] == p->token && p->state != DLM_POS_MASK && p->state != DLM_POS_SOFT_MASK;
             char cell[64], text[48];
@@ -524,7 +480,7 @@ static void draw_candidates(tui_app *app, tui_rect r) {
             // p(EOS): exact when it is among the top-K, else below the K-th probability
             float pe = -1;
             for (int k = 0; k < p->n_top; k++)
-                if (is_eos_id(t, p->top_id[k])) pe = p->top_p[k];
+                if (tui_is_eos_id(t, p->top_id[k])) pe = p->top_p[k];
             if (pe >= 0) snprintf(buf, sizeof buf, "%.3f", pe);
             else snprintf(buf, sizeof buf, "<%.3f", p->n_top ? p->top_p[p->n_top - 1] : 1.0);
             put(y_eos, x, cw - 1, pe >= 0 && !mono ? role((tui_role)(TUI_ROLE_HEAT0 + heat_level(pe))) : role(TUI_ROLE_DIM), buf);
@@ -532,7 +488,7 @@ static void draw_candidates(tui_app *app, tui_rect r) {
         if (soft_row && y_soft < r.y + r.h && p->n_soft) {
             float wm = 0;
             for (int k = 0; k < p->n_soft; k++)
-                if (is_mask_id(t, p->soft_id[k])) wm += p->soft_w[k];
+                if (tui_is_mask_id(t, p->soft_id[k])) wm += p->soft_w[k];
             snprintf(buf, sizeof buf, "%.3f", wm);
             put(y_soft, x, cw - 1, role(TUI_ROLE_SOFT), buf);
         }
@@ -565,7 +521,7 @@ static void draw_inspector(tui_app *app, tui_rect r) {
              i >= st->block_start && i < st->block_end ? "  active block" : "",
              prediction_cached(app, st, i) ? "  cached: as at block start" : "");
     put(y++, x, w, role(TUI_ROLE_TITLE), buf);
-    if (is_mask_id(t, p->token)) snprintf(tt.text, sizeof tt.text, "[MASK]");
+    if (tui_is_mask_id(t, p->token)) snprintf(tt.text, sizeof tt.text, "[MASK]");
     else tui_token_display(app, t->trace, p->token, &tt);
     snprintf(buf, sizeof buf, "%s  '%s'  #%d", dlm_pos_state_name(p->state), tt.text, p->token);
     put(y++, x, w, role(TUI_ROLE_NORMAL), buf);
@@ -574,7 +530,7 @@ static void draw_inspector(tui_app *app, tui_rect r) {
         for (int b = 0; b < 5; b++)
             if (p->events & (1 << b)) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", buf[0] ? ", " : "", dlm_event_name(b));
         if (p->prev_token != p->token) {
-            if (is_mask_id(t, p->prev_token)) snprintf(t2.text, sizeof t2.text, "[MASK]");
+            if (tui_is_mask_id(t, p->prev_token)) snprintf(t2.text, sizeof t2.text, "[MASK]");
             else tui_token_display(app, t->trace, p->prev_token, &t2);
             snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ": was '%s'", t2.text);
         }
@@ -583,7 +539,7 @@ static void draw_inspector(tui_app *app, tui_rect r) {
     // Every number below comes from one forward pass: this step's, or under a KV cache possibly
     // the block's first one. It saw the token the position held before this step's decision
     // (prev_token), so p(held) is about that token, not about one committed by this step.
-    bool held_mask = is_mask_id(t, p->prev_token);
+    bool held_mask = tui_is_mask_id(t, p->prev_token);
     const char *fwd = prediction_cached(app, st, i) ? "block start's forward (cached)" : "this step's forward";
     if (p->has_dist && y < r.y + r.h) {
         tui_token_display(app, t->trace, p->sampled, &t2);
@@ -602,7 +558,7 @@ static void draw_inspector(tui_app *app, tui_rect r) {
         }
         put(y++, x, w, role(TUI_ROLE_DIM), "top candidates:");
         for (int k = 0; k < p->n_top && y < r.y + r.h; k++) {
-            if (is_mask_id(t, p->top_id[k])) snprintf(t2.text, sizeof t2.text, "[MASK]");
+            if (tui_is_mask_id(t, p->top_id[k])) snprintf(t2.text, sizeof t2.text, "[MASK]");
             else tui_token_display(app, t->trace, p->top_id[k], &t2);
             char name[40], bar[256];
             tui_text_clip(t2.text, 12, name, sizeof name);
@@ -618,7 +574,7 @@ static void draw_inspector(tui_app *app, tui_rect r) {
         put(y++, x, w, role(TUI_ROLE_SOFT), "soft input fed this step:");
         for (int k = 0; k < p->n_soft && y < r.y + r.h; k++) {
             if (p->soft_w[k] == 0) continue;
-            if (is_mask_id(t, p->soft_id[k])) snprintf(t2.text, sizeof t2.text, "[MASK]");
+            if (tui_is_mask_id(t, p->soft_id[k])) snprintf(t2.text, sizeof t2.text, "[MASK]");
             else tui_token_display(app, t->trace, p->soft_id[k], &t2);
             snprintf(buf, sizeof buf, "  %-12s %5.3f", t2.text, p->soft_w[k]);
             put(y++, x, w, role(TUI_ROLE_SOFT), buf);
@@ -659,11 +615,8 @@ static void draw_inspector(tui_app *app, tui_rect r) {
     // Stuck verdict with the numbers behind it: a test of the token the forward saw, so it does not
     // apply to a position that held [MASK] (one this step just committed, say).
     if (y < r.y + r.h && p->has_dist && i >= h->prompt_len) {
-        const char *spec = dlm_trace_rule_spec(t->trace, dlm_trace_info(t->trace, cur)->rule);
-        dlm_rule_config rc;
         double eps = 0.05, tau = 0.5;
-        if (dlm_rule_parse(spec, &rc) == DLM_STATUS_OK && dlm_rule_finalize(&rc) == DLM_STATUS_OK)
-            eps = rc.stuck_eps, tau = dlm_rule_stuck_tau(&rc);
+        if (app->view.rule_ok) eps = app->view.rule.stuck_eps, tau = dlm_rule_stuck_tau(&app->view.rule);
         float maxp = p->n_top ? p->top_p[0] : 0;
         int a = role(p->stuck ? TUI_ROLE_STUCK : TUI_ROLE_DIM);
         // The engine's test (session.c): committed before this step, in the active block, p(held)

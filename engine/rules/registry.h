@@ -12,6 +12,7 @@
     X(T2T, t2t)          \
     X(T2M, t2m)          \
     X(EVOTOKEN, evotoken) \
-    X(MARGIN, margin)
+    X(MARGIN, margin)    \
+    X(DREAM, dream)
 
 #endif

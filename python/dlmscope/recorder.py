@@ -230,7 +230,7 @@ class Recorder:
         self.V = int(n_vocab)
         self.block0 = (self.P // B) * B if self.block_causal else self.P
         self.n_blocks = (self.N - self.block0 + B - 1) // B
-        self.spb = r["steps"] // self.n_blocks if r.name in ("llada", "evotoken") else 0
+        self.spb = r["steps"] // self.n_blocks if r.applies("steps") else 0
         self.K = r["top_k"]
         self.tokens = np.concatenate([self.prompt, np.full(self.N - self.P, self.M, dtype=np.int64)])
         self.state = np.where(np.arange(self.N) < self.P, fmt.PROMPT, fmt.MASK).astype(np.uint8)
@@ -306,7 +306,7 @@ class Recorder:
             masks = self._masks(fg, be)
             if first and force_end is not None:
                 end = bool(force_end)
-            elif r.name == "llada":
+            elif r.name in ("llada", "margin"):
                 end = s["step_in_block"] >= self.spb
             elif r.name == "evotoken":
                 end = s["step_in_block"] > 0 and masks == 0

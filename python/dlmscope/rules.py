@@ -1,12 +1,13 @@
 """dlmscope's decoding rules and their parameters, as the trace header names them.
 
-This mirrors the X-macro tables of engine/rules.h / engine/rules.c (DLM_RULES, DLM_RULE_PARAMS,
-dlm_rule_defaults, dlm_rule_finalize, dlm_rule_format): a trace's `rule` must be a spec the C
+This mirrors engine/rules.h / engine/rules.c (DLM_RULE_PARAMS, dlm_rule_defaults,
+dlm_rule_finalize, dlm_rule_format) and the rules' operations tables in engine/rules/*.c (their
+parameters, defaults, presets and cache modes): a trace's `rule` must be a spec the C
 reader parses, in canonical form. tests/cli/test_python_trace.sh checks this table against
 `dlmscope run --help-rules`, so the two cannot drift apart silently.
 """
 
-RULES = ("llada", "threshold", "t2t", "t2m", "evotoken")
+RULES = ("llada", "threshold", "t2t", "t2m", "evotoken", "margin", "dream")
 _ALL = set(RULES)
 _LLADA2 = {"t2t", "t2m"}
 
@@ -14,12 +15,13 @@ _LLADA2 = {"t2t", "t2m"}
 PARAMS = (
     ("gen", "int", _ALL, 1, 1 << 20, None),
     ("block", "int", _ALL, 1, 1 << 20, None),
-    ("steps", "int", {"llada", "evotoken"}, 1, 1 << 20, None),
+    ("steps", "int", {"llada", "evotoken", "margin", "dream"}, 1, 1 << 20, None),
     ("temperature", "float", _ALL, 0, 100, None),
     ("seed", "seed", _ALL, 0, 2 ** 63 - 1, None),
     ("remasking", "enum", {"llada"}, 0, 1, ("low_confidence", "random")),
     ("tau", "float", {"threshold"} | _LLADA2, 0, 1, None),
     ("factor", "float", {"threshold"}, 0, 100, None),
+    ("fastdllm_nfe", "bool", {"threshold"}, 0, 1, None),
     ("mode", "enum", _LLADA2, 0, 1, ("q", "s")),
     ("tau_edit", "float", {"t2t"}, 0, 1, None),
     ("max_post", "int", _LLADA2, 0, 1 << 16, None),
@@ -35,7 +37,9 @@ PARAMS = (
     ("stuck_eps", "float", _ALL, 0, 1, None),
     ("stuck_tau", "float", _ALL, -1, 1, None),
     ("top_k", "int", _ALL, 1, 8, None),
-    ("cache", "enum", _ALL, 0, 2, ("none", "prefix", "dual")),
+    ("cache", "enum", _ALL, 0, 3, ("none", "prefix", "dual", "official-block")),
+    ("alg", "enum", {"dream"}, 0, 3, ("origin", "maskgit_plus", "topk_margin", "entropy")),
+    ("eps", "float", {"dream"}, 1e-9, 1, None),
 )
 _BY_NAME = {p[0]: p for p in PARAMS}
 
@@ -43,10 +47,10 @@ _BY_NAME = {p[0]: p for p in PARAMS}
 def defaults(rule):
     """dlm_rule_defaults: the papers' main settings (before finalize)."""
     return dict(gen=128, block=32, steps=0, temperature=0.5 if rule == "evotoken" else 0.0, seed=0,
-                remasking="low_confidence", tau=0.9 if rule == "threshold" else 0.7, factor=0.0, mode="q",
+                remasking="low_confidence", tau=0.9 if rule == "threshold" else 0.7, factor=0.0, fastdllm_nfe=0, mode="q",
                 tau_edit=0.5, max_post=16, eos_stop=1, detector="lowprob", tau_remask=0.3, cmax=1, rho_max=0.25,
                 cap="code", editable="before", k_soft=3, alpha=0.7, stuck_eps=0.05, stuck_tau=-1.0, top_k=5,
-                cache="none")
+                cache="none", alg="origin", eps=1e-3)
 
 
 def _fmt_float(v):
@@ -114,13 +118,19 @@ class Rule:
                 v["tau_edit"] = 0.0 if v["mode"] == "s" else 0.5
         if name == "t2m" and "tau_remask" not in self.set:
             v["tau_remask"] = 0.9 if v["detector"] == "t2t-remask" else 0.3
+        if name == "dream" and "block" not in self.set:
+            v["block"] = v["gen"]  # Dream's loop has no blocks (engine/rules/dream.c)
         if "steps" not in self.set:
             v["steps"] = max(v["gen"] // 2, 1) if name == "evotoken" else v["gen"]
         if v["gen"] % v["block"]:
             raise ValueError("rule %s: gen %d is not a multiple of block %d" % (name, v["gen"], v["block"]))
-        if name in ("llada", "evotoken") and v["steps"] % (v["gen"] // v["block"]):
+        if self.applies("steps") and v["steps"] % (v["gen"] // v["block"]):
             raise ValueError("rule %s: steps %d is not a multiple of the %d blocks (gen %d / block %d)" % (
                 name, v["steps"], v["gen"] // v["block"], v["gen"], v["block"]))
+        if v["cache"] == "official-block" and name not in _LLADA2:
+            raise ValueError("rule %s does not support cache=official-block" % name)
+        if v["fastdllm_nfe"] and v["cache"] == "none":
+            raise ValueError("rule threshold: fastdllm_nfe=1 needs cache=prefix or cache=dual")
 
     def __getitem__(self, key):
         return self.values[key]
@@ -136,7 +146,7 @@ class Rule:
         for key, *_ in PARAMS:
             if not self.applies(key):
                 continue
-            if key == "factor" and self.values["factor"] == 0:
+            if key in ("factor", "fastdllm_nfe") and self.values[key] == 0:
                 continue
             if key == "cache" and self.values["cache"] == "none":
                 continue

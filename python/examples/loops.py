@@ -44,7 +44,7 @@ def num_transfer_tokens(n_masks, steps):
 def llada(model, prompt, *, gen, block, steps, mask_id, temperature=0.0, rec=None):
     """LLaDA generate.py: fixed steps per block, commit the most confident masks (low_confidence)."""
     P = len(prompt)
-    x = torch.cat([prompt, torch.full((gen,), mask_id, dtype=torch.long)])
+    x = torch.cat([prompt, torch.full((gen,), mask_id, dtype=torch.long, device=prompt.device)])
     nb = gen // block
     spb = steps // nb
     for b in range(nb):
@@ -70,7 +70,7 @@ def threshold(model, prompt, *, gen, block, tau, mask_id, temperature=0.0, rec=N
     """Fast-dLLM parallel decoding (get_transfer_index with a threshold): the most confident mask
     always, every other mask with conf >= tau, until the block has no masks."""
     P = len(prompt)
-    x = torch.cat([prompt, torch.full((gen,), mask_id, dtype=torch.long)])
+    x = torch.cat([prompt, torch.full((gen,), mask_id, dtype=torch.long, device=prompt.device)])
     for b in range(gen // block):
         bs, be = P + b * block, P + (b + 1) * block
         while (x[bs:be] == mask_id).any():
@@ -82,8 +82,7 @@ def threshold(model, prompt, *, gen, block, tau, mask_id, temperature=0.0, rec=N
             conf = p.gather(-1, x0[:, None])[:, 0]
             conf = torch.where(mask_index, conf, torch.full_like(conf, NEG))
             order = ranked(conf)[:int(mask_index.sum())]
-            transfer = [order[0]] + [q for q in order[1:] if conf[q] >= tau]
-            sel = torch.stack(transfer)
+            sel = torch.cat([order[:1], order[1:][conf[order[1:]] >= tau]])
             x[sel] = x0[sel]
             if rec:
                 rec.step(x, logits, sampled=x0)                                          # dlmscope
@@ -97,12 +96,12 @@ def llada21(model, prompt, *, gen, block, mask_id, eos_id, remask=None, tau=0.7,
     Bidirectional blocks after the prompt (the bundled model); a block-causal model would align
     blocks to position 0 and forward only x[:we]."""
     P = len(prompt)
-    x = torch.cat([prompt, torch.full((gen,), mask_id, dtype=torch.long)])
+    x = torch.cat([prompt, torch.full((gen,), mask_id, dtype=torch.long, device=prompt.device)])
     stopped = False
     for b in range(gen // block):
         bs, we = P + b * block, P + (b + 1) * block
         post = 0
-        counters = torch.zeros(block, dtype=torch.long)
+        counters = torch.zeros(block, dtype=torch.long, device=x.device)
         while True:
             old = x[bs:we].clone()
             act = old == mask_id
@@ -164,12 +163,12 @@ def evotoken(model, prompt, *, gen, block, steps, mask_id, k_soft=3, alpha=0.7, 
     mask embedding by alpha), the LLaDA schedule moves them to Soft(V), historical best decides."""
     P = len(prompt)
     L = P + gen
-    x = torch.cat([prompt, torch.full((gen,), mask_id, dtype=torch.long)])
+    x = torch.cat([prompt, torch.full((gen,), mask_id, dtype=torch.long, device=prompt.device)])
     nb = gen // block
     spb = steps // nb
     soft_token = prob = None
-    conf_x = torch.zeros(L, dtype=torch.float64)
-    pos = torch.arange(L)
+    conf_x = torch.zeros(L, dtype=torch.float64, device=x.device)
+    pos = torch.arange(L, device=x.device)
     for b in range(nb):
         bs, be = P + b * block, P + (b + 1) * block
         ntt = num_transfer_tokens((x[bs:be] == mask_id).sum(), spb)

@@ -6,7 +6,7 @@ export LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
 unset NO_COLOR COLUMNS LINES
 
 "$DLMSCOPE" synth --shape tiny --out "$TMP/m" 2>/dev/null || fail "synth"
-cp tests/fuzz/tokenizer.json "$TMP/m/"
+cp tests/fixtures/tokenizer-tiny.json "$TMP/m/tokenizer.json" # the fuzz tokenizer with ids up to the synthetic vocabulary (384), so every answer decodes
 PROMPT='the and on 123'
 for r in t2m evotoken llada; do
     "$DLMSCOPE" run --model "$TMP/m" --prompt "$PROMPT" --gen 32 --block 16 --rule $r --record "$TMP/$r.dlmtrace" >/dev/null 2>&1 ||
@@ -179,6 +179,22 @@ k
 screen up' "$DLMSCOPE" view "$TMP/t2m.dlmtrace" --compare "$TMP/llada.dlmtrace" # 20-column panes: 2 lines
 hasnt "j moves to the next line" "$TMP/updown/down.txt" "position $P \(gen 0\)"
 has "k comes back" "$TMP/updown/up.txt" "position $P \(gen 0\)"
+
+# ---- heat grid zoom: N steps per row, every step, one row per block; the step stays put ----
+scr zoom 'size 120 40
+5
+z
+screen z2
+z z z z
+screen fit
+z
+screen blocks' "$DLMSCOPE" view "$TMP/t2m.dlmtrace"
+st5=$(text_of "$TMP/zoom/z2.txt" | sed -n 's/.*│ step \([0-9]*\)\/.*/\1/p' | head -n 1)
+has "zoom 2" "$TMP/zoom/z2.txt" "heat: confidence +2 steps/row"
+has "zoom: every step on screen" "$TMP/zoom/fit.txt" "every step on screen"
+has "zoom: one row per block" "$TMP/zoom/blocks.txt" "heat: confidence +blocks"
+has "zooming does not move the step" "$TMP/zoom/blocks.txt" "│ step $st5/"
+has "a row per block: block 1 starts a row" "$TMP/zoom/blocks.txt" "^(▶| ) +$("$DLMSCOPE" trace dump "$TMP/t2m.dlmtrace" | grep -m1 '^step [0-9]*  block 1 ' | awk '{print $2}') "
 
 # ---- script errors name the line ----
 printf '.\nnot-a-key\n' >"$TMP/bad.script"

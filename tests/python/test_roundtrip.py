@@ -79,7 +79,7 @@ def random_params(rng, rule):
     nb = int(rng.integers(1, 4))
     p = dict(gen=B * nb, block=B, top_k=int(rng.integers(1, 9)), seed=int(rng.integers(0, 2 ** 40)))
     p["temperature"] = float(rng.choice([0.0, 0.5, 1.3]))
-    if rule in ("llada", "evotoken"):
+    if rule in ("llada", "evotoken", "margin"):
         p["steps"] = nb * int(rng.integers(1, 5))
     if rule == "threshold":
         p["tau"] = float(rng.choice([0.9, 0.3, 0.55]))
@@ -94,6 +94,10 @@ def random_params(rng, rule):
     if rule == "evotoken":
         p["k_soft"] = int(rng.integers(1, 9))
         p["alpha"] = float(rng.choice([0.5, 0.7, 0.9]))
+    if rule in ("t2t", "t2m") and rng.random() < 0.2:
+        p["cache"] = "official-block"
+    elif rng.random() < 0.2:
+        p["cache"] = str(rng.choice(["prefix", "dual"]))
     if rng.random() < 0.3:
         p["stuck_eps"] = 0.5
         p["stuck_tau"] = 0.9

@@ -261,6 +261,7 @@ class Run:
         self.M, self.V = model.mask, model.V
         self.step = 0
         self.lines = []
+        self.probs = []          # per step: the confidence c of each block position (LLaDA2.1 loop)
         self.margins = {}        # kind -> (min value, where)
         self.info = {}           # informational minima (not used to reject)
         self.events = {}
@@ -397,14 +398,18 @@ def rule_llada(r, B, steps, remasking="low_confidence"):
     r.finish(x)
 
 
-def rule_threshold(r, B, tau=0.9, factor=None):
-    """Fast-dLLM confidence threshold (3.1) or factor (3.2) decoding, no cache."""
+def rule_threshold(r, B, tau=0.9, factor=None, fastdllm_nfe=False):
+    """Fast-dLLM confidence threshold (3.1) or factor (3.2) decoding. fastdllm_nfe: the June 2025
+    cached loops (generate_with_prefix_cache / generate_with_dual_cache: `while True: nfe += 1;
+    forward; commit; if no mask in the block: break` after the refreshing forward) run one cached
+    forward even when the refreshing forward filled the block; it commits nothing."""
     P, G, M = r.P, r.G, r.M
     assert G % B == 0
     x = r.prompt + [M] * G
     for b in range(G // B):
         bs, be = P + b * B, P + (b + 1) * B
         first = True
+        n_fwd = 0
         while any(x[q] == M for q in range(bs, be)):
             if r.step > 4 * G:
                 raise RuntimeError("threshold: no progress")
@@ -445,6 +450,11 @@ def rule_threshold(r, B, tau=0.9, factor=None):
             r.evmax("max_commits_per_step", len(commit))
             if len(commit) > 1:
                 r.ev("multi_commit_steps")
+            r.trace(x, b)
+            n_fwd += 1
+        if fastdllm_nfe and n_fwd == 1:  # the first forward filled the block: one more, committing nothing
+            r.forward_block(x, bs, be, False)
+            r.ev("extra_forwards")
             r.trace(x, b)
     r.finish(x)
 
@@ -504,6 +514,7 @@ def rule_llada2(r, B, kind, mode="q", tau=None, tau_edit=None, max_post=16, eos_
             prob = {q: softmax(logits[q] / r.T if r.T > 0 else logits[q]) for q in pos}
             x0 = {q: smp[q][0] for q in pos}
             c = {q: float(prob[q][x0[q]]) for q in pos}
+            r.probs.append("step %d : %s" % (r.step, " ".join("%d:%.9f" % (q, c[q]) for q in pos)))
             old = list(x)
             # M2T
             m2t = [q for q in act if c[q] > mtau]
@@ -731,6 +742,9 @@ CASES = [
          cache="dual", run=lambda r: rule_llada(r, 8, 12), need={}),
     dict(name="threshold-dual-cache", model="gqa-f16", spec="threshold:tau=0.5,cache=dual", G=24, B=8, P=5,
          cache="dual", run=lambda r: rule_threshold(r, 8, 0.5), need={"multi_commit_steps": 1}),
+    dict(name="threshold-prefix-cache-fastdllm-nfe", model="gqa-f32", spec="threshold:tau=0.2,cache=prefix,fastdllm_nfe=1",
+         G=16, B=4, P=6, cache="prefix", run=lambda r: rule_threshold(r, 4, 0.2, fastdllm_nfe=True),
+         need={"extra_forwards": 1, "multi_commit_steps": 1}),
     dict(name="t2t-q-bc8-prefix-cache", model="mha-bf16", spec="t2t:mode=q,cache=prefix", G=16, B=8, P=5,
          block_causal=8, cache="prefix", run=lambda r: rule_llada2(r, 8, "t2t", mode="q", block_causal=8),
          need={"edits": 1}),
@@ -738,12 +752,12 @@ CASES = [
     # their last forward saw them. The cases require a block ended by max_post (the stale case) and
     # a trajectory that differs from the exact loop's.
     dict(name="t2t-s-official-block", model="mha-bf16", spec="t2t:mode=s,max_post=2,eos_stop=0,cache=official-block",
-         G=16, B=8, P=10, block_causal=8, cache="official-block", differs_from_exact=True,
+         G=16, B=8, P=10, block_causal=8, cache="official-block", differs_from_exact=True, probs=True,
          run=lambda r: rule_llada2(r, 8, "t2t", mode="s", max_post=2, eos_stop=0, block_causal=8),
          need={"max_post_reached": 1, "edits": 1}),
     dict(name="t2m-official-block", model="gqa-f32",
          spec="t2m:detector=lowprob,tau_remask=0.4,cmax=2,max_post=1,eos_stop=0,cache=official-block",
-         G=16, B=8, P=9, block_causal=8, cache="official-block", differs_from_exact=True,
+         G=16, B=8, P=9, block_causal=8, cache="official-block", differs_from_exact=True, probs=True,
          run=lambda r: rule_llada2(r, 8, "t2m", detector="lowprob", tau_remask=0.4, cmax=2, max_post=1, eos_stop=0,
                                    block_causal=8),
          need={"max_post_reached": 1, "remasks": 1}),
@@ -925,7 +939,7 @@ def main():
     for f in os.listdir(outdir):
         if only:  # regenerate just those cases (the README table keeps its rows)
             continue
-        if f.endswith(".args") or f.endswith(".expected") or f == "README.md":
+        if f.endswith(".args") or f.endswith(".expected") or f.endswith(".probs") or f == "README.md":
             os.remove(os.path.join(outdir, f))
     rows = []
     for case in CASES:
@@ -968,6 +982,9 @@ def main():
             f.write(args_line(case, rel_root, prompt, seed) + "\n")
         with open(os.path.join(outdir, name + ".expected"), "w") as f:
             f.write("\n".join(r.lines) + "\n")
+        if case.get("probs"):  # per-step probabilities, for tests/cli/test_official_block_probs.sh
+            with open(os.path.join(outdir, name + ".probs"), "w") as f:
+                f.write("\n".join(r.probs) + "\n")
         kind = min(r.margins, key=lambda kk: r.margins[kk][0])
         ev = ", ".join("%s %d" % (k, v) for k, v in sorted(r.events.items()))
         extra = ""

@@ -504,6 +504,9 @@ static void test_rule_errors(void **state) {
     assert_int_equal(dlm_rule_parse("llada:cache=official-block", &rc), DLM_STATUS_OK); // the T2M loop's cache only
     assert_int_equal(dlm_rule_finalize(&rc), DLM_STATUS_ARG);
     assert_non_null(strstr(dlm_error_message(), "rule llada does not support cache=official-block"));
+    assert_int_equal(dlm_rule_parse("threshold:fastdllm_nfe=1", &rc), DLM_STATUS_OK); // only cached loops differ
+    assert_int_equal(dlm_rule_finalize(&rc), DLM_STATUS_ARG);
+    assert_non_null(strstr(dlm_error_message(), "fastdllm_nfe=1 needs cache=prefix or cache=dual"));
     // Presets and derived defaults, unless set explicitly.
     assert_int_equal(dlm_rule_parse("t2t:mode=s", &rc), DLM_STATUS_OK);
     dlm_rule_finalize(&rc);

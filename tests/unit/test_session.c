@@ -116,6 +116,7 @@ static void test_resume_with_cache(void **state) {
     // the T2M repository's block cache: the stale tokens of finished blocks travel in the state
     check_resume("t2t:mode=s,max_post=1,cache=official-block", 8);
     check_resume("t2m:max_post=1,tau_remask=0.5,cache=official-block", 8);
+    check_resume("threshold:tau=0.2,cache=dual,fastdllm_nfe=1", 0); // the extra forward of Fast-dLLM's old loop
 }
 
 // Block-causal models (SDAR): the block cache (prefix stored once, the block recomputed each step)
