@@ -4,7 +4,7 @@
 // checkpoint (the CPU in place, the GPU through a device copy), with LoRA merged, and owns its
 // scratch memory.
 //
-//   dlm_backend *be = dlm_backend_new(model, "cpu", 0);      // 0 threads: all cores
+//   dlm_backend *be = dlm_backend_new(model, "cpu", 0);      // 0 threads: every CPU in the affinity mask
 //   dlm_row_summary sum[n_rows];
 //   dlm_sample_opts so = dlm_sample_opts_default();
 //   if (dlm_backend_forward(be, &args, &so, sum) != DLM_STATUS_OK) ...

@@ -61,6 +61,10 @@ typedef struct {
     float *h_cache;    // (cache.cap, d)
 } cpu_impl;
 
+// Elementwise loops over fewer values than this run on one thread: on a busy machine every parallel
+// region is a wake-up and a barrier that waits for the slowest thread to be scheduled.
+#define PARALLEL_MIN_VALUES (1 << 16)
+
 static int qkv_dim(const dlm_config *c) { return (c->n_heads + 2 * c->n_kv_heads) * c->head_dim; }
 static int kv_dim(const dlm_config *c) { return c->n_kv_heads * c->head_dim; }
 
@@ -144,7 +148,7 @@ static void grow_scratch(cpu_impl *cpu, const dlm_config *c, int n_tokens, int n
 // soft input's rows.
 static void embed(cpu_impl *cpu, const dlm_config *c, const dlm_forward_args *a, int q0, int Lq) {
     const int d = c->d_model;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)Lq * d >= PARALLEL_MIN_VALUES)
     for (int r = 0; r < Lq; r++) {
         const int i = q0 + r;
         float *x = cpu->x + (size_t)r * d;
@@ -215,12 +219,12 @@ static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const 
         const size_t kv_rows = cached ? (size_t)be->cache.cap : (size_t)L;
         float *k_all = cached ? cpu->kv_cache + (size_t)l * 2 * kv_rows * kvd : cpu->kv, *v_all = k_all + kv_rows * kvd;
         // attention sublayer
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)Lq * d >= PARALLEL_MIN_VALUES)
         for (int i = 0; i < Lq; i++)
             rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->vec[DLM_SLOT_ATTN_NORM], d, c->norm_eps);
         matmul(cpu->qkv, cpu->xb, w->mat[DLM_SLOT_WQKV], cpu->n_parts[DLM_SLOT_WQKV], Lq, 0.0f);
         const float *bqkv = w->vec[DLM_SLOT_BQKV], *q_norm = w->vec[DLM_SLOT_Q_NORM], *k_norm = w->vec[DLM_SLOT_K_NORM];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)Lq * qd >= PARALLEL_MIN_VALUES)
         for (int i = 0; i < Lq; i++) {
             float *row = cpu->qkv + (size_t)i * qd;
             if (bqkv)
@@ -236,11 +240,11 @@ static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const 
         attention(cpu, c, q0, Lq, L, a->block_size, k_all, v_all);
         matmul(cpu->x, cpu->att, w->mat[DLM_SLOT_WO], cpu->n_parts[DLM_SLOT_WO], Lq, 1.0f); // x += attn_out(att)
         // MLP sublayer: ff_out(silu(ff_proj(x)) * up_proj(x))
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)Lq * d >= PARALLEL_MIN_VALUES)
         for (int i = 0; i < Lq; i++)
             rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->vec[DLM_SLOT_FF_NORM], d, c->norm_eps);
         matmul(cpu->hb, cpu->xb, w->mat[DLM_SLOT_W_GATEUP], cpu->n_parts[DLM_SLOT_W_GATEUP], Lq, 0.0f);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)Lq * dff >= PARALLEL_MIN_VALUES)
         for (int i = 0; i < Lq; i++) {
             const float *gate = cpu->hb + (size_t)i * 2 * dff, *up = gate + dff;
             float *hm = cpu->hm + (size_t)i * dff;

@@ -133,29 +133,51 @@ AVX2 static void attend_rows_avx2(const cpu_attention_shape *s, const float *con
             const __m256 kv = _mm256_loadu_ps(kt + (size_t)d * Lp + j0);
             for (int r = 0; r < ROW_GROUP; r++) sc[r] = _mm256_fmadd_ps(_mm256_set1_ps(q[r][d]), kv, sc[r]);
         }
-        for (int r = 0; r < nr; r++) {
-            if (j0 >= lim[r]) continue;
+        // Online softmax per row: p = exp(s - m) for the tile (0 where masked or for rows that see
+        // none of it); the running sums are rescaled only when the maximum grows.
+        float p[ROW_GROUP][KEY_TILE];
+        for (int r = 0; r < ROW_GROUP; r++) {
+            if (r >= nr || j0 >= lim[r]) {
+                _mm256_storeu_ps(p[r], _mm256_setzero_ps());
+                continue;
+            }
             const __m256 valid = _mm256_cmp_ps(_mm256_add_ps(lane, _mm256_set1_ps((float)j0)),
                                                _mm256_set1_ps((float)lim[r]), _CMP_LT_OQ);
             const __m256 x = _mm256_blendv_ps(ninf, _mm256_mul_ps(sc[r], vscale), valid);
-            const float mt = hmax_avx2(x), mn = mt > m[r] ? mt : m[r];
-            const __m256 p = _mm256_and_ps(exp_avx2(_mm256_sub_ps(x, _mm256_set1_ps(mn))), valid);
-            const float corr = expf(m[r] - mn);
-            l[r] = l[r] * corr + hsum_avx2(p);
-            m[r] = mn;
-            float *a = acc[r];
-            if (corr != 1.0f) {
+            const float mt = hmax_avx2(x);
+            if (mt > m[r]) {
+                const float corr = expf(m[r] - mt); // 0 on the first tile (m = -inf)
+                l[r] *= corr;
                 const __m256 vc = _mm256_set1_ps(corr);
-                for (int d = 0; d < hd; d += 8) _mm256_storeu_ps(a + d, _mm256_mul_ps(_mm256_loadu_ps(a + d), vc));
+                for (int d = 0; d < hd; d += 8) _mm256_storeu_ps(acc[r] + d, _mm256_mul_ps(_mm256_loadu_ps(acc[r] + d), vc));
+                m[r] = mt;
             }
-            float pj[KEY_TILE];
-            _mm256_storeu_ps(pj, p);
-            const int jn = lim[r] - j0 < KEY_TILE ? lim[r] - j0 : KEY_TILE;
+            const __m256 pv = _mm256_and_ps(exp_avx2(_mm256_sub_ps(x, _mm256_set1_ps(m[r]))), valid);
+            l[r] += hsum_avx2(pv);
+            _mm256_storeu_ps(p[r], pv);
+        }
+        // acc[r] += p[r] V_tile, 16 columns of the head at a time for all four rows, so each value
+        // row is loaded once per group and the accumulators stay in registers across the tile.
+        const int jn = lim_max - j0 < KEY_TILE ? lim_max - j0 : KEY_TILE;
+        for (int d = 0; d < hd; d += 16) {
+            const bool two = d + 16 <= hd;
+            __m256 a0[ROW_GROUP], a1[ROW_GROUP];
+            for (int r = 0; r < ROW_GROUP; r++) {
+                a0[r] = _mm256_loadu_ps(acc[r] + d);
+                a1[r] = two ? _mm256_loadu_ps(acc[r] + d + 8) : _mm256_setzero_ps();
+            }
             for (int jj = 0; jj < jn; jj++) {
-                const __m256 pv = _mm256_set1_ps(pj[jj]);
-                const float *vr = v + (size_t)(j0 + jj) * ldkv;
-                for (int d = 0; d < hd; d += 8)
-                    _mm256_storeu_ps(a + d, _mm256_fmadd_ps(pv, _mm256_loadu_ps(vr + d), _mm256_loadu_ps(a + d)));
+                const float *vr = v + (size_t)(j0 + jj) * ldkv + d;
+                const __m256 v0 = _mm256_loadu_ps(vr), v1 = two ? _mm256_loadu_ps(vr + 8) : _mm256_setzero_ps();
+                for (int r = 0; r < ROW_GROUP; r++) {
+                    const __m256 pb = _mm256_set1_ps(p[r][jj]);
+                    a0[r] = _mm256_fmadd_ps(pb, v0, a0[r]);
+                    a1[r] = _mm256_fmadd_ps(pb, v1, a1[r]);
+                }
+            }
+            for (int r = 0; r < ROW_GROUP; r++) {
+                _mm256_storeu_ps(acc[r] + d, a0[r]);
+                if (two) _mm256_storeu_ps(acc[r] + d + 8, a1[r]);
             }
         }
     }
@@ -177,39 +199,45 @@ void cpu_attention(const cpu_attention_shape *s, float *out, int ldo, const floa
     simd = hd % 8 == 0 && hd <= MAX_HEAD_DIM && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
     DLM_ASSERT(hd <= MAX_HEAD_DIM);
-    if (simd) {
-        // Keys transposed per KV head (padding zeroed), so a tile's scores are one vector per row.
-#pragma omp parallel for schedule(static)
-        for (int gd = 0; gd < s->n_kv_heads * hd; gd++) {
-            float *row = scratch + (size_t)gd * Lp;
-            const float *col = k + gd; // KV head g = gd / hd, component d = gd % hd: column gd of K
-            for (int j = 0; j < s->L; j++) row[j] = col[(size_t)j * ldkv];
-            for (int j = s->L; j < Lp; j++) row[j] = 0.0f;
-        }
-    }
     const int n_qt = (s->Lq + QUERY_TILE - 1) / QUERY_TILE;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int task = 0; task < s->n_heads * n_qt; task++) {
-        const int h = task / n_qt, g = h / group, r0 = (task % n_qt) * QUERY_TILE;
-        const int r1 = r0 + QUERY_TILE < s->Lq ? r0 + QUERY_TILE : s->Lq;
-        for (int r = r0; r < r1; r += simd ? ROW_GROUP : 1) {
-            if (!simd) {
-                attend_row_scalar(s, g, q + (size_t)r * ldq + (size_t)h * hd, key_limit(s->q0 + r, s->L, s->block_size),
-                                  k, v, ldkv, scale, out + (size_t)r * ldo + (size_t)h * hd);
-                continue;
+    // One parallel region (one wake-up of the workers): transpose, barrier, attend.
+#pragma omp parallel
+    {
+        if (simd) {
+            // Keys transposed per KV head (padding zeroed), so a tile's scores are one vector per row.
+#pragma omp for schedule(static)
+            for (int gd = 0; gd < s->n_kv_heads * hd; gd++) {
+                float *row = scratch + (size_t)gd * Lp;
+                const float *col = k + gd; // KV head g = gd / hd, component d = gd % hd: column gd of K
+                for (int j = 0; j < s->L; j++) row[j] = col[(size_t)j * ldkv];
+                for (int j = s->L; j < Lp; j++) row[j] = 0.0f;
             }
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int task = 0; task < s->n_heads * n_qt; task++) {
+            const int h = task / n_qt, g = h / group, r0 = (task % n_qt) * QUERY_TILE;
+            const int r1 = r0 + QUERY_TILE < s->Lq ? r0 + QUERY_TILE : s->Lq;
+            for (int r = r0; r < r1; r += simd ? ROW_GROUP : 1) {
+                if (!simd) {
+                    attend_row_scalar(s, g, q + (size_t)r * ldq + (size_t)h * hd,
+                                      key_limit(s->q0 + r, s->L, s->block_size), k, v, ldkv, scale,
+                                      out + (size_t)r * ldo + (size_t)h * hd);
+                    continue;
+                }
 #ifdef CPU_ATTENTION_X86
-            const float *qr[ROW_GROUP];
-            float *orow[ROW_GROUP];
-            int lim[ROW_GROUP], nr = r1 - r < ROW_GROUP ? r1 - r : ROW_GROUP;
-            for (int i = 0; i < ROW_GROUP; i++) {
-                int rr = i < nr ? r + i : r;
-                qr[i] = q + (size_t)rr * ldq + (size_t)h * hd;
-                orow[i] = out + (size_t)rr * ldo + (size_t)h * hd;
-                lim[i] = key_limit(s->q0 + rr, s->L, s->block_size);
-            }
-            attend_rows_avx2(s, qr, lim, nr, scratch + (size_t)g * hd * Lp, Lp, v + (size_t)g * hd, ldkv, scale, orow);
+                const float *qr[ROW_GROUP];
+                float *orow[ROW_GROUP];
+                int lim[ROW_GROUP], nr = r1 - r < ROW_GROUP ? r1 - r : ROW_GROUP;
+                for (int i = 0; i < ROW_GROUP; i++) {
+                    int rr = i < nr ? r + i : r;
+                    qr[i] = q + (size_t)rr * ldq + (size_t)h * hd;
+                    orow[i] = out + (size_t)rr * ldo + (size_t)h * hd;
+                    lim[i] = key_limit(s->q0 + rr, s->L, s->block_size);
+                }
+                attend_rows_avx2(s, qr, lim, nr, scratch + (size_t)g * hd * Lp, Lp, v + (size_t)g * hd, ldkv, scale,
+                                 orow);
 #endif
+            }
         }
     }
 }

@@ -93,11 +93,11 @@ void cpu_weight_row(const cpu_weight *w, int64_t r, float *dst) {
 
 // ---- product ----------------------------------------------------------------------------------
 
-// A converted tile holds at most this many fp32 values (512 KB: about a Zen 4 / Skylake L2).
-#define TILE_FLOATS (128 * 1024)
-// Weight rows per panel: wide enough that re-packing the activations per panel costs little.
+// Weight rows per panel (wide enough that re-packing the activations per panel costs little) times
+// input columns per converted chunk: a tile of at most 512 KB of fp32, about a Zen 4 / Skylake L2.
 #define PANEL_ROWS 256
 #define K_CHUNK 512
+#define TILE_FLOATS (PANEL_ROWS * K_CHUNK)
 
 typedef struct {
     int w;      // weight index
@@ -116,7 +116,9 @@ static void run_task(const gemm_task *t, float *out, int ldo, const float *x, in
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t->mb, t->nb, K, 1.0f, xa, ldx, b, K, beta, o, ldo);
         return;
     }
-    const int kb = K < TILE_FLOATS / t->nb ? K : (TILE_FLOATS / t->nb) / 16 * 16;
+    // A fixed K chunk: the order of the fp32 sums must not depend on the panel width, which
+    // depends on the thread count (results are the same with any --threads).
+    const int kb = K < K_CHUNK ? K : K_CHUNK;
     const size_t es = dtype_size(wt->dtype);
     for (int k0 = 0; k0 < K; k0 += kb) {
         int kc = K - k0 < kb ? K - k0 : kb;
@@ -138,7 +140,6 @@ void cpu_gemm(float *out, int ldo, const float *x, int ldx, const cpu_weight *w,
     // Panel rows: PANEL_ROWS, or fewer so that every thread gets about four panels; a multiple of 16.
     int nb = PANEL_ROWS;
     while (nb > 16 && n_total / nb < 4 * n_threads) nb /= 2;
-    if (nb > TILE_FLOATS / 16) nb = TILE_FLOATS / 16;
     // Few panels (a thin output): split the activation rows too.
     int64_t n_panels = 0;
     for (int i = 0; i < n_weights; i++) n_panels += (w[i].rows + nb - 1) / nb;
@@ -161,7 +162,9 @@ void cpu_gemm(float *out, int ldo, const float *x, int ldx, const cpu_weight *w,
     }
     bool half = false;
     for (int i = 0; i < n_weights; i++) half |= w[i].dtype != DLM_DTYPE_F32;
-#pragma omp parallel
+    // A product under a few MFLOP runs on one thread: waking the others would cost more than it saves.
+    const bool parallel = 2.0 * m * (double)n_total * (double)w[0].cols >= 4e6;
+#pragma omp parallel if (parallel)
     {
         float *tile = half ? dlm_xmalloc(TILE_FLOATS * sizeof(float)) : NULL;
 #pragma omp for schedule(dynamic, 1)
