@@ -33,9 +33,21 @@ static void add_value(cli_opt *o, const char *v) {
     o->value = v;
 }
 
+static cli_table_visitor table_visitor;
+static void *table_visitor_ctx;
+
+void cli_set_table_visitor(cli_table_visitor visitor, void *ctx) {
+    table_visitor = visitor;
+    table_visitor_ctx = ctx;
+}
+
 int cli_parse(const char *cmd, const char *usage, cli_opt *opts, int argc, char **argv, cli_positional *pos) {
     pos->n = 0;
     pos->items = dlm_xcalloc((size_t)argc + 1, sizeof *pos->items);
+    if (table_visitor) {
+        table_visitor(cmd, usage, opts, table_visitor_ctx);
+        return 1;
+    }
     bool options_done = false;
     for (int i = 1; i < argc; i++) {
         char *a = argv[i];

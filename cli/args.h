@@ -32,6 +32,12 @@ typedef struct {
 // -1 after printing a one-line error. Positional arguments land in *pos.
 int cli_parse(const char *cmd, const char *usage, cli_opt *opts, int argc, char **argv, cli_positional *pos);
 void cli_free(cli_opt *opts, cli_positional *pos);
+
+// Table visitor (the man page and shell completions are generated from the option tables): while
+// one is set, cli_parse hands it the command's table instead of parsing argv and returns 1, as
+// after --help. The strings stay valid after the command returns (they are literals).
+typedef void (*cli_table_visitor)(const char *cmd, const char *usage, const cli_opt *opts, void *ctx);
+void cli_set_table_visitor(cli_table_visitor visitor, void *ctx);
 void cli_print_help(const char *cmd, const char *usage, const cli_opt *opts);
 
 const char *cli_get(const cli_opt *opts, const char *name);

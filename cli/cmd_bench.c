@@ -249,7 +249,7 @@ static int bench_viewer(int steps) {
 
 int cmd_bench(int argc, char **argv) {
     cli_opt opts[] = {
-        {"model", "DIR", "benchmark this model folder"},
+        {"model", "MODEL", "benchmark this model (folder, bundled NAME or ORG/NAME[@REV])"},
         {"shape", "NAME", "random weights of a preset shape: tiny, small (bundled size), medium, llada-8b (default small)"},
         {"tokens", "LIST", "sequence lengths, comma separated (default 128,512)"},
         {"repeat", "N", "timed runs per case, after 2 warm-up runs (default 10)"},
@@ -260,10 +260,10 @@ int cmd_bench(int argc, char **argv) {
         {0}};
     cli_positional pos;
     int exit_status;
-    if (!cli_begin("bench", "[--model DIR | --shape NAME] [--tokens 128,512] [options]", opts, argc, argv, &pos, &exit_status))
+    if (!cli_begin("bench", "[--model MODEL | --shape NAME] [--tokens 128,512] [options]", opts, argc, argv, &pos, &exit_status))
         return exit_status;
     int status = 2;
-    char *tmp = NULL;
+    char *tmp = NULL, *model_dir = NULL;
     dlm_model *model = NULL;
     dlm_backend *be = NULL;
     long long repeat, threads;
@@ -300,6 +300,7 @@ int cmd_bench(int argc, char **argv) {
         cli_error("bench", "give --model or --shape, not both");
         goto done;
     }
+    if (!tmp && !(dir = model_dir = cli_model_folder("bench", "model", dir))) goto done;
     model = dlm_model_load(dir, NULL);
     if (!model) {
         cli_error("bench", "%s", dlm_error_message());
@@ -371,6 +372,7 @@ int cmd_bench(int argc, char **argv) {
 done:
     dlm_backend_free(be);
     dlm_model_free(model);
+    free(model_dir);
     if (tmp) {
         char cmd[256];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);

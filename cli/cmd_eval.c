@@ -1,4 +1,5 @@
 // cmd_eval.c — `dlmscope eval`: every listed rule over every task item, judged and compared.
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,26 +16,42 @@ static void bad_line(const char *file, int line, const char *reason) {
     fprintf(stderr, "dlmscope eval: %s:%d: %s (skipped)\n", file, line, reason);
 }
 
+static void note_line(const char *file, int line, const char *msg) { fprintf(stderr, "dlmscope eval: %s:%d: %s\n", file, line, msg); }
+
+// A JSON string from any bytes (a path, a cut answer): invalid UTF-8 becomes U+FFFD, so no result
+// is ever dropped from --out for its encoding.
+static json_t *jtext(const char *s) {
+    dlm_buf b = {0};
+    dlm_utf8_append_lossy(&b, s ? s : "", s ? strlen(s) : 0);
+    json_t *j = json_stringn(b.data ? b.data : "", b.len);
+    dlm_buf_free(&b);
+    return j;
+}
+
 static void progress(int done, int total, double elapsed, void *ctx) {
     bool tty = *(bool *)ctx;
     static int last_decile = -1;
-    double eta = done ? elapsed / done * (total - done) : 0;
+    // No estimate before the first item is done: "ETA 0 s" there would be a guess shown as a fact.
+    char eta[48];
+    if (done) snprintf(eta, sizeof eta, "ETA %.0f s", elapsed / done * (total - done));
+    else snprintf(eta, sizeof eta, "ETA after the first item");
     if (tty) {
         int w = 30, fill = total ? done * w / total : w;
-        fprintf(stderr, "\r[%.*s%*s] %d/%d  %.0f s elapsed, ETA %.0f s ", fill, "##############################", w - fill, "",
+        fprintf(stderr, "\r[%.*s%*s] %d/%d  %.0f s elapsed, %s ", fill, "##############################", w - fill, "",
                 done, total, elapsed, eta);
         if (done == total) fputc('\n', stderr);
     } else if (total && done * 10 / total != last_decile) { // logs: one line per 10%
         last_decile = done * 10 / total;
-        fprintf(stderr, "dlmscope eval: %d/%d items done, %.0f s elapsed, ETA %.0f s\n", done, total, elapsed, eta);
+        fprintf(stderr, "dlmscope eval: %d/%d items done, %.0f s elapsed, %s\n", done, total, elapsed, eta);
     }
 }
 
 // One item a rule got right and another wrong; with --record-dir, the command that shows why.
-static void print_example(const char *id, const char *right, const char *wrong, const char *record_dir) {
-    printf("      e.g. %s (%s right, %s wrong)", id, right, wrong);
+static void print_example(const dlm_eval_item *it, const char *right, const char *wrong, const char *record_dir) {
+    printf("      e.g. %s (%s right, %s wrong)", it->id, right, wrong);
     if (record_dir)
-        printf("  dlmscope view %s/%s/%s.dlmtrace --compare %s/%s/%s.dlmtrace", record_dir, wrong, id, record_dir, right, id);
+        printf("  dlmscope view %s/%s/%s.dlmtrace --compare %s/%s/%s.dlmtrace", record_dir, wrong, it->name, record_dir, right,
+               it->name);
     printf("\n");
 }
 
@@ -125,11 +142,12 @@ int cmd_eval(int argc, char **argv) {
         }
         if (limit && items.n - before > limit) { // keep the first N of this file
             for (int i = before + (int)limit; i < items.n; i++) {
-                free(items.v[i].id), free(items.v[i].task), free(items.v[i].prompt), free(items.v[i].answer), free(items.v[i].file);
+                free(items.v[i].id), free(items.v[i].name), free(items.v[i].task), free(items.v[i].prompt), free(items.v[i].answer), free(items.v[i].file);
             }
             items.n = before + (int)limit;
         }
     }
+    dlm_eval_items_name(&items, note_line);
     if (items.n == 0) {
         cli_error("eval", "no usable items in %s%s", tasks_opt->values[0], tasks_opt->count > 1 ? " and the other files" : "");
         goto done;
@@ -168,23 +186,38 @@ int cmd_eval(int argc, char **argv) {
     printf("\n%-12s %7s  %-15s %9s %8s %11s %13s %8s\n", "rule", "acc", "95% CI", "fwd/item", "tok/fwd", "edits/item",
            "remasks/item", "s/item");
     json_t *jrules = json_array();
+    int failed_items = 0;
     for (int r = 0; r < n_rules; r++) {
-        int k = 0, errors = 0;
+        int k = 0, errors = 0, first_error = -1, undecodable = 0, first_undecodable = -1;
         double fwd = 0, com = 0, ed = 0, rm = 0, ms = 0;
         for (int i = 0; i < N; i++) {
             const dlm_eval_result *x = &res[r * N + i];
             k += x->correct, errors += x->error[0] != 0;
+            if (x->error[0] && first_error < 0) first_error = i;
+            undecodable += x->undecodable[0] != 0;
+            if (x->undecodable[0] && first_undecodable < 0) first_undecodable = i;
             fwd += x->forwards, com += x->commits, ed += x->edits, rm += x->remasks, ms += x->ms;
         }
         double lo, hi;
         dlm_eval_wilson(k, N, &lo, &hi);
         printf("%-12s %6.1f%%  [%5.1f, %5.1f]  %9.1f %8.2f %11.2f %13.2f %8.2f\n", labels[r], 100.0 * k / N, 100 * lo,
                100 * hi, fwd / N, fwd ? com / fwd : 0, ed / N, rm / N, ms / N / 1000);
-        if (errors) printf("             %d items failed to run (first: %s)\n", errors, res[r * N].error[0] ? res[r * N].error : "see --out");
+        if (errors) { // on stderr too: a failure to run is not a wrong answer
+            printf("             %d items failed to run (first, %s: %s)\n", errors, items.v[first_error].id, res[r * N + first_error].error);
+            fprintf(stderr, "dlmscope eval: %s: %d of %d items failed to run; first, %s: %s\n", labels[r], errors, N,
+                    items.v[first_error].id, res[r * N + first_error].error);
+            failed_items += errors;
+        }
+        if (undecodable) {
+            printf("             %d answers hold ids the tokenizer cannot decode, scored wrong (first, %s: %s)\n", undecodable,
+                   items.v[first_undecodable].id, res[r * N + first_undecodable].undecodable);
+            fprintf(stderr, "dlmscope eval: %s: %d answers hold ids the tokenizer cannot decode, scored wrong; first, %s: %s\n",
+                    labels[r], undecodable, items.v[first_undecodable].id, res[r * N + first_undecodable].undecodable);
+        }
         char spec[512];
         dlm_rule_format(&rules[r], spec, sizeof spec);
-        json_array_append_new(jrules, json_pack("{s:s, s:s, s:i, s:i, s:f, s:[f,f], s:f, s:f, s:f, s:f, s:f, s:i}", "label",
-                                                labels[r], "rule", spec, "n", N, "correct", k, "accuracy", (double)k / N,
+        json_array_append_new(jrules, json_pack("{s:s, s:o, s:i, s:i, s:f, s:[f,f], s:f, s:f, s:f, s:f, s:f, s:i}", "label",
+                                                labels[r], "rule", jtext(spec), "n", N, "correct", k, "accuracy", (double)k / N,
                                                 "ci95", lo, hi, "forwards_per_item", fwd / N, "tokens_per_forward",
                                                 fwd ? com / fwd : 0.0, "edits_per_item", ed / N, "remasks_per_item", rm / N,
                                                 "seconds_per_item", ms / N / 1000, "errors", errors));
@@ -234,8 +267,8 @@ int cmd_eval(int argc, char **argv) {
             printf("  %s vs %s: %d items only %s got right, %d only %s, p = %.3g\n", labels[a], labels[b], only_a, labels[a],
                    only_b, labels[b], p);
             const char *rd = cli_get(opts, "record-dir");
-            if (ex_a >= 0) print_example(items.v[ex_a].id, labels[a], labels[b], rd);
-            if (ex_b >= 0) print_example(items.v[ex_b].id, labels[b], labels[a], rd);
+            if (ex_a >= 0) print_example(&items.v[ex_a], labels[a], labels[b], rd);
+            if (ex_b >= 0) print_example(&items.v[ex_b], labels[b], labels[a], rd);
             json_array_append_new(jpair, json_pack("{s:s, s:s, s:i, s:i, s:f}", "a", labels[a], "b", labels[b], "only_a", only_a,
                                                    "only_b", only_b, "p", p));
         }
@@ -244,17 +277,20 @@ int cmd_eval(int argc, char **argv) {
         for (int r = 0; r < n_rules; r++)
             for (int i = 0; i < N; i++) {
                 const dlm_eval_result *x = &res[r * N + i];
-                json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:i, s:i, s:i, s:i, s:f}", "id", items.v[i].id, "task",
-                                      items.v[i].task, "rule", labels[r], "correct", x->correct, "extracted", x->extracted,
-                                      "response", x->response ? x->response : "", "forwards", x->forwards, "commits",
+                json_t *o = json_pack("{s:o, s:o, s:s, s:b, s:o, s:o, s:i, s:i, s:i, s:i, s:f}", "id", jtext(items.v[i].id),
+                                      "task", jtext(items.v[i].task), "rule", labels[r], "correct", x->correct, "extracted",
+                                      jtext(x->extracted), "response", jtext(x->response), "forwards", x->forwards, "commits",
                                       x->commits, "edits", x->edits, "remasks", x->remasks, "ms", x->ms);
-                if (x->error[0]) json_object_set_new(o, "error", json_string(x->error));
+                if (x->error[0]) json_object_set_new(o, "error", jtext(x->error));
+                if (x->undecodable[0]) json_object_set_new(o, "undecodable", jtext(x->undecodable));
+                json_object_set_new(o, "trace_name", jtext(items.v[i].name));
                 json_array_append_new(jitems, o);
             }
-        json_t *root = json_pack("{s:s, s:o, s:o, s:o, s:o, s:i}", "model", e.model->dir, "rules", jrules, "by_family", jfam,
+        json_t *root = json_pack("{s:o, s:o, s:o, s:o, s:o, s:i}", "model", jtext(e.model->dir), "rules", jrules, "by_family", jfam,
                                  "paired", jpair, "items", jitems, "skipped_lines", items.n_bad);
+        errno = 0;
         if (json_dump_file(root, cli_get(opts, "out"), JSON_INDENT(1)) != 0) {
-            cli_error("eval", "--out %s: cannot write", cli_get(opts, "out"));
+            cli_error("eval", "--out %s: cannot write: %s", cli_get(opts, "out"), errno ? strerror(errno) : "error");
             json_decref(root);
             goto done;
         }
@@ -264,7 +300,7 @@ int cmd_eval(int argc, char **argv) {
         json_decref(jfam);
         json_decref(jpair);
     }
-    status = 0;
+    status = failed_items ? 1 : 0; // everything is printed, but a run with failures is not a success
 done:
     if (res) dlm_eval_results_free(res, n_rules * items.n);
     free(res);

@@ -57,10 +57,10 @@ static bool parse_soft(const char *spec, int n_tokens, int soft_k, int32_t *soft
 
 int cmd_logits(int argc, char **argv) {
     cli_opt opts[] = {
-        {"model", "DIR", "model folder: config.json and model*.safetensors (required)"},
+        {"model", "MODEL", "model folder (config.json, model*.safetensors), bundled NAME or ORG/NAME[@REV] (required)"},
         {"ids", "IDS", "token ids, space or comma separated (required)"},
         {"top", "K", "candidates per position, 1..32 (default 5)"},
-        {"adapter", "DIR", "PEFT LoRA adapter folder merged at load"},
+        {"adapter", "ADAPTER", "PEFT LoRA adapter folder or ORG/NAME[@REV], merged at load"},
         {"block-causal", "B", "block-causal attention with blocks of B tokens (default: bidirectional)"},
         {"soft", "SPEC", "soft inputs 'POS:ID=W,ID=W;POS:...' (EvoToken-style embedding mixtures)"},
         {"device", "NAME", "cpu, cuda or auto (default auto)"},
@@ -68,11 +68,12 @@ int cmd_logits(int argc, char **argv) {
         {0}};
     cli_positional pos;
     int exit_status;
-    if (!cli_begin("logits", "--model DIR --ids IDS [options]", opts, argc, argv, &pos, &exit_status))
+    if (!cli_begin("logits", "--model MODEL --ids IDS [options]", opts, argc, argv, &pos, &exit_status))
         return exit_status;
     int status = 2;
     dlm_model *model = NULL;
     dlm_backend *be = NULL;
+    char *model_dir = NULL, *adapter_dir = NULL;
     int32_t *ids = NULL, *rows = NULL, *soft_ids = NULL;
     float *soft_w = NULL;
     dlm_row_summary *sum = NULL;
@@ -98,7 +99,9 @@ int cmd_logits(int argc, char **argv) {
         soft_w = dlm_xcalloc((size_t)n * soft_k, sizeof *soft_w);
         if (!parse_soft(cli_get(opts, "soft"), n, soft_k, soft_ids, soft_w)) goto done;
     }
-    model = dlm_model_load(cli_get(opts, "model"), cli_get(opts, "adapter"));
+    if (!(model_dir = cli_model_folder("logits", "model", cli_get(opts, "model")))) goto done;
+    if (cli_has(opts, "adapter") && !(adapter_dir = cli_model_folder("logits", "adapter", cli_get(opts, "adapter")))) goto done;
+    model = dlm_model_load(model_dir, adapter_dir);
     if (!model) {
         cli_error("logits", "%s", dlm_error_message());
         goto done;
@@ -130,6 +133,8 @@ int cmd_logits(int argc, char **argv) {
     }
     status = 0;
 done:
+    free(model_dir);
+    free(adapter_dir);
     free(ids);
     free(rows);
     free(soft_ids);

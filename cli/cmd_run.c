@@ -250,7 +250,12 @@ int cmd_run(int argc, char **argv) {
         print_trace_ids(s, NULL);
     } else if (e.tok) {
         dlm_buf text = {0};
-        dlm_tokenizer_decode(e.tok, out_ids, n_out, true, &text);
+        if (dlm_tokenizer_decode(e.tok, out_ids, n_out, true, &text) != DLM_STATUS_OK) {
+            cli_error("run", "the answer cannot be decoded: %s (the model's vocabulary is larger than the tokenizer's)",
+                      dlm_error_message());
+            dlm_buf_free(&text);
+            goto done;
+        }
         printf("%s\n", text.data ? text.data : "");
         dlm_buf_free(&text);
     } else {

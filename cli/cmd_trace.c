@@ -2,7 +2,7 @@
 //
 //   trace info FILE              header, summary and the state of the file's tail
 //   trace dump FILE [--step N] [--json]   per-step view; --json: one JSON object per line
-//   trace diff A B               first step and positions where two traces differ
+//   trace diff A B               every difference (header, steps, positions); exit 1 if any
 // A truncated or damaged file prints what it can, then one line about the damage, exit 1.
 #include <jansson.h>
 #include <stdio.h>
@@ -15,9 +15,16 @@
 #include "engine/tokenizer.h"
 #include "engine/util.h"
 #include "replay/trace_reader.h"
+#include "trace_json.h"
 
 // Token text from the trace, escaped for one line, or #id when the trace does not have it.
+// A token as text dumps show it: [MASK] for the mask id (the viewer's name for it, whatever the
+// tokenizer calls it), escapes for control bytes.
 static void tok_text(const dlm_trace *t, int32_t id, char *buf, size_t n) {
+    if (id == dlm_trace_header_of(t)->mask_id) {
+        snprintf(buf, n, "[MASK]");
+        return;
+    }
     size_t len;
     const char *b = dlm_trace_token(t, id, &len);
     if (!b) {
@@ -109,51 +116,17 @@ static int trace_info(const char *path) {
     return rc;
 }
 
-static json_t *pos_json(const dlm_trace *t, const dlm_pos_info *p, int i) {
-    char b[256];
-    json_t *o = json_object();
-    json_object_set_new(o, "pos", json_integer(i));
-    json_object_set_new(o, "token", json_integer(p->token));
-    size_t len;
-    const char *raw = dlm_trace_token(t, p->token, &len);
-    if (raw) {
-        dlm_buf lossy = {0};
-        dlm_utf8_append_lossy(&lossy, raw, len);
-        json_object_set_new(o, "text", json_stringn(lossy.data ? lossy.data : "", lossy.len));
-        dlm_buf_free(&lossy);
-    }
-    json_object_set_new(o, "state", json_string(dlm_pos_state_name(p->state)));
-    json_t *ev = json_array();
-    for (int bit = 0; bit < 5; bit++)
-        if (p->events & (1 << bit)) json_array_append_new(ev, json_string(dlm_event_name(bit)));
-    json_object_set_new(o, "events", ev);
-    if (p->prev_token != p->token) json_object_set_new(o, "prev_token", json_integer(p->prev_token));
-    if (p->has_dist) {
-        json_object_set_new(o, "sampled", json_integer(p->sampled));
-        json_object_set_new(o, "p_sampled", json_real(p->p_sampled));
-        json_object_set_new(o, "p_current", json_real(p->p_current));
-        json_object_set_new(o, "entropy", json_real(p->entropy));
-        json_t *top = json_array();
-        for (int j = 0; j < p->n_top; j++) json_array_append_new(top, json_pack("[i,f]", p->top_id[j], (double)p->top_p[j]));
-        json_object_set_new(o, "top", top);
-    }
-    if (p->n_soft) {
-        json_t *soft = json_array();
-        for (int j = 0; j < p->n_soft; j++) json_array_append_new(soft, json_pack("[i,f]", p->soft_id[j], (double)p->soft_w[j]));
-        json_object_set_new(o, "soft", soft);
-        json_object_set_new(o, "hist_conf", json_real(p->hist_conf));
-    }
-    if (p->remask_count) json_object_set_new(o, "remask_count", json_integer(p->remask_count));
-    if (p->stuck) json_object_set_new(o, "stuck", json_true());
-    (void)b;
-    return o;
-}
-
-static void print_json(json_t *o) {
-    char *s = json_dumps(o, JSON_COMPACT);
-    puts(s);
-    free(s);
+// One line of JSON; false (with the reason on stderr) when it cannot be written.
+static bool print_json(json_t *o) {
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
+    if (!s) {
+        fprintf(stderr, "dlmscope trace: cannot encode a record as JSON\n");
+        return false;
+    }
+    bool ok = puts(s) >= 0;
+    free(s);
+    return ok; // a write error is reported once, at exit (main.c)
 }
 
 static int trace_dump(const char *path, int only, bool as_json) {
@@ -170,17 +143,8 @@ static int trace_dump(const char *path, int only, bool as_json) {
         return 2;
     }
     if (as_json && only < 0) {
-        json_t *hj = json_pack("{s:s, s:[i,i], s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i}", "type", "header",
-                               "version", h->version_major, h->version_minor, "model", h->model_name, "model_dir",
-                               h->model_dir, "rule", h->rule_spec, "device", h->device, "prompt_len", h->prompt_len,
-                               "gen_len", h->gen_len, "n_tokens", h->n_tokens, "mask_id", h->mask_id, "eos_id",
-                               h->eos_id, "steps", n);
-        json_t *pids = json_array();
-        for (int i = 0; i < h->prompt_len; i++) json_array_append_new(pids, json_integer(h->prompt_ids[i]));
-        json_object_set_new(hj, "prompt_ids", pids);
-        if (h->prompt_text) json_object_set_new(hj, "prompt_text", json_string(h->prompt_text));
-        if (h->parent[0]) json_object_set_new(hj, "parent", json_pack("{s:s, s:i}", "file", h->parent, "step", h->parent_step));
-        print_json(hj);
+        json_t *hj = trace_header_json(t);
+        if (!print_json(hj)) rc = 1;
     }
     dlm_step *st = dlm_step_new(h->n_tokens);
     for (int i = only >= 0 ? only : 0; i < (only >= 0 ? only + 1 : n); i++) {
@@ -190,15 +154,11 @@ static int trace_dump(const char *path, int only, bool as_json) {
             break;
         }
         if (as_json) {
-            json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:b}", "type", "step", "step",
-                                  st->step, "block", st->block, "block_start", st->block_start, "block_end", st->block_end,
-                                  "commits", st->n_commits, "edits", st->n_edits, "remasks", st->n_remasks,
-                                  "transitions", st->n_transitions, "stuck", st->n_stuck, "forward_ms", st->forward_ms,
-                                  "done", st->done);
-            json_t *pos = json_array();
-            for (int p = h->prompt_len; p < h->n_tokens; p++) json_array_append_new(pos, pos_json(t, &st->pos[p], p));
-            json_object_set_new(o, "positions", pos);
-            print_json(o);
+            json_t *o = trace_step_json(t, st);
+            if (!print_json(o)) {
+                rc = 1;
+                break;
+            }
             continue;
         }
         char a[96], b[96];
@@ -249,38 +209,60 @@ static int trace_diff(const char *pa, const char *pb) {
         dlm_trace_close(b);
         return 1;
     }
-    if (ha->model_identity != hb->model_identity) printf("note: different models (%s, %s)\n", ha->model_name, hb->model_name);
-    if (strcmp(ha->rule_spec, hb->rule_spec)) printf("rules: %s\n   vs: %s\n", ha->rule_spec, hb->rule_spec);
+    // Every difference, not just the first: the header, then each step that differs. Exit 1 if
+    // anything differs (like diff(1)), 2 on an error.
+    bool differ = false;
+    if (ha->model_identity != hb->model_identity)
+        printf("models: %s (identity %016llx) vs %s (identity %016llx)\n", ha->model_name,
+               (unsigned long long)ha->model_identity, hb->model_name, (unsigned long long)hb->model_identity), differ = true;
+    if (strcmp(ha->rule_spec, hb->rule_spec)) printf("rules: %s\n   vs: %s\n", ha->rule_spec, hb->rule_spec), differ = true;
     int na = dlm_trace_n_steps(a), nb = dlm_trace_n_steps(b), n = na < nb ? na : nb;
+    if (na != nb) printf("steps: %s has %d, %s has %d\n", pa, na, pb, nb), differ = true;
     dlm_step *sa = dlm_step_new(ha->n_tokens), *sb = dlm_step_new(hb->n_tokens);
-    int first = -1;
-    for (int i = 0; i < n && first < 0; i++) {
+    int steps_differ = 0, first = -1;
+    for (int i = 0; i < n; i++) {
         if (dlm_trace_read_step(a, i, sa, NULL) != DLM_STATUS_OK || dlm_trace_read_step(b, i, sb, NULL) != DLM_STATUS_OK) {
             fprintf(stderr, "dlmscope trace: %s\n", dlm_error_message());
             rc = 2;
             break;
         }
-        for (int p = ha->prompt_len; p < ha->n_tokens; p++)
-            if (sa->pos[p].token != sb->pos[p].token || sa->pos[p].state != sb->pos[p].state) first = i;
-    }
-    if (rc == 0 && first >= 0) {
-        char x[96], y[96];
-        printf("first difference at step %d (block %d):\n", first, sa->block);
+        int n_tok = 0, n_prob = 0;
         for (int p = ha->prompt_len; p < ha->n_tokens; p++) {
             const dlm_pos_info *qa = &sa->pos[p], *qb = &sb->pos[p];
-            if (qa->token == qb->token && qa->state == qb->state) continue;
+            bool tok = qa->token != qb->token || qa->state != qb->state || qa->events != qb->events;
+            bool prob = qa->p_current != qb->p_current || qa->p_sampled != qb->p_sampled || qa->sampled != qb->sampled ||
+                        qa->n_top != qb->n_top || (qa->n_top && (qa->top_id[0] != qb->top_id[0] || qa->top_p[0] != qb->top_p[0]));
+            n_tok += tok;
+            n_prob += !tok && prob;
+        }
+        if (!n_tok && !n_prob && sa->block == sb->block) continue;
+        if (first < 0) first = i;
+        steps_differ++;
+        printf("step %d (block %d", i, sa->block);
+        if (sb->block != sa->block) printf(" vs %d", sb->block);
+        printf("): %d position%s differ in token or state", n_tok, n_tok == 1 ? "" : "s");
+        if (n_prob) printf(", %d more only in probabilities", n_prob);
+        printf("\n");
+        for (int p = ha->prompt_len; p < ha->n_tokens; p++) {
+            const dlm_pos_info *qa = &sa->pos[p], *qb = &sb->pos[p];
+            if (qa->token == qb->token && qa->state == qb->state && qa->events == qb->events) continue;
+            char x[96], y[96];
             tok_text(a, qa->token, x, sizeof x);
             tok_text(b, qb->token, y, sizeof y);
-            printf("  pos %4d  %-20s %-9s | %-20s %s\n", p, x, dlm_pos_state_name(qa->state), y, dlm_pos_state_name(qb->state));
+            printf("  pos %4d  %-20s %-9s | %-20s %-9s", p, x, dlm_pos_state_name(qa->state), y, dlm_pos_state_name(qb->state));
+            if (qa->events != qb->events) {
+                printf("  events:");
+                for (int bit = 0; bit < 5; bit++)
+                    if ((qa->events ^ qb->events) & (1 << bit)) printf(" %s in %s", dlm_event_name(bit), qa->events & (1 << bit) ? "A" : "B");
+            }
+            printf("\n");
         }
-        rc = 1;
-    } else if (rc == 0) {
-        if (na != nb) {
-            printf("identical for %d steps; %s has %d steps, %s has %d\n", n, pa, na, pb, nb);
-            rc = 1;
-        } else {
-            printf("identical: %d steps\n", n);
-        }
+    }
+    if (rc == 0) {
+        if (steps_differ) printf("%d of %d common steps differ; first difference at step %d\n", steps_differ, n, first), differ = true;
+        else if (differ) printf("the %d steps in common are identical\n", n);
+        else printf("identical: %d steps\n", n);
+        rc = differ ? 1 : 0;
     }
     dlm_step_free(sa);
     dlm_step_free(sb);

@@ -16,26 +16,14 @@
     {"theme", "NAME", "dark (default), light, high-contrast, mono, or a .theme file"}, \
     {"no-color", NULL, "no colours (also when NO_COLOR is set)"},                       \
     {"no-mouse", NULL, "leave the mouse to the terminal (text selection)"},             \
-    {"demo", NULL, "autoplay with captions (teaching)"}
+    {"demo", NULL, "autoplay with captions (teaching)"},                                \
+    {"script", "FILE", "no terminal: read keys from FILE (docs/tui.md, script mode)"},     \
+    {"dump-screens", "DIR", "with --script: write each `screen NAME` of the script to DIR/NAME.txt"}
 
-// Where the bundled model lives: $DLMSCOPE_MODEL, next to the binary, or in the working folder.
-static char *bundled(const char *argv0, const char *rel) {
+// The bundled model and prompts: $DLMSCOPE_MODEL / $DLMSCOPE_PROMPTS, else in the data folder.
+static char *bundled(const char *rel) {
     const char *env = getenv(strcmp(rel, "samples/prompts.txt") == 0 ? "DLMSCOPE_PROMPTS" : "DLMSCOPE_MODEL");
-    if (env && *env) return dlm_xstrdup(env);
-    char exe[1024];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            char *p = dlm_path_join(exe, rel);
-            if (dlm_file_exists(p) || dlm_is_dir(p)) return p;
-            free(p);
-        }
-    }
-    (void)argv0;
-    return dlm_xstrdup(rel);
+    return env && *env ? dlm_xstrdup(env) : cli_data_path(rel);
 }
 
 int cmd_live(int argc, char **argv) {
@@ -48,14 +36,14 @@ int cmd_live(int argc, char **argv) {
                       {0}};
     cli_positional pos;
     int exit_status;
-    if (!cli_begin("", "[--model DIR] [--prompt TEXT] [--rule SPEC] [options]   (the live visualizer)", opts, argc,
+    if (!cli_begin("", "[--model MODEL] [--prompt TEXT] [--rule SPEC] [options]   (the live visualizer)", opts, argc,
                        argv, &pos, &exit_status))
         return exit_status;
     int status = 2;
     cli_engine e = {0};
     int32_t *prompt = NULL;
     int n_prompt = 0;
-    char *model_dir = NULL, *prompts_file = bundled(argv[0], "samples/prompts.txt");
+    char *model_dir = NULL, *prompts_file = bundled("samples/prompts.txt");
     dlm_buf chat = {0};
     dlm_rule_config rule;
     if (pos.n) {
@@ -66,9 +54,10 @@ int cmd_live(int argc, char **argv) {
     // No --model: the bundled one.
     cli_opt *mo = &opts[0];
     if (!cli_has(opts, "model")) {
-        model_dir = bundled(argv[0], "samples/models/dlm-tiny");
-        if (!dlm_is_dir(model_dir)) {
-            fprintf(stderr, "dlmscope: no bundled model at %s (give --model DIR, or build it: train/run_all.sh)\n", model_dir);
+        model_dir = bundled("samples/models/dlm-tiny"); // $DLMSCOPE_MODEL may also be a name (cli_model_folder)
+        const char *env = getenv("DLMSCOPE_MODEL");
+        if (!(env && *env) && !dlm_is_dir(model_dir)) {
+            fprintf(stderr, "dlmscope: no bundled model at %s (give --model MODEL, set DLMSCOPE_DATA, or build it: train/run_all.sh)\n", model_dir);
             goto done;
         }
         mo->count = 1;
@@ -116,6 +105,8 @@ int cmd_live(int argc, char **argv) {
                    .no_color = cli_has(opts, "no-color"),
                    .no_mouse = cli_has(opts, "no-mouse"),
                    .demo = cli_has(opts, "demo"),
+                   .script = cli_get(opts, "script"),
+                   .dump_dir = cli_get(opts, "dump-screens"),
                    .autoplay = !cli_has(opts, "paused")};
     status = tui_main(&to);
 done:
@@ -130,10 +121,10 @@ done:
 
 int cmd_view(int argc, char **argv) {
     cli_opt opts[] = {{"compare", "TRACE", "a second trace shown side by side, in lockstep"},
-                      {"step", "N", "start at step N"},
+                      {"step", "N", "start at step N (numbered from 0, as in trace dump)"},
                       CLI_LOOK_OPTS,
-                      {"model", "DIR", "the trace's model, to fork from the trace with other rules (optional)"},
-                      {"adapter", "DIR", "with --model: its adapter"},
+                      {"model", "MODEL", "the trace's model, to fork from the trace with other rules (optional)"},
+                      {"adapter", "ADAPTER", "with --model: its adapter"},
                       {"tokenizer", "FILE", "with --model: tokenizer.json"},
                       {"device", "NAME", "with --model: cpu, cuda or auto"},
                       {"threads", "N", "with --model: CPU threads"},
@@ -150,7 +141,7 @@ int cmd_view(int argc, char **argv) {
         cli_error("view", "expected one TRACE file (dlmscope view --help)");
         goto done;
     }
-    if (!cli_get_int("view", opts, "step", 1, INT32_MAX, 0, &step)) goto done;
+    if (!cli_get_int("view", opts, "step", 0, INT32_MAX, 0, &step)) goto done;
     if (cli_has(opts, "model") && !cli_engine_open("view", opts, false, &e)) goto done;
     long long bc;
     cli_get_int("view", opts, "block-causal", 1, 1 << 20, 0, &bc);
@@ -165,6 +156,8 @@ int cmd_view(int argc, char **argv) {
                    .no_color = cli_has(opts, "no-color"),
                    .no_mouse = cli_has(opts, "no-mouse"),
                    .demo = cli_has(opts, "demo"),
+                   .script = cli_get(opts, "script"),
+                   .dump_dir = cli_get(opts, "dump-screens"),
                    .start_step = (int)step};
     status = tui_main(&to);
 done:

@@ -18,4 +18,18 @@ DLM_COMMANDS(X)
 // `dlmscope` with no command, or with options only: the live visualizer.
 int cmd_live(int argc, char **argv);
 
+#include <stddef.h>
+
+#include "args.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} cli_command;
+
+extern const cli_command cli_commands[];   // main.c, from DLM_COMMANDS
+extern const size_t      cli_command_count;
+extern const cli_opt     cli_top_opts[];   // options of `dlmscope` itself (--version, --man, ...)
+
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/util.h"
 
@@ -39,20 +40,11 @@ bool cli_parse_ids(const char *cmd, const char *option, const char *text, int32_
     return true;
 }
 
-bool cli_engine_open(const char *cmd, const cli_opt *opts, bool need_tokenizer, cli_engine *e) {
-    memset(e, 0, sizeof *e);
-    long long threads, block_causal;
-    if (!cli_get_int(cmd, opts, "threads", 1, 1024, 0, &threads) ||
-        !cli_get_int(cmd, opts, "block-causal", 1, 1 << 20, 0, &block_causal))
-        return false;
-    const char *dir = cli_get(opts, "model");
-    if (!dir) {
-        cli_error(cmd, "--model DIR is required");
-        return false;
-    }
+static bool engine_open(const char *cmd, const cli_opt *opts, bool need_tokenizer, const char *dir, const char *adapter,
+                        int threads, cli_engine *e) {
     const char *tpath = cli_get(opts, "tokenizer");
     char *default_tok = dlm_path_join(dir, "tokenizer.json");
-    if (!tpath && dlm_file_exists(default_tok)) tpath = default_tok;
+    if (!tpath && access(default_tok, F_OK) == 0) tpath = default_tok; // present but not a file: say so
     if (tpath) {
         e->tok = dlm_tokenizer_load(tpath);
         e->tok_path = dlm_xstrdup(tpath);
@@ -67,7 +59,7 @@ bool cli_engine_open(const char *cmd, const cli_opt *opts, bool need_tokenizer, 
         return false;
     }
     free(default_tok);
-    e->model = dlm_model_load(dir, cli_get(opts, "adapter"));
+    e->model = dlm_model_load(dir, adapter);
     if (!e->model) {
         cli_error(cmd, "%s", dlm_error_message());
         cli_engine_close(e);
@@ -80,6 +72,27 @@ bool cli_engine_open(const char *cmd, const cli_opt *opts, bool need_tokenizer, 
         return false;
     }
     return true;
+}
+
+bool cli_engine_open(const char *cmd, const cli_opt *opts, bool need_tokenizer, cli_engine *e) {
+    memset(e, 0, sizeof *e);
+    long long threads, block_causal;
+    if (!cli_get_int(cmd, opts, "threads", 1, 1024, 0, &threads) ||
+        !cli_get_int(cmd, opts, "block-causal", 1, 1 << 20, 0, &block_causal))
+        return false;
+    if (!cli_has(opts, "model")) {
+        cli_error(cmd, "--model DIR is required");
+        return false;
+    }
+    char *dir = cli_model_folder(cmd, "model", cli_get(opts, "model")), *adapter = NULL;
+    if (!dir || (cli_has(opts, "adapter") && !(adapter = cli_model_folder(cmd, "adapter", cli_get(opts, "adapter"))))) {
+        free(dir);
+        return false;
+    }
+    bool ok = engine_open(cmd, opts, need_tokenizer, dir, adapter, (int)threads, e);
+    free(dir);
+    free(adapter);
+    return ok;
 }
 
 void cli_engine_close(cli_engine *e) {

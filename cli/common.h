@@ -11,8 +11,8 @@
 
 // Option table entries (put them in a command's cli_opt array).
 #define CLI_MODEL_OPTS                                                                              \
-    {"model", "DIR", "model folder: config.json, model*.safetensors, tokenizer.json"},             \
-    {"adapter", "DIR", "PEFT LoRA adapter folder, merged at load (EvoToken's CTS adapter)"},       \
+    {"model", "MODEL", "model folder (config.json, model*.safetensors, tokenizer.json), bundled NAME, or ORG/NAME[@REV] from the Hugging Face cache"}, \
+    {"adapter", "ADAPTER", "PEFT LoRA adapter folder or ORG/NAME[@REV], merged at load (EvoToken's CTS adapter)"}, \
     {"tokenizer", "FILE", "tokenizer.json (default: the one in the model folder)"},                \
     {"device", "NAME", "cpu, cuda or auto (default auto)"},                                        \
     {"threads", "N", "CPU threads (default: all cores)"},                                          \
@@ -43,6 +43,17 @@ typedef struct {
 // errors: returns false, with the options freed and *exit_status set, when the command stops there.
 bool cli_begin(const char *cmd, const char *usage, cli_opt *opts, int argc, char **argv, cli_positional *pos,
                int *exit_status);
+
+// The data folder (samples/ and themes/): $DLMSCOPE_DATA, else the binary's folder (a checkout),
+// BINDIR/../share/dlmscope (an installed tree), the compiled-in $PREFIX/share/dlmscope, or the
+// working folder, whichever first holds samples/. NULL if none does.
+const char *cli_data_dir(void);
+// data folder/rel, or rel itself without a data folder. Caller frees.
+char *cli_data_path(const char *rel);
+// What --model or --adapter names, as a folder: a folder as given; a bare NAME, the bundled model
+// samples/models/NAME; ORG/NAME[@REV], its snapshot in the Hugging Face cache (hub.h). Anything
+// else is returned as is for the loader to reject. NULL after printing one line. Caller frees.
+char *cli_model_folder(const char *cmd, const char *option, const char *value);
 
 // Open model, backend and tokenizer from the options. need_tokenizer: fail without one.
 bool cli_engine_open(const char *cmd, const cli_opt *opts, bool need_tokenizer, cli_engine *e);

@@ -1,7 +1,8 @@
 // backend.h — the compute backend vtable: the CPU reference and (when built) CUDA sit behind it.
 //
-// No backend-specific type appears here. A backend owns its copy of the weights (converted from
-// the memory-mapped checkpoint, LoRA merged) and its scratch memory.
+// No backend-specific type appears here. A backend reads the weights from the memory-mapped
+// checkpoint (the CPU in place, the GPU through a device copy), with LoRA merged, and owns its
+// scratch memory.
 //
 //   dlm_backend *be = dlm_backend_new(model, "cpu", 0);      // 0 threads: all cores
 //   dlm_row_summary sum[n_rows];

@@ -2,9 +2,9 @@
 //
 // Reads top to bottom like the model: embed (hard or soft) -> n_layers x [RMSNorm -> QKV -> RoPE
 // -> attention -> out-proj + residual -> RMSNorm -> SwiGLU MLP + residual] -> final RMSNorm ->
-// LM head for the requested rows only -> per-row softmax summary. Matrix products go through
-// OpenBLAS (OpenMP build); the loops around them are OpenMP-parallel. Every CUDA kernel is checked
-// against this file.
+// LM head for the requested rows only -> per-row softmax summary. Matrices stay in the checkpoint's
+// dtype, mapped from disk; the matrix products (cpu_gemm.c) convert them per panel and run OpenBLAS
+// sgemm; the loops around them are OpenMP-parallel. Every CUDA kernel is checked against this file.
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -13,24 +13,28 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpu_gemm.h"
 #include "util.h"
 
 // OpenBLAS extension (declared in its cblas.h, repeated so other CBLAS headers also build).
 void openblas_set_num_threads(int n);
 
+// Matrices are views of the checkpoint in its own dtype (cpu_gemm.h); vectors are fp32 copies.
 typedef struct {
-    float *attn_norm; // (d)
-    float *wqkv;      // (qkv_dim, d): rows of q_proj, then k_proj, then v_proj
-    float *wo;        // (d, n_heads*head_dim)
-    float *ff_norm;   // (d)
-    float *w_gateup;  // (2*d_ff, d): rows of ff_proj (gate), then up_proj
-    float *w_down;    // (d, d_ff)
+    float     *attn_norm; // (d)
+    cpu_weight wqkv[3];   // q_proj (n_heads*hd, d), k_proj, v_proj (kv_dim, d): outputs side by side
+    cpu_weight wo;        // (d, n_heads*head_dim)
+    float     *ff_norm;   // (d)
+    cpu_weight w_gateup[2]; // ff_proj (gate) and up_proj, (d_ff, d) each
+    cpu_weight w_down;    // (d, d_ff)
 } cpu_layer;
 
 typedef struct {
-    float     *memory;  // the one owning allocation of all weights
-    float     *wte;     // (n_vocab, d)
-    float     *lm_head; // (n_vocab, d); aliases wte when tied
+    float     *vectors; // the one owning allocation of the norm weights
+    float    **copies;  // private fp32 matrices (LoRA merged, or a misaligned tensor), freed with the backend
+    int        n_copies;
+    cpu_weight wte;     // (n_vocab, d)
+    cpu_weight lm_head; // (n_vocab, d); the same view as wte when tied
     float     *ln_f;    // (d)
     cpu_layer *layers;  // (n_layers)
     int        n_threads;
@@ -60,9 +64,12 @@ static int kv_dim(const dlm_config *c) { return c->n_kv_heads * c->head_dim; }
 
 // ---- kernels ----------------------------------------------------------------------------------
 
-// out (M, N) = x (M, K) @ W^T + beta * out, with W stored (N, K) as in PyTorch Linear.
-static void matmul(float *out, const float *x, const float *w, int m, int n, int k, float beta) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k, w, k, beta, out, n);
+// out (M, N) = x (M, K) @ W^T + beta * out, W stored (N, K) as in PyTorch Linear; several
+// weights put their outputs side by side (cpu_gemm.h).
+static void matmul(float *out, const float *x, const cpu_weight *w, int n_weights, int m, float beta) {
+    int n = 0;
+    for (int i = 0; i < n_weights; i++) n += (int)w[i].rows;
+    cpu_gemm(out, n, x, (int)w[0].cols, w, n_weights, m, beta);
 }
 
 // RMSNorm in fp32 (LLaDA computes it in fp32 whatever the model dtype), then scale by weight.
@@ -173,14 +180,15 @@ static void embed(cpu_impl *cpu, const dlm_config *c, const dlm_forward_args *a,
         double total = 0;
         for (int k = 0; k < a->soft_k; k++) total += fmaxf(a->soft_w[(size_t)i * a->soft_k + k], 0.0f);
         if (total <= 0) {
-            memcpy(x, cpu->wte + (size_t)a->ids[i] * d, (size_t)d * sizeof(float));
+            cpu_weight_row(&cpu->wte, a->ids[i], x);
             continue;
         }
         memset(x, 0, (size_t)d * sizeof(float));
+        float *e = cpu->xb + (size_t)r * d; // free until the first layer
         for (int k = 0; k < a->soft_k; k++) {
             float w = (float)(fmaxf(a->soft_w[(size_t)i * a->soft_k + k], 0.0f) / fmax(total, 1e-12));
             if (w == 0.0f) continue;
-            const float *e = cpu->wte + (size_t)a->soft_ids[(size_t)i * a->soft_k + k] * d;
+            cpu_weight_row(&cpu->wte, a->soft_ids[(size_t)i * a->soft_k + k], e);
             for (int j = 0; j < d; j++) x[j] += w * e[j];
         }
     }
@@ -243,7 +251,7 @@ static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const 
         // attention sublayer
 #pragma omp parallel for schedule(static)
         for (int i = 0; i < Lq; i++) rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->attn_norm, d, c->norm_eps);
-        matmul(cpu->qkv, cpu->xb, w->wqkv, Lq, qd, d, 0.0f);
+        matmul(cpu->qkv, cpu->xb, w->wqkv, 3, Lq, 0.0f);
 #pragma omp parallel for schedule(static)
         for (int i = 0; i < Lq; i++) {
             float *row = cpu->qkv + (size_t)i * qd;
@@ -253,18 +261,18 @@ static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const 
             memcpy(v_all + (size_t)(q0 + i) * kvd, row + od + kvd, (size_t)kvd * sizeof(float));
         }
         attention(cpu, c, q0, Lq, L, a->block_size, k_all, v_all);
-        matmul(cpu->x, cpu->att, w->wo, Lq, d, od, 1.0f); // x += attn_out(att)
+        matmul(cpu->x, cpu->att, &w->wo, 1, Lq, 1.0f); // x += attn_out(att)
         // MLP sublayer: ff_out(silu(ff_proj(x)) * up_proj(x))
 #pragma omp parallel for schedule(static)
         for (int i = 0; i < Lq; i++) rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->ff_norm, d, c->norm_eps);
-        matmul(cpu->hb, cpu->xb, w->w_gateup, Lq, 2 * dff, d, 0.0f);
+        matmul(cpu->hb, cpu->xb, w->w_gateup, 2, Lq, 0.0f);
 #pragma omp parallel for schedule(static)
         for (int i = 0; i < Lq; i++) {
             const float *gate = cpu->hb + (size_t)i * 2 * dff, *up = gate + dff;
             float *hm = cpu->hm + (size_t)i * dff;
             for (int j = 0; j < dff; j++) hm[j] = gate[j] / (1.0f + expf(-gate[j])) * up[j];
         }
-        matmul(cpu->x, cpu->hm, w->w_down, Lq, d, dff, 1.0f); // x += ff_out(...)
+        matmul(cpu->x, cpu->hm, &w->w_down, 1, Lq, 1.0f); // x += ff_out(...)
     }
     if (cached && a->cache_refresh) {
         memcpy(cpu->h_cache, cpu->x, (size_t)L * d * sizeof(float));
@@ -279,7 +287,7 @@ static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const 
         const float *h = p >= q0 && p < q1 ? cpu->x + (size_t)(p - q0) * d : cpu->h_cache + (size_t)p * d;
         rmsnorm(cpu->xr + (size_t)r * d, h, cpu->ln_f, d, c->norm_eps);
     }
-    if (a->n_rows > 0) matmul(cpu->logits, cpu->xr, cpu->lm_head, a->n_rows, c->n_vocab, d, 0.0f);
+    if (a->n_rows > 0) matmul(cpu->logits, cpu->xr, &cpu->lm_head, 1, a->n_rows, 0.0f);
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < a->n_rows; r++) {
         const float *lg = cpu->logits + (size_t)r * c->n_vocab;
@@ -295,7 +303,9 @@ static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const 
 static void cpu_free(dlm_backend *be) {
     cpu_impl *cpu = be->impl;
     if (cpu) {
-        free(cpu->memory);
+        free(cpu->vectors);
+        for (int i = 0; i < cpu->n_copies; i++) free(cpu->copies[i]);
+        free(cpu->copies);
         free(cpu->layers);
         free(cpu->x); free(cpu->xb); free(cpu->qkv); free(cpu->att); free(cpu->hb); free(cpu->hm);
         free(cpu->scores); free(cpu->rope_cos); free(cpu->rope_sin); free(cpu->xr); free(cpu->logits);
@@ -307,61 +317,57 @@ static void cpu_free(dlm_backend *be) {
 
 static const dlm_backend_ops cpu_ops = {"cpu", cpu_forward, cpu_free};
 
+// A matrix as the forward reads it: a view of the mapped tensor, or, where a LoRA delta must be
+// merged or the mapping is misaligned for its dtype, a private fp32 copy (dlm_model_load_tensor).
+static cpu_weight weight_of(cpu_impl *cpu, const dlm_model *m, dlm_tensor_role role, int layer) {
+    const int slot = (int)role * m->cfg.n_layers + layer;
+    const dlm_tensor *t = m->tensor[slot];
+    DLM_ASSERT(t && t->n_dims == 2);
+    cpu_weight w = {t->dtype, t->data, t->shape[0], t->shape[1]};
+    const size_t align = t->dtype == DLM_DTYPE_F32 ? 4 : 2;
+    if ((m->lora && m->lora[slot].a) || (uintptr_t)t->data % align != 0) {
+        float *copy = dlm_xmalloc((size_t)dlm_tensor_numel(t) * sizeof(float));
+        dlm_model_load_tensor(m, role, layer, copy);
+        cpu->copies = realloc(cpu->copies, (size_t)(cpu->n_copies + 1) * sizeof *cpu->copies);
+        if (!cpu->copies) dlm_die("out of memory");
+        cpu->copies[cpu->n_copies++] = copy;
+        w.dtype = DLM_DTYPE_F32, w.data = copy;
+    }
+    return w;
+}
+
 dlm_backend *dlm_backend_cpu_new(const dlm_model *m, int n_threads) {
     const dlm_config *c = &m->cfg;
-    const size_t d = (size_t)c->d_model, V = (size_t)c->n_vocab, dff = (size_t)c->d_ff, qd = (size_t)qkv_dim(c),
-                 od = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
-    bool tied = m->tensor[(size_t)DLM_TENSOR_LM_HEAD * c->n_layers] == m->tensor[(size_t)DLM_TENSOR_WTE * c->n_layers] &&
-                !m->lora;
-    size_t per_layer = 2 * d + qd * d + d * od + 2 * dff * d + d * dff;
-    size_t total = V * d * (tied ? 1 : 2) + d + per_layer * (size_t)c->n_layers;
-    float *mem = malloc(total * sizeof(float));
-    if (!mem) {
-        dlm_error(DLM_STATUS_NOMEM, "%s: cannot allocate %.1f MB for fp32 weights", m->dir, total * 4.0 / 1e6);
-        return NULL;
-    }
+    const size_t d = (size_t)c->d_model;
     dlm_backend *be = dlm_xcalloc(1, sizeof *be);
     cpu_impl *cpu = dlm_xcalloc(1, sizeof *cpu);
     be->ops = &cpu_ops;
     be->model = m;
     be->impl = cpu;
-    cpu->memory = mem;
     cpu->n_threads = n_threads > 0 ? n_threads : omp_get_num_procs();
     openblas_set_num_threads(cpu->n_threads);
     snprintf(be->device, sizeof be->device, "cpu (%d thread%s)", cpu->n_threads, cpu->n_threads == 1 ? "" : "s");
 
-    // Hand out views of the one allocation, in load order.
-    float *p = mem;
-    cpu->wte = p, p += V * d;
-    cpu->lm_head = tied ? cpu->wte : p;
-    if (!tied) p += V * d;
+    // Norm weights: fp32 copies in one allocation. Matrices: views of the mapping (weight_of).
+    float *p = cpu->vectors = dlm_xmalloc((1 + 2 * (size_t)c->n_layers) * d * sizeof(float));
     cpu->ln_f = p, p += d;
+    dlm_model_load_tensor(m, DLM_TENSOR_LN_F, 0, cpu->ln_f);
+    cpu->wte = weight_of(cpu, m, DLM_TENSOR_WTE, 0);
+    cpu->lm_head = weight_of(cpu, m, DLM_TENSOR_LM_HEAD, 0);
     cpu->layers = dlm_xcalloc((size_t)c->n_layers, sizeof *cpu->layers);
     for (int l = 0; l < c->n_layers; l++) {
         cpu_layer *w = &cpu->layers[l];
         w->attn_norm = p, p += d;
-        w->wqkv = p, p += qd * d;
-        w->wo = p, p += d * od;
         w->ff_norm = p, p += d;
-        w->w_gateup = p, p += 2 * dff * d;
-        w->w_down = p, p += d * dff;
-    }
-    DLM_ASSERT((size_t)(p - mem) == total);
-
-    dlm_model_load_tensor(m, DLM_TENSOR_WTE, 0, cpu->wte);
-    if (!tied) dlm_model_load_tensor(m, DLM_TENSOR_LM_HEAD, 0, cpu->lm_head);
-    dlm_model_load_tensor(m, DLM_TENSOR_LN_F, 0, cpu->ln_f);
-    for (int l = 0; l < c->n_layers; l++) {
-        cpu_layer *w = &cpu->layers[l];
         dlm_model_load_tensor(m, DLM_TENSOR_ATTN_NORM, l, w->attn_norm);
-        dlm_model_load_tensor(m, DLM_TENSOR_WQ, l, w->wqkv);
-        dlm_model_load_tensor(m, DLM_TENSOR_WK, l, w->wqkv + od * d);
-        dlm_model_load_tensor(m, DLM_TENSOR_WV, l, w->wqkv + (od + kvd) * d);
-        dlm_model_load_tensor(m, DLM_TENSOR_WO, l, w->wo);
         dlm_model_load_tensor(m, DLM_TENSOR_FF_NORM, l, w->ff_norm);
-        dlm_model_load_tensor(m, DLM_TENSOR_W_GATE, l, w->w_gateup);
-        dlm_model_load_tensor(m, DLM_TENSOR_W_UP, l, w->w_gateup + dff * d);
-        dlm_model_load_tensor(m, DLM_TENSOR_W_DOWN, l, w->w_down);
+        w->wqkv[0] = weight_of(cpu, m, DLM_TENSOR_WQ, l);
+        w->wqkv[1] = weight_of(cpu, m, DLM_TENSOR_WK, l);
+        w->wqkv[2] = weight_of(cpu, m, DLM_TENSOR_WV, l);
+        w->wo = weight_of(cpu, m, DLM_TENSOR_WO, l);
+        w->w_gateup[0] = weight_of(cpu, m, DLM_TENSOR_W_GATE, l);
+        w->w_gateup[1] = weight_of(cpu, m, DLM_TENSOR_W_UP, l);
+        w->w_down = weight_of(cpu, m, DLM_TENSOR_W_DOWN, l);
     }
     return be;
 }

@@ -1,8 +1,8 @@
 // model.h — a masked diffusion LM as users download it: config.json + safetensors (+ PEFT LoRA).
 //
-// The model keeps the checkpoint memory-mapped; backends materialise weights in their own format
-// (fp32 on the CPU, bf16 on the GPU) through dlm_model_load_tensor, which converts the dtype and
-// merges LoRA deltas, so no backend ever sees LoRA or on-disk dtypes.
+// The model keeps the checkpoint memory-mapped. The CPU backend computes from the mapped tensors in
+// their own dtype (engine/cpu_gemm.h); where a LoRA delta applies, it and the GPU backend take
+// weights through dlm_model_load_tensor, which converts the dtype and merges the delta.
 //
 //   dlm_model *m = dlm_model_load("samples/models/x", NULL);   // NULL: no adapter
 //   if (!m) { fprintf(stderr, "%s\n", dlm_error_message()); ... }

@@ -127,7 +127,8 @@ dlm_status dlm_rule_set(dlm_rule_config *rc, const char *key, const char *value)
     switch (params[p].type) {
     case PT_INT:
         if (!dlm_parse_int(value, (long long)params[p].lo, (long long)params[p].hi, &iv))
-            return dlm_error(DLM_STATUS_ARG, "%s=%s: expected an integer in [%g, %g]", key, value, params[p].lo, params[p].hi);
+            return dlm_error(DLM_STATUS_ARG, "%s=%s: expected an integer in [%lld, %lld]", key, value, (long long)params[p].lo,
+                             (long long)params[p].hi);
         *(int *)field(rc, p) = (int)iv;
         break;
     case PT_BOOL:

@@ -141,6 +141,39 @@ static dlm_status add_tensor(dlm_tensor_set *s, const char *path, const char *na
     return DLM_STATUS_OK;
 }
 
+static int by_offset(const void *a, const void *b) {
+    const dlm_tensor *x = a, *y = b;
+    if (x->data != y->data) return x->data < y->data ? -1 : 1;
+    return x->n_bytes < y->n_bytes ? -1 : x->n_bytes > y->n_bytes;
+}
+
+// The format requires the tensors of a file to cover its data block exactly, in some order, with
+// no gap and no overlap: a header one byte off would otherwise shift every weight and still load.
+static dlm_status check_tiling(const dlm_tensor_set *s, const char *path, int first, const unsigned char *data,
+                               uint64_t data_size) {
+    int n = s->n_tensors - first;
+    dlm_tensor *sorted = dlm_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *sorted);
+    memcpy(sorted, s->tensors + first, (size_t)n * sizeof *sorted);
+    qsort(sorted, (size_t)n, sizeof *sorted, by_offset);
+    uint64_t at = 0;
+    dlm_status st = DLM_STATUS_OK;
+    for (int i = 0; i < n && st == DLM_STATUS_OK; i++) {
+        uint64_t begin = (uint64_t)((const unsigned char *)sorted[i].data - data);
+        if (begin > at)
+            st = dlm_error(DLM_STATUS_FORMAT, "%s: tensor '%s': data_offsets begin at %llu, leaving bytes %llu..%llu of the data unused",
+                           path, sorted[i].name, (unsigned long long)begin, (unsigned long long)at, (unsigned long long)begin - 1);
+        else if (begin < at)
+            st = dlm_error(DLM_STATUS_FORMAT, "%s: tensor '%s': data_offsets begin at %llu, inside tensor '%s' (which ends at %llu)",
+                           path, sorted[i].name, (unsigned long long)begin, sorted[i - 1].name, (unsigned long long)at);
+        at = begin + sorted[i].n_bytes;
+    }
+    if (st == DLM_STATUS_OK && at != data_size)
+        st = dlm_error(DLM_STATUS_FORMAT, "%s: the tensors cover %llu bytes of the %llu-byte data block (the header length or an offset is wrong)",
+                       path, (unsigned long long)at, (unsigned long long)data_size);
+    free(sorted);
+    return st;
+}
+
 // Map one file and add its tensors to s.
 static dlm_status set_add_file(dlm_tensor_set *s, const char *path) {
     struct stat st;
@@ -149,7 +182,7 @@ static dlm_status set_add_file(dlm_tensor_set *s, const char *path) {
     if (st.st_size < 8)
         return dlm_error(DLM_STATUS_FORMAT, "%s: %lld bytes is too short for a safetensors file (8-byte header length)",
                          path, (long long)st.st_size);
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); // never blocks (a FIFO swapped in after the stat)
     if (fd < 0) return dlm_error(DLM_STATUS_IO, "%s: %s", path, strerror(errno));
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
@@ -173,6 +206,7 @@ static dlm_status set_add_file(dlm_tensor_set *s, const char *path) {
         return dlm_error(DLM_STATUS_FORMAT, "%s: header is not valid JSON (byte %d: %s)", path, jerr.position + 8,
                          jerr.text);
     dlm_status st_ = DLM_STATUS_OK;
+    int first = s->n_tensors;
     if (!json_is_object(root)) {
         st_ = dlm_error(DLM_STATUS_FORMAT, "%s: header is not a JSON object", path);
     } else {
@@ -185,6 +219,7 @@ static dlm_status set_add_file(dlm_tensor_set *s, const char *path) {
         }
     }
     json_decref(root);
+    if (st_ == DLM_STATUS_OK) st_ = check_tiling(s, path, first, bytes + 8 + header_len, size - 8 - header_len);
     return st_;
 }
 

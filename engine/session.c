@@ -403,6 +403,15 @@ dlm_status dlm_session_state_check(const dlm_session_state *st, const dlm_config
     if (st->soft_k < 0 || st->soft_k > DLM_SOFT_MAX) return dlm_error(DLM_STATUS_FORMAT, "session state: soft_k %d", st->soft_k);
     if (st->block < 0 || st->step < 0 || st->step_in_block < 0 || st->post_steps < 0 || st->block_masks < 0)
         return dlm_error(DLM_STATUS_FORMAT, "session state: negative counter");
+    // Counters bounded by what a run can reach, so none can overflow and every block ends: a
+    // block's steps are some of all steps, its mask-free iterations some of its steps (plus one
+    // pending), at most max_post + 1 under the LLaDA2.1 rules, and step leaves room to count on.
+    bool llada2 = st->rule.kind == DLM_RULE_T2T || st->rule.kind == DLM_RULE_T2M;
+    if (st->step > DLM_SESSION_MAX_STEPS || st->step_in_block > st->step || st->post_steps > st->step_in_block + 1 ||
+        (llada2 && st->post_steps > st->rule.max_post + 1) || st->block > st->n_tokens || st->block_masks > st->n_tokens)
+        return dlm_error(DLM_STATUS_FORMAT,
+                         "session state: counters out of range (step %d, step_in_block %d, post_steps %d, block %d, block_masks %d)",
+                         st->step, st->step_in_block, st->post_steps, st->block, st->block_masks);
     for (int i = 0; i < st->n_tokens; i++) {
         if (st->tokens[i] < 0 || st->tokens[i] >= c->n_vocab)
             return dlm_error(DLM_STATUS_FORMAT, "session state: token %d at position %d is outside the vocabulary",
@@ -704,6 +713,8 @@ static uint8_t state_after(const dlm_session *s, int i, int bs) {
 dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     dlm_session_state *st = &s->st;
     if (st->done) return dlm_error(DLM_STATUS_ARG, "generation is finished (%d steps)", st->step);
+    if (st->step >= DLM_SESSION_MAX_STEPS)
+        return dlm_error(DLM_STATUS_ARG, "%d steps without finishing: the step limit of a session", st->step);
     if (out->n_tokens < st->n_tokens)
         return dlm_error(DLM_STATUS_ARG, "step snapshot holds %d positions, the session %d", out->n_tokens, st->n_tokens);
     double t0 = dlm_now();

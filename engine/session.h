@@ -51,6 +51,8 @@ enum {
 };
 
 #define DLM_SOFT_MAX 9 // k_soft (<= 8) candidates + the position's own token
+// Steps one session may run (about 1e9, far beyond any schedule): counters never overflow.
+#define DLM_SESSION_MAX_STEPS (1 << 30)
 
 typedef struct {
     int32_t  token;        // after this step

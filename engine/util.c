@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -10,36 +11,52 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 dlm_status dlm_read_file(const char *path, size_t max_bytes, char **out, size_t *out_len) {
     *out = NULL;
     if (out_len) *out_len = 0;
+    // Open without blocking, then look at what was opened: a FIFO or a device named like a
+    // config file would otherwise block the open or the reads forever.
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return dlm_error(DLM_STATUS_IO, "%s: %s", path, strerror(errno));
     struct stat st;
-    if (stat(path, &st) != 0) return dlm_error(DLM_STATUS_IO, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode)) return dlm_error(DLM_STATUS_IO, "%s: is a directory, expected a file", path);
-    if ((uint64_t)st.st_size > max_bytes)
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return dlm_error(DLM_STATUS_IO, "%s: %s", path, strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        if (S_ISDIR(st.st_mode)) return dlm_error(DLM_STATUS_IO, "%s: is a directory, expected a file", path);
+        return dlm_error(DLM_STATUS_IO, "%s: not a regular file (a FIFO, socket or device), expected a file", path);
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        close(fd);
         return dlm_error(DLM_STATUS_FORMAT, "%s: file is %lld bytes, larger than the %zu allowed", path,
                          (long long)st.st_size, max_bytes);
-    FILE *f = fopen(path, "rb");
-    if (!f) return dlm_error(DLM_STATUS_IO, "%s: %s", path, strerror(errno));
-    // Read in chunks: st_size may be 0 for pipes and special files.
+    }
+    // Read to the end, bounded: the file may change size while we read.
     dlm_buf b = {0};
     char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (b.len + n > max_bytes) {
-            fclose(f);
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            close(fd);
+            dlm_buf_free(&b);
+            return dlm_error(DLM_STATUS_IO, "%s: read error: %s", path, strerror(err));
+        }
+        if (n == 0) break;
+        if (b.len + (size_t)n > max_bytes) {
+            close(fd);
             dlm_buf_free(&b);
             return dlm_error(DLM_STATUS_FORMAT, "%s: larger than the %zu bytes allowed", path, max_bytes);
         }
-        dlm_buf_append(&b, chunk, n);
+        dlm_buf_append(&b, chunk, (size_t)n);
     }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        dlm_buf_free(&b);
-        return dlm_error(DLM_STATUS_IO, "%s: read error", path);
-    }
+    close(fd);
     dlm_buf_cstr(&b);
     *out = b.data;
     if (out_len) *out_len = b.len;

@@ -14,6 +14,7 @@
 
 #include "engine/backend.h"
 #include "engine/session.h"
+#include "engine/strmap.h"
 #include "engine/util.h"
 #include "record/trace_writer.h"
 
@@ -59,13 +60,11 @@ dlm_status dlm_eval_read_items(const char *path, int forced, dlm_eval_items *ite
             items->v = dlm_xrealloc(items->v, (size_t)items->cap * sizeof *items->v);
         }
         dlm_eval_item *it = &items->v[items->n++];
+        memset(it, 0, sizeof *it);
         char idbuf[64];
-        if (json_is_string(ji)) snprintf(idbuf, sizeof idbuf, "%s", json_string_value(ji));
-        else if (json_is_integer(ji)) snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(ji));
+        if (json_is_integer(ji)) snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(ji));
         else snprintf(idbuf, sizeof idbuf, "line%d", lineno);
-        for (char *c = idbuf; *c; c++) // ids become file names
-            if (*c == '/' || *c == '\\' || (unsigned char)*c < 0x20) *c = '_';
-        it->id = dlm_xstrdup(idbuf);
+        it->id = dlm_xstrdup(json_is_string(ji) ? json_string_value(ji) : idbuf);
         it->task = dlm_xstrdup(jt ? json_string_value(jt) : "");
         it->checker = checker;
         it->prompt = dlm_xstrdup(json_string_value(jp));
@@ -84,9 +83,57 @@ dlm_status dlm_eval_read_items(const char *path, int forced, dlm_eval_items *ite
     return DLM_STATUS_OK;
 }
 
+#define NAME_MAX_BYTES 120 // well under the 255 of common file systems, with room for "~hash~N.dlmtrace"
+
+void dlm_eval_items_name(dlm_eval_items *items, void (*note)(const char *file, int line, const char *msg)) {
+    dlm_strmap names, ids;
+    dlm_strmap_init(&names, 64);
+    dlm_strmap_init(&ids, 64);
+    dlm_buf b = {0};
+    for (int i = 0; i < items->n; i++) {
+        dlm_eval_item *it = &items->v[i];
+        size_t len = strlen(it->id), cut = len;
+        if (cut > NAME_MAX_BYTES) { // back up to the start of a UTF-8 character
+            cut = NAME_MAX_BYTES;
+            while (cut > 0 && ((unsigned char)it->id[cut] & 0xC0) == 0x80) cut--;
+        }
+        b.len = 0;
+        for (size_t k = 0; k < cut; k++) {
+            char c = it->id[k];
+            if (c == '/' || c == '\\' || (unsigned char)c < 0x20 || c == 0x7f || (k == 0 && c == '.')) c = '_';
+            dlm_buf_append(&b, &c, 1);
+        }
+        if (cut == 0) dlm_buf_append(&b, "_", 1);
+        if (cut < len) dlm_buf_printf(&b, "~%08llx", (unsigned long long)(dlm_hash64(it->id, len, 0) & 0xffffffffu));
+        size_t stem = b.len;
+        int32_t first;
+        if (dlm_strmap_get(&ids, it->id, len, &first) && note) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "id '%.200s' repeats the item of %s:%d; both are kept", it->id, items->v[first].file,
+                     items->v[first].line);
+            note(it->file, it->line, msg);
+        } else {
+            dlm_strmap_put(&ids, it->id, len, i);
+        }
+        for (int k = 2; dlm_strmap_get(&names, b.data, b.len, &first); k++) {
+            b.len = stem;
+            dlm_buf_printf(&b, "~%d", k);
+        }
+        dlm_strmap_put(&names, b.data, b.len, i);
+        free(it->name);
+        it->name = dlm_xmalloc(b.len + 1);
+        memcpy(it->name, b.data, b.len);
+        it->name[b.len] = 0;
+    }
+    dlm_buf_free(&b);
+    dlm_strmap_free(&names);
+    dlm_strmap_free(&ids);
+}
+
 void dlm_eval_items_free(dlm_eval_items *items) {
     for (int i = 0; i < items->n; i++) {
         free(items->v[i].id);
+        free(items->v[i].name);
         free(items->v[i].task);
         free(items->v[i].prompt);
         free(items->v[i].answer);
@@ -132,7 +179,7 @@ static void run_one(const dlm_eval_config *cfg, dlm_backend *be, const dlm_eval_
     st = dlm_step_new(dlm_session_n_tokens(s));
     if (cfg->record_dir) {
         char path[2048];
-        snprintf(path, sizeof path, "%s/%s/%s.dlmtrace", cfg->record_dir, cfg->rule_labels[r], it->id);
+        snprintf(path, sizeof path, "%s/%s/%s.dlmtrace", cfg->record_dir, cfg->rule_labels[r], it->name ? it->name : it->id);
         dlm_trace_header h;
         dlm_trace_header_from_session(&h, cfg->model, s, text.data, cfg->tok_path, be->device);
         dlm_status ws = dlm_trace_writer_open(path, &h, cfg->tok, &w);
@@ -154,7 +201,13 @@ static void run_one(const dlm_eval_config *cfg, dlm_backend *be, const dlm_eval_
     int n_out;
     gen = dlm_session_output(s, &n_out);
     dlm_buf resp = {0};
-    dlm_tokenizer_decode(cfg->tok, gen, n_out, true, &resp);
+    if (dlm_tokenizer_decode(cfg->tok, gen, n_out, true, &resp) != DLM_STATUS_OK) {
+        // The model produced an id its tokenizer lacks: the item ran, its answer is wrong, and why is kept.
+        snprintf(out->undecodable, sizeof out->undecodable, "%s", dlm_error_message());
+        dlm_buf_free(&resp);
+        out->response = dlm_xstrdup("");
+        goto done;
+    }
     out->response = dlm_xstrdup(resp.data ? resp.data : "");
     dlm_buf_free(&resp);
     out->correct = dlm_check(it->checker, it->prompt, it->answer, out->response, out->extracted, sizeof out->extracted);
@@ -164,7 +217,8 @@ fail:
     if (!out->response) out->response = dlm_xstrdup("");
 done:
     out->ms = (dlm_now() - t0) * 1e3;
-    if (w) dlm_trace_writer_close(w);
+    if (w && dlm_trace_writer_close(w) != DLM_STATUS_OK && !out->error[0]) // the trace is part of the result
+        snprintf(out->error, sizeof out->error, "%s", dlm_error_message());
     dlm_step_free(st);
     dlm_session_free(s);
     free(ids);
@@ -212,6 +266,7 @@ dlm_status dlm_eval_run(const dlm_eval_config *cfg, const dlm_eval_items *items,
     double t0 = dlm_now();
     for (int j = 0; j < jobs; j++) pthread_create(&th[j], NULL, worker, &sh);
     int total = cfg->n_rules * items->n;
+    if (cfg->progress) cfg->progress(0, total, 0, cfg->ctx); // the bar (or the 0% log line) at once
     while (atomic_load(&sh.done) < total && !sh.setup_error[0]) {
         usleep(200000);
         if (cfg->progress) cfg->progress(atomic_load(&sh.done), total, dlm_now() - t0, cfg->ctx);

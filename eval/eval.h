@@ -16,7 +16,8 @@
 #include "engine/tokenizer.h"
 
 typedef struct {
-    char *id;
+    char *id;       // as given (in full), or "lineN"
+    char *name;     // file name of its traces (without .dlmtrace): the id made safe and unique
     char *task;     // family name as given ("" when absent)
     int   checker;  // dlm_checker
     char *prompt;
@@ -36,6 +37,11 @@ typedef struct {
 // counted and skipped. forced_checker >= 0 overrides each item's task. Errors: unreadable file.
 dlm_status dlm_eval_read_items(const char *path, int forced_checker, dlm_eval_items *items,
                                void (*bad)(const char *file, int line, const char *reason));
+// Give every item its trace file name once all files are read: the id with '/', '\\', control
+// characters and a leading '.' replaced by '_', cut at a character boundary to a length every
+// file system takes (a hash of the whole id marks the cut), then made unique ("~2", "~3", ...).
+// `note` is told of each item whose id repeats an earlier one.
+void dlm_eval_items_name(dlm_eval_items *items, void (*note)(const char *file, int line, const char *msg));
 void dlm_eval_items_free(dlm_eval_items *items);
 
 typedef struct {
@@ -45,6 +51,7 @@ typedef struct {
     char     extracted[96];
     char    *response;   // malloc'd
     char     error[160]; // a failure to run (the item then counts as wrong)
+    char     undecodable[160]; // why the answer's ids could not be decoded (scored wrong; "" if they could)
 } dlm_eval_result;
 
 typedef struct {
@@ -58,7 +65,7 @@ typedef struct {
     int                  n_rules;
     int                  block_causal;
     bool                 raw_prompt;  // do not apply the chat template
-    const char          *record_dir;  // trace per item and rule: DIR/<rule label>/<id>.dlmtrace
+    const char          *record_dir;  // trace per item and rule: DIR/<rule label>/<item name>.dlmtrace
     const char *const   *rule_labels; // directory names for the traces
     // progress: called from the main thread every ~0.2 s and at the end
     void (*progress)(int done, int total, double elapsed, void *ctx);

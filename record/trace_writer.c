@@ -2,19 +2,20 @@
 #include "trace_writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <msgpack.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/hub.h"
 #include "engine/safetensors.h"
 #include "engine/util.h"
-
-#ifndef DLM_VERSION
-#define DLM_VERSION "0.1.0"
-#endif
+#include "engine/version.h"
 
 struct dlm_trace_writer {
     FILE                *f;
@@ -53,7 +54,8 @@ void dlm_trace_header_from_session(dlm_trace_header *h, const dlm_model *m, cons
     size_t len = strlen(name);
     while (len > 1 && name[len - 1] == '/') name[--len] = 0; // "dir/" -> "dir"
     base = strrchr(name, '/');
-    snprintf(h->model_name, sizeof h->model_name, "%s", base ? base + 1 : name);
+    if (!dlm_hub_name_of(m->dir, h->model_name, sizeof h->model_name)) // a hub snapshot: ORG/NAME, not its hash
+        snprintf(h->model_name, sizeof h->model_name, "%s", base ? base + 1 : name);
     snprintf(h->model_dir, sizeof h->model_dir, "%s", m->dir);
     h->model_identity = m->identity;
     snprintf(h->adapter, sizeof h->adapter, "%s", m->adapter_dir ? m->adapter_dir : "");
@@ -181,11 +183,45 @@ static dlm_status flush_record(dlm_trace_writer *w) {
 
 // ---- header ---------------------------------------------------------------------------------------
 
+// A new file next to `target`, for writing the header before it replaces the target: a file
+// that may be open elsewhere (a reader, or the parent of this very run) is never truncated.
+static FILE *create_beside(const char *target, char **tmp_path) {
+    static atomic_uint counter;
+    const char *slash = strrchr(target, '/');
+    int dir_len = slash ? (int)(slash - target + 1) : 0;
+    size_t n = strlen(target) + 64;
+    char *p = dlm_xmalloc(n);
+    snprintf(p, n, "%.*s.%s.%ld-%u.tmp", dir_len, target, slash ? slash + 1 : target, (long)getpid(),
+             atomic_fetch_add(&counter, 1));
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        int err = errno;
+        if (fd >= 0) close(fd), unlink(p);
+        free(p);
+        errno = err;
+        return NULL;
+    }
+    *tmp_path = p;
+    return f;
+}
+
 dlm_status dlm_trace_writer_open(const char *path, const dlm_trace_header *h, const dlm_tokenizer *tok,
                                  dlm_trace_writer **out) {
     *out = NULL;
-    FILE *f = fopen(path, "wb");
-    if (!f) return dlm_error(DLM_STATUS_IO, "%s: %s", path, strerror(errno));
+    // A regular file (or none yet) is replaced by rename once the header is written; a device or
+    // FIFO (/dev/null, a pipe) is written in place. A symlink's target is what gets replaced.
+    struct stat sb;
+    char *real = NULL, *tmp = NULL;
+    if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) real = realpath(path, NULL);
+    const char *target = real ? real : path;
+    bool in_place = stat(target, &sb) == 0 && !S_ISREG(sb.st_mode);
+    FILE *f = in_place ? fopen(target, "wb") : create_beside(target, &tmp);
+    if (!f) {
+        dlm_status e = dlm_error(DLM_STATUS_IO, "%s: %s", path, strerror(errno));
+        free(real);
+        return e;
+    }
     dlm_trace_writer *w = dlm_xcalloc(1, sizeof *w);
     w->f = f;
     w->path = dlm_xstrdup(path);
@@ -256,10 +292,17 @@ dlm_status dlm_trace_writer_open(const char *path, const dlm_trace_header *h, co
     free(ids);
     mb_end(&m, &w->pk);
     dlm_status st = flush_record(w);
+    if (st == DLM_STATUS_OK && tmp && rename(tmp, target) != 0)
+        st = dlm_error(DLM_STATUS_IO, "%s: cannot replace it: %s", path, strerror(errno));
     if (st != DLM_STATUS_OK) {
+        if (tmp) unlink(tmp);
+        free(tmp);
+        free(real);
         dlm_trace_writer_abort(w);
         return st;
     }
+    free(tmp);
+    free(real);
     *out = w;
     return DLM_STATUS_OK;
 }
@@ -452,7 +495,7 @@ dlm_status dlm_trace_writer_close(dlm_trace_writer *w) {
     kv_bin(&m, "index", w->col.data, w->col.len);
     mb_end(&m, &w->pk);
     dlm_status st = flush_record(w);
-    if (st == DLM_STATUS_OK && fsync(fileno(w->f)) != 0)
+    if (st == DLM_STATUS_OK && fsync(fileno(w->f)) != 0 && errno != EINVAL && errno != EROFS) // (EINVAL: a device)
         st = dlm_error(DLM_STATUS_IO, "%s: fsync: %s", w->path, strerror(errno));
     if (fclose(w->f) != 0 && st == DLM_STATUS_OK) st = dlm_error(DLM_STATUS_IO, "%s: close: %s", w->path, strerror(errno));
     w->f = NULL;

@@ -26,7 +26,9 @@ typedef struct dlm_trace_writer dlm_trace_writer;
 void dlm_trace_header_from_session(dlm_trace_header *h, const dlm_model *m, const dlm_session *s,
                                    const char *prompt_text, const char *tokenizer_path, const char *device);
 
-// Create (truncate) path and write the header. tok supplies the text of each token id as it first
+// Create path and write the header: into a new file that then replaces path by rename, so an
+// existing file there (perhaps open in a viewer, or the trace this run resumes) is never cut under
+// its readers; a device or FIFO is written in place. tok supplies the text of each token id as it first
 // appears (NULL: ids only). The tokenizer must outlive the writer.
 dlm_status dlm_trace_writer_open(const char *path, const dlm_trace_header *h, const dlm_tokenizer *tok,
                                  dlm_trace_writer **out);

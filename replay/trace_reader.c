@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,12 +16,24 @@
 
 #define MAX_DEPTH 32
 #define MAX_TOKEN_BYTES 4096
+// Generation positions a header may claim before any step record holds them (what a viewer
+// allocates for a trace that has only its header, e.g. a live run before its first step).
+#define MAX_UNBACKED_POSITIONS 65536
+// The least a step record spends per generation position: its token, state, events, flags,
+// sampled, p_sampled, p_current, entropy, n_top, top_id and top_p columns with 2-byte ids and one
+// candidate. A record shorter than G times this cannot hold the G positions its header claims.
+#define MIN_STEP_BYTES_PER_POS 18
 
 struct dlm_trace {
     char                *path;
-    bool                 owned;   // map is a malloc'd copy (open_buffer), not a mapping
-    const uint8_t       *map;     // read-only mapping of the file
+    bool                 owned;   // bytes given by open_buffer: nothing to refresh from
+    // The bytes read so far, copied into memory: a file cut short or rewritten under a reader
+    // cannot fault it (a mapping would SIGBUS), and what was read stays valid until close.
+    uint8_t             *map;
     size_t               size;
+    int                  fd;      // the file opened (-1 for a buffer); refresh reads what it appends
+    dev_t                dev;     // identity of that file, to notice the path being replaced
+    ino_t                ino;
     dlm_trace_header     h;
     uint64_t            *offs;    // (n_steps) byte offset of each step record
     uint32_t            *lens;    // (n_steps) its length
@@ -30,9 +41,12 @@ struct dlm_trace {
     int                  n_steps, cap;
     size_t               scan_pos; // first byte not yet scanned
     bool                 has_footer;
+    bool                 tail_cut; // the problem is a record cut short (a writer may still finish it)
     char                 problem[512];
-    char               **tok_text; // (n_vocab) token bytes given by the trace, or NULL
-    uint32_t            *tok_len;
+    // Token texts given by the trace: an open-addressing table keyed by id (sized by the texts
+    // the file holds, never by the n_vocab its header claims).
+    struct tok_slot     *toks;
+    uint32_t             n_toks, cap_toks;
     char               **rules;    // distinct rule specs seen in step records
     int                  n_rules;
 };
@@ -216,6 +230,56 @@ static dlm_status get_ids(const where *w, const msgpack_object *map, const char 
     return DLM_STATUS_OK;
 }
 
+// ---- token text table ------------------------------------------------------------------------------
+
+struct tok_slot {
+    int32_t  id;   // -1: empty
+    uint32_t len;
+    char    *text; // malloc'd, NUL-terminated
+};
+
+static struct tok_slot *tok_find(const dlm_trace *t, int32_t id) {
+    if (!t->cap_toks) return NULL;
+    uint32_t mask = t->cap_toks - 1;
+    for (uint32_t i = ((uint32_t)id * 2654435761u) & mask;; i = (i + 1) & mask) {
+        if (t->toks[i].id == id) return &t->toks[i];
+        if (t->toks[i].id < 0) return NULL;
+    }
+}
+
+// The slot where id is or would go (the table has a free slot).
+static struct tok_slot *tok_find_free(dlm_trace *t, int32_t id) {
+    uint32_t mask = t->cap_toks - 1;
+    for (uint32_t i = ((uint32_t)id * 2654435761u) & mask;; i = (i + 1) & mask)
+        if (t->toks[i].id == id || t->toks[i].id < 0) return &t->toks[i];
+}
+
+static void tok_put(dlm_trace *t, int32_t id, const void *bytes, uint32_t len) {
+    struct tok_slot *s = tok_find(t, id);
+    if (!s) {
+        if (2 * (t->n_toks + 1) > t->cap_toks) { // keep the table at most half full
+            uint32_t cap = t->cap_toks ? 2 * t->cap_toks : 256;
+            struct tok_slot *old = t->toks;
+            uint32_t old_cap = t->cap_toks;
+            t->toks = dlm_xmalloc((size_t)cap * sizeof *t->toks);
+            for (uint32_t i = 0; i < cap; i++) t->toks[i].id = -1;
+            t->cap_toks = cap;
+            for (uint32_t i = 0; i < old_cap; i++)
+                if (old[i].id >= 0) *tok_find_free(t, old[i].id) = old[i];
+            free(old);
+        }
+        s = tok_find_free(t, id);
+        s->id = id;
+        s->text = NULL;
+        t->n_toks++;
+    }
+    free(s->text);
+    s->text = dlm_xmalloc(len + 1);
+    if (len) memcpy(s->text, bytes, len);
+    s->text[len] = 0;
+    s->len = len;
+}
+
 // Token texts: new_token_ids [int], new_token_bytes [bin], same length.
 static dlm_status read_tokens(dlm_trace *t, const where *w, const msgpack_object *map) {
     const msgpack_object *ids = get(map, "new_token_ids"), *bytes = get(map, "new_token_bytes");
@@ -230,11 +294,7 @@ static dlm_status read_tokens(dlm_trace *t, const where *w, const msgpack_object
         if ((b->type != MSGPACK_OBJECT_BIN && b->type != MSGPACK_OBJECT_STR) || b->via.bin.size > MAX_TOKEN_BYTES)
             return bad(w, "new_token_bytes", "entry %u is not the bytes of a token", i);
         uint64_t k = id->via.u64;
-        free(t->tok_text[k]);
-        t->tok_text[k] = dlm_xmalloc(b->via.bin.size + 1);
-        memcpy(t->tok_text[k], b->via.bin.ptr, b->via.bin.size);
-        t->tok_text[k][b->via.bin.size] = 0;
-        t->tok_len[k] = b->via.bin.size;
+        tok_put(t, (int32_t)k, b->via.bin.ptr, b->via.bin.size);
     }
     return DLM_STATUS_OK;
 }
@@ -314,33 +374,69 @@ static dlm_status read_header(dlm_trace *t, const msgpack_object *o) {
         return bad(&w, "rule", "%s", msg);
     }
     if (h->rule.gen != h->gen_len) return bad(&w, "rule", "gen %d differs from gen_len %d", h->rule.gen, h->gen_len);
+    // The canvas is the prompt and the generation, rounded up to whole blocks when block-causal.
+    if (h->block_causal ? h->n_tokens >= h->prompt_len + h->gen_len + h->rule.block
+                        : h->n_tokens != h->prompt_len + h->gen_len)
+        return bad(&w, "n_tokens", "%d does not fit prompt %d + generation %d (blocks of %d%s)", h->n_tokens, h->prompt_len,
+                   h->gen_len, h->rule.block, h->block_causal ? ", block-causal" : "");
     TRY(get_str(&w, o, "parent", h->parent, sizeof h->parent));
     TRY(get_i(&w, o, "parent_step", -1, INT32_MAX, &h->parent_step));
 #undef TRY
-    t->tok_text = dlm_xcalloc((size_t)h->n_vocab, sizeof *t->tok_text);
-    t->tok_len = dlm_xcalloc((size_t)h->n_vocab, sizeof *t->tok_len);
     return read_tokens(t, &w, o);
 }
 
 // ---- scan ------------------------------------------------------------------------------------------
 
-static dlm_status map_file(dlm_trace *t) {
-    if (t->map) munmap((void *)t->map, t->size);
-    t->map = NULL;
-    t->size = 0;
+// Read what the file holds beyond the bytes already read. A file that shrank was rewritten in
+// place under us: what was read stays, and the problem says so.
+static dlm_status read_more(dlm_trace *t) {
     struct stat st;
-    if (stat(t->path, &st) != 0) return dlm_error(DLM_STATUS_IO, "%s: %s", t->path, strerror(errno));
-    if (S_ISDIR(st.st_mode)) return dlm_error(DLM_STATUS_IO, "%s: is a directory, not a trace", t->path);
-    if (!S_ISREG(st.st_mode)) return dlm_error(DLM_STATUS_IO, "%s: not a regular file", t->path);
-    if (st.st_size == 0) return dlm_error(DLM_STATUS_FORMAT, "%s: empty file, not a trace", t->path);
-    int fd = open(t->path, O_RDONLY);
-    if (fd < 0) return dlm_error(DLM_STATUS_IO, "%s: %s", t->path, strerror(errno));
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) return dlm_error(DLM_STATUS_IO, "%s: mmap: %s", t->path, strerror(errno));
-    t->map = p;
-    t->size = (size_t)st.st_size;
+    if (fstat(t->fd, &st) != 0) return dlm_error(DLM_STATUS_IO, "%s: %s", t->path, strerror(errno));
+    if ((uint64_t)st.st_size < t->size) {
+        snprintf(t->problem, sizeof t->problem,
+                 "%s: the file shrank from %zu to %lld bytes while open (rewritten by another program?); %d steps read before",
+                 t->path, t->size, (long long)st.st_size, t->n_steps);
+        return DLM_STATUS_OK;
+    }
+    size_t want = (size_t)st.st_size - t->size;
+    if (want == 0) return DLM_STATUS_OK;
+    t->map = dlm_xrealloc(t->map, t->size + want);
+    size_t got = 0;
+    while (got < want) {
+        ssize_t r = pread(t->fd, t->map + t->size + got, want - got, (off_t)(t->size + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return dlm_error(DLM_STATUS_IO, "%s: read: %s", t->path, strerror(errno));
+        if (r == 0) break; // cut short since fstat: keep what came
+        got += (size_t)r;
+    }
+    t->size += got;
     return DLM_STATUS_OK;
+}
+
+static dlm_status open_file(dlm_trace *t) {
+    // O_NONBLOCK: a FIFO must not block the open; it is refused just below.
+    int fd = open(t->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return dlm_error(DLM_STATUS_IO, "%s: %s", t->path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return dlm_error(DLM_STATUS_IO, "%s: %s", t->path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        if (S_ISDIR(st.st_mode)) return dlm_error(DLM_STATUS_IO, "%s: is a directory, not a trace", t->path);
+        return dlm_error(DLM_STATUS_IO, "%s: not a regular file", t->path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return dlm_error(DLM_STATUS_FORMAT, "%s: empty file, not a trace", t->path);
+    }
+    t->fd = fd;
+    t->dev = st.st_dev;
+    t->ino = st.st_ino;
+    dlm_status e = read_more(t);
+    if (e == DLM_STATUS_OK && t->size == 0) e = dlm_error(DLM_STATUS_FORMAT, "%s: empty file, not a trace", t->path);
+    return e;
 }
 
 // Parse the object at [off, off+len) (already walked) into `up`.
@@ -394,6 +490,7 @@ static dlm_status scan(dlm_trace *t) {
         size_t off = t->scan_pos, len;
         int r = walk(t->map + off, t->size - off, &len, 0);
         if (r == WALK_SHORT) {
+            t->tail_cut = true;
             snprintf(t->problem, sizeof t->problem,
                      "%s: byte %zu: truncated: the record after step %d is incomplete (%zu bytes left); %d complete steps read",
                      t->path, off, t->n_steps - 1, t->size - off, t->n_steps);
@@ -409,7 +506,14 @@ static dlm_status scan(dlm_trace *t) {
         if (str_is(type, "step")) {
             snprintf(w.what, sizeof w.what, "step record %d", t->n_steps);
             dlm_trace_step_info info = {0};
-            dlm_status st = read_info(t, &w, o, &info);
+            const size_t G = (size_t)(t->h.n_tokens - t->h.prompt_len);
+            dlm_status st = DLM_STATUS_OK;
+            if (len < G * MIN_STEP_BYTES_PER_POS)
+                st = bad(&w, NULL, "%zu bytes cannot hold the %zu generation positions of the header", len, G);
+            if (st == DLM_STATUS_OK) st = read_info(t, &w, o, &info);
+            // Records come in order, one per step: record k is step k (a resume relies on it).
+            if (st == DLM_STATUS_OK && info.step != t->n_steps)
+                st = bad(&w, "step", "%d where step %d was due (records out of order or repeated)", info.step, t->n_steps);
             if (st == DLM_STATUS_OK) st = read_tokens(t, &w, o);
             if (st != DLM_STATUS_OK) { // a damaged record: keep what came before it
                 snprintf(t->problem, sizeof t->problem, "%s", dlm_error_message());
@@ -449,6 +553,11 @@ static dlm_status open_common(dlm_trace *t, dlm_status st, dlm_trace **out) {
             t->scan_pos = len;
             st = scan(t);
         }
+        // A claim no step record backs is still bounded (what viewers allocate for it).
+        const int G = t->h.n_tokens - t->h.prompt_len;
+        if (st == DLM_STATUS_OK && t->n_steps == 0 && G > MAX_UNBACKED_POSITIONS)
+            st = bad(&w, "n_tokens", "%d generation positions and no step record that holds them (at most %d without one)", G,
+                     MAX_UNBACKED_POSITIONS);
     }
     if (st != DLM_STATUS_OK) {
         dlm_trace_close(t);
@@ -462,7 +571,8 @@ dlm_status dlm_trace_open(const char *path, dlm_trace **out) {
     *out = NULL;
     dlm_trace *t = dlm_xcalloc(1, sizeof *t);
     t->path = dlm_xstrdup(path);
-    return open_common(t, map_file(t), out);
+    t->fd = -1;
+    return open_common(t, open_file(t), out);
 }
 
 dlm_status dlm_trace_open_buffer(const void *data, size_t n, const char *name, dlm_trace **out) {
@@ -470,34 +580,50 @@ dlm_status dlm_trace_open_buffer(const void *data, size_t n, const char *name, d
     dlm_trace *t = dlm_xcalloc(1, sizeof *t);
     t->path = dlm_xstrdup(name);
     t->owned = true;
+    t->fd = -1;
     dlm_status st = DLM_STATUS_OK;
     if (n == 0) {
         st = dlm_error(DLM_STATUS_FORMAT, "%s: empty file, not a trace", name);
     } else {
-        uint8_t *copy = dlm_xmalloc(n);
-        memcpy(copy, data, n);
-        t->map = copy;
+        t->map = dlm_xmalloc(n);
+        memcpy(t->map, data, n);
         t->size = n;
     }
     return open_common(t, st, out);
 }
 
 dlm_status dlm_trace_refresh(dlm_trace *t) {
-    if (t->owned) return DLM_STATUS_OK; // a buffer never grows
-    if (t->problem[0] && strstr(t->problem, "truncated")) t->problem[0] = 0; // the writer may have finished it
-    dlm_status st = map_file(t);
-    if (st != DLM_STATUS_OK) return st;
+    if (t->owned || t->fd < 0) return DLM_STATUS_OK; // a buffer never grows
+    if (t->problem[0] && !t->tail_cut) return DLM_STATUS_OK; // damage stays damage
+    // The path now naming another file (a writer replaced it): keep following the one we read.
+    struct stat st;
+    if (stat(t->path, &st) == 0 && (st.st_dev != t->dev || st.st_ino != t->ino)) {
+        snprintf(t->problem, sizeof t->problem, "%s: replaced by a new file since it was opened; reopen it to see that one",
+                 t->path);
+        return DLM_STATUS_OK;
+    }
+    char was[sizeof t->problem];
+    snprintf(was, sizeof was, "%s", t->problem);
+    t->problem[0] = 0; // a truncated tail may have been completed by the writer
+    t->tail_cut = false;
+    size_t before = t->size;
+    dlm_status e = read_more(t);
+    if (e != DLM_STATUS_OK || t->problem[0]) return e;
+    if (t->size == before && was[0]) { // nothing new: the tail is still cut
+        snprintf(t->problem, sizeof t->problem, "%s", was);
+        t->tail_cut = true;
+        return DLM_STATUS_OK;
+    }
     return scan(t);
 }
 
 void dlm_trace_close(dlm_trace *t) {
     if (!t) return;
-    if (t->owned) free((void *)t->map);
-    else if (t->map) munmap((void *)t->map, t->size);
-    if (t->tok_text)
-        for (int i = 0; i < t->h.n_vocab; i++) free(t->tok_text[i]);
-    free(t->tok_text);
-    free(t->tok_len);
+    free(t->map);
+    if (t->fd >= 0) close(t->fd);
+    for (uint32_t i = 0; i < t->cap_toks; i++)
+        if (t->toks[i].id >= 0) free(t->toks[i].text);
+    free(t->toks);
     for (int i = 0; i < t->n_rules; i++) free(t->rules[i]);
     free(t->rules);
     free(t->offs);
@@ -516,9 +642,10 @@ const char *dlm_trace_problem(const dlm_trace *t) { return t->problem[0] ? t->pr
 bool dlm_trace_has_footer(const dlm_trace *t) { return t->has_footer; }
 
 const char *dlm_trace_token(const dlm_trace *t, int32_t id, size_t *len) {
-    if (id < 0 || id >= t->h.n_vocab || !t->tok_text[id]) return NULL;
-    if (len) *len = t->tok_len[id];
-    return t->tok_text[id];
+    const struct tok_slot *s = id >= 0 && id < t->h.n_vocab ? tok_find(t, id) : NULL;
+    if (!s) return NULL;
+    if (len) *len = s->len;
+    return s->text;
 }
 
 dlm_status dlm_trace_raw_step(const dlm_trace *t, int i, const void **bytes, size_t *n) {
@@ -572,9 +699,11 @@ static dlm_status read_state(dlm_trace *t, const where *w0, const msgpack_object
     if (st->rule.gen != h->gen_len) return bad(&w, "rule", "gen %d differs from the header's %d", st->rule.gen, h->gen_len);
     st->n_tokens = N, st->prompt_len = P, st->gen_len = h->gen_len, st->block_causal = h->block_causal;
     if ((e = get_i(&w, s, "block", 0, N, &st->block)) != DLM_STATUS_OK) return e;
-    if ((e = get_i(&w, s, "step_in_block", 0, INT32_MAX, &st->step_in_block)) != DLM_STATUS_OK) return e;
-    if ((e = get_i(&w, s, "post_steps", 0, INT32_MAX, &st->post_steps)) != DLM_STATUS_OK) return e;
-    if ((e = get_i(&w, s, "step", 0, INT32_MAX, &st->step)) != DLM_STATUS_OK) return e;
+    // Counters are bounded by the record's place in the file: after step k, k + 1 steps were run,
+    // the block's share of them, and at most one pending mask-free iteration more.
+    if ((e = get_i(&w, s, "step", snap->step + 1, snap->step + 1, &st->step)) != DLM_STATUS_OK) return e;
+    if ((e = get_i(&w, s, "step_in_block", 0, st->step, &st->step_in_block)) != DLM_STATUS_OK) return e;
+    if ((e = get_i(&w, s, "post_steps", 0, st->step_in_block + 1, &st->post_steps)) != DLM_STATUS_OK) return e;
     if ((e = get_i(&w, s, "block_masks", 0, N, &st->block_masks)) != DLM_STATUS_OK) return e;
     if ((e = get_bool(&w, s, "done", &st->done)) != DLM_STATUS_OK) return e;
     if ((e = get_bool(&w, s, "stopped", &st->stopped)) != DLM_STATUS_OK) return e;

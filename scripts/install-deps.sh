@@ -5,10 +5,11 @@ set -eu
 PKGS="gcc g++ make pkg-config python3
       libjansson-dev libpcre2-dev libutf8proc-dev libopenblas-openmp-dev
       libmsgpack-dev libtermkey-dev libncurses-dev
-      libcmocka-dev tmux
+      libcmocka-dev tmux man-db groff-base zsh
       clang libclang-rt-dev libomp-dev"
 # clang (with its sanitizer runtimes and OpenMP) builds the libFuzzer targets of `make fuzz`;
-# g++ and python3 build the CUDA emulator of `make test-cuda-emu`.
+# g++ and python3 build the CUDA emulator of `make test-cuda-emu`; man-db + groff-base render the
+# man page and zsh runs the zsh completion in the install tests.
 # Node.js runs the reference tokenizers in the tests; install Debian's only if none is present.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 SUDO=""

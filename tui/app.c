@@ -11,23 +11,82 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "app.h"
 #include "engine/util.h"
 
-static volatile sig_atomic_t sig_quit, sig_winch, sig_tstp;
+static volatile sig_atomic_t sig_quit, sig_winch, sig_tstp; // sig_quit: the signal that asked to quit
 static tui_app *g_app; // for the die callback: the terminal must be restored on a fatal error
-static bool screen_active;
+static volatile sig_atomic_t screen_active;
+
+// What a dying process can still do for the terminal from a signal handler (async-signal-safe:
+// write and tcsetattr only): the tty modes saved before curses took it, and the escape sequences
+// that leave the alternate screen, show the cursor and stop mouse reporting, prepared beforehand.
+static struct termios saved_tio;
+static bool have_tio;
+static char reset_seq[256];
+static size_t reset_len;
+
+static void emergency_restore(void) {
+    if (!screen_active) return;
+    screen_active = 0;
+    ssize_t r = write(STDOUT_FILENO, reset_seq, reset_len);
+    (void)r;
+    if (have_tio) tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+}
+
+static bool is_quit_signal(int sig) { return sig != SIGWINCH && sig != SIGTSTP; }
 
 static void on_signal(int sig) {
     if (sig == SIGWINCH) sig_winch = 1;
     else if (sig == SIGTSTP) sig_tstp = 1;
-    else sig_quit = 1;
+    else if (sig_quit && is_quit_signal(sig)) { // asked twice: the loop is not answering, so go now
+        emergency_restore();
+        _exit(128 + sig);
+    } else sig_quit = sig;
 }
 
+static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
+static struct sigaction crash_old[sizeof crash_signals / sizeof crash_signals[0]];
+
+static void on_crash(int sig) {
+    emergency_restore();
+    for (size_t i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++)
+        if (crash_signals[i] == sig) sigaction(sig, &crash_old[i], NULL); // a sanitizer's handler, or the default
+    raise(sig); // blocked while this handler runs: delivered to that handler as soon as it returns
+}
+
+// Before curses takes the terminal: remember its modes and restore them if the process crashes.
+static void catch_crashes(void) {
+    have_tio = tcgetattr(STDIN_FILENO, &saved_tio) == 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_crash;
+    for (size_t i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++) sigaction(crash_signals[i], &sa, &crash_old[i]);
+}
+
+// After initscr: the sequences emergency_restore writes, from this terminal's terminfo.
+static void prepare_reset(void) {
+    const char *caps[] = {"sgr0", "cnorm", "rmcup"};
+    reset_len = 0;
+    const char *mouse_off = "\033[?1006l\033[?1000l";
+    memcpy(reset_seq, mouse_off, strlen(mouse_off));
+    reset_len = strlen(mouse_off);
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        const char *c = tigetstr((char *)caps[i]);
+        if (c && c != (char *)-1 && reset_len + strlen(c) + 3 < sizeof reset_seq) memcpy(reset_seq + reset_len, c, strlen(c)), reset_len += strlen(c);
+    }
+    memcpy(reset_seq + reset_len, "\r\n", 2);
+    reset_len += 2;
+}
+
+// Mouse reporting in the X10 encoding (ESC [ M b x y). Not SGR (1006): ncurses' xterm entries
+// declare kmous=\E[< and libtermkey 0.22 then reads an SGR report as an X10 one, so a click
+// became a jump to a step. X10 reaches column 223, wide enough for the grids' cells.
 static void mouse_enable(bool on) {
-    fputs(on ? "\033[?1000h\033[?1006h" : "\033[?1006l\033[?1000l", stdout);
+    fputs(on ? "\033[?1000h" : "\033[?1006l\033[?1000l", stdout);
     fflush(stdout);
 }
 
@@ -47,6 +106,16 @@ static void message(tui_app *app, bool error, const char *fmt, ...) {
     va_end(ap);
     app->message_error = error;
     app->message_until = dlm_now() + (error ? 6.0 : 3.0);
+}
+
+void tui_app_fail(tui_app *app, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("dlmscope: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    app->quit = true;
 }
 
 // ---- timelines -----------------------------------------------------------------------------------
@@ -108,7 +177,7 @@ static void make_caption(tui_app *app) {
     if (!st) return;
     char *c = app->caption;
     size_t n = sizeof app->caption;
-    int len = snprintf(c, n, "step %d, block %d: ", st->step + 1, st->block + 1);
+    int len = snprintf(c, n, "step %d, block %d: ", st->step, st->block);
     int shown = 0;
     for (int i = st->prompt_len; i < st->n_tokens && len < (int)n - 40 && shown < 4; i++) {
         const dlm_pos_info *p = &st->pos[i];
@@ -212,17 +281,23 @@ static void fork_to(tui_app *app, const dlm_rule_config *rule) {
     app->b = app->a;
     snprintf(app->b.label, sizeof app->b.label, "parent: %s", dlm_rule_name(dlm_trace_header_of(app->b.trace)->rule.kind));
     app->a = nt;
-    snprintf(app->a.label, sizeof app->a.label, "fork at step %d: %s", s + 1, dlm_rule_name(rule->kind));
+    snprintf(app->a.label, sizeof app->a.label, "fork after step %d: %s", s, dlm_rule_name(rule->kind));
     dlm_player_seek(app->a.player, s);
     app->follow = true;
     char spec[256];
     dlm_rule_format(rule, spec, sizeof spec);
-    message(app, false, "forked at step %d: %s  (c compares with the parent)", s + 1, spec);
+    message(app, false, "forked after step %d: %s  (c compares with the parent)", s, spec);
 }
 
+// The rule the next step from here runs under: at the newest step of a live session that is the
+// session's rule (a fork pending at this step included), else the rule the current step ran.
 static dlm_rule_config current_rule(const tui_app *app) {
     dlm_rule_config r;
     int s = cur_step(app);
+    if (app->a.live && s == dlm_trace_n_steps(app->a.trace) - 1) {
+        r = *tui_live_rule(app->a.live);
+        return r;
+    }
     const char *spec = s >= 0 ? dlm_trace_rule_spec(app->a.trace, dlm_trace_info(app->a.trace, s)->rule) : hdr(app)->rule_spec;
     if (dlm_rule_parse(spec[0] ? spec : hdr(app)->rule_spec, &r) != DLM_STATUS_OK) r = hdr(app)->rule;
     dlm_rule_finalize(&r);
@@ -360,26 +435,25 @@ static void param_adjust(tui_app *app, int dir) {
 
 // ---- actions ------------------------------------------------------------------------------------------------
 
-static int line_of(const tui_app *app, int pos); // canvas navigation helpers below
+static void input_set(tui_app *app, const char *text);
 
 static void search_move(tui_app *app, int dir) {
     const dlm_step *st = dlm_player_step(app->a.player);
     if (!st || !app->search[0]) return;
     const dlm_trace_header *h = hdr(app);
     int G = h->n_tokens - h->prompt_len;
-    for (int k = 1; k <= G; k++) {
-        int i = h->prompt_len + ((app->sel - h->prompt_len + dir * k) % G + G) % G;
-        size_t len;
-        const char *b = dlm_trace_token(app->a.trace, st->pos[i].token, &len);
-        if (!b || st->pos[i].state == DLM_POS_MASK) continue;
-        char tmp[512];
-        snprintf(tmp, sizeof tmp, "%.*s", (int)(len < 511 ? len : 511), b);
-        if (strstr(tmp, app->search)) {
-            app->sel = i;
-            return;
+    unsigned char *starts = dlm_xmalloc((size_t)G + 1);
+    int found = tui_step_search(app, &app->a, st, starts, NULL);
+    for (int k = 1; found && k <= G; k++) {
+        int g = ((app->sel - h->prompt_len + dir * k) % G + G) % G;
+        if (starts[g]) {
+            app->sel = h->prompt_len + g;
+            break;
         }
     }
-    message(app, true, "'%s' not found at this step", app->search);
+    free(starts);
+    if (!found) message(app, true, "'%s' not found at step %d", app->search, cur_step(app));
+    else if (found > 1) message(app, false, "'%s': %d matches (n next, N previous)", app->search, found);
 }
 
 static void do_action(tui_app *app, tui_action a, int arg) {
@@ -409,7 +483,7 @@ static void do_action(tui_app *app, tui_action a, int arg) {
         if (!st) break;
         int b = st->block + (a == TUI_ACTION_NEXT_BLOCK ? 1 : st->step_in_block == 0 ? -1 : 0);
         int s = dlm_player_block_start(app->a.player, b);
-        if (s < 0) message(app, false, "no block %d yet", b + 1);
+        if (s < 0) message(app, false, "no block %d yet", b);
         else seek(app, s);
         break;
     }
@@ -431,7 +505,7 @@ static void do_action(tui_app *app, tui_action a, int arg) {
         if (found < 0) message(app, false, "no stuck token %s", a == TUI_ACTION_NEXT_STUCK ? "later" : "earlier");
         else seek(app, found), select_first(app, 0);
         break;
-    case TUI_ACTION_GOTO: app->input = INPUT_GOTO, app->input_buf[0] = 0; break;
+    case TUI_ACTION_GOTO: app->input = INPUT_GOTO, input_set(app, ""); break;
     case TUI_ACTION_FASTER: app->interval_ms = app->interval_ms > 20 ? app->interval_ms * 2 / 3 : 20; break;
     case TUI_ACTION_SLOWER: app->interval_ms = app->interval_ms < 4000 ? app->interval_ms * 3 / 2 : 4000; break;
     case TUI_ACTION_LEFT:
@@ -445,11 +519,11 @@ static void do_action(tui_app *app, tui_action a, int arg) {
         if (app->focus == FOCUS_HEAT) {
             seek(app, cur + (a == TUI_ACTION_DOWN ? 1 : -1));
         } else { // the position on the neighbouring line nearest in order
-            int line = line_of(app, app->sel), target = line + (a == TUI_ACTION_DOWN ? 1 : -1);
+            int line = tui_canvas_line_of(app, app->sel), target = line + (a == TUI_ACTION_DOWN ? 1 : -1);
             const dlm_trace_header *h = hdr(app);
             int best = app->sel;
             for (int i = h->prompt_len; i < h->n_tokens; i++)
-                if (line_of(app, i) == target) {
+                if (tui_canvas_line_of(app, i) == target) {
                     best = i;
                     if (a == TUI_ACTION_UP || i >= app->sel + 1) break;
                 }
@@ -458,7 +532,7 @@ static void do_action(tui_app *app, tui_action a, int arg) {
         break;
     case TUI_ACTION_FOCUS: app->focus = app->focus == FOCUS_CANVAS ? FOCUS_HEAT : FOCUS_CANVAS; break;
     case TUI_ACTION_METRIC: app->metric = (tui_metric)((app->metric + 1) % METRIC_COUNT); break;
-    case TUI_ACTION_SEARCH: app->input = INPUT_SEARCH, app->input_buf[0] = 0; break;
+    case TUI_ACTION_SEARCH: app->input = INPUT_SEARCH, input_set(app, ""); break;
     case TUI_ACTION_SEARCH_NEXT: search_move(app, 1); break;
     case TUI_ACTION_SEARCH_PREV: search_move(app, -1); break;
     case TUI_ACTION_TOGGLE_T2X: {
@@ -493,14 +567,17 @@ static void do_action(tui_app *app, tui_action a, int arg) {
         break;
     case TUI_ACTION_INSPECTOR: app->lopts.inspector = !app->lopts.inspector; break;
     case TUI_ACTION_HEAT: app->lopts.heat = !app->lopts.heat; break;
+    case TUI_ACTION_CAND: app->lopts.cand = !app->lopts.cand; break;
     case TUI_ACTION_PROMPT:
         if (!app->a.live) {
             message(app, true, "a new prompt needs a live session (dlmscope --model DIR)");
             break;
         }
         app->input = INPUT_PROMPT;
-        snprintf(app->input_buf, sizeof app->input_buf, "%s",
-                 app->n_prompts ? app->prompts[app->prompt_idx++ % app->n_prompts] : "");
+        // The next sample prompt: not the one on screen now.
+        for (int k = 0; k < app->n_prompts && app->prompt_text && strstr(app->prompt_text, app->prompts[app->prompt_idx % app->n_prompts]); k++)
+            app->prompt_idx++;
+        input_set(app, app->n_prompts ? app->prompts[app->prompt_idx++ % app->n_prompts] : "");
         break;
     case TUI_ACTION_REDRAW: clearok(curscr, TRUE); break;
     case TUI_ACTION_CANCEL:
@@ -517,26 +594,6 @@ static void do_action(tui_app *app, tui_action a, int arg) {
     clamp_sel(app);
 }
 
-// Canvas line of a position, recomputed the way draw.c lays it out (width of the canvas pane).
-static int line_of(const tui_app *app, int pos) {
-    const dlm_step *st = dlm_player_step(app->a.player);
-    if (!st) return 0;
-    int W = app->L.canvas.w > 0 ? app->L.canvas.w : 80, line = 0, col = 0;
-    for (int i = st->prompt_len; i < st->n_tokens; i++) {
-        tui_token_text tt;
-        const dlm_pos_info *p = &st->pos[i];
-        if (p->state == DLM_POS_MASK || p->state == DLM_POS_SOFT_MASK || (p->events & DLM_EVENT_REMASK)) tt.width = 1, tt.newline = false;
-        else tui_token_display(app, app->a.trace, p->token, &tt);
-        if (tt.width == 0) tt.width = 1;
-        int w = tt.width < W ? tt.width : W;
-        if (col > 0 && col + w > W) line++, col = 0;
-        if (i == pos) return line;
-        col += w;
-        if (tt.newline && p->state != DLM_POS_MASK) line++, col = 0;
-    }
-    return line;
-}
-
 // ---- input -----------------------------------------------------------------------------------------------
 
 static void commit_input(tui_app *app) {
@@ -547,26 +604,73 @@ static void commit_input(tui_app *app) {
         if (app->search[0]) search_move(app, 1);
     } else if (in == INPUT_GOTO) {
         long long s;
-        if (dlm_parse_int(app->input_buf, 1, INT32_MAX, &s)) seek(app, (int)s - 1);
+        if (dlm_parse_int(app->input_buf, 0, INT32_MAX, &s)) seek(app, (int)s);
         else if (app->input_buf[0]) message(app, true, "'%s' is not a step number", app->input_buf);
     } else if (in == INPUT_PROMPT && app->input_buf[0]) {
         restart_with_prompt(app, app->input_buf);
     }
 }
 
+static void input_set(tui_app *app, const char *text) {
+    snprintf(app->input_buf, sizeof app->input_buf, "%s", text);
+    app->input_pos = strlen(app->input_buf);
+}
+
+static bool utf8_cont(char c) { return ((unsigned char)c & 0xc0) == 0x80; }
+
+// Delete input_buf[from, to) and leave the cursor at `from`.
+static void input_delete(tui_app *app, size_t from, size_t to) {
+    memmove(app->input_buf + from, app->input_buf + to, strlen(app->input_buf + to) + 1);
+    app->input_pos = from;
+}
+
+static void input_insert(tui_app *app, const char *text) {
+    size_t len = strlen(app->input_buf), n = strlen(text);
+    if (len + n + 1 > sizeof app->input_buf) return;
+    memmove(app->input_buf + app->input_pos + n, app->input_buf + app->input_pos, len - app->input_pos + 1);
+    memcpy(app->input_buf + app->input_pos, text, n);
+    app->input_pos += n;
+}
+
+// A line editor with the readline keys people expect: arrows, Home/End, C-a/C-e, C-u (to the
+// start), C-k (to the end), C-w (the word before the cursor), Backspace, Delete.
 static void input_key(tui_app *app, const TermKeyKey *k) {
-    size_t len = strlen(app->input_buf);
-    if (k->type == TERMKEY_TYPE_KEYSYM && k->code.sym == TERMKEY_SYM_ENTER) commit_input(app);
-    else if (k->type == TERMKEY_TYPE_KEYSYM && k->code.sym == TERMKEY_SYM_ESCAPE) app->input = INPUT_NONE;
-    else if (k->type == TERMKEY_TYPE_KEYSYM && (k->code.sym == TERMKEY_SYM_BACKSPACE || k->code.sym == TERMKEY_SYM_DEL)) {
-        while (len > 0 && ((unsigned char)app->input_buf[len - 1] & 0xc0) == 0x80) len--; // a whole UTF-8 character
-        if (len > 0) len--;
-        app->input_buf[len] = 0;
-    } else if (k->type == TERMKEY_TYPE_KEYSYM && k->code.sym == TERMKEY_SYM_SPACE) {
-        if (len + 2 < sizeof app->input_buf) strcat(app->input_buf, " ");
+    char *b = app->input_buf;
+    size_t len = strlen(b), pos = app->input_pos > len ? len : app->input_pos;
+    app->input_pos = pos;
+    bool ctrl = k->modifiers & TERMKEY_KEYMOD_CTRL;
+    int sym = k->type == TERMKEY_TYPE_KEYSYM ? k->code.sym : -1;
+    int ch = k->type == TERMKEY_TYPE_UNICODE && ctrl ? (int)k->code.codepoint : 0;
+    if (sym == TERMKEY_SYM_ENTER) commit_input(app);
+    else if (sym == TERMKEY_SYM_ESCAPE || ch == 'g') app->input = INPUT_NONE;
+    else if (sym == TERMKEY_SYM_LEFT || ch == 'b') {
+        while (pos > 0 && utf8_cont(b[--pos])) {}
+        app->input_pos = pos;
+    } else if (sym == TERMKEY_SYM_RIGHT || ch == 'f') {
+        if (pos < len) pos++;
+        while (pos < len && utf8_cont(b[pos])) pos++;
+        app->input_pos = pos;
+    } else if (sym == TERMKEY_SYM_HOME || ch == 'a') app->input_pos = 0;
+    else if (sym == TERMKEY_SYM_END || ch == 'e') app->input_pos = len;
+    else if (ch == 'u') input_delete(app, 0, pos);
+    else if (ch == 'k') b[pos] = 0;
+    else if (ch == 'w') {
+        size_t from = pos;
+        while (from > 0 && b[from - 1] == ' ') from--;
+        while (from > 0 && b[from - 1] != ' ') from--;
+        input_delete(app, from, pos);
+    } else if (sym == TERMKEY_SYM_BACKSPACE || ch == 'h') {
+        size_t from = pos;
+        while (from > 0 && utf8_cont(b[--from])) {} // a whole UTF-8 character
+        input_delete(app, from, pos);
+    } else if (sym == TERMKEY_SYM_DELETE || sym == TERMKEY_SYM_DEL || ch == 'd') {
+        size_t to = pos < len ? pos + 1 : pos;
+        while (to < len && utf8_cont(b[to])) to++;
+        input_delete(app, pos, to);
+    } else if (sym == TERMKEY_SYM_SPACE) {
+        input_insert(app, " ");
     } else if (k->type == TERMKEY_TYPE_UNICODE && !(k->modifiers & (TERMKEY_KEYMOD_CTRL | TERMKEY_KEYMOD_ALT))) {
-        size_t u = strlen(k->utf8);
-        if (len + u + 1 < sizeof app->input_buf) strcat(app->input_buf, k->utf8);
+        input_insert(app, k->utf8);
     }
 }
 
@@ -606,32 +710,19 @@ static void mouse_key(tui_app *app, const TermKeyKey *k) {
         return;
     }
     if (ev != TERMKEY_MOUSE_PRESS || button != 1) return;
-    tui_rect c = app->L.canvas, h = app->L.heat;
+    tui_rect c = app->L.canvas, h = app->L.heat, cand = app->L.cand;
     const dlm_trace_header *hd = hdr(app);
+    if (!dlm_player_step(app->a.player)) return; // nothing decoded yet: nothing to select
     if (line > c.y && line < c.y + c.h && col >= c.x && col < c.x + c.w) {
-        int target = line - c.y - 1 + app->canvas_top; // find the cell under the pointer
-        for (int i = hd->prompt_len; i < hd->n_tokens; i++)
-            if (line_of(app, i) == target) {
-                app->sel = i;
-                int l2 = target, x = 0;
-                (void)l2;
-                // walk the line to the column
-                for (int j = i; j < hd->n_tokens && line_of(app, j) == target; j++) {
-                    tui_token_text tt;
-                    const dlm_pos_info *p = &dlm_player_step(app->a.player)->pos[j];
-                    if (p->state == DLM_POS_MASK || p->state == DLM_POS_SOFT_MASK) tt.width = 1;
-                    else tui_token_display(app, app->a.trace, p->token, &tt);
-                    if (tt.width == 0) tt.width = 1;
-                    if (col - c.x < x + tt.width) {
-                        app->sel = j;
-                        break;
-                    }
-                    x += tt.width;
-                    app->sel = j;
-                }
-                break;
-            }
+        int p = tui_canvas_pos_at(app, line - c.y - 1 + app->canvas_top, col - c.x);
+        if (p >= 0) app->sel = p;
         app->focus = FOCUS_CANVAS;
+    } else if (cand.w && line >= cand.y && line < cand.y + cand.h && col >= cand.x + 6 && col < cand.x + cand.w) {
+        // the candidates grid: one column of 9 cells per position, centred on the selection
+        int ncols = (cand.w - 6) / 9, G = hd->n_tokens - hd->prompt_len, left = app->sel - hd->prompt_len - ncols / 2;
+        if (left > G - ncols) left = G - ncols;
+        if (left < 0) left = 0;
+        app->sel = hd->prompt_len + left + (col - cand.x - 6) / 9;
     } else if (line > h.y && line < h.y + h.h && col >= h.x + 6 && col < h.x + h.w) {
         app->sel = hd->prompt_len + app->heat_left + (col - h.x - 6);
         seek(app, app->heat_top + line - h.y - 1);
@@ -641,6 +732,7 @@ static void mouse_key(tui_app *app, const TermKeyKey *k) {
 }
 
 static void handle_key(tui_app *app, const TermKeyKey *k) {
+    app->message[0] = 0; // a message stays until the next key, not over the key bar for seconds
     if (k->type == TERMKEY_TYPE_MOUSE) {
         mouse_key(app, k);
         return;
@@ -698,6 +790,42 @@ static void handle_resize(tui_app *app) {
     app->rows = LINES, app->cols = COLS;
 }
 
+void tui_app_key(tui_app *app, const TermKeyKey *k) { handle_key(app, k); }
+
+bool tui_app_tick(tui_app *app) {
+    bool dirty = false;
+    poll_live(app, &dirty);
+    double now = dlm_now();
+    if (app->playing && now >= app->next_tick) {
+        if (!(app->a.live && tui_live_busy(app->a.live))) step_forward(app);
+        app->next_tick = now + app->interval_ms / 1000.0;
+        dirty = true;
+    }
+    if (app->message[0] && now >= app->message_until) app->message[0] = 0, dirty = true;
+    return dirty;
+}
+
+bool tui_app_idle(const tui_app *app) {
+    const tui_timeline *ts[2] = {&app->a, &app->b};
+    for (int k = 0; k < 2; k++)
+        if (ts[k]->live && tui_live_busy(ts[k]->live)) return false;
+    return !app->playing && app->steps_wanted == 0;
+}
+
+void tui_app_frame(tui_app *app) {
+    app->rows = LINES, app->cols = COLS;
+    app->lopts.compare = app->compare;
+    app->lopts.cand_rows = tui_cand_rows(app);
+    // Two passes: the widths do not depend on the canvas's text, its height does.
+    app->lopts.canvas_lines = 0;
+    tui_layout_compute(app->rows, app->cols, &app->lopts, &app->L);
+    if (!app->L.too_small) {
+        app->lopts.canvas_lines = tui_canvas_lines(app, app->L.canvas.w);
+        tui_layout_compute(app->rows, app->cols, &app->lopts, &app->L);
+    }
+    tui_draw(app);
+}
+
 static int run_loop(tui_app *app) {
     bool dirty = true, pending = false;
     while (!app->quit && !sig_quit) {
@@ -719,19 +847,9 @@ static int run_loop(tui_app *app) {
             handle_resize(app);
             dirty = true;
         }
-        poll_live(app, &dirty);
-        double now = dlm_now();
-        if (app->playing && now >= app->next_tick) {
-            if (!(app->a.live && tui_live_busy(app->a.live))) step_forward(app);
-            app->next_tick = now + app->interval_ms / 1000.0;
-            dirty = true;
-        }
-        if (app->message[0] && now >= app->message_until) app->message[0] = 0, dirty = true;
+        dirty |= tui_app_tick(app);
         if (dirty) {
-            app->rows = LINES, app->cols = COLS;
-            app->lopts.compare = app->compare;
-            tui_layout_compute(app->rows, app->cols, &app->lopts, &app->L);
-            tui_draw(app);
+            tui_app_frame(app);
             dirty = false;
         }
         int timeout = 1000;
@@ -745,13 +863,13 @@ static int run_loop(tui_app *app) {
         TermKeyKey key;
         TermKeyResult res;
         if (r > 0) {
-            if (pfd.revents & (POLLHUP | POLLERR)) break; // the terminal went away
-            termkey_advisereadable(app->tk);
+            if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) break; // the terminal went away
+            if (termkey_advisereadable(app->tk) == TERMKEY_RES_ERROR) break; // EIO: the terminal is gone
             while ((res = termkey_getkey(app->tk, &key)) == TERMKEY_RES_KEY) {
                 handle_key(app, &key);
                 dirty = true;
             }
-            if (res == TERMKEY_RES_EOF) break;
+            if (res == TERMKEY_RES_EOF || res == TERMKEY_RES_ERROR) break;
             pending = res == TERMKEY_RES_AGAIN;
         } else if (pending) {
             if (termkey_getkey_force(app->tk, &key) == TERMKEY_RES_KEY) {
@@ -787,7 +905,7 @@ int tui_main(const tui_opts *o) {
     tui_app *app = dlm_xcalloc(1, sizeof *app);
     app->opts = *o;
     app->interval_ms = 120;
-    app->lopts = (tui_layout_opts){.inspector = true, .heat = true};
+    app->lopts = (tui_layout_opts){.inspector = true, .heat = true, .cand = true};
     app->metric = METRIC_CONF;
     setlocale(LC_ALL, "");
     app->utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
@@ -828,43 +946,69 @@ int tui_main(const tui_opts *o) {
     }
     if (o->compare_path) {
         app->compare = true;
-        snprintf(app->a.label, sizeof app->a.label, "A: %s", o->trace_path);
-        snprintf(app->b.label, sizeof app->b.label, "B: %s", o->compare_path);
+        const char *na = strrchr(o->trace_path, '/'), *nb = strrchr(o->compare_path, '/');
+        snprintf(app->a.label, sizeof app->a.label, "A: %s", na ? na + 1 : o->trace_path);
+        snprintf(app->b.label, sizeof app->b.label, "B: %s", nb ? nb + 1 : o->compare_path);
     }
     load_prompts(app, o->prompts_file);
-    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-        fprintf(stderr, "dlmscope: the visualizer needs a terminal (headless: dlmscope run, dlmscope trace dump)\n");
-        status = 2;
-        goto cleanup;
+    SCREEN *script_screen = NULL;
+    FILE *script_out = NULL, *script_in = NULL;
+    if (o->script) {
+        // Script mode: an off-screen terminal of $TERM's kind; its bytes go to DIR/terminal.out.
+        const char *term = getenv("TERM") && *getenv("TERM") ? getenv("TERM") : "xterm-256color";
+        char *out_path = o->dump_dir ? dlm_path_join(o->dump_dir, "terminal.out") : NULL;
+        script_out = fopen(out_path ? out_path : "/dev/null", "w");
+        script_in = fopen("/dev/null", "r");
+        free(out_path);
+        script_screen = script_out && script_in ? newterm(term, script_out, script_in) : NULL;
+        if (!script_screen) {
+            fprintf(stderr, "dlmscope: --script: cannot create an off-screen terminal (TERM=%s; is --dump-screens a folder?)\n", term);
+            goto cleanup;
+        }
+        set_term(script_screen);
+        int cols = getenv("COLUMNS") ? atoi(getenv("COLUMNS")) : 80, rows = getenv("LINES") ? atoi(getenv("LINES")) : 24;
+        resizeterm(rows > 0 ? rows : 24, cols > 0 ? cols : 80);
+        app->tk = termkey_new_abstract(term, TERMKEY_FLAG_SPACESYMBOL | TERMKEY_FLAG_CTRLC);
+    } else {
+        if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+            fprintf(stderr, "dlmscope: the visualizer needs a terminal (headless: dlmscope run, dlmscope trace dump; "
+                            "scripted: --script FILE)\n");
+            status = 2;
+            goto cleanup;
+        }
+        // Take the terminal.
+        g_app = app;
+        dlm_set_die_callback(restore_terminal);
+        catch_crashes();
+        if (!initscr()) {
+            fprintf(stderr, "dlmscope: cannot initialise the terminal (TERM=%s)\n", getenv("TERM") ? getenv("TERM") : "");
+            goto cleanup;
+        }
+        screen_active = true;
+        prepare_reset();
+        noecho();
+        nonl();
+        curs_set(0);
+        app->tk = termkey_new(STDIN_FILENO, TERMKEY_FLAG_SPACESYMBOL | TERMKEY_FLAG_CTRLC);
     }
-
-    // Take the terminal.
-    g_app = app;
-    dlm_set_die_callback(restore_terminal);
-    if (!initscr()) {
-        fprintf(stderr, "dlmscope: cannot initialise the terminal (TERM=%s)\n", getenv("TERM") ? getenv("TERM") : "");
-        goto cleanup;
-    }
-    screen_active = true;
-    noecho();
-    nonl();
-    curs_set(0);
-    app->tk = termkey_new(STDIN_FILENO, TERMKEY_FLAG_SPACESYMBOL | TERMKEY_FLAG_CTRLC);
     if (!app->tk) {
         restore_terminal();
         fprintf(stderr, "dlmscope: cannot read keys from this terminal\n");
         goto cleanup;
     }
     termkey_set_waittime(app->tk, 25); // a lone Esc answers in 25 ms
-    if (!o->no_mouse) mouse_enable(true);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGWINCH, &sa, NULL);
-    sigaction(SIGTSTP, &sa, NULL);
+    if (!o->no_mouse && !o->script) mouse_enable(true);
+    if (!o->script) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        // Every signal that ends the process by default and that a user or a dying terminal sends:
+        // each quits through the loop, which gives the terminal back.
+        static const int quit_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM};
+        for (size_t i = 0; i < sizeof quit_signals / sizeof quit_signals[0]; i++) sigaction(quit_signals[i], &sa, NULL);
+        sigaction(SIGWINCH, &sa, NULL);
+        sigaction(SIGTSTP, &sa, NULL);
+    }
 
     tui_keymap_defaults(app->tk, &app->keys);
     if (tui_keymap_load_user(app->tk, &app->keys) != DLM_STATUS_OK) message(app, true, "%s", dlm_error_message());
@@ -879,11 +1023,25 @@ int tui_main(const tui_opts *o) {
     app->sel = hdr(app)->prompt_len;
     app->demo = o->demo;
     if (app->demo) app->playing = true, app->interval_ms = 700;
-    if (o->trace_path) seek(app, o->start_step > 0 ? o->start_step - 1 : app->demo ? 0 : 0);
-    status = run_loop(app);
-    restore_terminal();
+    if (o->trace_path) seek(app, o->start_step);
+    if (o->script) {
+        char mode[64];
+        snprintf(mode, sizeof mode, "%s colours=%s", getenv("TERM") ? getenv("TERM") : "", tui_color_depth_name(depth));
+        status = tui_script_run(app, o->script, o->dump_dir, mode);
+    } else {
+        status = run_loop(app);
+        restore_terminal();
+        // INT, TERM and HUP are how users and terminals say quit; any other signal is reported.
+        if (sig_quit && sig_quit != SIGINT && sig_quit != SIGTERM && sig_quit != SIGHUP) status = 128 + (int)sig_quit;
+    }
 cleanup:
     if (app->tk) termkey_destroy(app->tk);
+    if (script_screen) {
+        endwin();
+        delscreen(script_screen);
+    }
+    if (script_out) fclose(script_out);
+    if (script_in) fclose(script_in);
     g_app = NULL;
     dlm_set_die_callback(NULL);
     timeline_free(&app->a);
@@ -900,7 +1058,7 @@ cleanup:
 
 bool tui_bench_render(const char *trace, int cols, int rows, int frames, double *ms_frame, double *ms_seek) {
     tui_app *app = dlm_xcalloc(1, sizeof *app);
-    app->lopts = (tui_layout_opts){.inspector = true, .heat = true};
+    app->lopts = (tui_layout_opts){.inspector = true, .heat = true, .cand = true};
     setlocale(LC_ALL, "");
     app->utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
     if (timeline_open(&app->a, trace, NULL) != DLM_STATUS_OK) {

@@ -60,6 +60,7 @@ typedef struct {
     dlm_rule_config param_rule;
     tui_input     input;
     char          input_buf[256];
+    size_t        input_pos;  // cursor: a byte offset into input_buf, on a character boundary
     char          search[256];
     char          message[512];
     bool          message_error;
@@ -76,10 +77,32 @@ typedef struct {
     char         *prompt_text;
 } tui_app;
 
+// app.c: the pieces of the event loop, for the terminal loop and for script mode.
+void tui_app_key(tui_app *app, const TermKeyKey *k);
+bool tui_app_tick(tui_app *app);       // live steps, autoplay, message expiry; true if the screen changed
+bool tui_app_idle(const tui_app *app); // no live step running or queued, not playing
+void tui_app_frame(tui_app *app);      // lay out and draw one frame
+void tui_app_fail(tui_app *app, const char *fmt, ...) __attribute__((format(printf, 2, 3))); // a script error on stderr
+
+// script.c
+int tui_script_run(tui_app *app, const char *script, const char *dump_dir, const char *mode);
+// Write the curses screen to path as text plus a map of styles. mode: a label for the first line.
+bool tui_screen_dump(const char *path, const char *mode);
+
 // draw.c
 void tui_draw(tui_app *app);
 // The summary row of a step (computes and caches it). NULL if the step cannot be read.
 const uint8_t *tui_timeline_row(tui_timeline *t, int step);
+// Search app->search in the text of a step (across tokens): marks per generated position (G bytes
+// each; covered may be NULL). Returns the number of matches.
+int tui_step_search(const tui_app *app, const tui_timeline *t, const dlm_step *st, unsigned char *starts, unsigned char *covered);
+// Rows the candidates grid wants for the current step (for the layout).
+int tui_cand_rows(const tui_app *app);
+// Text lines the canvas needs at width w for the current step of A (for the layout).
+int tui_canvas_lines(const tui_app *app, int w);
+// Canvas A's line of a position, and the position under a line and column of its text (-1: none).
+int tui_canvas_line_of(const tui_app *app, int pos);
+int tui_canvas_pos_at(const tui_app *app, int line, int col);
 // Display text of a token id as recorded in a trace.
 void tui_token_display(const tui_app *app, const dlm_trace *t, int32_t id, tui_token_text *out);
 

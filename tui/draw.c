@@ -22,6 +22,14 @@ static int put(int y, int x, int w, int attr, const char *text) {
     return tui_text_width(buf);
 }
 
+// Prose (messages, descriptions): clipped at a word boundary with an ellipsis, never mid-word.
+static int put_words(const tui_app *app, int y, int x, int w, int attr, const char *text) {
+    if (w <= 0) return 0;
+    char buf[1024];
+    tui_text_clip_words(text, w, app->utf8, buf, sizeof buf);
+    return put(y, x, w, attr, buf);
+}
+
 static void fill(int y, int x, int w, int attr) {
     attrset(attr);
     for (int i = 0; i < w; i++) mvaddch(y, x + i, ' ');
@@ -60,7 +68,10 @@ const uint8_t *tui_timeline_row(tui_timeline *t, int step) {
                          : p->p_current;
         float margin = p->n_top >= 2 ? p->top_p[0] - p->top_p[1] : p->n_top ? p->top_p[0] : 0;
         c[CELL_CONF] = (uint8_t)lrintf(255 * fminf(fmaxf(conf, 0), 1));
-        c[CELL_PCUR] = (uint8_t)lrintf(255 * fminf(fmaxf(p->p_current, 0), 1));
+        // p of the token held after this step: one this step committed or edited has p_sampled
+        // (p_current is about the token the forward saw, the mask or the old token).
+        float pcur = (p->events & (DLM_EVENT_COMMIT | DLM_EVENT_EDIT)) && p->sampled == p->token ? p->p_sampled : p->p_current;
+        c[CELL_PCUR] = (uint8_t)lrintf(255 * fminf(fmaxf(pcur, 0), 1));
         c[CELL_MARGIN] = (uint8_t)lrintf(255 * fminf(fmaxf(margin, 0), 1));
         c[CELL_ENTROPY] = (uint8_t)lrint(255 * fmin(fmax(p->entropy / log_v, 0), 1));
         c[CELL_STATE] = p->state;
@@ -133,10 +144,10 @@ static void draw_status(tui_app *app) {
     char rule[128], buf[512];
     const dlm_trace_step_info *in = cur >= 0 ? dlm_trace_info(t->trace, cur) : NULL;
     rule_short(app, in ? dlm_trace_rule_spec(t->trace, in->rule) : h->rule_spec, rule, sizeof rule);
-    if (t->live && cur == n - 1) { // after a fork the next step runs under the new rule: say so
+    if (t->live && in && cur == n - 1) { // after a fork the next step runs under the new rule: say so
         char next[512], nshort[128];
         dlm_rule_format(tui_live_rule(t->live), next, sizeof next);
-        if (!in || strcmp(next, dlm_trace_rule_spec(t->trace, in->rule)) != 0) {
+        if (strcmp(next, dlm_trace_rule_spec(t->trace, in->rule)) != 0) {
             rule_short(app, next, nshort, sizeof nshort);
             snprintf(rule + strlen(rule), sizeof rule - strlen(rule), " %s %s", glyph(app, "→", "->"), nshort);
         }
@@ -149,11 +160,13 @@ static void draw_status(tui_app *app) {
     snprintf(buf, sizeof buf, "%s%s%s%s", sep, h->model_name, h->adapter[0] ? "+lora" : "", sep);
     x += put(r.y, x, r.x + r.w - x, role(TUI_ROLE_STATUS), buf);
     x += put(r.y, x, r.x + r.w - x, role(TUI_ROLE_STATUS_KEY), rule);
+    // Steps and blocks are numbered from 0, as in trace dump/diff, --step and --resume T@N: the
+    // number after the slash is the last one so far.
     if (st)
-        snprintf(buf, sizeof buf, "%sblock %d/%d%sstep %d/%d%s+%d ~%d -%d%s%s%.1f ms%s%s", sep, st->block + 1, st->n_blocks,
-                 sep, cur + 1, n, sep, st->n_commits, st->n_edits, st->n_remasks, st->n_stuck ? " stuck" : "", sep,
+        snprintf(buf, sizeof buf, "%sblock %d/%d%sstep %d/%d%s+%d ~%d -%d%s%s%.1f ms%s%s", sep, st->block, st->n_blocks - 1,
+                 sep, cur, n - 1, sep, st->n_commits, st->n_edits, st->n_remasks, st->n_stuck ? " stuck" : "", sep,
                  st->forward_ms, sep, mode);
-    else snprintf(buf, sizeof buf, "%sstep 0/%d%s%s", sep, n, sep, mode);
+    else snprintf(buf, sizeof buf, "%sno step yet%s%s", sep, sep, mode);
     x += put(r.y, x, r.x + r.w - x, role(TUI_ROLE_STATUS), buf);
     if (app->playing) {
         snprintf(buf, sizeof buf, "%s%s %.1f/s", sep, glyph(app, "▶", ">"), 1000.0 / app->interval_ms);
@@ -198,10 +211,10 @@ static int canvas_attr(const tui_app *app, const tui_timeline *t, const dlm_step
 static void cell_text(const tui_app *app, const tui_timeline *t, const dlm_pos_info *p, tui_token_text *tt) {
     if (p->events & DLM_EVENT_REMASK) {
         tui_render_token(glyph(app, "×", "x"), strlen(glyph(app, "×", "x")), app->utf8, tt);
+    } else if (p->state == DLM_POS_SOFT_MASK) { // before the mask id test: a soft mask holds the mask id too
+        tui_render_token(glyph(app, "░", "~"), strlen(glyph(app, "░", "~")), app->utf8, tt);
     } else if (p->state == DLM_POS_MASK || is_mask_id(t, p->token)) {
         tui_render_token(glyph(app, "·", "_"), strlen(glyph(app, "·", "_")), app->utf8, tt);
-    } else if (p->state == DLM_POS_SOFT_MASK) {
-        tui_render_token(glyph(app, "░", "~"), strlen(glyph(app, "░", "~")), app->utf8, tt);
     } else if (is_eos_id(t, p->token)) { // end-of-text padding: one narrow cell, not 13 columns each
         tui_render_token(glyph(app, "∎", "$"), strlen(glyph(app, "∎", "$")), app->utf8, tt);
     } else {
@@ -210,16 +223,68 @@ static void cell_text(const tui_app *app, const tui_timeline *t, const dlm_pos_i
     }
 }
 
-static bool search_hit(const tui_app *app, const tui_timeline *t, const dlm_pos_info *p) {
-    if (!app->search[0] || p->state == DLM_POS_MASK) return false;
-    size_t len;
-    const char *b = dlm_trace_token(t->trace, p->token, &len);
-    if (!b) return false;
-    char tmp[4096];
-    if (len >= sizeof tmp) len = sizeof tmp - 1;
-    memcpy(tmp, b, len);
-    tmp[len] = 0;
-    return strstr(tmp, app->search) != NULL;
+int tui_step_search(const tui_app *app, const tui_timeline *t, const dlm_step *st, unsigned char *starts, unsigned char *covered) {
+    int P = st->prompt_len, G = st->n_tokens - P;
+    if (G <= 0 || !app->search[0]) return 0;
+    const char **texts = dlm_xcalloc((size_t)G, sizeof *texts);
+    size_t *lens = dlm_xcalloc((size_t)G, sizeof *lens);
+    for (int i = 0; i < G; i++) {
+        const dlm_pos_info *p = &st->pos[P + i];
+        if (p->state == DLM_POS_MASK || p->state == DLM_POS_SOFT_MASK || is_mask_id(t, p->token)) continue;
+        texts[i] = dlm_trace_token(t->trace, p->token, &lens[i]);
+    }
+    int found = tui_text_search(texts, lens, G, app->search, starts, covered);
+    free(texts);
+    free(lens);
+    return found;
+}
+
+// Where each generated position goes on a canvas W columns wide (cells[i - prompt_len], may be
+// NULL): wrapped by display width, keeping newlines. Returns the number of lines. The one
+// description of the canvas layout: drawing, scrolling, the mouse and the screen layout use it.
+static int canvas_cells(const tui_app *app, const tui_timeline *t, const dlm_step *st, int W, cell_pos *cells) {
+    tui_token_text tt;
+    int line = 0, col = 0, P = st->prompt_len;
+    if (W < 1) W = 1;
+    for (int i = P; i < st->n_tokens; i++) {
+        cell_text(app, t, &st->pos[i], &tt);
+        int w = tt.width < W ? tt.width : W;
+        if (col > 0 && col + w > W) line++, col = 0;
+        if (cells) cells[i - P] = (cell_pos){line, col, w};
+        col += w;
+        if (tt.newline && st->pos[i].state != DLM_POS_MASK) line++, col = 0;
+    }
+    return st->n_tokens > P ? line + 1 : 0;
+}
+
+int tui_canvas_lines(const tui_app *app, int w) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    return st ? canvas_cells(app, &app->a, st, w, NULL) : 1;
+}
+
+int tui_canvas_line_of(const tui_app *app, int pos) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    if (!st || pos < st->prompt_len || pos >= st->n_tokens) return 0;
+    cell_pos *cells = dlm_xcalloc((size_t)(st->n_tokens - st->prompt_len), sizeof *cells);
+    canvas_cells(app, &app->a, st, app->L.canvas.w, cells);
+    int line = cells[pos - st->prompt_len].line;
+    free(cells);
+    return line;
+}
+
+int tui_canvas_pos_at(const tui_app *app, int line, int col) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    if (!st) return -1;
+    int P = st->prompt_len, G = st->n_tokens - P, found = -1;
+    cell_pos *cells = dlm_xcalloc((size_t)(G > 0 ? G : 1), sizeof *cells);
+    canvas_cells(app, &app->a, st, app->L.canvas.w, cells);
+    for (int g = 0; g < G; g++)
+        if (cells[g].line == line && (found < 0 || col >= cells[g].col)) {
+            if (col < cells[g].col && found >= 0) break;
+            found = P + g; // the last cell starting at or before col on that line
+        }
+    free(cells);
+    return found;
 }
 
 static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_timeline *other, bool primary) {
@@ -228,8 +293,14 @@ static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_tim
     const dlm_trace_header *h = dlm_trace_header_of(t->trace);
     // Title: the label (compare) or the prompt, dim.
     char title[512];
-    if (app->compare) snprintf(title, sizeof title, "%s", t->label);
-    else {
+    if (app->compare) { // which trajectory, its rule and its step: each pane says what it shows
+        int cur = dlm_player_index(t->player), n = dlm_trace_n_steps(t->trace);
+        const dlm_trace_step_info *in = cur >= 0 ? dlm_trace_info(t->trace, cur) : NULL;
+        char rs[128];
+        rule_short(app, in ? dlm_trace_rule_spec(t->trace, in->rule) : h->rule_spec, rs, sizeof rs);
+        if (cur >= 0) snprintf(title, sizeof title, "%s %s %s %s step %d/%d", t->label, glyph(app, "·", "|"), rs, glyph(app, "·", "|"), cur, n - 1);
+        else snprintf(title, sizeof title, "%s %s %s %s no step yet", t->label, glyph(app, "·", "|"), rs, glyph(app, "·", "|"));
+    } else {
         const char *pt = app->prompt_text ? app->prompt_text : h->prompt_text;
         // show the user's message: the part after the first header end, if the template is there
         const char *u = pt ? strstr(pt, "<|end_header_id|>") : NULL;
@@ -248,15 +319,7 @@ static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_tim
     int P = h->prompt_len, N = h->n_tokens, G = N - P;
     cell_pos *cells = dlm_xcalloc((size_t)G, sizeof *cells);
     tui_token_text tt;
-    int line = 0, col = 0, W = r.w;
-    for (int i = P; i < N; i++) { // lay out the cells, wrapping by display width, keeping newlines
-        cell_text(app, t, &st->pos[i], &tt);
-        int w = tt.width < W ? tt.width : W;
-        if (col > 0 && col + w > W) line++, col = 0;
-        cells[i - P] = (cell_pos){line, col, w};
-        col += w;
-        if (tt.newline && st->pos[i].state != DLM_POS_MASK) line++, col = 0;
-    }
+    canvas_cells(app, t, st, r.w, cells);
     int body_h = r.h - 1;
     if (primary) { // keep the selection visible
         int sl = app->sel >= P && app->sel < N ? cells[app->sel - P].line : 0;
@@ -265,6 +328,8 @@ static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_tim
         if (app->canvas_top < 0) app->canvas_top = 0;
     }
     int top = app->canvas_top;
+    unsigned char *starts = dlm_xmalloc((size_t)G + 1), *covered = dlm_xmalloc((size_t)G + 1);
+    if (!tui_step_search(app, t, st, starts, covered)) memset(covered, 0, (size_t)G + 1);
     for (int i = P; i < N; i++) {
         cell_pos c = cells[i - P];
         if (c.line < top || c.line >= top + body_h) continue;
@@ -272,10 +337,12 @@ static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_tim
         cell_text(app, t, p, &tt);
         bool diff = ost && ost->n_tokens == st->n_tokens && ost->pos[i].token != p->token;
         int a = canvas_attr(app, t, st, i, diff);
-        if (search_hit(app, t, p)) a = role(TUI_ROLE_MATCH);
+        if (covered[i - P]) a = role(TUI_ROLE_MATCH);
         if (i == app->sel) a |= A_REVERSE;
         put(r.y + 1 + c.line - top, r.x + c.col, c.width, a, tt.text);
     }
+    free(starts);
+    free(covered);
     free(cells);
 }
 
@@ -286,23 +353,27 @@ static const char *metric_name(tui_metric m) {
     return names[m];
 }
 
-static void draw_heat(tui_app *app, tui_rect r) {
+// The steps x positions grid of one trajectory. The primary one (A) moves the shared viewport
+// to keep the cursor in view; B, in compare mode, shows the same steps and positions.
+static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
     if (!r.h || !r.w) return;
-    tui_timeline *t = &app->a;
     const dlm_trace_header *h = dlm_trace_header_of(t->trace);
     int P = h->prompt_len, G = h->n_tokens - P, n = dlm_trace_n_steps(t->trace), cur = dlm_player_index(t->player);
     const int margin = 6, cols = r.w - margin, rows = r.h - 1;
     if (cols < 1 || rows < 1) return;
     int sp = app->sel - P;
-    if (sp < app->heat_left) app->heat_left = sp;
-    if (sp >= app->heat_left + cols) app->heat_left = sp - cols + 1;
-    if (app->heat_left > G - cols) app->heat_left = G - cols;
-    if (app->heat_left < 0) app->heat_left = 0;
-    if (cur < app->heat_top) app->heat_top = cur;
-    if (cur >= app->heat_top + rows) app->heat_top = cur - rows + 1;
-    if (app->heat_top < 0) app->heat_top = 0;
+    if (primary) {
+        if (sp < app->heat_left) app->heat_left = sp;
+        if (sp >= app->heat_left + cols) app->heat_left = sp - cols + 1;
+        if (app->heat_left > G - cols) app->heat_left = G - cols;
+        if (app->heat_left < 0) app->heat_left = 0;
+        if (cur < app->heat_top) app->heat_top = cur;
+        if (cur >= app->heat_top + rows) app->heat_top = cur - rows + 1;
+        if (app->heat_top < 0) app->heat_top = 0;
+    }
     char buf[256];
-    snprintf(buf, sizeof buf, " heat: %s (low%shigh)  steps %s positions %s  [m]etric %s", metric_name(app->metric),
+    snprintf(buf, sizeof buf, " %sheat: %s (low%shigh)  steps %s positions %s  [m]etric %s",
+             app->compare ? (primary ? "A " : "B ") : "", metric_name(app->metric),
              glyph(app, "→", "->"), glyph(app, "↓", "down"), glyph(app, "→", "right"),
              app->focus == FOCUS_HEAT ? "[focused]" : "");
     int x = put(r.y, r.x, r.w, role(TUI_ROLE_TITLE), buf);
@@ -322,7 +393,7 @@ static void draw_heat(tui_app *app, tui_rect r) {
         int s = app->heat_top + rr;
         int y = r.y + 1 + rr;
         if (s >= n) break;
-        snprintf(buf, sizeof buf, "%s%4d", s == cur ? glyph(app, "▶", ">") : " ", s + 1);
+        snprintf(buf, sizeof buf, "%s%4d", s == cur ? glyph(app, "▶", ">") : " ", s);
         put(y, r.x, margin, role(s == cur ? TUI_ROLE_TITLE : TUI_ROLE_DIM), buf);
         const uint8_t *row = tui_timeline_row(t, s);
         if (!row) continue;
@@ -338,6 +409,106 @@ static void draw_heat(tui_app *app, tui_rect r) {
             else if (c[CELL_FLAGS] & 2) g = "!";
             if (s == cur && i == sp) a |= A_REVERSE, g = mono ? "@" : g[0] == ' ' ? "+" : g;
             put(y, r.x + margin + cc, 1, a, g);
+        }
+    }
+}
+
+// ---- candidates grid -----------------------------------------------------------------------------------
+
+// Rows the candidates grid wants for a step: a ruler, the top-K, the EOS row, the soft-input row
+// (EvoToken traces).
+static bool cand_soft(const tui_app *app, const dlm_step *st) {
+    if (dlm_trace_header_of(app->a.trace)->rule.kind == DLM_RULE_EVOTOKEN) return true;
+    for (int i = st ? st->prompt_len : 0; st && i < st->n_tokens; i++)
+        if (st->pos[i].n_soft) return true;
+    return false;
+}
+
+int tui_cand_rows(const tui_app *app) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    int k = 0;
+    for (int i = st ? st->prompt_len : 0; st && i < st->n_tokens; i++)
+        if (st->pos[i].n_top > k) k = st->pos[i].n_top;
+    if (!k) k = dlm_trace_header_of(app->a.trace)->rule.top_k > 0 ? dlm_trace_header_of(app->a.trace)->rule.top_k : 5;
+    return 1 + k + 1 + cand_soft(app, st);
+}
+
+static int heat_level(float p) {
+    int l = (int)(p * TUI_HEAT_LEVELS);
+    return l < 0 ? 0 : l >= TUI_HEAT_LEVELS ? TUI_HEAT_LEVELS - 1 : l;
+}
+
+// Every position's top-K candidates, stacked in rows, on a background given by their probability;
+// the token the position holds is underlined (and marked * without colour); under them the
+// probability of end-of-text and, for EvoToken, the weight of [MASK] in the soft input fed this
+// step. One column per position, a window that follows the shared cursor.
+static void draw_candidates(tui_app *app, tui_rect r) {
+    if (!r.h || !r.w) return;
+    tui_timeline *t = &app->a;
+    const dlm_step *st = dlm_player_step(t->player);
+    const dlm_trace_header *h = dlm_trace_header_of(t->trace);
+    const int margin = 6, cw = 9;
+    int ncols = (r.w - margin) / cw;
+    if (ncols < 1 || !st) return;
+    int P = h->prompt_len, G = h->n_tokens - P, sp = app->sel - P;
+    int left = sp - ncols / 2;
+    if (left > G - ncols) left = G - ncols;
+    if (left < 0) left = 0;
+    bool mono = tui_theme_depth() == TUI_COLOR_NONE;
+    bool soft_row = cand_soft(app, st);
+    int K = r.h - 2 - (soft_row ? 1 : 0); // rows left for candidates
+    if (K < 1) K = 1;
+    char buf[64];
+    // ruler: generated-position index of each column
+    put(r.y, r.x, margin, role(TUI_ROLE_TITLE), " cand");
+    for (int c = 0; c < ncols && left + c < G; c++) {
+        int i = P + left + c;
+        snprintf(buf, sizeof buf, "%-*d", cw, left + c);
+        put(r.y, r.x + margin + c * cw, cw, role(i == app->sel ? TUI_ROLE_CURSOR : TUI_ROLE_DIM), buf);
+    }
+    for (int k = 0; k < K && 1 + k < r.h; k++) {
+        snprintf(buf, sizeof buf, "  #%d", k + 1);
+        put(r.y + 1 + k, r.x, margin, role(TUI_ROLE_DIM), buf);
+    }
+    int y_eos = r.y + 1 + K, y_soft = y_eos + 1;
+    if (y_eos < r.y + r.h) put(y_eos, r.x, margin, role(TUI_ROLE_DIM), "  eos");
+    if (soft_row && y_soft < r.y + r.h) put(y_soft, r.x, margin, role(TUI_ROLE_DIM), "  msk");
+    for (int c = 0; c < ncols && left + c < G; c++) {
+        int i = P + left + c, x = r.x + margin + c * cw;
+        const dlm_pos_info *p = &st->pos[i];
+        for (int k = 0; k < K && k < p->n_top && p->has_dist; k++) {
+            tui_token_text tt;
+            if (is_mask_id(t, p->top_id[k])) snprintf(tt.text, sizeof tt.text, "[MASK]");
+            else if (is_eos_id(t, p->top_id[k])) snprintf(tt.text, sizeof tt.text, "%s", glyph(app, "∎eos", "$eos"));
+            else tui_token_display(app, t->trace, p->top_id[k], &tt);
+            bool held = p->top_id[k] == p->token && p->state != DLM_POS_MASK && p->state != DLM_POS_SOFT_MASK;
+            char cell[64], text[48];
+            tui_text_clip(tt.text, cw - 2, text, sizeof text);
+            snprintf(cell, sizeof cell, "%s%s", text, held && mono ? "*" : "");
+            int pad = cw - 1 - tui_text_width(cell);
+            snprintf(cell + strlen(cell), sizeof cell - strlen(cell), "%*s", pad > 0 ? pad : 0, "");
+            int a = mono ? (int)(p->top_p[k] >= 0.5f ? A_BOLD : p->top_p[k] < 0.1f ? A_DIM : A_NORMAL)
+                         : role((tui_role)(TUI_ROLE_HEAT0 + heat_level(p->top_p[k])));
+            if (held) a |= A_UNDERLINE;
+            if (i == app->sel) a |= A_REVERSE;
+            put(r.y + 1 + k, x, cw - 1, a, cell);
+        }
+        if (!p->has_dist && 1 < r.h) put(r.y + 1, x, cw - 1, role(TUI_ROLE_DIM), "(none)");
+        if (y_eos < r.y + r.h && p->has_dist) {
+            // p(EOS): exact when it is among the top-K, else below the K-th probability
+            float pe = -1;
+            for (int k = 0; k < p->n_top; k++)
+                if (is_eos_id(t, p->top_id[k])) pe = p->top_p[k];
+            if (pe >= 0) snprintf(buf, sizeof buf, "%.3f", pe);
+            else snprintf(buf, sizeof buf, "<%.3f", p->n_top ? p->top_p[p->n_top - 1] : 1.0);
+            put(y_eos, x, cw - 1, pe >= 0 && !mono ? role((tui_role)(TUI_ROLE_HEAT0 + heat_level(pe))) : role(TUI_ROLE_DIM), buf);
+        }
+        if (soft_row && y_soft < r.y + r.h && p->n_soft) {
+            float wm = 0;
+            for (int k = 0; k < p->n_soft; k++)
+                if (is_mask_id(t, p->soft_id[k])) wm += p->soft_w[k];
+            snprintf(buf, sizeof buf, "%.3f", wm);
+            put(y_soft, x, cw - 1, role(TUI_ROLE_SOFT), buf);
         }
     }
 }
@@ -383,11 +554,26 @@ static void draw_inspector(tui_app *app, tui_rect r) {
         }
         put(y++, x, w, role(p->events & DLM_EVENT_REMASK ? TUI_ROLE_REMASK : p->events & DLM_EVENT_EDIT ? TUI_ROLE_EDIT : TUI_ROLE_COMMIT), buf);
     }
+    // Every number below comes from one forward pass: this step's, or under a KV cache possibly
+    // the block's first one. It saw the token the position held before this step's decision
+    // (prev_token), so p(held) is about that token, not about one committed by this step.
+    bool held_mask = is_mask_id(t, p->prev_token);
+    const char *fwd = prediction_cached(app, st, i) ? "block start's forward (cached)" : "this step's forward";
     if (p->has_dist && y < r.y + r.h) {
         tui_token_display(app, t->trace, p->sampled, &t2);
-        snprintf(buf, sizeof buf, "p(current) %.3f  candidate '%s' %.3f  H %.2f", p->p_current, t2.text, p->p_sampled,
-                 p->entropy);
-        put(y++, x, w, role(TUI_ROLE_NORMAL), buf);
+        if (held_mask) snprintf(buf, sizeof buf, "%s saw [MASK]", fwd);
+        else {
+            tui_token_text th;
+            tui_token_display(app, t->trace, p->prev_token, &th);
+            snprintf(buf, sizeof buf, "%s saw '%s': p %.3f", fwd, th.text, p->p_current);
+        }
+        put(y++, x, w, role(TUI_ROLE_DIM), buf);
+        if (y < r.y + r.h) {
+            bool committed = p->events & (DLM_EVENT_COMMIT | DLM_EVENT_EDIT);
+            snprintf(buf, sizeof buf, "%s '%s' p %.3f  H %.2f", committed && p->sampled == p->token ? "chose" : "candidate",
+                     t2.text, p->p_sampled, p->entropy);
+            put(y++, x, w, role(TUI_ROLE_NORMAL), buf);
+        }
         put(y++, x, w, role(TUI_ROLE_DIM), "top candidates:");
         for (int k = 0; k < p->n_top && y < r.y + r.h; k++) {
             if (is_mask_id(t, p->top_id[k])) snprintf(t2.text, sizeof t2.text, "[MASK]");
@@ -444,8 +630,9 @@ static void draw_inspector(tui_app *app, tui_rect r) {
         }
         y++;
     }
-    // Stuck verdict with the numbers behind it.
-    if (y < r.y + r.h && p->has_dist && p->state != DLM_POS_MASK && i >= h->prompt_len) {
+    // Stuck verdict with the numbers behind it: a test of the token the forward saw, so it does not
+    // apply to a position that held [MASK] (one this step just committed, say).
+    if (y < r.y + r.h && p->has_dist && i >= h->prompt_len) {
         const char *spec = dlm_trace_rule_spec(t->trace, dlm_trace_info(t->trace, cur)->rule);
         dlm_rule_config rc;
         double eps = 0.05, tau = 0.5;
@@ -453,15 +640,23 @@ static void draw_inspector(tui_app *app, tui_rect r) {
             eps = rc.stuck_eps, tau = dlm_rule_stuck_tau(&rc);
         float maxp = p->n_top ? p->top_p[0] : 0;
         int a = role(p->stuck ? TUI_ROLE_STUCK : TUI_ROLE_DIM);
-        // One fact per line, so a narrow inspector does not cut the numbers off.
-        snprintf(buf, sizeof buf, "%s p(x)=%.3f %s %.2f", p->stuck ? "STUCK:" : "not stuck:", p->p_current,
-                 p->p_current < eps ? "<" : ">=", eps);
-        put(y++, x, w, a, buf);
-        if (y < r.y + r.h) {
-            snprintf(buf, sizeof buf, "  max p=%.3f %s %.2f", maxp, maxp < tau ? "<" : ">=", tau);
+        // The engine's test (session.c): committed before this step, in the active block, p(held)
+        // < eps and no token >= tau. Say which part decides, so the verdict never contradicts it.
+        if (held_mask) {
+            put_words(app, y++, x, w, a, "stuck test: n/a (the forward saw [MASK])");
+        } else if (i < st->block_start || i >= st->block_end) {
+            put_words(app, y++, x, w, a, "stuck test: n/a (outside the active block)");
+        } else {
+            // One fact per line, so a narrow inspector does not cut the numbers off.
+            snprintf(buf, sizeof buf, "%s p(held)=%.3f %s %.2f", p->stuck ? "STUCK:" : "not stuck:", p->p_current,
+                     p->p_current < eps ? "<" : ">=", eps);
             put(y++, x, w, a, buf);
+            if (y < r.y + r.h) {
+                snprintf(buf, sizeof buf, "  max p=%.3f %s %.2f", maxp, maxp < tau ? "<" : ">=", tau);
+                put(y++, x, w, a, buf);
+            }
+            if (p->stuck && y < r.y + r.h) put(y++, x, w, a, "  T2T cannot edit, LowProb remasks");
         }
-        if (p->stuck && y < r.y + r.h) put(y++, x, w, a, "  T2T cannot edit, LowProb remasks");
     }
 }
 
@@ -500,15 +695,32 @@ static void draw_keybar(tui_app *app) {
     if (app->input != INPUT_NONE) {
         const char *label = app->input == INPUT_SEARCH ? "search: " : app->input == INPUT_GOTO ? "go to step: " : "prompt: ";
         int x = put(r.y, r.x, r.w, role(TUI_ROLE_KEYBAR_KEY), label);
-        put(r.y, r.x + x, r.w - x, role(TUI_ROLE_KEYBAR), app->input_buf);
+        // The text with the cursor shown as a reversed cell; a long text scrolls to keep it in view.
+        char before[256], at[8] = " ";
+        size_t pos = app->input_pos <= strlen(app->input_buf) ? app->input_pos : strlen(app->input_buf);
+        snprintf(before, sizeof before, "%.*s", (int)pos, app->input_buf);
+        const char *rest = app->input_buf + pos;
+        if (*rest) {
+            size_t k = 1;
+            while (((unsigned char)rest[k] & 0xc0) == 0x80) k++;
+            snprintf(at, sizeof at, "%.*s", (int)k, rest);
+            rest += k;
+        }
+        int room = r.w - x - 1;
+        const char *shown = before;
+        while (*shown && tui_text_width(shown) > room - 1) shown++;
+        while (((unsigned char)*shown & 0xc0) == 0x80) shown++;
+        x += put(r.y, r.x + x, r.w - x, role(TUI_ROLE_KEYBAR), shown);
+        x += put(r.y, r.x + x, r.w - x, role(TUI_ROLE_KEYBAR) | A_REVERSE, at);
+        put(r.y, r.x + x, r.w - x, role(TUI_ROLE_KEYBAR), rest);
         return;
     }
     if (app->message[0] && dlm_now() < app->message_until) {
-        put(r.y, r.x, r.w, role(app->message_error ? TUI_ROLE_ERROR : TUI_ROLE_INFO), app->message);
+        put_words(app, r.y, r.x, r.w, role(app->message_error ? TUI_ROLE_ERROR : TUI_ROLE_INFO), app->message);
         return;
     }
     if (app->demo && app->caption[0]) {
-        put(r.y, r.x, r.w, role(TUI_ROLE_KEYBAR_KEY), app->caption);
+        put_words(app, r.y, r.x, r.w, role(TUI_ROLE_KEYBAR_KEY), app->caption);
         return;
     }
     static const struct {
@@ -535,61 +747,86 @@ static void draw_keybar(tui_app *app) {
 
 // ---- overlays ------------------------------------------------------------------------------------------------
 
-static void draw_box(int y, int x, int h, int w, const char *title) {
+static void draw_box(const tui_app *app, int y, int x, int h, int w, const char *title) {
     int a = role(TUI_ROLE_BORDER);
     for (int yy = y; yy < y + h; yy++) fill(yy, x, w, role(TUI_ROLE_NORMAL));
-    attrset(a);
-    mvhline(y, x, ACS_HLINE, w);
-    mvhline(y + h - 1, x, ACS_HLINE, w);
-    mvvline(y, x, ACS_VLINE, h);
-    mvvline(y, x + w - 1, ACS_VLINE, h);
-    mvaddch(y, x, ACS_ULCORNER);
-    mvaddch(y, x + w - 1, ACS_URCORNER);
-    mvaddch(y + h - 1, x, ACS_LLCORNER);
-    mvaddch(y + h - 1, x + w - 1, ACS_LRCORNER);
-    attrset(A_NORMAL);
+    const char *hz = glyph(app, "─", "-"), *vt = glyph(app, "│", "|");
+    for (int xx = x + 1; xx < x + w - 1; xx++) put(y, xx, 1, a, hz), put(y + h - 1, xx, 1, a, hz);
+    for (int yy = y + 1; yy < y + h - 1; yy++) put(yy, x, 1, a, vt), put(yy, x + w - 1, 1, a, vt);
+    put(y, x, 1, a, glyph(app, "┌", "+"));
+    put(y, x + w - 1, 1, a, glyph(app, "┐", "+"));
+    put(y + h - 1, x, 1, a, glyph(app, "└", "+"));
+    put(y + h - 1, x + w - 1, 1, a, glyph(app, "┘", "+"));
     put(y, x + 2, w - 4, role(TUI_ROLE_TITLE), title);
 }
 
 static void draw_help(tui_app *app) {
     int w = app->cols - 4 < 84 ? app->cols - 4 : 84, h = app->rows - 2;
     int x = (app->cols - w) / 2, y = 1;
-    draw_box(y, x, h, w, " dlmscope keys (Esc or ? closes, arrows scroll) ");
+    draw_box(app, y, x, h, w, " dlmscope keys (Esc or ? closes, arrows scroll) ");
+    // The footer is the only place the mouse is explained: wrapped, never cut.
+    char foot[3][256];
+    int n_foot = tui_text_wrap("Mouse: click a token or a heat cell to select it, wheel steps. Shift-drag selects text. "
+                               "Bindings: ~/.config/dlmscope/config (bind KEY ACTION, theme NAME).",
+                               w - 4, foot, 3);
+    int list_h = h - 3 - n_foot;
     int line = 0, first = app->help_scroll;
     for (int a = 0; a < TUI_ACTION_COUNT; a++) {
         char keys[96], buf[256];
         tui_keymap_keys_for(&app->keys, a, keys, sizeof keys);
         if (!keys[0]) continue;
-        if (line >= first && line - first < h - 4) {
+        if (line >= first && line - first < list_h) {
             snprintf(buf, sizeof buf, "%-22s %s", keys, tui_action_help(a));
-            put(y + 1 + line - first, x + 2, w - 4, role(TUI_ROLE_NORMAL), buf);
+            put_words(app, y + 1 + line - first, x + 2, w - 4, role(TUI_ROLE_NORMAL), buf);
         }
         line++;
     }
-    if (app->help_scroll > line - (h - 4)) app->help_scroll = line - (h - 4) > 0 ? line - (h - 4) : 0;
-    put(y + h - 2, x + 2, w - 4, role(TUI_ROLE_DIM),
-        "Bindings: ~/.config/dlmscope/config (bind KEY ACTION, theme NAME). Shift-drag selects text.");
+    if (app->help_scroll > line - list_h) app->help_scroll = line - list_h > 0 ? line - list_h : 0;
+    for (int k = 0; k < n_foot; k++) put(y + h - 1 - n_foot + k, x + 2, w - 4, role(TUI_ROLE_DIM), foot[k]);
 }
 
 static void draw_params(tui_app *app) {
     const dlm_rule_config *r = &app->param_rule;
     int n = 1;
     for (int p = 0; p < DLM_PARAM_COUNT; p++) n += dlm_param_applies(p, r->kind) && p != DLM_PARAM_gen && p != DLM_PARAM_block;
-    int w = app->cols - 4 < 70 ? app->cols - 4 : 70, h = n + 4 < app->rows - 2 ? n + 4 : app->rows - 2;
+    const char *sel_help = NULL;
+    int w = app->cols - 4 < 70 ? app->cols - 4 : 70, h = n + 6 < app->rows - 2 ? n + 6 : app->rows - 2;
     int x = (app->cols - w) / 2, y = (app->rows - h) / 2;
-    draw_box(y, x, h, w, app->a.live ? " rule (left/right change, Enter forks here, Esc cancels) " : " rule (replay: read only) ");
+    draw_box(app, y, x, h, w, app->a.live ? " rule (left/right change, Enter forks here, Esc cancels) " : " rule (replay: read only) ");
     char buf[256], v[64];
     int row = 0;
     snprintf(buf, sizeof buf, "%-12s %s", "rule", dlm_rule_name(r->kind));
     put(y + 1, x + 2, w - 4, role(app->param_sel == 0 ? TUI_ROLE_CURSOR : TUI_ROLE_TITLE), buf);
     row = 1;
-    for (int p = 0; p < DLM_PARAM_COUNT && row < h - 3; p++) {
+    for (int p = 0; p < DLM_PARAM_COUNT && row < h - 5; p++) {
         if (!dlm_param_applies(p, r->kind) || p == DLM_PARAM_gen || p == DLM_PARAM_block) continue;
         dlm_param_format(r, p, v, sizeof v);
         snprintf(buf, sizeof buf, "%-12s %-10s %s", dlm_param_name(p), v, dlm_param_help(p));
-        put(y + 1 + row, x + 2, w - 4, role(app->param_sel == row ? TUI_ROLE_CURSOR : TUI_ROLE_NORMAL), buf);
+        put_words(app, y + 1 + row, x + 2, w - 4, role(app->param_sel == row ? TUI_ROLE_CURSOR : TUI_ROLE_NORMAL), buf);
+        if (app->param_sel == row) sel_help = dlm_param_help(p);
         row++;
     }
+    // The selected parameter's whole description, wrapped in the lines under the list.
+    if (sel_help) {
+        char lines[3][256];
+        int nl = tui_text_wrap(sel_help, w - 4, lines, 3);
+        for (int k = 0; k < nl && row + 1 + k < h - 1; k++) put(y + 1 + row + k, x + 2, w - 4, role(TUI_ROLE_INFO), lines[k]);
+    }
+}
+
+// Panels asked for but without room say so (on the timeline line), instead of vanishing.
+static void draw_hidden_note(tui_app *app) {
+    unsigned hid = app->L.hidden;
+    if (!hid || !app->L.timeline.w) return;
+    char buf[160] = " no room for:";
+    const char *names[] = {"inspector", "heat grid", "B canvas", "candidates"};
+    for (int b = 0, n = 0; b < 4; b++)
+        if (hid & (1u << b)) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s %s", n++ ? "," : "", names[b]);
+    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " ");
+    tui_rect r = app->L.timeline;
+    int w = tui_text_width(buf);
+    if (w > r.w) w = r.w;
+    put(r.y, r.x + r.w - w, w, role(TUI_ROLE_INFO), buf);
 }
 
 void tui_draw(tui_app *app) {
@@ -612,8 +849,11 @@ void tui_draw(tui_app *app) {
         draw_canvas(app, app->L.canvas_b, &app->b, &app->a, false);
     }
     draw_inspector(app, app->L.inspector);
-    draw_heat(app, app->L.heat);
+    draw_candidates(app, app->L.cand);
+    draw_heat(app, app->L.heat, &app->a, true);
+    if (app->compare && app->b.trace) draw_heat(app, app->L.heat_b, &app->b, false);
     draw_timeline(app);
+    draw_hidden_note(app);
     draw_keybar(app);
     if (app->show_help) draw_help(app);
     if (app->show_params) draw_params(app);

@@ -2,6 +2,7 @@
 #include "text.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
 
@@ -113,4 +114,88 @@ void tui_text_clip(const char *str, int cols, char *out, size_t n) {
         i += (size_t)k;
     }
     out[o] = 0;
+}
+
+void tui_text_clip_words(const char *s, int cols, bool utf8, char *out, size_t n) {
+    if (tui_text_width(s) <= cols) {
+        tui_text_clip(s, cols, out, n);
+        return;
+    }
+    const char *ell = utf8 ? "\xe2\x80\xa6" : "...";
+    int ew = utf8 ? 1 : 3;
+    if (cols <= ew) {
+        tui_text_clip(s, cols, out, n);
+        return;
+    }
+    tui_text_clip(s, cols - ew, out, n);
+    // Back up to the last space, unless that throws away most of the room (one long word).
+    size_t len = strlen(out);
+    size_t cut = len;
+    while (cut > 0 && out[cut - 1] != ' ') cut--;
+    if (cut > 0 && tui_text_width(out) - (int)(len - cut) >= (cols - ew) / 2) {
+        while (cut > 0 && out[cut - 1] == ' ') cut--;
+        out[cut] = 0;
+    }
+    if (strlen(out) + strlen(ell) + 1 <= n) strcat(out, ell);
+}
+
+int tui_text_wrap(const char *s, int cols, char lines[][256], int max_lines) {
+    int n = 0;
+    while (*s && n < max_lines) {
+        while (*s == ' ') s++;
+        if (!*s) break;
+        char buf[256];
+        tui_text_clip(s, cols, buf, sizeof buf);
+        size_t len = strlen(buf);
+        if (len < strlen(s) && s[len] != ' ') { // break at the last space that fits
+            size_t cut = len;
+            while (cut > 0 && buf[cut - 1] != ' ') cut--;
+            if (cut > 0) len = cut;
+        }
+        if (n == max_lines - 1 && len < strlen(s)) { // the last line left: say it goes on
+            tui_text_clip_words(s, cols, true, lines[n++], 256);
+            break;
+        }
+        snprintf(lines[n], 256, "%.*s", (int)len, s);
+        for (size_t e = strlen(lines[n]); e > 0 && lines[n][e - 1] == ' '; e--) lines[n][e - 1] = 0;
+        n++;
+        s += len;
+    }
+    return n;
+}
+
+int tui_text_search(const char *const *texts, const size_t *lens, int n, const char *query, unsigned char *starts,
+                    unsigned char *covered) {
+    size_t q = strlen(query), total = 0;
+    memset(starts, 0, (size_t)n);
+    if (covered) memset(covered, 0, (size_t)n);
+    if (!q || n <= 0) return 0;
+    for (int i = 0; i < n; i++) total += texts[i] ? lens[i] : 1;
+    // One string of the whole text; a position without text (a mask) is a byte no query holds.
+    char *all = malloc(total + 1);
+    int *owner = malloc((total + 1) * sizeof *owner);
+    if (!all || !owner) {
+        free(all);
+        free(owner);
+        return 0;
+    }
+    size_t o = 0;
+    for (int i = 0; i < n; i++) {
+        size_t l = texts[i] ? lens[i] : 1;
+        if (texts[i]) memcpy(all + o, texts[i], l);
+        else all[o] = 0;
+        for (size_t k = 0; k < l; k++) owner[o + k] = i;
+        o += l;
+    }
+    int found = 0;
+    for (size_t at = 0; at + q <= total; at++) {
+        if (memcmp(all + at, query, q) != 0) continue;
+        found++;
+        starts[owner[at]] = 1;
+        if (covered)
+            for (size_t k = at; k < at + q; k++) covered[owner[k]] = 1;
+    }
+    free(all);
+    free(owner);
+    return found;
 }

@@ -23,4 +23,18 @@ int tui_text_width(const char *s);
 // Copy at most `cols` columns of s into out (size n), cutting on character boundaries.
 void tui_text_clip(const char *s, int cols, char *out, size_t n);
 
+// Like tui_text_clip, but a text that does not fit ends at a word boundary with an ellipsis
+// ("…", or "..." without utf8) instead of being cut mid-word.
+void tui_text_clip_words(const char *s, int cols, bool utf8, char *out, size_t n);
+// Break s into at most max_lines lines of at most cols columns at spaces; the last line ends
+// with an ellipsis if text is left over. Returns the number of lines.
+int tui_text_wrap(const char *s, int cols, char lines[][256], int max_lines);
+
+// Search the text of n positions read as one string (the tokens concatenated, so a match can
+// span tokens: "17" over "1" "7", "smallest is" over " smallest" " is"). texts[i] NULL (a mask)
+// breaks matches. Sets starts[i] where a match begins and covered[i] (optional) for every position
+// a match touches; returns the number of matches.
+int tui_text_search(const char *const *texts, const size_t *lens, int n, const char *query, unsigned char *starts,
+                    unsigned char *covered);
+
 #endif

@@ -169,9 +169,16 @@ static int role_attr[TUI_ROLE_COUNT];
 
 tui_color_depth tui_theme_depth(void) { return depth; }
 
+const char *tui_color_depth_name(tui_color_depth d) {
+    static const char *const names[] = {"none", "8", "16", "256", "direct"};
+    return d >= 0 && d <= TUI_COLOR_DIRECT ? names[d] : "?";
+}
+
 tui_color_depth tui_theme_detect_depth(bool no_color) {
     const char *nc = getenv("NO_COLOR");
     if (no_color || (nc && *nc) || !has_colors()) return TUI_COLOR_NONE;
+    // COLORS is 0 until start_color(): reading it first made every terminal an 8-colour one.
+    if (start_color() != OK) return TUI_COLOR_NONE;
     if (COLORS >= 0x1000000) return TUI_COLOR_DIRECT;
     if (COLORS >= 256) return TUI_COLOR_256;
     if (COLORS >= 16) return TUI_COLOR_16;

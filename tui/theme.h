@@ -62,6 +62,7 @@ void tui_theme_apply(const tui_theme *t, tui_color_depth depth);
 // The curses attribute for a role (colour pair and attributes). Valid after tui_theme_apply.
 int tui_theme_attr(tui_role role);
 tui_color_depth tui_theme_depth(void);
+const char *tui_color_depth_name(tui_color_depth d); // "none", "8", "16", "256", "direct"
 const char *tui_role_name(tui_role role);
 
 #endif

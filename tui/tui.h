@@ -35,7 +35,8 @@ typedef struct {
     const char          *theme;        // NULL: config file or "dark"
     bool                 no_color, no_mouse, demo, autoplay;
     int                  start_step;
-    const char          *script;       // keys to replay then quit (tests): a file of key names
+    const char          *script;       // script mode: keys from this file, no terminal (tui/script.c)
+    const char          *dump_dir;     // script mode: write screens here
 } tui_opts;
 
 // Run until the user quits. Returns the process exit status; prints a one-line reason on error.

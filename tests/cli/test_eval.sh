@@ -14,6 +14,10 @@ grep -q 'paired comparisons' "$TMP/stdout" && grep -q 'llada vs t2m' "$TMP/stdou
 grep -qE '^sort +[0-9.]+% [0-9]/3' "$TMP/stdout" && grep -qE '^countdown ' "$TMP/stdout" && ok || fail "by family"
 [ "$(ls "$TMP/rec/t2m" | wc -l)" -eq 6 ] && ok || fail "one trace per item for t2m: $(ls "$TMP/rec/t2m")"
 expect_ok "recorded trace opens" "$DLMSCOPE" trace info "$TMP/rec/llada-2/sort-test-0000.dlmtrace"
+# Issue 13: no "ETA 0 s" before the first item is done (the log has a line at 0%).
+"$DLMSCOPE" eval --model "$TMP/m" --tasks "$TMP/items.jsonl" --gen 32 --block 16 --rule llada >/dev/null 2>"$TMP/progress"
+grep -q "0/6 items done.*ETA after the first item" "$TMP/progress" && ! grep -q "0/6 items done.*ETA 0 s" "$TMP/progress" && ok ||
+    fail "eval progress before the first item: $(cat "$TMP/progress")"
 expect_ok "same seed again" $E --rule llada --rule t2m --rule "llada:temperature=0.8" --out "$TMP/r2.json" --jobs 2
 # identical results apart from timings
 sed -E 's/"(ms|seconds_per_item)": [0-9.e+-]+/"\1": 0/' "$TMP/r1.json" >"$TMP/a"

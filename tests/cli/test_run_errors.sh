@@ -11,6 +11,7 @@ expect_error "gen not multiple" "gen 20 is not a multiple of block 8" "$DLMSCOPE
 expect_error "steps not multiple" "steps 15 is not a multiple of the 2 blocks" "$DLMSCOPE" run --model $M $P --gen 16 --block 8 --steps 15
 expect_error "steps for t2t" "--steps: rule t2t has no fixed step count" "$DLMSCOPE" run --model $M $P --rule t2t --steps 16
 expect_error "bad gen" "--gen: gen=abc: expected an integer" "$DLMSCOPE" run --model $M $P --gen abc
+expect_error "negative gen" "gen=-5: expected an integer in \[1, [0-9]+\]$" "$DLMSCOPE" run --model $M $P --gen -5
 expect_error "too long" "prompt \(4 tokens\) \+ --gen 512 = 516 tokens, more than the model's 256" "$DLMSCOPE" run --model $M $P --gen 512 --block 512
 expect_error "prompt id range" "--prompt-ids: id 999 is outside the vocabulary" "$DLMSCOPE" run --model $M --prompt-ids "1 999"
 expect_error "text needs tokenizer" "no tokenizer.json" "$DLMSCOPE" run --model $M --prompt "hi"

@@ -29,6 +29,20 @@ grep -q "forked     from $TMP/a.dlmtrace after step 9" "$TMP/stdout" && ok || fa
 "$DLMSCOPE" trace diff "$TMP/a.dlmtrace" "$TMP/c.dlmtrace" >"$TMP/diff.out"
 [ $? -eq 1 ] && grep -qE "first difference at step (1[0-9]|[2-9][0-9])" "$TMP/diff.out" && ok || fail "fork diff: $(cat "$TMP/diff.out")"
 
+# Issue 13: diff exits 1 on any difference, header ones included, and lists every differing step.
+expect_ok "record eps" "$DLMSCOPE" run --model $M $P --rule t2m:stuck_eps=0.2 --record "$TMP/e.dlmtrace"
+"$DLMSCOPE" trace diff "$TMP/a.dlmtrace" "$TMP/e.dlmtrace" >"$TMP/diff.out"
+[ $? -eq 1 ] && grep -q "^rules: " "$TMP/diff.out" && ok || fail "rule-only diff must exit 1: $(cat "$TMP/diff.out")"
+n_steps=$(grep -c '^step [0-9]* (block' "$TMP/diff.out")
+n_said=$(sed -n 's/^\([0-9]*\) of [0-9]* common steps differ.*/\1/p' "$TMP/diff.out")
+[ "${n_said:-0}" -eq "$n_steps" ] && [ "$(grep -c '^step [0-9]* (block' "$TMP/diff.out" 2>/dev/null)" -ge 0 ] && ok ||
+    fail "diff: says ${n_said:-?} steps differ, lists $n_steps"
+"$DLMSCOPE" trace diff "$TMP/a.dlmtrace" "$TMP/c.dlmtrace" >"$TMP/diff.out"
+[ "$(grep -c '^step [0-9]* (block' "$TMP/diff.out")" -gt 1 ] && ok || fail "fork diff lists only one step: $(cat "$TMP/diff.out")"
+# Issue 13: one numbering (steps and blocks from 0) and one mask name ([MASK]) in dumps.
+"$DLMSCOPE" trace dump "$TMP/a.dlmtrace" --step 0 | head -n 1 | grep -q "^step 0  block 0 " && ok || fail "dump numbering"
+"$DLMSCOPE" trace dump "$TMP/a.dlmtrace" | grep -q "(was \[MASK\])" && ok || fail "dump: the mask is not [MASK]"
+
 # SIGKILL in the middle of a long recorded run.
 "$DLMSCOPE" synth --shape small --out "$TMP/small" 2>/dev/null || fail "synth"
 "$DLMSCOPE" run --model "$TMP/small" --prompt-ids "5 6 7 8" --gen 512 --block 64 --threads 1 --record "$TMP/k.dlmtrace" >/dev/null 2>&1 &

@@ -18,6 +18,7 @@ PROMPT='the and on 123'
 "$DLMSCOPE" run --model "$TMP/m" --prompt "$PROMPT" --gen 32 --block 16 --rule t2m --record "$TMP/a.dlmtrace" >/dev/null 2>&1 ||
     fail "record a trace"
 steps=$("$DLMSCOPE" trace info "$TMP/a.dlmtrace" | sed -n 's/^steps      \([0-9]*\) .*/\1/p')
+last=$((steps - 1)) # steps are numbered from 0 everywhere: the status shows "step N/last"
 
 screen() { T capture-pane -p -t s; }
 # wait_for PATTERN [SECONDS]: until the screen matches (extended regex)
@@ -48,22 +49,22 @@ keys() { T send-keys -t s "$@"; sleep 0.15; }
 
 # ---- replay ----
 start 120 40 "$DLMSCOPE" view "$TMP/a.dlmtrace"
-check "opens" "step 1/$steps .*REPLAY"
+check "opens" "step 0/$last .*REPLAY"
 line3=$(screen | sed -n 3p)
 keys .
-check "step forward" "step 2/$steps"
+check "step forward" "step 1/$last"
 keys ,
-check "step back" "step 1/$steps"
+check "step back" "step 0/$last"
 keys G
-check "last step" "step $steps/$steps"
+check "last step" "step $last/$last"
 [ "$(screen | sed -n 3p)" != "$line3" ] && ok || fail "the canvas did not change between the first and last step"
 keys g
-check "first step" "step 1/$steps"
+check "first step" "step 0/$last"
 # The inspector shows the selected position's top candidates as `trace dump` has them.
 keys 5
 s=$(screen | sed -n 's/.*step \([0-9]*\)\/.*/\1/p' | head -n 1)
 P=$("$DLMSCOPE" trace dump "$TMP/a.dlmtrace" --json | head -n 1 | sed 's/.*"prompt_len":\([0-9]*\).*/\1/')
-want=$("$DLMSCOPE" trace dump "$TMP/a.dlmtrace" --step $((s - 1)) | grep -aE "^ +$P " | LC_ALL=C sed 's/.* top: [^ ]*:\([0-9.]*\).*/\1/')
+want=$("$DLMSCOPE" trace dump "$TMP/a.dlmtrace" --step $s | grep -aE "^ +$P " | LC_ALL=C sed 's/.* top: [^ ]*:\([0-9.]*\).*/\1/')
 [ -n "$want" ] && ok || fail "no top probability for position $P at step $s in trace dump"
 check "inspector position" "position $P "
 screen | grep -a -A1 "top candidates" | tail -n 1 | grep -aq -- " $want " && ok ||
@@ -78,7 +79,7 @@ screen | grep -aq "dlmscope keys" && fail "Escape did not close the help" || ok
 keys m
 check "metric" "heat: p\(current token\)"
 keys / t h e Enter
-check "search" "step [0-9]+/$steps"
+check "search" "step [0-9]+/$last"
 keys C-c
 check "Ctrl-C quits" "EXIT=0"
 check "terminal restored" "^icanon$"
@@ -112,16 +113,16 @@ check "q quits" "EXIT=0"
 start 120 40 "$DLMSCOPE" --model "$TMP/m" --prompt "'$PROMPT'" --gen 32 --block 16 --rule t2t --paused
 check "live opens" "LIVE"
 keys .
-check "live step" "step 1/1 "
+check "live step" "step 0/0 "
 keys . .
-check "live steps" "step 3/3 "
+check "live steps" "step 2/2 "
 keys t
-check "fork message" "forked at step 3"
+check "fork message" "forked after step 2"
 check "fork to t2m" "t2t Q .* → t2m lowprob"
 keys .
-check "fork continues" "step 4/4 "
+check "fork continues" "step 3/3 "
 keys , ,
-check "step back in the fork" "step 2/4 "
+check "step back in the fork" "step 1/3 "
 keys c
 check "compare" "parent: t2t"
 keys q
@@ -133,7 +134,7 @@ printf 'bind z step-forward\nbind F5 nonsense-action\n' >"$TMP/cfg/dlmscope/conf
 start 100 30 env XDG_CONFIG_HOME="$TMP/cfg" NO_COLOR=1 "$DLMSCOPE" view "$TMP/a.dlmtrace" --theme light
 check "bad binding reported" "unknown action 'nonsense-action'"
 keys z
-check "rebound key" "step 2/"
+check "rebound key" "step 1/"
 T kill-server
 start 100 30 "$DLMSCOPE" view "$TMP/a.dlmtrace" --theme nope
 check "unknown theme reported" "theme 'nope' not found"
@@ -141,6 +142,27 @@ pkill -TERM -P "$(T display -p -t s '#{pane_pid}')" dlmscope
 check "SIGTERM quits" "EXIT=0"
 check "terminal restored after SIGTERM" "^icanon$"
 T kill-server
+
+# ---- issue 18: every signal that ends the process gives the terminal back; a crash too ----
+for sig in QUIT USR1 PIPE ALRM SEGV; do
+    start 100 30 "$DLMSCOPE" view "$TMP/a.dlmtrace"
+    check "opens for SIG$sig" "dlmscope"
+    pkill -$sig -P "$(T display -p -t s '#{pane_pid}')" dlmscope
+    check "SIG$sig ends it" "EXIT=[0-9]+"
+    check "terminal restored after SIG$sig" "^icanon$"
+    T kill-server
+done
+# ---- a terminal that disappears (no SIGHUP: not the controlling tty): exit, do not spin ----
+start 100 30 sh -c "'setsid $DLMSCOPE view $TMP/a.dlmtrace & echo \$! >$TMP/pid; wait'"
+check "opens without a controlling terminal" "dlmscope"
+pid=$(cat "$TMP/pid")
+T kill-server
+i=0
+while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 "$pid" 2>/dev/null; then
+    fail "the visualizer kept running after its terminal closed"
+    kill -9 "$pid"
+else ok; fi
 
 # ---- errors before the screen ----
 expect_error "view missing" "nope.dlmtrace: No such file" "$DLMSCOPE" view "$TMP/nope.dlmtrace"

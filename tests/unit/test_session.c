@@ -216,6 +216,37 @@ static void test_fork(void **state) {
     dlm_step_free(st);
 }
 
+// Counters a run cannot reach are refused on restore (issue 18: near INT32_MAX they overflowed and
+// a block never ended); the largest reachable ones are accepted.
+static void test_restore_counter_bounds(void **state) {
+    dlm_rule_config r = rule("t2m");
+    dlm_session *s = dlm_session_new(model, be, PROMPT, 5, &r, NULL);
+    dlm_step *st = dlm_step_new(dlm_session_n_tokens(s));
+    for (int i = 0; i < 3; i++) assert_int_equal(dlm_session_step(s, st), DLM_STATUS_OK);
+    dlm_session_state good;
+    dlm_session_export(s, &good);
+    struct {
+        int *field, value;
+    } bad[] = {{&good.step, INT32_MAX},          {&good.step, DLM_SESSION_MAX_STEPS + 1},
+               {&good.step_in_block, INT32_MAX}, {&good.step_in_block, good.step + 1},
+               {&good.post_steps, INT32_MAX},    {&good.post_steps, good.step_in_block + 2},
+               {&good.block, INT32_MAX},         {&good.block_masks, INT32_MAX}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        int keep = *bad[k].field;
+        *bad[k].field = bad[k].value;
+        dlm_session *x = dlm_session_restore(model, be, &good, NULL, NULL);
+        if (x) fail_msg("case %zu: a counter of %d was accepted", k, bad[k].value);
+        assert_non_null(strstr(dlm_error_message(), "counters out of range"));
+        *bad[k].field = keep;
+    }
+    good.post_steps = good.rule.max_post + 2; // within step_in_block + 1 only if the block ran long
+    good.step_in_block = good.step = good.rule.max_post + 2;
+    assert_null(dlm_session_restore(model, be, &good, NULL, NULL));
+    dlm_session_state_free(&good);
+    dlm_step_free(st);
+    dlm_session_free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_every_rule),
@@ -223,6 +254,7 @@ int main(void) {
         cmocka_unit_test(test_cache_shared_backend),
         cmocka_unit_test(test_cache_backend_contract),
         cmocka_unit_test(test_fork),
+        cmocka_unit_test(test_restore_counter_bounds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -312,6 +312,49 @@ static void test_bad_files(void **state) {
     free(missing);
 }
 
+// A reader keeps working when its file is rewritten in place (cut short: a mapping would SIGBUS)
+// or replaced by rename, and says which on refresh; a writer replaces a file, never truncates it.
+static void test_file_replaced_under_reader(void **state) {
+    recorded rec;
+    record("t2m", 16, &rec);
+    dlm_trace *t;
+    assert_int_equal(dlm_trace_open(rec.path, &t), DLM_STATUS_OK);
+    int n = dlm_trace_n_steps(t);
+    const dlm_trace_header *h = dlm_trace_header_of(t);
+    dlm_step *st = dlm_step_new(h->n_tokens);
+    // Another program rewrites the file in place, shorter.
+    FILE *f = fopen(rec.path, "wb");
+    assert_non_null(f);
+    fputs("rewritten", f);
+    fclose(f);
+    for (int i = 0; i < n; i++) {
+        dlm_session_state s;
+        assert_int_equal(dlm_trace_read_step(t, i, st, &s), DLM_STATUS_OK);
+        dlm_session_state_free(&s);
+    }
+    assert_int_equal(dlm_trace_refresh(t), DLM_STATUS_OK);
+    assert_non_null(dlm_trace_problem(t));
+    assert_non_null(strstr(dlm_trace_problem(t), "shrank"));
+    assert_int_equal(dlm_trace_n_steps(t), n);
+    assert_int_equal(dlm_trace_read_step(t, n - 1, st, NULL), DLM_STATUS_OK);
+    dlm_trace_close(t);
+    // A new recording over an open trace: the reader keeps the old file and is told it was replaced.
+    recorded_free(&rec);
+    record("llada", 16, &rec);
+    assert_int_equal(dlm_trace_open(rec.path, &t), DLM_STATUS_OK);
+    n = dlm_trace_n_steps(t);
+    recorded again;
+    record("t2m", 16, &again); // same path
+    assert_int_equal(dlm_trace_refresh(t), DLM_STATUS_OK);
+    assert_non_null(strstr(dlm_trace_problem(t), "replaced"));
+    assert_int_equal(dlm_trace_n_steps(t), n);
+    assert_int_equal(dlm_trace_read_step(t, n - 1, st, NULL), DLM_STATUS_OK);
+    dlm_trace_close(t);
+    dlm_step_free(st);
+    recorded_free(&again);
+    recorded_free(&rec);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
@@ -319,6 +362,7 @@ int main(void) {
         cmocka_unit_test(test_truncation_at_every_byte),
         cmocka_unit_test(test_random_damage),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_file_replaced_under_reader),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -20,8 +20,10 @@ static bool overlap(tui_rect a, tui_rect b) {
 
 static void test_layout_sweep(void **state) {
     int checked = 0;
-    for (int opt = 0; opt < 8; opt++) {
-        tui_layout_opts o = {.inspector = opt & 1, .heat = opt & 2, .compare = opt & 4};
+    for (int opt = 0; opt < 32; opt++) {
+        // canvas_lines: unknown, 3 lines of text (the grids get the rest), 200 (all it can get)
+        tui_layout_opts o = {.inspector = opt & 1, .heat = opt & 2, .compare = opt & 4, .cand = opt & 8, .cand_rows = 8,
+                             .canvas_lines = (opt & 16) ? 3 : (opt & 8) ? 200 : 0};
         for (int rows = 1; rows <= 90; rows++)
             for (int cols = 1; cols <= 260; cols += rows < 20 ? 1 : 3) {
                 tui_layout L;
@@ -32,18 +34,33 @@ static void test_layout_sweep(void **state) {
                     continue;
                 }
                 assert_false(L.too_small);
-                tui_rect all[] = {L.status, L.canvas, L.canvas_b, L.inspector, L.heat, L.timeline, L.keybar};
-                for (size_t i = 0; i < 7; i++) {
+                tui_rect all[] = {L.status, L.canvas, L.canvas_b, L.inspector, L.heat, L.heat_b, L.timeline, L.keybar, L.cand};
+                for (size_t i = 0; i < 9; i++) {
                     if (!inside(all[i], rows, cols)) fail_msg("%dx%d opt %d: pane %zu is off-screen", cols, rows, opt, i);
-                    for (size_t j = i + 1; j < 7; j++)
+                    for (size_t j = i + 1; j < 9; j++)
                         if (overlap(all[i], all[j])) fail_msg("%dx%d opt %d: panes %zu and %zu overlap", cols, rows, opt, i, j);
                 }
                 if (L.status.h != 1 || L.keybar.h != 1 || L.canvas.h < 3 || L.canvas.w < 20)
                     fail_msg("%dx%d opt %d: status, keybar and a usable canvas must be shown", cols, rows, opt);
-                if (o.heat && rows >= 24 && !L.heat.h) fail_msg("%dx%d: heat grid hidden on a 24-row terminal", cols, rows);
+                if (o.heat && rows >= 24 && !L.heat.h) fail_msg("%dx%d opt %d: heat grid hidden on a 24-row terminal", cols, rows, opt);
                 if (o.inspector && cols >= 72 && !L.inspector.w) fail_msg("%dx%d: inspector hidden at 72 columns", cols, rows);
                 if (o.compare && cols >= 100 && !L.canvas_b.w) fail_msg("%dx%d: compare canvas hidden", cols, rows);
                 if (!o.compare && L.canvas_b.w) fail_msg("%dx%d: a second canvas without compare", cols, rows);
+                // issue 13: compare panes wrap alike; B has its own heat grid; nothing vanishes silently
+                if (L.canvas_b.w && L.canvas_b.w != L.canvas.w)
+                    fail_msg("%dx%d: compare panes %d and %d columns wide", cols, rows, L.canvas.w, L.canvas_b.w);
+                if (L.canvas_b.w && L.heat.w && L.heat_b.w != L.heat.w) fail_msg("%dx%d: B's heat grid missing", cols, rows);
+                if (o.inspector && !L.inspector.w && !(L.hidden & TUI_PANE_INSPECTOR))
+                    fail_msg("%dx%d: the inspector vanished without a word", cols, rows);
+                if (o.heat && !L.heat.w && !(L.hidden & TUI_PANE_HEAT)) fail_msg("%dx%d: the heat grid vanished without a word", cols, rows);
+                if (o.compare && !L.canvas_b.w && !(L.hidden & TUI_PANE_COMPARE)) fail_msg("%dx%d: B vanished without a word", cols, rows);
+                if (o.inspector && cols >= 60 && rows >= 24 && !L.inspector.w) fail_msg("%dx%d: inspector hidden", cols, rows);
+                if (o.cand && !L.cand.w && !(L.hidden & TUI_PANE_CAND)) fail_msg("%dx%d: the candidates grid vanished", cols, rows);
+                if (o.cand && rows >= 24 && (cols >= 72 || !o.inspector) && !L.cand.w) fail_msg("%dx%d opt %d: no candidates grid at 24 rows", cols, rows, opt);
+                // the screen goes to data: a short text leaves the rows to the grids
+                if ((opt & 16) && o.heat && L.canvas.h > 4 && !L.inspector.h) fail_msg("%dx%d opt %d: canvas %d rows for 3 lines", cols, rows, opt, L.canvas.h);
+                if ((opt & 16) && o.heat && rows >= 24 && L.heat.h < rows - 3 - 5 - (L.cand.h ? 8 : 0) - L.inspector.h)
+                    fail_msg("%dx%d opt %d: heat grid %d rows, the rest is empty", cols, rows, opt, L.heat.h);
             }
     }
     assert_true(checked > 10000);
@@ -132,12 +149,49 @@ static void test_token_text(void **state) {
     assert_int_equal(tui_text_width("a\xe4\xb8\xad"), 3);
 }
 
+static void test_text_search(void **state) {
+    // "smallest is 17" as the bundled model's tokenizer splits it: digits are separate tokens.
+    const char *texts[] = {"The", " smallest", " is", " ", "1", "7", NULL, "1", "7"};
+    size_t lens[9];
+    for (int i = 0; i < 9; i++) lens[i] = texts[i] ? strlen(texts[i]) : 0;
+    unsigned char starts[9], covered[9];
+    assert_int_equal(tui_text_search(texts, lens, 9, "17", starts, covered), 2);
+    assert_true(starts[4] && starts[7] && !starts[5]);
+    assert_true(covered[4] && covered[5] && !covered[3] && !covered[6]);
+    assert_int_equal(tui_text_search(texts, lens, 9, "smallest is 17", starts, covered), 1);
+    assert_true(starts[1] && covered[5] && !covered[0]);
+    assert_int_equal(tui_text_search(texts, lens, 9, "71", starts, NULL), 0); // a mask breaks a match
+    assert_int_equal(tui_text_search(texts, lens, 9, "", starts, NULL), 0);
+}
+
+static void test_text_words(void **state) {
+    setlocale(LC_ALL, "C.UTF-8");
+    char out[256];
+    tui_text_clip_words("forked after step 3: threshold:gen=32", 20, true, out, sizeof out);
+    assert_string_equal(out, "forked after step…"); // at a word, not "forked after step 3: t"
+    tui_text_clip_words("short", 20, true, out, sizeof out);
+    assert_string_equal(out, "short");
+    tui_text_clip_words("averyveryverylongword and", 10, false, out, sizeof out);
+    assert_string_equal(out, "averyve..."); // one long word: cut it rather than show nothing
+    char lines[3][256];
+    int n = tui_text_wrap("Mouse: click a token. Shift-drag selects text.", 20, lines, 3);
+    assert_int_equal(n, 3);
+    assert_string_equal(lines[0], "Mouse: click a");
+    assert_string_equal(lines[1], "token. Shift-drag");
+    assert_string_equal(lines[2], "selects text.");
+    n = tui_text_wrap("one two three four five six", 9, lines, 2);
+    assert_int_equal(n, 2);
+    assert_string_equal(lines[1], "three…");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout_sweep),
         cmocka_unit_test(test_theme),
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_token_text),
+        cmocka_unit_test(test_text_search),
+        cmocka_unit_test(test_text_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

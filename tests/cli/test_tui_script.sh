@@ -1,0 +1,159 @@
+# The visualizer in script mode (--script FILE --dump-screens DIR): keys from a file, screens as
+# text, no terminal and no sleeping. One check per defect of issue 13 (and 18's mouse click before
+# the first step), each written to fail on the code before its fix.
+. tests/cli/lib.sh
+export LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
+unset NO_COLOR COLUMNS LINES
+
+"$DLMSCOPE" synth --shape tiny --out "$TMP/m" 2>/dev/null || fail "synth"
+cp tests/fuzz/tokenizer.json "$TMP/m/"
+PROMPT='the and on 123'
+for r in t2m evotoken llada; do
+    "$DLMSCOPE" run --model "$TMP/m" --prompt "$PROMPT" --gen 32 --block 16 --rule $r --record "$TMP/$r.dlmtrace" >/dev/null 2>&1 ||
+        fail "record a $r trace"
+done
+
+# scr NAME SCRIPT-TEXT COMMAND... : run the command with the script, screens in $TMP/NAME/
+scr() {
+    name=$1 text=$2
+    shift 2
+    rm -rf "$TMP/$name"
+    mkdir -p "$TMP/$name"
+    printf '%s\n' "$text" >"$TMP/$name.script"
+    "$@" --script "$TMP/$name.script" --dump-screens "$TMP/$name" >"$TMP/$name.out" 2>&1
+    rc=$?
+    if [ $rc -ne 0 ] || grep -qE 'Sanitizer|runtime error' "$TMP/$name.out"; then
+        fail "$name: exit $rc"; cat "$TMP/$name.out"
+    fi
+}
+text_of() { sed -n '2,/^-- styles/p' "$1" | sed '$d'; } # the screen's text lines
+has() { # has NAME FILE PATTERN : the screen's text matches the extended regex
+    if text_of "$2" | grep -aqE -- "$3"; then ok; else fail "$1: no /$3/ on the screen:"; text_of "$2" | sed 's/^/    | /'; fi
+}
+hasnt() {
+    if text_of "$2" | grep -aqE -- "$3"; then fail "$1: /$3/ on the screen:"; text_of "$2" | sed 's/^/    | /'; else ok; fi
+}
+
+# ---- 1. colours: 256 under xterm-256color (COLORS was read before start_color), 8, none ----
+scr c256 'screen s' "$DLMSCOPE" view "$TMP/t2m.dlmtrace"
+head -n 1 "$TMP/c256/s.txt" | grep -q "colours=256" && ok || fail "xterm-256color: $(head -n 1 "$TMP/c256/s.txt")"
+grep -aqE '\[(38|48);5;(1[6-9]|[2-9][0-9]|1[0-9][0-9]|2[0-5][0-9])m' "$TMP/c256/terminal.out" && ok ||
+    fail "xterm-256color: no 256-colour escape sequence in the output"
+# the heat legend: every level its own colour (title, 8 levels, blank: 10 styles on that line)
+hl=$(text_of "$TMP/c256/s.txt" | grep -n "heat:" | head -n 1 | cut -d: -f1)
+n=$(sed -n '/^-- style of each cell/,$p' "$TMP/c256/s.txt" | sed -n "$((hl + 1))p" | fold -w1 | sort -u | wc -l)
+[ "$n" -ge 10 ] && ok || fail "256 colours: the heat legend line has $n styles, expected at least 10"
+TERM=xterm scr c8 'screen s' "$DLMSCOPE" view "$TMP/t2m.dlmtrace"
+head -n 1 "$TMP/c8/s.txt" | grep -q "colours=8" && ok || fail "xterm: $(head -n 1 "$TMP/c8/s.txt")"
+NO_COLOR=1 scr cnone 'screen s' "$DLMSCOPE" view "$TMP/t2m.dlmtrace"
+head -n 1 "$TMP/cnone/s.txt" | grep -q "colours=none" && ok || fail "NO_COLOR: $(head -n 1 "$TMP/cnone/s.txt")"
+grep -aqE '\[(38|48);5;' "$TMP/cnone/terminal.out" && fail "NO_COLOR: colour escapes in the output" || ok
+
+# ---- 3. EvoToken soft masks draw as the documented glyph ----
+scr evo 'screen s' "$DLMSCOPE" view "$TMP/evotoken.dlmtrace"
+text_of "$TMP/evo/s.txt" | sed -n 3p | grep -q '░' && ok || fail "evotoken step 0: no soft mask glyph ░ on the canvas: $(text_of "$TMP/evo/s.txt" | sed -n 3p)"
+
+# ---- 6 + 18.3: click the token step 0 committed (before it only masks, one column each) ----
+P=$("$DLMSCOPE" trace dump "$TMP/llada.dlmtrace" --json | head -n 1 | sed 's/.*"prompt_len":\([0-9]*\).*/\1/')
+p=$("$DLMSCOPE" trace dump "$TMP/llada.dlmtrace" --step 0 | grep -a '\[commit\]' | head -n 1 | awk '{print $1}')
+scr commit "size 120 40
+click $((p - P)) 2
+screen s" "$DLMSCOPE" view "$TMP/llada.dlmtrace"
+has "inspector follows the click" "$TMP/commit/s.txt" "position $p "
+has "committed: the forward saw the mask" "$TMP/commit/s.txt" "this step's forward saw \[MASK\]"
+hasnt "no p(current) of the mask for a committed token" "$TMP/commit/s.txt" "p\(current\) 0\.000"
+hasnt "no stuck verdict from the mask's probability" "$TMP/commit/s.txt" "not stuck: p\(.*\)=0\.000 <"
+
+# ---- 7. one numbering: steps and blocks from 0, as trace dump shows them; [MASK] everywhere ----
+steps=$("$DLMSCOPE" trace info "$TMP/llada.dlmtrace" | sed -n 's/^steps      \([0-9]*\) .*/\1/p')
+scr num 'screen s0
+G
+screen last' "$DLMSCOPE" view "$TMP/llada.dlmtrace"
+has "first step is step 0" "$TMP/num/s0.txt" "block 0/1 │ step 0/$((steps - 1)) "
+has "last step" "$TMP/num/last.txt" "step $((steps - 1))/$((steps - 1)) "
+"$DLMSCOPE" trace dump "$TMP/llada.dlmtrace" --step 0 | head -n 1 | grep -q "^step 0  block 0 " && ok || fail "trace dump numbering"
+"$DLMSCOPE" trace dump "$TMP/llada.dlmtrace" | grep -aq "(was \[MASK\])" && ok || fail "trace dump: the mask is not named [MASK]"
+
+# ---- 9 + 18.3: --paused live: an honest header, and a click before any step ----
+scr paused 'screen s
+click 5 3
+click 5 20
+screen after' "$DLMSCOPE" --model "$TMP/m" --prompt "$PROMPT" --gen 32 --block 16 --rule llada --paused
+has "paused: no step yet" "$TMP/paused/s.txt" "llada .* no step yet"
+sed -n 2p "$TMP/paused/s.txt" | grep -q "→" && fail "paused: llada -> llada: $(sed -n 2p "$TMP/paused/s.txt")" || ok
+has "click before the first step" "$TMP/paused/after.txt" "no step yet"
+
+# ---- 4. r, t, v pressed again at the same step go on from the pending fork ----
+scr cycle '.
+r
+screen r1
+r
+screen r2
+t
+screen t1
+t
+screen t2' "$DLMSCOPE" --model "$TMP/m" --prompt "$PROMPT" --gen 32 --block 16 --rule llada --paused
+has "r once" "$TMP/cycle/r1.txt" "llada .* → threshold"
+has "r twice" "$TMP/cycle/r2.txt" "llada .* → t2t"
+has "t after r r" "$TMP/cycle/t1.txt" "llada .* → t2m"
+has "t again" "$TMP/cycle/t2.txt" "llada .* → t2t"
+
+# ---- 5. compare: both panes say what they show, each has its heat grid ----
+scr cmp 'size 200 60
+screen s' "$DLMSCOPE" view "$TMP/t2m.dlmtrace" --compare "$TMP/llada.dlmtrace"
+has "A's title" "$TMP/cmp/s.txt" "A: t2m.dlmtrace · t2m"
+has "B's title: rule and step" "$TMP/cmp/s.txt" "B: llada.dlmtrace · llada low-conf steps 32 · step 0/"
+has "two heat grids" "$TMP/cmp/s.txt" "A heat: .* B heat: "
+
+# ---- 8. the prompt editor, the next sample prompt, the help's last line, 60x24 ----
+printf 'alpha one\nbeta two\n' >"$TMP/prompts.txt"
+DLMSCOPE_PROMPTS="$TMP/prompts.txt" scr prompt 'p
+screen next
+C-u
+type hello big world
+C-w
+type Y
+screen cw
+C-a
+type X
+screen ca
+C-e
+Left
+Backspace
+screen bs' "$DLMSCOPE" --model "$TMP/m" --gen 32 --block 16 --rule llada --paused
+has "p: the next sample prompt" "$TMP/prompt/next.txt" "^prompt: beta two"
+has "C-u then C-w" "$TMP/prompt/cw.txt" "^prompt: hello big Y$"
+has "C-a" "$TMP/prompt/ca.txt" "^prompt: Xhello big Y$"
+has "Left, Backspace" "$TMP/prompt/bs.txt" "^prompt: Xhello bigY$"
+for size in "80 24" "120 40" "200 60"; do
+    set -- $size
+    scr help "size $1 $2
+?
+screen s" "$DLMSCOPE" view "$TMP/t2m.dlmtrace"
+    has "help's last line at ${1}x$2" "$TMP/help/s.txt" "theme NAME\)\."
+done
+scr small 'size 60 24
+screen s' "$DLMSCOPE" view "$TMP/t2m.dlmtrace"
+has "60x24: the inspector stays" "$TMP/small/s.txt" "position [0-9]+ \(gen"
+scr tiny 'size 60 16
+screen s' "$DLMSCOPE" view "$TMP/t2m.dlmtrace"
+has "60x16: the hidden inspector says so" "$TMP/tiny/s.txt" "no room for: inspector"
+
+# ---- the candidates grid: top-K of every position, EOS and soft-input rows, the shared cursor ----
+NO_COLOR=1 scr cand 'size 120 40
+. . .
+screen s' "$DLMSCOPE" view "$TMP/evotoken.dlmtrace"
+has "candidates grid" "$TMP/cand/s.txt" "^ cand 0 +1 +2 "
+has "candidates rows" "$TMP/cand/s.txt" "^  #1  "
+has "EOS row" "$TMP/cand/s.txt" "^  eos [<0-9]"
+has "soft input row" "$TMP/cand/s.txt" "^  msk [0-9]"
+cy=$(text_of "$TMP/cand/s.txt" | grep -n "^ cand" | cut -d: -f1)
+scr candclick "size 120 40
+click $((6 + 9 * 3 + 2)) $((cy + 1))
+screen s" "$DLMSCOPE" view "$TMP/evotoken.dlmtrace"
+has "a click in the candidates grid selects that position" "$TMP/candclick/s.txt" "position $((P + 3)) \(gen 3\)"
+
+# ---- script errors name the line ----
+printf '.\nnot-a-key\n' >"$TMP/bad.script"
+expect_error "bad key" "bad.script:2: unknown key 'not-a-key'" "$DLMSCOPE" view "$TMP/t2m.dlmtrace" --script "$TMP/bad.script"
+finish
