@@ -7,6 +7,7 @@
 #   make test-cuda-emu the same comparison on a CPU emulation of CUDA (no GPU or nvcc; g++ and python3)
 #   make lint         check the one-way include rules between modules
 #   make bench        CPU engine benchmarks (figures for docs/BENCHMARKS.md)
+#   make bench-compare the CPU engine against PyTorch (train/model.py) on the same weights (needs torch)
 #   make fixtures     regenerate the PyTorch reference fixtures (needs python3 with torch)
 #   make samples      regenerate samples/traces with the bundled model
 #   make install      install the binary, its data, the man page and completions (PREFIX, DESTDIR)
@@ -112,7 +113,7 @@ ifneq ($(USE_EMU),)
 endif
 
 # ---- sources ----------------------------------------------------------------------------------
-ENGINE_SRC := $(wildcard engine/*.c)
+ENGINE_SRC := $(wildcard engine/*.c engine/rules/*.c)
 RECORD_SRC := $(wildcard record/*.c)
 REPLAY_SRC := $(wildcard replay/*.c)
 TUI_SRC    := $(wildcard tui/*.c)
@@ -130,7 +131,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test debug test-cuda test-cuda-emu emu-run lint bench fixtures clean units fuzz fuzz-targets samples \
+.PHONY: all test debug test-cuda test-cuda-emu emu-run lint bench bench-compare fixtures clean units fuzz fuzz-targets samples \
         install uninstall man FORCE
 .DEFAULT_GOAL := all
 
@@ -269,11 +270,18 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_OBJ) $(FUZZ_CLI_OBJ)
 bench: $(BUILD)/dlmscope
 	@DLMSCOPE=$(BUILD)/dlmscope tests/bench.sh
 
+# dlmscope against PyTorch, interleaved in one run (tests/bench_compare.py; SKIPPED, exit 77, without torch).
+# BENCH_COMPARE_ARGS narrows it, e.g. "--shapes small --tokens 128,512".
+bench-compare: $(BUILD)/dlmscope
+	@$(PYTHON) tests/bench_compare.py --dlmscope $(BUILD)/dlmscope $(BENCH_COMPARE_ARGS)
+
 samples: dlmscope
 	@scripts/make_samples.sh
 
 fixtures:
 	$(PYTHON) tests/reference/make_fixtures.py tests/fixtures
+	$(PYTHON) tests/reference/families_reference.py tests/fixtures
+	$(PYTHON) tests/reference/dream_reference.py tests/fixtures
 	$(PYTHON) tests/reference/rules_reference.py tests/fixtures
 
 # ---- install ----------------------------------------------------------------------------------

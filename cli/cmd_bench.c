@@ -19,6 +19,7 @@
 #include "engine/util.h"
 #include "engine/session.h"
 #include "engine/synth.h"
+#include "record/recorder.h"
 #include "record/trace_writer.h"
 #include "replay/trace_reader.h"
 #include "tui/tui.h"
@@ -58,7 +59,7 @@ static double sgemm_gflops(int m, int n, int k) {
 
 // Median (and min) milliseconds of a pass over L tokens with LM-head rows [row0, row0 + n_rows).
 // cache != none: a cached step of the block [row0, row0 + n_rows) after one refreshing pass.
-static double time_forward(dlm_backend *be, int L, int row0, int n_rows, dlm_cache_mode cache, int repeat,
+static double time_forward(dlm_backend *be, int L, int row0, int n_rows, dlm_cache_mode cache, int warmup, int repeat,
                            double *min_ms) {
     const dlm_config *c = &be->model->cfg;
     int32_t *ids = dlm_xmalloc((size_t)L * sizeof *ids), *rows = dlm_xmalloc((size_t)n_rows * sizeof *rows);
@@ -73,7 +74,7 @@ static double time_forward(dlm_backend *be, int L, int row0, int n_rows, dlm_cac
         fa.cache_refresh = false;
     }
     double *t = dlm_xmalloc((size_t)repeat * sizeof *t);
-    for (int r = -2; r < repeat; r++) {
+    for (int r = -warmup; r < repeat; r++) {
         double t0 = dlm_now();
         if (dlm_backend_forward(be, &fa, &so, sum) != DLM_STATUS_OK) dlm_die("bench forward: %s", dlm_error_message());
         if (r >= 0) t[r] = (dlm_now() - t0) * 1e3;
@@ -86,6 +87,17 @@ static double time_forward(dlm_backend *be, int L, int row0, int n_rows, dlm_cac
     free(rows);
     free(sum);
     return med;
+}
+
+// Whether `key` is one of the comma-separated names in `list`.
+static bool pass_wanted(const char *list, const char *key) {
+    size_t n = strlen(key);
+    for (const char *p = list; *p;) {
+        size_t m = strcspn(p, ",");
+        if (m == n && strncmp(p, key, n) == 0) return true;
+        p += m + (p[m] == ',');
+    }
+    return false;
 }
 
 // Recording cost: the same generation with and without a trace writer, per rule.
@@ -112,30 +124,23 @@ static void bench_recording(const dlm_model *model, dlm_backend *be, int gen, in
                 dlm_session *s = dlm_session_new(model, be, prompt, 16, &rc, NULL);
                 if (!s) dlm_die("bench: %s", dlm_error_message());
                 dlm_step *st = dlm_step_new(dlm_session_n_tokens(s));
-                dlm_trace_writer *w = NULL;
-                if (with) {
-                    dlm_trace_header h;
-                    dlm_trace_header_from_session(&h, model, s, NULL, NULL, be->device);
-                    if (dlm_trace_writer_open(path, &h, NULL, &w) != DLM_STATUS_OK) dlm_die("bench: %s", dlm_error_message());
-                    dlm_trace_header_free(&h);
-                }
+                dlm_recorder *recorder = NULL;
+                dlm_record_opts o = {.device = be->device};
+                if (with && dlm_recorder_open(path, model, s, &o, &recorder) != DLM_STATUS_OK) dlm_die("bench: %s", dlm_error_message());
                 double t0 = dlm_now(), wt = 0;
                 steps = 0;
                 while (!dlm_session_done(s)) {
                     dlm_session_step(s, st);
                     steps++;
-                    if (w) {
+                    if (recorder) {
                         double t1 = dlm_now();
-                        dlm_session_state state;
-                        dlm_session_export(s, &state);
-                        dlm_trace_writer_append(w, st, &state);
-                        dlm_session_state_free(&state);
+                        if (dlm_recorder_step(recorder, s, st) != DLM_STATUS_OK) dlm_die("bench: %s", dlm_error_message());
                         wt += dlm_now() - t1;
                     }
                 }
                 double total = (dlm_now() - t0) * 1e3 / steps;
-                if (w) {
-                    dlm_trace_writer_close(w);
+                if (recorder) {
+                    dlm_recorder_close(recorder);
                     struct stat sb;
                     if (stat(path, &sb) == 0) bytes = (long)sb.st_size;
                     rec[r] = total;
@@ -231,15 +236,16 @@ static int bench_viewer(int steps) {
     }
     double t_open = dlm_now() - t0;
     dlm_trace_close(t);
-    double ms_frame, ms_seek;
-    if (!tui_bench_render(path, 200, 60, 200, &ms_frame, &ms_seek)) {
+    double ms_frame, ms_frame_nocand, ms_seek;
+    if (!tui_bench_render(path, 200, 60, 200, &ms_frame, &ms_frame_nocand, &ms_seek)) {
         cli_error("bench", "%s", dlm_error_message());
         return 2;
     }
     printf("viewer: synthetic trace of %d steps x %d positions, %.1f MB (written in %.1f s)\n", steps, G, sb.st_size / 1e6, t_write);
     printf("  open + index (one scan)      %8.1f ms\n", t_open * 1e3);
     printf("  seek to a random step        %8.3f ms (decode of one step record)\n", ms_seek);
-    printf("  render a frame, 200x60       %8.3f ms (canvas, inspector, heat grid rows for the visible steps)\n", ms_frame);
+    printf("  render a frame, 200x60       %8.3f ms (canvas, candidates grid, inspector, heat grid rows for the visible steps)\n", ms_frame);
+    printf("  the same without candidates  %8.3f ms (interleaved with the above)\n", ms_frame_nocand);
     remove(path);
     dlm_step_free(st);
     dlm_session_state_free(&state);
@@ -250,10 +256,12 @@ static int bench_viewer(int steps) {
 int cmd_bench(int argc, char **argv) {
     cli_opt opts[] = {
         {"model", "MODEL", "benchmark this model (folder, bundled NAME or ORG/NAME[@REV])"},
-        {"shape", "NAME", "random weights of a preset shape: tiny, small (bundled size), medium, llada-8b (default small)"},
+        {"shape", "NAME", "random weights of a preset shape (dlmscope synth --help lists them; default small)"},
         {"tokens", "LIST", "sequence lengths, comma separated (default 128,512)"},
         {"repeat", "N", "timed runs per case, after 2 warm-up runs (default 10)"},
-        {"threads", "N", "CPU threads (default: all cores)"},
+        {"threads", "N", "CPU threads (default: the CPUs this process may use, sched_getaffinity)"},
+        {"warmup", "N", "untimed runs before each case (default 2)"},
+        {"passes", "LIST", "which passes: full (all rows), rows (a 32-row block), prefix, dual (default all four)"},
         {"device", "NAME", "cpu, cuda or auto (default auto)"},
         {"recording", "GEN", "also time whole generations of GEN tokens with and without a trace writer"},
         {"viewer", "STEPS", "only the viewer: seek and frame times on a synthetic STEPS x 1024 trace"},
@@ -266,7 +274,7 @@ int cmd_bench(int argc, char **argv) {
     char *tmp = NULL, *model_dir = NULL;
     dlm_model *model = NULL;
     dlm_backend *be = NULL;
-    long long repeat, threads;
+    long long repeat, threads, warmup;
     if (cli_has(opts, "viewer")) {
         long long vs;
         if (!cli_get_int("bench", opts, "viewer", 1, 1000000, 10000, &vs)) goto done;
@@ -274,8 +282,19 @@ int cmd_bench(int argc, char **argv) {
         goto done;
     }
     if (!cli_get_int("bench", opts, "repeat", 1, 10000, 10, &repeat) ||
-        !cli_get_int("bench", opts, "threads", 1, 1024, 0, &threads))
+        !cli_get_int("bench", opts, "threads", 1, 1024, 0, &threads) ||
+        !cli_get_int("bench", opts, "warmup", 0, 1000, 2, &warmup))
         goto done;
+    const char *pass_list = cli_has(opts, "passes") ? cli_get(opts, "passes") : "full,rows,prefix,dual";
+    for (const char *p = pass_list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (!((n == 4 && (!strncmp(p, "full", 4) || !strncmp(p, "rows", 4) || !strncmp(p, "dual", 4))) ||
+              (n == 6 && !strncmp(p, "prefix", 6)))) {
+            cli_error("bench", "--passes: '%.*s' is not one of full, rows, prefix, dual", (int)n, p);
+            goto done;
+        }
+        p += n + (p[n] == ',');
+    }
     const char *dir = cli_get(opts, "model");
     if (!dir) {
         const char *want = cli_has(opts, "shape") ? cli_get(opts, "shape") : "small";
@@ -337,21 +356,21 @@ int cmd_bench(int argc, char **argv) {
         // (Fast-dLLM prefix and dual caches) for the block in the middle of the sequence.
         const int B = L > 32 ? 32 : (int)L, b0 = ((int)L - B) / 2;
         const struct {
-            const char *name;
+            const char *key, *name;
             int rows;
             dlm_cache_mode cache;
-        } passes[] = {{"full, all rows", (int)L, DLM_CACHE_NONE}, {"full, 32 rows", B, DLM_CACHE_NONE},
-                      {"prefix cache", B, DLM_CACHE_PREFIX}, {"dual cache", B, DLM_CACHE_DUAL}};
+        } passes[] = {{"full", "full, all rows", (int)L, DLM_CACHE_NONE}, {"rows", "full, 32 rows", B, DLM_CACHE_NONE},
+                      {"prefix", "prefix cache", B, DLM_CACHE_PREFIX}, {"dual", "dual cache", B, DLM_CACHE_DUAL}};
         double full_ms = 0;
         for (size_t k = 0; k < sizeof passes / sizeof passes[0]; k++) {
-            if (k == 1 && B == L) continue;
+            if ((k == 1 && B == L) || !pass_wanted(pass_list, passes[k].key)) continue;
             int row0 = passes[k].rows == L ? 0 : b0;
-            double min_ms, ms = time_forward(be, (int)L, row0, passes[k].rows, passes[k].cache, (int)repeat, &min_ms);
-            if (k == 1 || (k == 0 && B == L)) full_ms = ms;
+            double min_ms, ms = time_forward(be, (int)L, row0, passes[k].rows, passes[k].cache, (int)warmup, (int)repeat, &min_ms);
+            if (k <= 1) full_ms = ms; // the 32-row full pass when it runs, else the all-rows one
             int Lq = passes[k].cache == DLM_CACHE_DUAL ? B : passes[k].cache == DLM_CACHE_PREFIX ? (int)L - b0 : (int)L;
             double gf = forward_flops(c, (int)L, Lq, passes[k].rows) / (ms * 1e-3) / 1e9;
             char vs[16] = "";
-            if (k >= 2) snprintf(vs, sizeof vs, "%.2fx", full_ms / ms);
+            if (k >= 2 && full_ms > 0) snprintf(vs, sizeof vs, "%.2fx", full_ms / ms);
             if (on_cpu)
                 printf("%7lld %-14s %10.2f %10.2f %9s %9.1f %12.1f %7.0f%%\n", L, passes[k].name, ms, min_ms, vs, gf, peak,
                        100.0 * gf / peak);

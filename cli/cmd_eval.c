@@ -153,8 +153,6 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     if (!cli_engine_open("eval", opts, true, &e)) goto done;
-    long long bc;
-    cli_get_int("eval", opts, "block-causal", 1, 1 << 20, 0, &bc);
     bool tty = isatty(STDERR_FILENO);
     dlm_eval_config cfg = {.model = e.model,
                            .device = cli_has(opts, "device") ? cli_get(opts, "device") : "auto",
@@ -164,8 +162,9 @@ int cmd_eval(int argc, char **argv) {
                            .tok_path = e.tok_path,
                            .rules = rules,
                            .n_rules = n_rules,
-                           .block_causal = (int)bc,
+                           .block_causal = e.block_causal,
                            .raw_prompt = cli_has(opts, "raw"),
+                           .chat = e.chat,
                            .record_dir = cli_get(opts, "record-dir"),
                            .rule_labels = (const char *const *)labels,
                            .progress = cli_has(opts, "quiet") ? NULL : progress,

@@ -1,6 +1,8 @@
 // cmd_logits.c — `dlmscope logits`: one forward pass, top-K probabilities for every position.
 //
 // Output, one line per position:  POS ID:PROB ID:PROB ...   (probabilities with 8 decimals)
+// Each line is the distribution the decoder uses for that position: for a family that shifts its
+// logits (Dream) it is computed from the hidden state of the position before (position 0: its own).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +63,7 @@ int cmd_logits(int argc, char **argv) {
         {"ids", "IDS", "token ids, space or comma separated (required)"},
         {"top", "K", "candidates per position, 1..32 (default 5)"},
         {"adapter", "ADAPTER", "PEFT LoRA adapter folder or ORG/NAME[@REV], merged at load"},
-        {"block-causal", "B", "block-causal attention with blocks of B tokens (default: bidirectional)"},
+        {"block-causal", "B", "block-causal attention with blocks of B tokens (default: the model's; LLaDA, Dream: none)"},
         {"soft", "SPEC", "soft inputs 'POS:ID=W,ID=W;POS:...' (EvoToken-style embedding mixtures)"},
         {"device", "NAME", "cpu, cuda or auto (default auto)"},
         {"threads", "N", "CPU threads (default: all cores)"},
@@ -111,6 +113,7 @@ int cmd_logits(int argc, char **argv) {
         cli_error("logits", "%s", dlm_error_message());
         goto done;
     }
+    if (!cli_has(opts, "block-causal")) block = model->cfg.block_causal; // SDAR attends block-causally
     rows = dlm_xmalloc((size_t)n * sizeof *rows);
     for (int i = 0; i < n; i++) rows[i] = i;
     sum = dlm_xcalloc((size_t)n, sizeof *sum);

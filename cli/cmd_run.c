@@ -13,7 +13,7 @@
 #include "commands.h"
 #include "common.h"
 #include "engine/util.h"
-#include "record/trace_writer.h"
+#include "record/recorder.h"
 #include "replay/trace_reader.h"
 
 static void token_text(const cli_engine *e, int32_t id, char *buf, size_t n) {
@@ -138,9 +138,7 @@ int cmd_run(int argc, char **argv) {
     dlm_session *s = NULL;
     dlm_step *st = NULL;
     dlm_trace *parent = NULL;
-    dlm_trace_writer *w = NULL;
-    dlm_trace_header hdr = {0};
-    dlm_session_state state = {0};
+    dlm_recorder *rec = NULL;
     int32_t *prompt = NULL, *out_ids = NULL;
     int n_prompt = 0, fork_step = -1;
     dlm_rule_config rule;
@@ -156,7 +154,9 @@ int cmd_run(int argc, char **argv) {
                                    : "--prompt TEXT or --prompt-ids IDS is required");
         goto done;
     }
-    if (!resume && !cli_rule_from_opts("run", opts, &rule)) goto done;
+    // An explicit --rule is checked before the model loads; without one, the model family's
+    // decoding defaults apply (cli_rule_fit_model below).
+    if (!resume && cli_has(opts, "rule") && !cli_rule_from_opts("run", opts, &rule)) goto done;
     if (cli_has(opts, "rows")) {
         const char *wh = cli_get(opts, "rows");
         if (strcmp(wh, "all") && strcmp(wh, "needed")) {
@@ -166,13 +166,12 @@ int cmd_run(int argc, char **argv) {
         so.rows = strcmp(wh, "needed") == 0 ? DLM_ROWS_NEEDED : DLM_ROWS_GENERATION;
     }
     if (!cli_engine_open("run", opts, cli_has(opts, "prompt"), &e)) goto done;
-    long long bc;
-    cli_get_int("run", opts, "block-causal", 1, 1 << 20, 0, &bc);
-    so.block_causal = (int)bc;
+    if (!resume && !cli_rule_fit_model("run", opts, &e, &rule)) goto done;
+    so.block_causal = e.block_causal;
     if (resume) {
         if (!resume_session(opts, &e, &so, &s, &parent, &fork_step)) goto done;
     } else {
-        if (!cli_prompt_from_opts("run", opts, e.tok, e.model->cfg.n_vocab, &prompt, &n_prompt)) goto done;
+        if (!cli_prompt_from_opts("run", opts, &e, &prompt, &n_prompt)) goto done;
         s = dlm_session_new(e.model, e.be, prompt, n_prompt, &rule, &so);
         if (!s) {
             cli_error("run", "%s", dlm_error_message());
@@ -183,31 +182,18 @@ int cmd_run(int argc, char **argv) {
         const char *ptext = NULL;
         dlm_buf chat = {0};
         if (parent) ptext = dlm_trace_header_of(parent)->prompt_text;
-        else if (cli_has(opts, "prompt") && !cli_has(opts, "raw") && e.tok &&
-                 dlm_tokenizer_chat_prompt(e.tok, cli_get(opts, "prompt"), &chat) == DLM_STATUS_OK)
+        else if (cli_has(opts, "prompt") && cli_prompt_text("run", opts, &e, &chat))
             ptext = chat.data;
         else if (cli_has(opts, "prompt")) ptext = cli_get(opts, "prompt");
-        dlm_trace_header_from_session(&hdr, e.model, s, ptext, e.tok_path, e.be->device);
+        dlm_record_parent p; // a fork's trace starts with the parent's steps
+        if (parent) dlm_trace_as_parent(parent, fork_step, &p);
+        dlm_record_opts o = {.prompt_text = ptext, .tok_path = e.tok_path, .device = e.be->device, .tok = e.tok,
+                             .parent = parent ? &p : NULL};
+        dlm_status rs = dlm_recorder_open(cli_get(opts, "record"), e.model, s, &o, &rec);
         dlm_buf_free(&chat);
-        if (parent) {
-            snprintf(hdr.parent, sizeof hdr.parent, "%s", dlm_trace_path(parent));
-            hdr.parent_step = fork_step;
-            // The fork's trace starts with the parent's steps, so it plays from the beginning.
-            hdr.rule = dlm_trace_header_of(parent)->rule;
-            snprintf(hdr.rule_spec, sizeof hdr.rule_spec, "%s", dlm_trace_header_of(parent)->rule_spec);
-        }
-        if (dlm_trace_writer_open(cli_get(opts, "record"), &hdr, e.tok, &w) != DLM_STATUS_OK) {
+        if (rs != DLM_STATUS_OK) {
             cli_error("run", "--record: %s", dlm_error_message());
             goto done;
-        }
-        for (int i = 0; parent && i <= fork_step; i++) {
-            const void *bytes;
-            size_t n;
-            if (dlm_trace_raw_step(parent, i, &bytes, &n) != DLM_STATUS_OK ||
-                dlm_trace_writer_append_raw(w, bytes, n) != DLM_STATUS_OK) {
-                cli_error("run", "--record: %s", dlm_error_message());
-                goto done;
-            }
         }
     }
     st = dlm_step_new(dlm_session_n_tokens(s));
@@ -223,22 +209,17 @@ int cmd_run(int argc, char **argv) {
         steps++;
         commits += st->n_commits, edits += st->n_edits, remasks += st->n_remasks;
         fwd_ms += st->forward_ms;
-        if (w) {
-            dlm_session_export(s, &state);
-            dlm_status ws = dlm_trace_writer_append(w, st, &state);
-            dlm_session_state_free(&state);
-            if (ws != DLM_STATUS_OK) {
-                cli_error("run", "--record: %s", dlm_error_message());
-                goto done;
-            }
+        if (rec && dlm_recorder_step(rec, s, st) != DLM_STATUS_OK) {
+            cli_error("run", "--record: %s", dlm_error_message());
+            goto done;
         }
         if (trace_text) print_trace_text(&e, st);
         if (trace_ids) print_trace_ids(s, st);
     }
     double secs = dlm_now() - t0;
-    if (w) {
-        dlm_status cs = dlm_trace_writer_close(w);
-        w = NULL;
+    if (rec) {
+        dlm_status cs = dlm_recorder_close(rec);
+        rec = NULL;
         if (cs != DLM_STATUS_OK) {
             cli_error("run", "--record: %s", dlm_error_message());
             goto done;
@@ -269,8 +250,7 @@ int cmd_run(int argc, char **argv) {
             steps, steps, commits, edits, remasks, secs, steps ? fwd_ms / steps : 0.0, e.be->device, spec);
     status = 0;
 done:
-    dlm_trace_writer_abort(w);
-    dlm_trace_header_free(&hdr);
+    dlm_recorder_abort(rec);
     dlm_trace_close(parent);
     free(prompt);
     free(out_ids);

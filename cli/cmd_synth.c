@@ -1,7 +1,8 @@
 // cmd_synth.c — `dlmscope synth`: write a random-weight checkpoint of a given shape.
 //
-// Models of any size without a download: the LLaDA tensor names and config keys, bf16/f16/f32,
-// optionally sharded with an index (llada-8b: 16 GB in six shards, as the real checkpoint).
+// Models of any size without a download, in each family's real tensor names and config keys
+// (engine/synth.c), bf16/f16/f32, optionally sharded with an index (llada-8b: 16 GB in six
+// shards, as the real checkpoint).
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,10 +13,11 @@
 #include "engine/util.h"
 
 int cmd_synth(int argc, char **argv) {
-    cli_opt opts[] = {{"shape", "NAME", "tiny, small (the bundled model's size), medium or llada-8b (required)"},
+    cli_opt opts[] = {{"shape", "NAME", "tiny, small (the bundled model's size), medium, llada-8b, or a family's: dream-7b, "
+                                        "a2d-qwen3-0.6b, a2d-qwen2.5-0.5b, sdar-1.7b, *-tiny (required)"},
                       {"out", "DIR", "output folder, created if missing (required)"},
                       {"dtype", "TYPE", "BF16 (default), F16 or F32"},
-                      {"shards", "N", "number of safetensors shards (default: 1; llada-8b: 6)"},
+                      {"shards", "N", "number of safetensors shards (default: 1; llada-8b: 6, dream-7b: 4)"},
                       {"seed", "N", "weights seed (default 1)"},
                       {0}};
     cli_positional pos;

@@ -79,7 +79,7 @@ static int decode_line(const dlm_tokenizer *tok, char *line, bool jsonl, bool sk
 
 int cmd_tokenize(int argc, char **argv) {
     cli_opt opts[] = {
-        {"tokenizer", "FILE", "tokenizer.json (required)"},
+        {"tokenizer", "FILE", "tokenizer.json, or a folder with vocab.json + merges.txt (Qwen2 slow tokenizer) (required)"},
         {"jsonl", NULL, "stdin holds one JSON string per line (with --decode: print JSON strings)"},
         {"decode", NULL, "decode: stdin holds space-separated ids, one sequence per line"},
         {"skip-special", NULL, "with --decode: leave special tokens out"},
@@ -104,7 +104,12 @@ int cmd_tokenize(int argc, char **argv) {
         cli_error("tokenize", "--chat applies to encoding only");
         goto done;
     }
-    tok = dlm_tokenizer_load(cli_get(opts, "tokenizer"));
+    // A folder: Qwen2's slow-tokenizer files (vocab.json + merges.txt), as some checkpoints ship them.
+    const char *tpath = cli_get(opts, "tokenizer");
+    char *vocab = dlm_path_join(tpath, "vocab.json");
+    bool slow = dlm_is_dir(tpath) && dlm_file_exists(vocab);
+    free(vocab);
+    tok = slow ? dlm_tokenizer_load_qwen2_slow(tpath) : dlm_tokenizer_load(tpath);
     if (!tok) {
         cli_error("tokenize", "%s", dlm_error_message());
         goto done;

@@ -2,9 +2,12 @@
 //
 //   trace info FILE              header, summary and the state of the file's tail
 //   trace dump FILE [--step N] [--json]   per-step view; --json: one JSON object per line
-//   trace diff A B               every difference (header, steps, positions); exit 1 if any
+//   trace diff A B [--tolerance P]   every difference (header, steps, positions); exit 1 if any.
+//                                Probabilities must be equal, or with --tolerance within P (the
+//                                schedule, events, flags, candidates and soft inputs stay exact)
 // A truncated or damaged file prints what it can, then one line about the damage, exit 1.
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,7 +195,78 @@ static int trace_dump(const char *path, int only, bool as_json) {
     return rc;
 }
 
-static int trace_diff(const char *pa, const char *pb) {
+// --tolerance: everything a position records beyond its token, state and events. Probabilities
+// must agree within tol, the entropy within tol nats plus one storage step (1/2048: two nearby
+// values can round apart); candidate ids may differ only where their probabilities are within tol
+// of another candidate's (a near-tie can order either way); soft-input weights within tol or one
+// bf16 step; everything else exactly. Returns false and describes the first difference in why.
+static bool near(double a, double b, double tol) { return fabs(a - b) <= tol; }
+
+static bool top_agrees(const dlm_pos_info *a, const dlm_pos_info *b, int j, double tol) {
+    if (a->top_id[j] == b->top_id[j]) return true;
+    if (j + 1 == a->n_top) return true; // the next candidate (not kept) may tie with the last
+    for (int k = 0; k < a->n_top; k++)
+        if (k != j && near(a->top_p[j], a->top_p[k], tol)) return true;
+    return false;
+}
+
+static bool pos_agrees(const dlm_pos_info *a, const dlm_pos_info *b, double tol, char *why, size_t n) {
+#define DIFF(cond, ...)                      \
+    do {                                     \
+        if (cond) {                          \
+            snprintf(why, n, __VA_ARGS__);   \
+            return false;                    \
+        }                                    \
+    } while (0)
+    DIFF(a->token != b->token || a->state != b->state, "token %d (%s) vs %d (%s)", a->token, dlm_pos_state_name(a->state),
+         b->token, dlm_pos_state_name(b->state));
+    DIFF(a->prev_token != b->prev_token, "previous token %d vs %d", a->prev_token, b->prev_token);
+    DIFF(a->events != b->events, "events %u vs %u", a->events, b->events);
+    DIFF(a->has_dist != b->has_dist || a->stuck != b->stuck, "flags (distribution %d, stuck %d) vs (%d, %d)", a->has_dist,
+         a->stuck, b->has_dist, b->stuck);
+    if (a->has_dist) {
+        DIFF(a->sampled != b->sampled, "sampled %d vs %d", a->sampled, b->sampled);
+        DIFF(!near(a->p_sampled, b->p_sampled, tol), "p_sampled %.6f vs %.6f", a->p_sampled, b->p_sampled);
+        DIFF(!near(a->p_current, b->p_current, tol), "p_current %.6f vs %.6f", a->p_current, b->p_current);
+        DIFF(!near(a->entropy, b->entropy, tol + 1.0 / 2048), "entropy %.6f vs %.6f", a->entropy, b->entropy);
+        DIFF(a->n_top != b->n_top, "%d candidates vs %d", a->n_top, b->n_top);
+        for (int j = 0; j < a->n_top; j++) {
+            DIFF(!near(a->top_p[j], b->top_p[j], tol), "candidate %d: p %.6f vs %.6f", j, a->top_p[j], b->top_p[j]);
+            DIFF(!top_agrees(a, b, j, tol), "candidate %d: id %d vs %d", j, a->top_id[j], b->top_id[j]);
+        }
+    }
+    DIFF(a->n_soft != b->n_soft, "%d soft inputs vs %d", a->n_soft, b->n_soft);
+    for (int j = 0; j < a->n_soft; j++) {
+        double ulp = fabs(a->soft_w[j]) / 128.0; // one bf16 step
+        DIFF(a->soft_id[j] != b->soft_id[j], "soft input %d: id %d vs %d", j, a->soft_id[j], b->soft_id[j]);
+        DIFF(!near(a->soft_w[j], b->soft_w[j], tol > ulp ? tol : ulp), "soft input %d: weight %.6f vs %.6f", j, a->soft_w[j],
+             b->soft_w[j]);
+    }
+    DIFF(!near(a->hist_conf, b->hist_conf, tol), "historical-best confidence %.6f vs %.6f", a->hist_conf, b->hist_conf);
+    DIFF(a->remask_count != b->remask_count, "remask count %u vs %u", a->remask_count, b->remask_count);
+#undef DIFF
+    return true;
+}
+
+static bool step_agrees(const dlm_step *a, const dlm_step *b, char *why, size_t n) {
+    if (a->block != b->block || a->block_start != b->block_start || a->block_end != b->block_end ||
+        a->step_in_block != b->step_in_block || a->n_blocks != b->n_blocks || a->done != b->done) {
+        snprintf(why, n, "schedule: block %d [%d, %d) step in block %d of %d blocks%s vs block %d [%d, %d) step in block %d of %d blocks%s",
+                 a->block, a->block_start, a->block_end, a->step_in_block, a->n_blocks, a->done ? ", done" : "", b->block,
+                 b->block_start, b->block_end, b->step_in_block, b->n_blocks, b->done ? ", done" : "");
+        return false;
+    }
+    if (a->n_commits != b->n_commits || a->n_edits != b->n_edits || a->n_remasks != b->n_remasks ||
+        a->n_transitions != b->n_transitions || a->n_finalized != b->n_finalized || a->n_stuck != b->n_stuck) {
+        snprintf(why, n, "event counts +%d ~%d -%d >%d |%d stuck %d vs +%d ~%d -%d >%d |%d stuck %d", a->n_commits, a->n_edits,
+                 a->n_remasks, a->n_transitions, a->n_finalized, a->n_stuck, b->n_commits, b->n_edits, b->n_remasks,
+                 b->n_transitions, b->n_finalized, b->n_stuck);
+        return false;
+    }
+    return true;
+}
+
+static int trace_diff(const char *pa, const char *pb, double tol) {
     dlm_trace *a = NULL, *b = NULL;
     if (dlm_trace_open(pa, &a) != DLM_STATUS_OK || dlm_trace_open(pb, &b) != DLM_STATUS_OK) {
         fprintf(stderr, "dlmscope trace: %s\n", dlm_error_message());
@@ -226,22 +300,33 @@ static int trace_diff(const char *pa, const char *pb) {
             rc = 2;
             break;
         }
-        int n_tok = 0, n_prob = 0;
+        int n_tok = 0, n_prob = 0, why_pos = -1;
+        char why[256] = "", sched[320] = "";
+        bool sched_differs = tol >= 0 && !step_agrees(sa, sb, sched, sizeof sched);
         for (int p = ha->prompt_len; p < ha->n_tokens; p++) {
             const dlm_pos_info *qa = &sa->pos[p], *qb = &sb->pos[p];
             bool tok = qa->token != qb->token || qa->state != qb->state || qa->events != qb->events;
-            bool prob = qa->p_current != qb->p_current || qa->p_sampled != qb->p_sampled || qa->sampled != qb->sampled ||
-                        qa->n_top != qb->n_top || (qa->n_top && (qa->top_id[0] != qb->top_id[0] || qa->top_p[0] != qb->top_p[0]));
+            bool prob;
+            if (tol < 0) {
+                prob = qa->p_current != qb->p_current || qa->p_sampled != qb->p_sampled || qa->sampled != qb->sampled ||
+                       qa->n_top != qb->n_top || (qa->n_top && (qa->top_id[0] != qb->top_id[0] || qa->top_p[0] != qb->top_p[0]));
+            } else {
+                char w[256];
+                prob = !tok && !pos_agrees(qa, qb, tol, w, sizeof w);
+                if (prob && why_pos < 0) why_pos = p, snprintf(why, sizeof why, "%s", w);
+            }
             n_tok += tok;
             n_prob += !tok && prob;
         }
-        if (!n_tok && !n_prob && sa->block == sb->block) continue;
+        if (!n_tok && !n_prob && sa->block == sb->block && !sched_differs) continue;
         if (first < 0) first = i;
         steps_differ++;
         printf("step %d (block %d", i, sa->block);
         if (sb->block != sa->block) printf(" vs %d", sb->block);
         printf("): %d position%s differ in token or state", n_tok, n_tok == 1 ? "" : "s");
-        if (n_prob) printf(", %d more only in probabilities", n_prob);
+        if (n_prob && tol < 0) printf(", %d more only in probabilities", n_prob);
+        if (n_prob && tol >= 0) printf(", %d more beyond the tolerance (first: pos %d: %s)", n_prob, why_pos, why);
+        if (sched_differs) printf("; %s", sched);
         printf("\n");
         for (int p = ha->prompt_len; p < ha->n_tokens; p++) {
             const dlm_pos_info *qa = &sa->pos[p], *qb = &sb->pos[p];
@@ -261,6 +346,7 @@ static int trace_diff(const char *pa, const char *pb) {
     if (rc == 0) {
         if (steps_differ) printf("%d of %d common steps differ; first difference at step %d\n", steps_differ, n, first), differ = true;
         else if (differ) printf("the %d steps in common are identical\n", n);
+        else if (tol >= 0) printf("identical: %d steps (probabilities within %g)\n", n, tol);
         else printf("identical: %d steps\n", n);
         rc = differ ? 1 : 0;
     }
@@ -275,9 +361,10 @@ static int trace_diff(const char *pa, const char *pb) {
 int cmd_trace(int argc, char **argv) {
     cli_opt opts[] = {{"step", "N", "dump: only step N (with every position)"},
                       {"json", NULL, "dump: one JSON object per line (header, then steps)"},
+                      {"tolerance", "P", "diff: probabilities may differ by P (also compares candidates, soft inputs, counters)"},
                       {0}};
     cli_positional pos;
-    const char *usage = "info FILE | dump FILE [--step N] [--json] | diff A B";
+    const char *usage = "info FILE | dump FILE [--step N] [--json] | diff A B [--tolerance P]";
     int exit_status;
     if (!cli_begin("trace", usage, opts, argc, argv, &pos, &exit_status))
         return exit_status;
@@ -287,7 +374,10 @@ int cmd_trace(int argc, char **argv) {
     else if (strcmp(pos.items[0], "info") == 0 && pos.n == 2) rc = trace_info(pos.items[1]);
     else if (strcmp(pos.items[0], "dump") == 0 && pos.n == 2) {
         if (cli_get_int("trace", opts, "step", 0, INT32_MAX, -1, &step)) rc = trace_dump(pos.items[1], (int)step, cli_has(opts, "json"));
-    } else if (strcmp(pos.items[0], "diff") == 0 && pos.n == 3) rc = trace_diff(pos.items[1], pos.items[2]);
+    } else if (strcmp(pos.items[0], "diff") == 0 && pos.n == 3) {
+        double tol = -1;
+        if (cli_get_double("trace", opts, "tolerance", 0, 1, -1, &tol)) rc = trace_diff(pos.items[1], pos.items[2], tol);
+    }
     else cli_error("trace", "expected %s", usage);
     cli_free(opts, &pos);
     return rc;

@@ -50,7 +50,7 @@ int cmd_live(int argc, char **argv) {
         cli_error("", "unexpected argument '%s' (dlmscope --help lists the commands)", pos.items[0]);
         goto done;
     }
-    if (!cli_rule_from_opts("", opts, &rule)) goto done;
+    if (cli_has(opts, "rule") && !cli_rule_from_opts("", opts, &rule)) goto done; // else the family's (below)
     // No --model: the bundled one.
     cli_opt *mo = &opts[0];
     if (!cli_has(opts, "model")) {
@@ -86,10 +86,9 @@ int cmd_live(int argc, char **argv) {
         po->count = 1;
         po->value = first;
     }
-    if (!cli_prompt_from_opts("", opts, e.tok, e.model->cfg.n_vocab, &prompt, &n_prompt)) goto done;
-    if (cli_has(opts, "prompt") && e.tok && !cli_has(opts, "raw")) dlm_tokenizer_chat_prompt(e.tok, cli_get(opts, "prompt"), &chat);
-    long long bc;
-    cli_get_int("", opts, "block-causal", 1, 1 << 20, 0, &bc);
+    if (!cli_rule_fit_model("", opts, &e, &rule)) goto done;
+    if (!cli_prompt_from_opts("", opts, &e, &prompt, &n_prompt)) goto done;
+    if (cli_has(opts, "prompt") && !cli_prompt_text("", opts, &e, &chat)) goto done;
     tui_opts to = {.model = e.model,
                    .backend = e.be,
                    .tok = e.tok,
@@ -99,7 +98,7 @@ int cmd_live(int argc, char **argv) {
                    .prompt_text = chat.data ? chat.data : cli_get(opts, "prompt"),
                    .prompts_file = prompts_file,
                    .rule = rule,
-                   .block_causal = (int)bc,
+                   .block_causal = e.block_causal,
                    .record = cli_get(opts, "record"),
                    .theme = cli_get(opts, "theme"),
                    .no_color = cli_has(opts, "no-color"),
@@ -129,6 +128,9 @@ int cmd_view(int argc, char **argv) {
                       {"device", "NAME", "with --model: cpu, cuda or auto"},
                       {"threads", "N", "with --model: CPU threads"},
                       {"block-causal", "B", "with --model: block-causal attention"},
+                      {"export", "FORMAT", "no terminal: write the replay as an asciinema recording (cast) or the screen at --step as svg or html"},
+                      {"out", "FILE", "with --export: the file to write"},
+                      {"loop", NULL, "demo mode that starts again after the last step (kiosks)"},
                       {0}};
     cli_positional pos;
     int exit_status;
@@ -142,6 +144,15 @@ int cmd_view(int argc, char **argv) {
         goto done;
     }
     if (!cli_get_int("view", opts, "step", 0, INT32_MAX, 0, &step)) goto done;
+    const char *fmt = cli_get(opts, "export");
+    if (fmt && strcmp(fmt, "cast") != 0 && strcmp(fmt, "svg") != 0 && strcmp(fmt, "html") != 0) {
+        cli_error("view", "--export: unknown format '%s' (cast, svg or html)", fmt);
+        goto done;
+    }
+    if (fmt && !cli_has(opts, "out")) {
+        cli_error("view", "--export %s needs --out FILE", fmt);
+        goto done;
+    }
     if (cli_has(opts, "model") && !cli_engine_open("view", opts, false, &e)) goto done;
     long long bc;
     cli_get_int("view", opts, "block-causal", 1, 1 << 20, 0, &bc);
@@ -158,6 +169,9 @@ int cmd_view(int argc, char **argv) {
                    .demo = cli_has(opts, "demo"),
                    .script = cli_get(opts, "script"),
                    .dump_dir = cli_get(opts, "dump-screens"),
+                   .export_format = fmt,
+                   .export_path = cli_get(opts, "out"),
+                   .loop = cli_has(opts, "loop"),
                    .start_step = (int)step};
     status = tui_main(&to);
 done:

@@ -1,12 +1,64 @@
 // common.c — shared option handling: model + backend + tokenizer, rule, prompt.
 #include "common.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "engine/util.h"
+
+// The model's chat template: its family's, or the one its tokenizer_config.json names when that
+// is one we know. An unknown template is reported once (on stderr) and the family's is used.
+static dlm_chat_template choose_chat(const char *dir, const dlm_arch *arch) {
+    dlm_chat_template chat = arch->chat;
+    char *path = dlm_path_join(dir, "tokenizer_config.json"), *text = NULL;
+    if (dlm_file_exists(path) && dlm_read_file(path, 64u << 20, &text, NULL) == DLM_STATUS_OK) {
+        json_t *root = json_loads(text, 0, NULL), *t = root ? json_object_get(root, "chat_template") : NULL;
+        if (json_is_array(t)) // [{"name": "default", "template": ...}, ...]
+            for (size_t i = 0; i < json_array_size(t); i++) {
+                json_t *item = json_array_get(t, i), *name = json_object_get(item, "name");
+                if (json_is_string(name) && strcmp(json_string_value(name), "default") == 0) t = json_object_get(item, "template");
+            }
+        if (json_is_string(t)) {
+            int found = dlm_chat_identify(json_string_value(t));
+            if (found < 0) {
+                static bool reported;
+                if (!reported)
+                    fprintf(stderr, "dlmscope: %s: the chat template is not one dlmscope knows; using the %s family's (%s); "
+                                    "--no-chat sends prompts as they are\n", path, arch->name, dlm_chat_name(chat));
+                reported = true;
+            } else if (!(found == DLM_CHAT_QWEN3 && chat == DLM_CHAT_QWEN3_NO_THINK)) { // dLLM's A2D default: no thinking
+                chat = (dlm_chat_template)found;
+            }
+        }
+        json_decref(root);
+    }
+    free(text);
+    free(path);
+    return chat;
+}
+
+// Ids the family names by text (the mask token when config.json has no mask_token_id, the
+// end-of-turn token) looked up in the tokenizer.
+static void resolve_special_ids(dlm_model *m, const dlm_tokenizer *tok) {
+    const dlm_arch *arch = m->cfg.arch;
+    if (!tok) return;
+    if (m->cfg.mask_id < 0 && arch->mask_token) {
+        // dLLM adds "<|mask|>"; Qwen3's tokenizer already lists "<|MASK|>": try both spellings.
+        char other[64];
+        snprintf(other, sizeof other, "%s", arch->mask_token);
+        for (char *c = other; *c; c++) *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+        int32_t id = dlm_tokenizer_find(tok, arch->mask_token);
+        if (id < 0) id = dlm_tokenizer_find(tok, other);
+        if (id >= 0 && id < m->cfg.n_vocab) m->cfg.mask_id = id;
+    }
+    if (arch->eos_token) {
+        int32_t id = dlm_tokenizer_find(tok, arch->eos_token);
+        if (id >= 0 && id < m->cfg.n_vocab) m->cfg.eos_id = id;
+    }
+}
 
 bool cli_parse_ids(const char *cmd, const char *option, const char *text, int32_t **ids, int *n) {
     *ids = NULL;
@@ -41,30 +93,41 @@ bool cli_parse_ids(const char *cmd, const char *option, const char *text, int32_
 }
 
 static bool engine_open(const char *cmd, const cli_opt *opts, bool need_tokenizer, const char *dir, const char *adapter,
-                        int threads, cli_engine *e) {
+                        int threads, int block_causal, cli_engine *e) {
     const char *tpath = cli_get(opts, "tokenizer");
-    char *default_tok = dlm_path_join(dir, "tokenizer.json");
+    char *default_tok = dlm_path_join(dir, "tokenizer.json"), *slow_vocab = dlm_path_join(dir, "vocab.json"),
+         *slow_merges = dlm_path_join(dir, "merges.txt");
     if (!tpath && access(default_tok, F_OK) == 0) tpath = default_tok; // present but not a file: say so
-    if (tpath) {
-        e->tok = dlm_tokenizer_load(tpath);
-        e->tok_path = dlm_xstrdup(tpath);
-        if (!e->tok) {
-            cli_error(cmd, "%s", dlm_error_message());
-            free(default_tok);
-            return false;
+    bool slow = !tpath && dlm_file_exists(slow_vocab) && dlm_file_exists(slow_merges);
+    free(slow_merges);
+    if (slow) { // Qwen2's slow-tokenizer files (Dream's layout, some Qwen exports)
+        e->tok = dlm_tokenizer_load_qwen2_slow(dir);
+        e->tok_path = slow_vocab;
+    } else {
+        free(slow_vocab);
+        if (tpath) {
+            e->tok = dlm_tokenizer_load(tpath);
+            e->tok_path = dlm_xstrdup(tpath);
         }
-    } else if (need_tokenizer) {
-        cli_error(cmd, "%s: no tokenizer.json (give --tokenizer FILE, or --prompt-ids)", dir);
-        free(default_tok);
-        return false;
     }
     free(default_tok);
+    if ((slow || tpath) && !e->tok) {
+        cli_error(cmd, "%s", dlm_error_message());
+        return false;
+    }
+    if (!e->tok && need_tokenizer) {
+        cli_error(cmd, "%s: no tokenizer.json, nor vocab.json + merges.txt (give --tokenizer FILE, or --prompt-ids)", dir);
+        return false;
+    }
     e->model = dlm_model_load(dir, adapter);
     if (!e->model) {
         cli_error(cmd, "%s", dlm_error_message());
         cli_engine_close(e);
         return false;
     }
+    resolve_special_ids(e->model, e->tok);
+    e->chat = choose_chat(dir, e->model->cfg.arch);
+    e->block_causal = cli_has(opts, "block-causal") ? block_causal : e->model->cfg.block_causal;
     e->be = dlm_backend_new(e->model, cli_has(opts, "device") ? cli_get(opts, "device") : "auto", (int)threads);
     if (!e->be) {
         cli_error(cmd, "%s", dlm_error_message());
@@ -89,7 +152,7 @@ bool cli_engine_open(const char *cmd, const cli_opt *opts, bool need_tokenizer, 
         free(dir);
         return false;
     }
-    bool ok = engine_open(cmd, opts, need_tokenizer, dir, adapter, (int)threads, e);
+    bool ok = engine_open(cmd, opts, need_tokenizer, dir, adapter, (int)threads, (int)block_causal, e);
     free(dir);
     free(adapter);
     return ok;
@@ -135,8 +198,8 @@ void cli_print_rules(void) {
     }
 }
 
-bool cli_rule_from_opts(const char *cmd, const cli_opt *opts, dlm_rule_config *rc) {
-    const char *spec = cli_has(opts, "rule") ? cli_get(opts, "rule") : "llada";
+static bool rule_from_spec(const char *cmd, const cli_opt *opts, const char *default_spec, dlm_rule_config *rc) {
+    const char *spec = cli_has(opts, "rule") ? cli_get(opts, "rule") : default_spec;
     if (dlm_rule_parse(spec, rc) != DLM_STATUS_OK) {
         cli_error(cmd, "--rule: %s", dlm_error_message());
         return false;
@@ -161,8 +224,40 @@ bool cli_rule_from_opts(const char *cmd, const cli_opt *opts, dlm_rule_config *r
     return true;
 }
 
-bool cli_prompt_from_opts(const char *cmd, const cli_opt *opts, const dlm_tokenizer *tok, int n_vocab, int32_t **ids,
-                          int *n) {
+bool cli_rule_from_opts(const char *cmd, const cli_opt *opts, dlm_rule_config *rc) {
+    return rule_from_spec(cmd, opts, "llada", rc);
+}
+
+bool cli_rule_fit_model(const char *cmd, const cli_opt *opts, const cli_engine *e, dlm_rule_config *rc) {
+    const char *family_rule = e->model->cfg.arch->default_rule;
+    if (!cli_has(opts, "rule") && !rule_from_spec(cmd, opts, family_rule ? family_rule : "llada", rc)) return false;
+    if (e->block_causal > 0 && !cli_has(opts, "block") && rc->block != e->block_causal) {
+        char b[16];
+        snprintf(b, sizeof b, "%d", e->block_causal);
+        if (dlm_rule_set(rc, "block", b) != DLM_STATUS_OK || dlm_rule_finalize(rc) != DLM_STATUS_OK) {
+            cli_error(cmd, "the model attends in blocks of %d: %s", e->block_causal, dlm_error_message());
+            return false;
+        }
+    }
+    return true;
+}
+
+bool cli_prompt_text(const char *cmd, const cli_opt *opts, const cli_engine *e, dlm_buf *out) {
+    const char *text = cli_get(opts, "prompt");
+    if (cli_has(opts, "raw") || cli_has(opts, "no-chat") || !e->tok) {
+        dlm_buf_append(out, text, strlen(text));
+        return true;
+    }
+    if (dlm_chat_render(e->chat, e->tok, text, out) != DLM_STATUS_OK) {
+        cli_error(cmd, "%s (--no-chat sends the prompt as is)", dlm_error_message());
+        return false;
+    }
+    return true;
+}
+
+bool cli_prompt_from_opts(const char *cmd, const cli_opt *opts, const cli_engine *e, int32_t **ids, int *n) {
+    const dlm_tokenizer *tok = e->tok;
+    const int n_vocab = e->model->cfg.n_vocab;
     *ids = NULL;
     *n = 0;
     if (cli_has(opts, "prompt") == cli_has(opts, "prompt-ids")) {
@@ -192,13 +287,9 @@ bool cli_prompt_from_opts(const char *cmd, const cli_opt *opts, const dlm_tokeni
         return false;
     }
     dlm_buf b = {0};
-    if (!cli_has(opts, "raw")) {
-        if (dlm_tokenizer_chat_prompt(tok, text, &b) != DLM_STATUS_OK) {
-            cli_error(cmd, "%s", dlm_error_message());
-            return false;
-        }
-    } else {
-        dlm_buf_append(&b, text, len);
+    if (!cli_prompt_text(cmd, opts, e, &b)) {
+        dlm_buf_free(&b);
+        return false;
     }
     dlm_status st = dlm_tokenizer_encode(tok, b.data, b.len, ids, n);
     dlm_buf_free(&b);

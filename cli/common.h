@@ -3,7 +3,9 @@
 #define DLM_CLI_COMMON_H
 
 #include "args.h"
+#include "engine/arch.h"
 #include "engine/backend.h"
+#include "engine/chat.h"
 #include "engine/model.h"
 #include "engine/rules.h"
 #include "engine/session.h"
@@ -16,10 +18,10 @@
     {"tokenizer", "FILE", "tokenizer.json (default: the one in the model folder)"},                \
     {"device", "NAME", "cpu, cuda or auto (default auto)"},                                        \
     {"threads", "N", "CPU threads (default: all cores)"},                                          \
-    {"block-causal", "B", "the model attends block-causally with blocks of B (LLaDA2.x)"}
+    {"block-causal", "B", "attend block-causally with blocks of B (default: the model's; SDAR: its block_size)"}
 
 #define CLI_RULE_OPTS                                                                               \
-    {"rule", "SPEC", "decoding rule NAME[:key=value,...] (default llada; see --help-rules)"},     \
+    {"rule", "SPEC", "decoding rule NAME[:key=value,...] (default: the model family's; see --help-rules)"}, \
     {"gen", "N", "generation length (default 128)"},                                               \
     {"block", "B", "block length (default 32)"},                                                   \
     {"steps", "S", "refinement steps in total (llada: gen, evotoken: gen/2)"},                     \
@@ -30,13 +32,16 @@
 #define CLI_PROMPT_OPTS                                                                             \
     {"prompt", "TEXT", "the user's message (wrapped in the chat template)"},                       \
     {"prompt-ids", "IDS", "the prompt as token ids, used as is"},                                  \
-    {"raw", NULL, "do not apply the chat template to --prompt"}
+    {"raw", NULL, "do not apply the chat template to --prompt"},                                  \
+    {"no-chat", NULL, "the same as --raw"}
 
 typedef struct {
-    dlm_model     *model;
-    dlm_backend   *be;
-    dlm_tokenizer *tok; // NULL when the model folder has none and none was given
-    char          *tok_path;
+    dlm_model        *model;
+    dlm_backend      *be;
+    dlm_tokenizer    *tok; // NULL when the model folder has none and none was given
+    char             *tok_path;
+    dlm_chat_template chat;         // the model's chat template (its family's, or tokenizer_config.json's)
+    int               block_causal; // --block-causal, else the model's attention block size (0: full)
 } cli_engine;
 
 // cli_parse, finishing early on --help, --help-rules (listed if the table has it) and option
@@ -64,9 +69,15 @@ bool cli_rule_from_opts(const char *cmd, const cli_opt *opts, dlm_rule_config *r
 // Print the rule table (for --help-rules).
 void cli_print_rules(void);
 
+// After cli_engine_open: without --rule, the model family's decoding defaults (arch.h) with the
+// shorthand flags applied; a block-causal model's rule block is its attention block unless --block.
+bool cli_rule_fit_model(const char *cmd, const cli_opt *opts, const cli_engine *e, dlm_rule_config *rc);
+
+// The text the model sees for --prompt: the engine's chat template unless --raw/--no-chat.
+bool cli_prompt_text(const char *cmd, const cli_opt *opts, const cli_engine *e, dlm_buf *out);
+
 // Prompt ids from --prompt (chat template unless --raw) or --prompt-ids. Caller frees *ids.
-bool cli_prompt_from_opts(const char *cmd, const cli_opt *opts, const dlm_tokenizer *tok, int n_vocab, int32_t **ids,
-                          int *n);
+bool cli_prompt_from_opts(const char *cmd, const cli_opt *opts, const cli_engine *e, int32_t **ids, int *n);
 // Parse "1 2 3" / "1,2,3" ids. false with an error line naming the option.
 bool cli_parse_ids(const char *cmd, const char *option, const char *text, int32_t **ids, int *n);
 

@@ -304,7 +304,8 @@ int cli_print_man(FILE *f) {
           f);
     fputs(".SH EXIT STATUS\n"
           ".TP\n.B 0\nsuccess.\n"
-          ".TP\n.B 1\ntrace diff found a difference; a trace is truncated or damaged; tokenize met a bad input line.\n"
+          ".TP\n.B 1\ntrace diff found a difference; a trace is truncated or damaged; tokenize met a bad input line; "
+          "the output could not be written (a full disk, a closed pipe).\n"
           ".TP\n.B 2\nanything else that failed: bad options or arguments, a file that cannot be read, a model "
           "that cannot be loaded. One line on stderr says why.\n",
           f);

@@ -46,8 +46,13 @@ dlm_status dlm_forward_args_check(const dlm_config *c, const dlm_forward_args *a
     if (a->n_rows < 0 || a->n_rows > a->n_tokens) return dlm_error(DLM_STATUS_ARG, "%d output rows for %d tokens", a->n_rows, a->n_tokens);
     if (a->soft_k < 0 || a->soft_k > 64) return dlm_error(DLM_STATUS_ARG, "soft_k %d is out of range [0, 64]", a->soft_k);
     if (a->block_size < 0) return dlm_error(DLM_STATUS_ARG, "block size %d is negative", a->block_size);
-    if (a->cache < DLM_CACHE_NONE || a->cache > DLM_CACHE_DUAL) return dlm_error(DLM_STATUS_ARG, "cache mode %d", a->cache);
-    if (a->cache != DLM_CACHE_NONE && (a->active_start < 0 || a->active_start >= a->active_end || a->active_end > a->n_tokens))
+    if (a->cache < DLM_CACHE_NONE || a->cache > DLM_CACHE_BLOCK) return dlm_error(DLM_STATUS_ARG, "cache mode %d", a->cache);
+    if (a->cache == DLM_CACHE_BLOCK && a->block_size <= 0)
+        return dlm_error(DLM_STATUS_ARG, "the block cache is exact only for block-causal attention (block size 0)");
+    if (a->cache == DLM_CACHE_BLOCK && (a->active_start < 0 || a->active_start >= a->n_tokens))
+        return dlm_error(DLM_STATUS_ARG, "block cache pass starts at %d, outside the sequence [0, %d)", a->active_start,
+                         a->n_tokens);
+    if ((a->cache == DLM_CACHE_PREFIX || a->cache == DLM_CACHE_DUAL) && (a->active_start < 0 || a->active_start >= a->active_end || a->active_end > a->n_tokens))
         return dlm_error(DLM_STATUS_ARG, "active block [%d, %d) is outside the sequence [0, %d)", a->active_start,
                          a->active_end, a->n_tokens);
     for (int i = 0; i < a->n_tokens; i++)
@@ -70,4 +75,51 @@ dlm_status dlm_forward_args_check(const dlm_config *c, const dlm_forward_args *a
     if (o->top_k < 0 || o->top_k > DLM_TOP_K_MAX)
         return dlm_error(DLM_STATUS_ARG, "top-k %d is out of range [0, %d]", o->top_k, DLM_TOP_K_MAX);
     return DLM_STATUS_OK;
+}
+
+dlm_status dlm_cache_plan(dlm_backend *be, const dlm_forward_args *a, int *q0, int *q1, int *grow_to) {
+    const int L = a->n_tokens;
+    dlm_cache_info *c = &be->cache;
+    *q0 = 0, *q1 = L, *grow_to = 0;
+    if (a->cache == DLM_CACHE_NONE) return DLM_STATUS_OK;
+    if (a->cache_key == 0) return dlm_error(DLM_STATUS_ARG, "a cached forward pass needs a nonzero cache key");
+    if (a->cache == DLM_CACHE_BLOCK) {
+        if (a->cache_refresh) {
+            if (a->active_start != 0)
+                return dlm_error(DLM_STATUS_ARG, "a block cache starts empty: its first pass starts at position 0, not %d",
+                                 a->active_start);
+            be->cache_key = 0;
+            c->len = 0;
+        } else if (be->cache_key != a->cache_key || c->mode != DLM_CACHE_BLOCK || c->len < a->active_start) {
+            return dlm_error(DLM_STATUS_ARG, "KV cache miss: the backend keeps no block cache up to position %d (refresh it first)",
+                             a->active_start);
+        }
+        if (L > c->cap) *grow_to = L > 2 * c->cap ? L : 2 * c->cap;
+        *q0 = a->active_start;
+        return DLM_STATUS_OK;
+    }
+    if (a->cache_refresh) {
+        be->cache_key = 0;
+        c->len = 0;
+        if (L > c->cap) *grow_to = L;
+        return DLM_STATUS_OK;
+    }
+    if (be->cache_key != a->cache_key || c->len != L || c->mode != a->cache || c->start != a->active_start ||
+        c->end != a->active_end)
+        return dlm_error(DLM_STATUS_ARG, "KV cache miss: the backend holds no cache for this pass (refresh it first)");
+    *q0 = a->active_start;
+    *q1 = a->cache == DLM_CACHE_DUAL ? a->active_end : L;
+    return DLM_STATUS_OK;
+}
+
+void dlm_cache_commit(dlm_backend *be, const dlm_forward_args *a) {
+    dlm_cache_info *c = &be->cache;
+    if (a->cache == DLM_CACHE_BLOCK) {
+        c->mode = DLM_CACHE_BLOCK;
+        if (a->cache_store) c->len = a->n_tokens;
+        be->cache_key = a->cache_key;
+    } else if (a->cache != DLM_CACHE_NONE && a->cache_refresh) {
+        c->len = a->n_tokens, c->mode = a->cache, c->start = a->active_start, c->end = a->active_end;
+        be->cache_key = a->cache_key;
+    }
 }

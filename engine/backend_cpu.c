@@ -1,11 +1,12 @@
-// backend_cpu.c — the readable fp32 reference forward pass of a LLaDA-style model.
+// backend_cpu.c — the readable fp32 reference forward pass of every model family (arch.h).
 //
-// Reads top to bottom like the model: embed (hard or soft) -> n_layers x [RMSNorm -> QKV -> RoPE
-// -> attention -> out-proj + residual -> RMSNorm -> SwiGLU MLP + residual] -> final RMSNorm ->
-// LM head for the requested rows only -> per-row softmax summary. Matrices stay in the checkpoint's
+// Reads top to bottom like the model: embed (hard or soft) -> n_layers x [RMSNorm -> QKV (+ bias)
+// -> per-head QK-norm -> RoPE -> attention -> out-proj + residual -> RMSNorm -> SwiGLU MLP +
+// residual] -> final RMSNorm -> LM head for the requested rows only (row i-1 for position i when
+// the family shifts its logits) -> per-row softmax summary. The weights are the layer plan's
+// slots (plan.h). Matrices stay in the checkpoint's
 // dtype, mapped from disk; the matrix products (cpu_gemm.c) convert them per panel and run OpenBLAS
 // sgemm; the loops around them are OpenMP-parallel. Every CUDA kernel is checked against this file.
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -13,24 +14,26 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpu_attention.h"
 #include "cpu_gemm.h"
+#include "cpu_threads.h"
+#include "plan.h"
 #include "util.h"
 
 // OpenBLAS extension (declared in its cblas.h, repeated so other CBLAS headers also build).
 void openblas_set_num_threads(int n);
 
-// Matrices are views of the checkpoint in its own dtype (cpu_gemm.h); vectors are fp32 copies.
+// One layer's weights, by layer-plan slot (plan.h). A matrix slot is its parts as views of the
+// checkpoint in its own dtype (cpu_gemm.h), outputs side by side (WQKV: q | k | v); a vector slot
+// is an fp32 copy of its parts stacked (NULL where the family has none, e.g. BQKV, Q_NORM).
 typedef struct {
-    float     *attn_norm; // (d)
-    cpu_weight wqkv[3];   // q_proj (n_heads*hd, d), k_proj, v_proj (kv_dim, d): outputs side by side
-    cpu_weight wo;        // (d, n_heads*head_dim)
-    float     *ff_norm;   // (d)
-    cpu_weight w_gateup[2]; // ff_proj (gate) and up_proj, (d_ff, d) each
-    cpu_weight w_down;    // (d, d_ff)
+    cpu_weight mat[DLM_LAYER_SLOT_COUNT][3];
+    float     *vec[DLM_LAYER_SLOT_COUNT];
 } cpu_layer;
 
 typedef struct {
-    float     *vectors; // the one owning allocation of the norm weights
+    float     *vectors; // the one owning allocation of the vector slots (norms, biases)
+    int        n_parts[DLM_LAYER_SLOT_COUNT]; // the layer plan's parts per matrix slot
     float    **copies;  // private fp32 matrices (LoRA merged, or a misaligned tensor), freed with the backend
     int        n_copies;
     cpu_weight wte;     // (n_vocab, d)
@@ -46,17 +49,16 @@ typedef struct {
     float *att;        // (L, n_heads*head_dim)
     float *hb;         // (L, 2*d_ff) gate | up
     float *hm;         // (L, d_ff) silu(gate) * up
-    float *scores;     // (n_threads, L, L)
+    float *kt;         // attention scratch: keys transposed per KV head (cpu_attention.h)
     float *rope_cos;   // (L, head_dim/2)
     float *rope_sin;   // (L, head_dim/2)
     float *xr;         // (n_rows, d) final hidden states of the requested rows
     float *logits;     // (n_rows, n_vocab)
     float *kv;         // (2, L, kv_dim) one layer's K and V (uncached passes)
-    // KV cache (forward.h): every layer's post-RoPE K and V and the final hidden states of the
-    // refreshing pass, for cache_len positions; valid while be->cache_key is nonzero.
-    int    cache_cap, cache_len, cache_mode, cache_start, cache_end;
-    float *kv_cache;   // (n_layers, 2, cache_cap, kv_dim)
-    float *h_cache;    // (cache_cap, d)
+    // KV cache (forward.h; what it holds is be->cache): every layer's post-RoPE K and V and the
+    // final hidden states of the refreshing (or storing) passes; valid while be->cache_key is nonzero.
+    float *kv_cache;   // (n_layers, 2, cache.cap, kv_dim)
+    float *h_cache;    // (cache.cap, d)
 } cpu_impl;
 
 static int qkv_dim(const dlm_config *c) { return (c->n_heads + 2 * c->n_kv_heads) * c->head_dim; }
@@ -101,44 +103,12 @@ static void rope_apply(float *v, const float *cos_, const float *sin_, int half)
     }
 }
 
-// Keys visible from query i: all of them, or, block-causally, those of blocks up to i's own.
-static int key_limit(int i, int n_tokens, int block_size) {
-    if (block_size <= 0) return n_tokens;
-    long lim = ((long)i / block_size + 1) * block_size;
-    return lim < n_tokens ? (int)lim : n_tokens;
-}
-
-// For the Lq query rows (positions q0 ..), every head h (KV head g):
-// att[:, h] = softmax(Q_h K_g^T / sqrt(hd) + mask) V_g, with K and V (L rows, kv_dim wide) for
-// every position of the sequence.
+// For the Lq query rows (positions q0 ..), every head: fused tiled attention (cpu_attention.c)
+// over K and V (L rows, kv_dim wide) for every position of the sequence.
 static void attention(cpu_impl *cpu, const dlm_config *c, int q0, int Lq, int L, int block_size, const float *k_all,
                       const float *v_all) {
-    const int hd = c->head_dim, qd = qkv_dim(c), kvd = kv_dim(c), group = c->n_heads / c->n_kv_heads;
-    const float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(static)
-    for (int h = 0; h < c->n_heads; h++) {
-        float *s = cpu->scores + (size_t)omp_get_thread_num() * Lq * L;
-        const float *q = cpu->qkv + (size_t)h * hd;
-        const float *k = k_all + (size_t)(h / group) * hd;
-        const float *v = v_all + (size_t)(h / group) * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Lq, L, hd, scale, q, qd, k, kvd, 0.0f, s, L);
-        for (int i = 0; i < Lq; i++) {
-            float *row = s + (size_t)i * L;
-            int lim = key_limit(q0 + i, L, block_size);
-            float mx = -INFINITY;
-            for (int j = 0; j < lim; j++) mx = row[j] > mx ? row[j] : mx;
-            float sum = 0;
-            for (int j = 0; j < lim; j++) {
-                row[j] = expf(row[j] - mx);
-                sum += row[j];
-            }
-            float inv = 1.0f / sum;
-            for (int j = 0; j < lim; j++) row[j] *= inv;
-            for (int j = lim; j < L; j++) row[j] = 0.0f;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Lq, hd, L, 1.0f, s, L, v, kvd, 0.0f,
-                    cpu->att + (size_t)h * hd, c->n_heads * hd);
-    }
+    const cpu_attention_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, q0, Lq, L, block_size};
+    cpu_attention(&shape, cpu->att, c->n_heads * c->head_dim, cpu->qkv, qkv_dim(c), k_all, v_all, kv_dim(c), cpu->kt);
 }
 
 // ---- forward ----------------------------------------------------------------------------------
@@ -147,14 +117,15 @@ static void grow_scratch(cpu_impl *cpu, const dlm_config *c, int n_tokens, int n
     if (n_tokens > cpu->cap_tokens) {
         size_t L = (size_t)n_tokens;
         free(cpu->x); free(cpu->xb); free(cpu->qkv); free(cpu->att); free(cpu->hb); free(cpu->hm);
-        free(cpu->scores); free(cpu->rope_cos); free(cpu->rope_sin); free(cpu->kv);
+        free(cpu->kt); free(cpu->rope_cos); free(cpu->rope_sin); free(cpu->kv);
         cpu->x = dlm_xmalloc(L * c->d_model * sizeof(float));
         cpu->xb = dlm_xmalloc(L * c->d_model * sizeof(float));
         cpu->qkv = dlm_xmalloc(L * qkv_dim(c) * sizeof(float));
         cpu->att = dlm_xmalloc(L * c->n_heads * c->head_dim * sizeof(float));
         cpu->hb = dlm_xmalloc(L * 2 * c->d_ff * sizeof(float));
         cpu->hm = dlm_xmalloc(L * c->d_ff * sizeof(float));
-        cpu->scores = dlm_xmalloc((size_t)cpu->n_threads * L * L * sizeof(float));
+        const cpu_attention_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, 0, n_tokens, n_tokens, 0};
+        cpu->kt = dlm_xmalloc(cpu_attention_scratch_floats(&shape) * sizeof(float));
         cpu->rope_cos = dlm_xmalloc(L * (c->head_dim / 2) * sizeof(float));
         cpu->rope_sin = dlm_xmalloc(L * (c->head_dim / 2) * sizeof(float));
         cpu->kv = dlm_xmalloc(2 * L * kv_dim(c) * sizeof(float));
@@ -194,34 +165,27 @@ static void embed(cpu_impl *cpu, const dlm_config *c, const dlm_forward_args *a,
     }
 }
 
-// The positions this pass recomputes, [*q0, *q1), after checking a cached pass against the cache
-// held; a refreshing pass makes room for the cache and invalidates the old one until it completes.
-static dlm_status cache_plan(dlm_backend *be, const dlm_forward_args *a, int *q0, int *q1) {
+// Make the cache hold `cap` positions, keeping the K/V and hidden states of the first `keep`.
+static dlm_status cache_grow(dlm_backend *be, int cap, int keep) {
     cpu_impl *cpu = be->impl;
     const dlm_config *c = &be->model->cfg;
-    const int L = a->n_tokens;
-    *q0 = 0, *q1 = L;
-    if (a->cache == DLM_CACHE_NONE) return DLM_STATUS_OK;
-    if (a->cache_key == 0) return dlm_error(DLM_STATUS_ARG, "a cached forward pass needs a nonzero cache key");
-    if (a->cache_refresh) {
-        be->cache_key = 0;
-        if (L > cpu->cache_cap) {
-            free(cpu->kv_cache);
-            free(cpu->h_cache);
-            cpu->kv_cache = malloc((size_t)c->n_layers * 2 * L * kv_dim(c) * sizeof(float));
-            cpu->h_cache = malloc((size_t)L * c->d_model * sizeof(float));
-            cpu->cache_cap = cpu->kv_cache && cpu->h_cache ? L : 0;
-            if (!cpu->cache_cap)
-                return dlm_error(DLM_STATUS_NOMEM, "cannot allocate the KV cache for %d positions (%.1f MB)", L,
-                                 ((double)c->n_layers * 2 * kv_dim(c) + c->d_model) * L * 4 / 1e6);
-        }
-        return DLM_STATUS_OK;
+    const size_t kvd = (size_t)kv_dim(c), d = (size_t)c->d_model, old = (size_t)be->cache.cap;
+    float *kv = malloc((size_t)c->n_layers * 2 * cap * kvd * sizeof(float)), *h = malloc((size_t)cap * d * sizeof(float));
+    if (!kv || !h) {
+        free(kv);
+        free(h);
+        return dlm_error(DLM_STATUS_NOMEM, "cannot allocate the KV cache for %d positions (%.1f MB)", cap,
+                         ((double)c->n_layers * 2 * kvd + d) * cap * 4 / 1e6);
     }
-    if (be->cache_key != a->cache_key || cpu->cache_len != L || cpu->cache_mode != a->cache ||
-        cpu->cache_start != a->active_start || cpu->cache_end != a->active_end)
-        return dlm_error(DLM_STATUS_ARG, "KV cache miss: the backend holds no cache for this pass (refresh it first)");
-    *q0 = a->active_start;
-    *q1 = a->cache == DLM_CACHE_DUAL ? a->active_end : L;
+    for (int l = 0; l < c->n_layers && keep > 0; l++)
+        for (int kv_i = 0; kv_i < 2; kv_i++)
+            memcpy(kv + ((size_t)l * 2 + kv_i) * cap * kvd, cpu->kv_cache + ((size_t)l * 2 + kv_i) * old * kvd,
+                   (size_t)keep * kvd * sizeof(float));
+    if (keep > 0) memcpy(h, cpu->h_cache, (size_t)keep * d * sizeof(float));
+    free(cpu->kv_cache);
+    free(cpu->h_cache);
+    cpu->kv_cache = kv, cpu->h_cache = h;
+    be->cache.cap = cap;
     return DLM_STATUS_OK;
 }
 
@@ -233,8 +197,10 @@ static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const 
     if (st != DLM_STATUS_OK) return st;
     const int L = a->n_tokens, d = c->d_model, qd = qkv_dim(c), kvd = kv_dim(c), dff = c->d_ff, hd = c->head_dim,
               half = hd / 2, od = c->n_heads * hd;
-    int q0, q1;
-    if ((st = cache_plan(be, a, &q0, &q1)) != DLM_STATUS_OK) return st;
+    int q0, q1, grow_to;
+    if ((st = dlm_cache_plan(be, a, &q0, &q1, &grow_to)) != DLM_STATUS_OK) return st;
+    if (grow_to && (st = cache_grow(be, grow_to, a->cache == DLM_CACHE_BLOCK ? be->cache.len : 0)) != DLM_STATUS_OK)
+        return st;
     const int Lq = q1 - q0; // rows of the residual stream this pass computes (positions q0 ..)
     const bool cached = a->cache != DLM_CACHE_NONE;
     omp_set_num_threads(cpu->n_threads);
@@ -246,44 +212,50 @@ static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const 
         if (a->cancel && *a->cancel) return dlm_error(DLM_STATUS_CANCELLED, "forward pass cancelled");
         const cpu_layer *w = &cpu->layers[l];
         // K and V of every position: this pass's rows written over the cached (or scratch) ones.
-        const size_t kv_rows = cached ? (size_t)cpu->cache_cap : (size_t)L;
+        const size_t kv_rows = cached ? (size_t)be->cache.cap : (size_t)L;
         float *k_all = cached ? cpu->kv_cache + (size_t)l * 2 * kv_rows * kvd : cpu->kv, *v_all = k_all + kv_rows * kvd;
         // attention sublayer
 #pragma omp parallel for schedule(static)
-        for (int i = 0; i < Lq; i++) rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->attn_norm, d, c->norm_eps);
-        matmul(cpu->qkv, cpu->xb, w->wqkv, 3, Lq, 0.0f);
+        for (int i = 0; i < Lq; i++)
+            rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->vec[DLM_SLOT_ATTN_NORM], d, c->norm_eps);
+        matmul(cpu->qkv, cpu->xb, w->mat[DLM_SLOT_WQKV], cpu->n_parts[DLM_SLOT_WQKV], Lq, 0.0f);
+        const float *bqkv = w->vec[DLM_SLOT_BQKV], *q_norm = w->vec[DLM_SLOT_Q_NORM], *k_norm = w->vec[DLM_SLOT_K_NORM];
 #pragma omp parallel for schedule(static)
         for (int i = 0; i < Lq; i++) {
             float *row = cpu->qkv + (size_t)i * qd;
+            if (bqkv)
+                for (int j = 0; j < qd; j++) row[j] += bqkv[j];
+            if (q_norm) // Qwen3: RMSNorm over each q and k head, before RoPE
+                for (int h = 0; h < c->n_heads + c->n_kv_heads; h++)
+                    rmsnorm(row + (size_t)h * hd, row + (size_t)h * hd, h < c->n_heads ? q_norm : k_norm, hd, c->norm_eps);
             const float *cs = cpu->rope_cos + (size_t)(q0 + i) * half, *sn = cpu->rope_sin + (size_t)(q0 + i) * half;
             for (int h = 0; h < c->n_heads + c->n_kv_heads; h++) rope_apply(row + (size_t)h * hd, cs, sn, half); // q and k heads
             memcpy(k_all + (size_t)(q0 + i) * kvd, row + od, (size_t)kvd * sizeof(float));
             memcpy(v_all + (size_t)(q0 + i) * kvd, row + od + kvd, (size_t)kvd * sizeof(float));
         }
         attention(cpu, c, q0, Lq, L, a->block_size, k_all, v_all);
-        matmul(cpu->x, cpu->att, &w->wo, 1, Lq, 1.0f); // x += attn_out(att)
+        matmul(cpu->x, cpu->att, w->mat[DLM_SLOT_WO], cpu->n_parts[DLM_SLOT_WO], Lq, 1.0f); // x += attn_out(att)
         // MLP sublayer: ff_out(silu(ff_proj(x)) * up_proj(x))
 #pragma omp parallel for schedule(static)
-        for (int i = 0; i < Lq; i++) rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->ff_norm, d, c->norm_eps);
-        matmul(cpu->hb, cpu->xb, w->w_gateup, 2, Lq, 0.0f);
+        for (int i = 0; i < Lq; i++)
+            rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->vec[DLM_SLOT_FF_NORM], d, c->norm_eps);
+        matmul(cpu->hb, cpu->xb, w->mat[DLM_SLOT_W_GATEUP], cpu->n_parts[DLM_SLOT_W_GATEUP], Lq, 0.0f);
 #pragma omp parallel for schedule(static)
         for (int i = 0; i < Lq; i++) {
             const float *gate = cpu->hb + (size_t)i * 2 * dff, *up = gate + dff;
             float *hm = cpu->hm + (size_t)i * dff;
             for (int j = 0; j < dff; j++) hm[j] = gate[j] / (1.0f + expf(-gate[j])) * up[j];
         }
-        matmul(cpu->x, cpu->hm, &w->w_down, 1, Lq, 1.0f); // x += ff_out(...)
+        matmul(cpu->x, cpu->hm, w->mat[DLM_SLOT_W_DOWN], cpu->n_parts[DLM_SLOT_W_DOWN], Lq, 1.0f); // x += ff_out(...)
     }
-    if (cached && a->cache_refresh) {
-        memcpy(cpu->h_cache, cpu->x, (size_t)L * d * sizeof(float));
-        cpu->cache_len = L, cpu->cache_mode = a->cache, cpu->cache_start = a->active_start, cpu->cache_end = a->active_end;
-        be->cache_key = a->cache_key;
-    }
+    if (cached && (a->cache == DLM_CACHE_BLOCK ? a->cache_store : a->cache_refresh))
+        memcpy(cpu->h_cache + (size_t)q0 * d, cpu->x, (size_t)Lq * d * sizeof(float));
+    dlm_cache_commit(be, a);
 
     // Final norm and LM head, for the requested rows only; rows this pass did not recompute read
     // the refreshing pass's hidden states.
     for (int r = 0; r < a->n_rows; r++) {
-        int p = a->rows[r];
+        int p = dlm_logit_row(c, a->rows[r]);
         const float *h = p >= q0 && p < q1 ? cpu->x + (size_t)(p - q0) * d : cpu->h_cache + (size_t)p * d;
         rmsnorm(cpu->xr + (size_t)r * d, h, cpu->ln_f, d, c->norm_eps);
     }
@@ -308,7 +280,7 @@ static void cpu_free(dlm_backend *be) {
         free(cpu->copies);
         free(cpu->layers);
         free(cpu->x); free(cpu->xb); free(cpu->qkv); free(cpu->att); free(cpu->hb); free(cpu->hm);
-        free(cpu->scores); free(cpu->rope_cos); free(cpu->rope_sin); free(cpu->xr); free(cpu->logits);
+        free(cpu->kt); free(cpu->rope_cos); free(cpu->rope_sin); free(cpu->xr); free(cpu->logits);
         free(cpu->kv); free(cpu->kv_cache); free(cpu->h_cache);
         free(cpu);
     }
@@ -338,36 +310,40 @@ static cpu_weight weight_of(cpu_impl *cpu, const dlm_model *m, dlm_tensor_role r
 
 dlm_backend *dlm_backend_cpu_new(const dlm_model *m, int n_threads) {
     const dlm_config *c = &m->cfg;
-    const size_t d = (size_t)c->d_model;
+    dlm_layer_plan plan;
+    dlm_layer_plan_make(m, &plan);
     dlm_backend *be = dlm_xcalloc(1, sizeof *be);
     cpu_impl *cpu = dlm_xcalloc(1, sizeof *cpu);
     be->ops = &cpu_ops;
     be->model = m;
     be->impl = cpu;
-    cpu->n_threads = n_threads > 0 ? n_threads : omp_get_num_procs();
+    cpu->n_threads = n_threads > 0 ? n_threads : cpu_threads_available();
     openblas_set_num_threads(cpu->n_threads);
     snprintf(be->device, sizeof be->device, "cpu (%d thread%s)", cpu->n_threads, cpu->n_threads == 1 ? "" : "s");
 
-    // Norm weights: fp32 copies in one allocation. Matrices: views of the mapping (weight_of).
-    float *p = cpu->vectors = dlm_xmalloc((1 + 2 * (size_t)c->n_layers) * d * sizeof(float));
-    cpu->ln_f = p, p += d;
-    dlm_model_load_tensor(m, DLM_TENSOR_LN_F, 0, cpu->ln_f);
+    // Vector slots: fp32 copies in one allocation. Matrix slots: views of the mapping (weight_of).
+    size_t n_vec = (size_t)dlm_plan_slot_numel(&plan.global[DLM_GSLOT_LN_F]);
+    for (int s = 0; s < DLM_LAYER_SLOT_COUNT; s++)
+        if (plan.layer[s].present && !plan.layer[s].matrix) n_vec += (size_t)dlm_plan_slot_numel(&plan.layer[s]) * c->n_layers;
+    float *p = cpu->vectors = dlm_xmalloc(n_vec * sizeof(float));
+    cpu->ln_f = p, p += dlm_plan_slot_numel(&plan.global[DLM_GSLOT_LN_F]);
+    dlm_plan_load_slot(m, &plan.global[DLM_GSLOT_LN_F], 0, cpu->ln_f);
     cpu->wte = weight_of(cpu, m, DLM_TENSOR_WTE, 0);
-    cpu->lm_head = weight_of(cpu, m, DLM_TENSOR_LM_HEAD, 0);
+    cpu->lm_head = plan.tied_head ? cpu->wte : weight_of(cpu, m, DLM_TENSOR_LM_HEAD, 0);
     cpu->layers = dlm_xcalloc((size_t)c->n_layers, sizeof *cpu->layers);
-    for (int l = 0; l < c->n_layers; l++) {
-        cpu_layer *w = &cpu->layers[l];
-        w->attn_norm = p, p += d;
-        w->ff_norm = p, p += d;
-        dlm_model_load_tensor(m, DLM_TENSOR_ATTN_NORM, l, w->attn_norm);
-        dlm_model_load_tensor(m, DLM_TENSOR_FF_NORM, l, w->ff_norm);
-        w->wqkv[0] = weight_of(cpu, m, DLM_TENSOR_WQ, l);
-        w->wqkv[1] = weight_of(cpu, m, DLM_TENSOR_WK, l);
-        w->wqkv[2] = weight_of(cpu, m, DLM_TENSOR_WV, l);
-        w->wo = weight_of(cpu, m, DLM_TENSOR_WO, l);
-        w->w_gateup[0] = weight_of(cpu, m, DLM_TENSOR_W_GATE, l);
-        w->w_gateup[1] = weight_of(cpu, m, DLM_TENSOR_W_UP, l);
-        w->w_down = weight_of(cpu, m, DLM_TENSOR_W_DOWN, l);
-    }
+    for (int s = 0; s < DLM_LAYER_SLOT_COUNT; s++) cpu->n_parts[s] = plan.layer[s].n_parts;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int s = 0; s < DLM_LAYER_SLOT_COUNT; s++) {
+            const dlm_plan_slot *sl = &plan.layer[s];
+            if (!sl->present) continue;
+            if (sl->matrix) {
+                for (int i = 0; i < sl->n_parts; i++) cpu->layers[l].mat[s][i] = weight_of(cpu, m, sl->parts[i], l);
+            } else {
+                cpu->layers[l].vec[s] = p;
+                dlm_plan_load_slot(m, sl, l, p);
+                p += dlm_plan_slot_numel(sl);
+            }
+        }
+    DLM_ASSERT((size_t)(p - cpu->vectors) == n_vec);
     return be;
 }

@@ -25,6 +25,7 @@
 #define _Noreturn [[noreturn]]
 extern "C" {
 #include "backend.h"
+#include "plan.h"
 #include "rng.h"
 #include "topk.h"
 }
@@ -86,13 +87,11 @@ template <typename T> static dlm_status dev_alloc(T **p, size_t n, const char *w
 
 // ---- state ------------------------------------------------------------------------------------
 
+// One layer's weights: the layer plan's slots (plan.h), matrices in bf16 and vectors in fp32
+// (NULL where the family has none), e.g. mat[DLM_SLOT_WQKV] (qkv_dim, d), vec[DLM_SLOT_BQKV].
 typedef struct {
-    float *attn_norm; // (d)
-    bf16  *wqkv;      // (qkv_dim, d): rows of q_proj, then k_proj, then v_proj
-    bf16  *wo;        // (d, n_heads*head_dim)
-    float *ff_norm;   // (d)
-    bf16  *w_gateup;  // (2*d_ff, d): rows of ff_proj (gate), then up_proj
-    bf16  *w_down;    // (d, d_ff)
+    bf16  *mat[DLM_LAYER_SLOT_COUNT];
+    float *vec[DLM_LAYER_SLOT_COUNT];
 } cuda_layer;
 
 typedef struct {
@@ -124,11 +123,10 @@ typedef struct {
     float   *logits;   // (n_rows, n_vocab)
     float   *probs;    // (n_rows, n_vocab) only when the caller asks for probabilities
     dlm_row_summary *sums; // (n_rows)
-    // KV cache (forward.h), as in backend_cpu.c: every layer's post-RoPE K and V and the final
-    // hidden states of the refreshing pass; valid while be->cache_key is nonzero.
-    int    cache_cap, cache_len, cache_mode, cache_start, cache_end;
-    float *kv_cache;   // (n_layers, 2, cache_cap, kv_dim)
-    float *h_cache;    // (cache_cap, d)
+    // KV cache (forward.h; what it holds is be->cache), as in backend_cpu.c: every layer's
+    // post-RoPE K and V and the final hidden states of the refreshing (or storing) passes.
+    float *kv_cache;   // (n_layers, 2, cache.cap, kv_dim)
+    float *h_cache;    // (cache.cap, d)
 } cuda_impl;
 
 static int qkv_dim(const dlm_config *c) { return (c->n_heads + 2 * c->n_kv_heads) * c->head_dim; }
@@ -245,12 +243,12 @@ __global__ static void k_embed(float *x, const bf16 *wte, const int32_t *ids, co
 // rows[r]: x holds positions [q0, q1) and h_cache (the refreshing pass's final hidden states)
 // every other one.
 __global__ static void k_rmsnorm(bf16 *out, const float *x, const float *w, int d, float eps, const int32_t *rows,
-                                 int q0, int q1, const float *h_cache) {
+                                 int q0, int q1, const float *h_cache, bool shift) {
     __shared__ double red[32];
     const int r = blockIdx.x;
     const float *src = x + (size_t)r * d;
     if (rows) {
-        const int p = rows[r];
+        const int p = shift && rows[r] > 0 ? rows[r] - 1 : rows[r]; // dlm_logit_row
         src = p >= q0 && p < q1 ? x + (size_t)(p - q0) * d : h_cache + (size_t)p * d;
     }
     double ss = 0;
@@ -258,6 +256,28 @@ __global__ static void k_rmsnorm(bf16 *out, const float *x, const float *w, int 
     ss = block_sum(ss, red);
     const float scale = 1.0f / sqrtf((float)(ss / d) + eps);
     for (int j = threadIdx.x; j < d; j += blockDim.x) out[(size_t)r * d + j] = __float2bfloat16_rn(src[j] * scale * w[j]);
+}
+
+// The q/k/v bias (Qwen2) and the per-head RMSNorm of q and k (Qwen3) of computed row r (one block
+// per row), in place, before RoPE: backend_cpu.c's order. Sum of squares in double, as rmsnorm().
+__global__ static void k_qkv_bias_norm(float *qkv, const float *bqkv, const float *q_norm, const float *k_norm,
+                                       int n_heads, int n_kv_heads, int hd, float eps) {
+    __shared__ double red[32];
+    const int qd = (n_heads + 2 * n_kv_heads) * hd;
+    float *row = qkv + (size_t)blockIdx.x * qd;
+    if (bqkv)
+        for (int j = threadIdx.x; j < qd; j += blockDim.x) row[j] += bqkv[j];
+    if (!q_norm) return;
+    __syncthreads(); // the biased row is complete
+    for (int h = 0; h < n_heads + n_kv_heads; h++) {
+        float *v = row + (size_t)h * hd;
+        const float *w = h < n_heads ? q_norm : k_norm;
+        double ss = 0;
+        for (int j = threadIdx.x; j < hd; j += blockDim.x) ss += (double)v[j] * v[j];
+        ss = block_sum(ss, red);
+        const float scale = 1.0f / sqrtf((float)(ss / hd) + eps);
+        for (int j = threadIdx.x; j < hd; j += blockDim.x) v[j] = v[j] * scale * w[j];
+    }
 }
 
 // NeoX rotate-half RoPE at absolute position q0 + r on every q and k head of computed row r (one
@@ -585,36 +605,35 @@ static dlm_status grow_scratch(cuda_impl *cu, const dlm_config *c, int n_tokens,
     return DLM_STATUS_OK;
 }
 
-// The positions this pass recomputes, [*q0, *q1), after checking a cached pass against the cache
-// held; a refreshing pass makes room for the cache and invalidates the old one until it completes.
-// (backend_cpu.c's cache_plan, with the cache in device memory.)
-static dlm_status cache_plan(dlm_backend *be, const dlm_forward_args *a, int *q0, int *q1) {
+// Make the cache hold `cap` positions, keeping the K/V and hidden states of the first `keep`
+// (backend_cpu.c's cache_grow, in device memory).
+static dlm_status cache_grow(dlm_backend *be, int cap, int keep) {
     cuda_impl *cu = (cuda_impl *)be->impl;
     const dlm_config *c = &be->model->cfg;
-    const int L = a->n_tokens;
-    *q0 = 0, *q1 = L;
-    if (a->cache == DLM_CACHE_NONE) return DLM_STATUS_OK;
-    if (a->cache_key == 0) return dlm_error(DLM_STATUS_ARG, "a cached forward pass needs a nonzero cache key");
-    if (a->cache_refresh) {
-        be->cache_key = 0;
-        if (L > cu->cache_cap) {
-            cu->cache_cap = 0;
-            const size_t kv_n = (size_t)c->n_layers * 2 * L * kv_dim(c), h_n = (size_t)L * c->d_model;
-            dlm_status st = dev_alloc(&cu->kv_cache, kv_n, "the KV cache");
-            if (st == DLM_STATUS_OK) st = dev_alloc(&cu->h_cache, h_n, "the KV cache's hidden states");
-            if (st == DLM_STATUS_NOMEM)
-                return dlm_error(DLM_STATUS_NOMEM, "cannot allocate the KV cache for %d positions (%.1f MB of GPU memory)", L,
-                                 (double)(kv_n + h_n) * 4 / 1e6);
-            if (st != DLM_STATUS_OK) return st;
-            cu->cache_cap = L;
-        }
-        return DLM_STATUS_OK;
+    const size_t kvd = (size_t)kv_dim(c), d = (size_t)c->d_model, old = (size_t)be->cache.cap;
+    const size_t kv_n = (size_t)c->n_layers * 2 * cap * kvd, h_n = (size_t)cap * d;
+    float *kv = NULL, *h = NULL;
+    dlm_status st = dev_alloc(&kv, kv_n, "the KV cache");
+    if (st == DLM_STATUS_OK) st = dev_alloc(&h, h_n, "the KV cache's hidden states");
+    if (st != DLM_STATUS_OK) {
+        cudaFree(kv);
+        cudaFree(h);
+        if (st == DLM_STATUS_NOMEM)
+            return dlm_error(DLM_STATUS_NOMEM, "cannot allocate the KV cache for %d positions (%.1f MB of GPU memory)", cap,
+                             (double)(kv_n + h_n) * 4 / 1e6);
+        return st;
     }
-    if (be->cache_key != a->cache_key || cu->cache_len != L || cu->cache_mode != a->cache ||
-        cu->cache_start != a->active_start || cu->cache_end != a->active_end)
-        return dlm_error(DLM_STATUS_ARG, "KV cache miss: the backend holds no cache for this pass (refresh it first)");
-    *q0 = a->active_start;
-    *q1 = a->cache == DLM_CACHE_DUAL ? a->active_end : L;
+    for (int l = 0; l < c->n_layers && keep > 0; l++)
+        for (int kv_i = 0; kv_i < 2; kv_i++)
+            CUDA_TRY(cudaMemcpyAsync(kv + ((size_t)l * 2 + kv_i) * cap * kvd, cu->kv_cache + ((size_t)l * 2 + kv_i) * old * kvd,
+                                     (size_t)keep * kvd * sizeof(float), cudaMemcpyDeviceToDevice, cu->stream));
+    if (keep > 0)
+        CUDA_TRY(cudaMemcpyAsync(h, cu->h_cache, (size_t)keep * d * sizeof(float), cudaMemcpyDeviceToDevice, cu->stream));
+    CUDA_TRY(cudaStreamSynchronize(cu->stream));
+    cudaFree(cu->kv_cache);
+    cudaFree(cu->h_cache);
+    cu->kv_cache = kv, cu->h_cache = h;
+    be->cache.cap = cap;
     return DLM_STATUS_OK;
 }
 
@@ -640,21 +659,29 @@ static dlm_status layer_forward(cuda_impl *cu, const dlm_config *c, const cuda_l
                                 int q0, int Lq, int L, int block_size) {
     const int d = c->d_model, qd = qkv_dim(c), dff = c->d_ff, od = c->n_heads * c->head_dim;
     // attention sublayer
-    k_rmsnorm<<<Lq, 256, 0, cu->stream>>>(cu->xb, cu->x, w->attn_norm, d, c->norm_eps, NULL, 0, 0, NULL);
+    k_rmsnorm<<<Lq, 256, 0, cu->stream>>>(cu->xb, cu->x, w->vec[DLM_SLOT_ATTN_NORM], d, c->norm_eps, NULL, 0, 0, NULL,
+                                          false);
     LAUNCH_TRY("rmsnorm");
-    TRY(gemm(cu, cu->qkv, cu->xb, w->wqkv, Lq, qd, d, 0.0f));
+    TRY(gemm(cu, cu->qkv, cu->xb, w->mat[DLM_SLOT_WQKV], Lq, qd, d, 0.0f));
+    if (w->vec[DLM_SLOT_BQKV] || w->vec[DLM_SLOT_Q_NORM]) {
+        k_qkv_bias_norm<<<Lq, 128, 0, cu->stream>>>(cu->qkv, w->vec[DLM_SLOT_BQKV], w->vec[DLM_SLOT_Q_NORM],
+                                                   w->vec[DLM_SLOT_K_NORM], c->n_heads, c->n_kv_heads, c->head_dim,
+                                                   c->norm_eps);
+        LAUNCH_TRY("qkv bias and norm");
+    }
     k_rope_kv<<<Lq, 256, 0, cu->stream>>>(cu->qkv, k_all, v_all, cu->rope_cos, cu->rope_sin, q0, c->n_heads,
                                           c->n_kv_heads, c->head_dim);
     LAUNCH_TRY("rope");
     TRY(launch_attention(cu, c, k_all, v_all, Lq, q0, L, block_size));
-    TRY(gemm(cu, cu->x, cu->att, w->wo, Lq, d, od, 1.0f)); // x += attn_out(att)
+    TRY(gemm(cu, cu->x, cu->att, w->mat[DLM_SLOT_WO], Lq, d, od, 1.0f)); // x += attn_out(att)
     // MLP sublayer: ff_out(silu(ff_proj(x)) * up_proj(x))
-    k_rmsnorm<<<Lq, 256, 0, cu->stream>>>(cu->xb, cu->x, w->ff_norm, d, c->norm_eps, NULL, 0, 0, NULL);
+    k_rmsnorm<<<Lq, 256, 0, cu->stream>>>(cu->xb, cu->x, w->vec[DLM_SLOT_FF_NORM], d, c->norm_eps, NULL, 0, 0, NULL,
+                                          false);
     LAUNCH_TRY("rmsnorm");
-    TRY(gemm(cu, cu->hb, cu->xb, w->w_gateup, Lq, 2 * dff, d, 0.0f));
+    TRY(gemm(cu, cu->hb, cu->xb, w->mat[DLM_SLOT_W_GATEUP], Lq, 2 * dff, d, 0.0f));
     k_swiglu<<<grid_for((size_t)Lq * dff, 256), 256, 0, cu->stream>>>(cu->hm, cu->hb, Lq, dff);
     LAUNCH_TRY("swiglu");
-    TRY(gemm(cu, cu->x, cu->hm, w->w_down, Lq, d, dff, 1.0f)); // x += ff_out(...)
+    TRY(gemm(cu, cu->x, cu->hm, w->mat[DLM_SLOT_W_DOWN], Lq, d, dff, 1.0f)); // x += ff_out(...)
     return DLM_STATUS_OK;
 }
 
@@ -666,8 +693,9 @@ static dlm_status cuda_forward(dlm_backend *be, const dlm_forward_args *a, const
     const dlm_config *c = &be->model->cfg;
     TRY(dlm_forward_args_check(c, a, o));
     const int L = a->n_tokens, d = c->d_model, kvd = kv_dim(c), V = c->n_vocab;
-    int q0, q1;
-    TRY(cache_plan(be, a, &q0, &q1));
+    int q0, q1, grow_to;
+    TRY(dlm_cache_plan(be, a, &q0, &q1, &grow_to));
+    if (grow_to) TRY(cache_grow(be, grow_to, a->cache == DLM_CACHE_BLOCK ? be->cache.len : 0));
     const int Lq = q1 - q0; // rows of the residual stream this pass computes (positions q0 ..)
     const bool cached = a->cache != DLM_CACHE_NONE;
     TRY(grow_scratch(cu, c, L, a->soft_k, a->n_rows, o->probs != NULL));
@@ -688,18 +716,20 @@ static dlm_status cuda_forward(dlm_backend *be, const dlm_forward_args *a, const
         // Checked while queueing work: the host runs ahead of the GPU, so a cancelled pass stops
         // queueing layers and the ones already queued finish harmlessly on the stream.
         if (a->cancel && *a->cancel) return dlm_error(DLM_STATUS_CANCELLED, "forward pass cancelled");
-        const size_t kv_rows = cached ? (size_t)cu->cache_cap : (size_t)L;
+        const size_t kv_rows = cached ? (size_t)be->cache.cap : (size_t)L;
         float *k_all = cached ? cu->kv_cache + (size_t)l * 2 * kv_rows * kvd : cu->kv, *v_all = k_all + kv_rows * kvd;
         TRY(layer_forward(cu, c, &cu->layers[l], k_all, v_all, q0, Lq, L, a->block_size));
     }
-    if (cached && a->cache_refresh)
-        CUDA_TRY(cudaMemcpyAsync(cu->h_cache, cu->x, (size_t)L * d * sizeof(float), cudaMemcpyDeviceToDevice, cu->stream));
+    if (cached && (a->cache == DLM_CACHE_BLOCK ? a->cache_store : a->cache_refresh))
+        CUDA_TRY(cudaMemcpyAsync(cu->h_cache + (size_t)q0 * d, cu->x, (size_t)Lq * d * sizeof(float),
+                                 cudaMemcpyDeviceToDevice, cu->stream));
 
     // Final norm and LM head, for the requested rows only; rows this pass did not recompute read
     // the refreshing pass's hidden states.
     if (a->n_rows > 0) {
         const int R = a->n_rows;
-        k_rmsnorm<<<R, 256, 0, cu->stream>>>(cu->xr, cu->x, cu->ln_f, d, c->norm_eps, cu->rows, q0, q1, cu->h_cache);
+        k_rmsnorm<<<R, 256, 0, cu->stream>>>(cu->xr, cu->x, cu->ln_f, d, c->norm_eps, cu->rows, q0, q1, cu->h_cache,
+                                             c->shift_logits);
         LAUNCH_TRY("final rmsnorm");
         TRY(gemm(cu, cu->logits, cu->xr, cu->lm_head, R, V, d, 0.0f));
         summary_params sp;
@@ -719,10 +749,7 @@ static dlm_status cuda_forward(dlm_backend *be, const dlm_forward_args *a, const
             CUDA_TRY(cudaMemcpyAsync(o->logits, cu->logits, (size_t)R * V * sizeof(float), cudaMemcpyDeviceToHost, cu->stream));
     }
     CUDA_TRY(cudaStreamSynchronize(cu->stream)); // reports any fault of the pass's kernels
-    if (cached && a->cache_refresh) {
-        cu->cache_len = L, cu->cache_mode = a->cache, cu->cache_start = a->active_start, cu->cache_end = a->active_end;
-        be->cache_key = a->cache_key;
-    }
+    dlm_cache_commit(be, a);
     return DLM_STATUS_OK;
 }
 
@@ -749,103 +776,84 @@ static const dlm_backend_ops cuda_ops = {"cuda", cuda_forward, cuda_free};
 
 static size_t align256(size_t n) { return (n + 255) / 256 * 256; }
 
-// Lay every weight out in one device allocation, each tensor 256-byte aligned. With base NULL it
-// only counts the bytes.
-static size_t weights_layout(cuda_impl *cu, const dlm_config *c, bool tied, char *base) {
-    const size_t d = (size_t)c->d_model, V = (size_t)c->n_vocab, dff = (size_t)c->d_ff, qd = (size_t)qkv_dim(c),
-                 od = (size_t)c->n_heads * c->head_dim;
+// Lay every weight of the layer plan out in one device allocation, each slot 256-byte aligned:
+// matrices in bf16, vectors in fp32. With base NULL it only counts the bytes.
+static size_t weights_layout(cuda_impl *cu, const dlm_config *c, const dlm_layer_plan *plan, char *base) {
     size_t off = 0;
-#define PLACE(ptr, type, n)                                \
-    do {                                                   \
-        if (base) (ptr) = (type *)(base + off);            \
-        off += align256((size_t)(n) * sizeof(type));       \
-    } while (0)
-    PLACE(cu->wte, bf16, V * d);
-    if (tied) cu->lm_head = cu->wte;
-    else PLACE(cu->lm_head, bf16, V * d);
-    PLACE(cu->ln_f, float, d);
-    for (int l = 0; l < c->n_layers; l++) {
-        cuda_layer *w = &cu->layers[l];
-        PLACE(w->attn_norm, float, d);
-        PLACE(w->wqkv, bf16, qd * d);
-        PLACE(w->wo, bf16, d * od);
-        PLACE(w->ff_norm, float, d);
-        PLACE(w->w_gateup, bf16, 2 * dff * d);
-        PLACE(w->w_down, bf16, d * dff);
-    }
-#undef PLACE
+    auto place = [&](const dlm_plan_slot *s) -> char * {
+        char *p = base ? base + off : NULL;
+        off += align256((size_t)dlm_plan_slot_numel(s) * (s->matrix ? sizeof(bf16) : sizeof(float)));
+        return p;
+    };
+    cu->wte = (bf16 *)place(&plan->global[DLM_GSLOT_WTE]);
+    cu->lm_head = plan->tied_head ? cu->wte : (bf16 *)place(&plan->global[DLM_GSLOT_LM_HEAD]);
+    cu->ln_f = (float *)place(&plan->global[DLM_GSLOT_LN_F]);
+    for (int l = 0; l < c->n_layers; l++)
+        for (int s = 0; s < DLM_LAYER_SLOT_COUNT; s++) {
+            const dlm_plan_slot *sl = &plan->layer[s];
+            if (!sl->present) continue;
+            char *p = place(sl);
+            if (sl->matrix) cu->layers[l].mat[s] = (bf16 *)p;
+            else cu->layers[l].vec[s] = (float *)p;
+        }
     return off;
 }
 
-// Weight loading: each tensor comes from dlm_model_load_tensor as fp32 (dtype converted, LoRA
-// merged) into one reusable host staging buffer, goes to the GPU in chunks through a device
-// staging buffer and is rounded to bf16 there (or copied as fp32, for the norm vectors).
+// Weight loading: each slot comes from dlm_plan_load_slot as fp32 (parts stacked, dtype converted,
+// LoRA merged) into one reusable host staging buffer, goes to the GPU in chunks through a device
+// staging buffer and is rounded to bf16 there (or copied as fp32, for vectors).
 typedef struct {
-    float *host;    // the largest tensor, fp32
+    float *host;    // the largest slot, fp32
     float *dev;     // one chunk, fp32
     size_t chunk;   // floats per chunk
 } staging;
 
-static size_t role_numel(const dlm_config *c, dlm_tensor_role role) {
-    int64_t rows, cols;
-    dlm_model_role_shape(c, role, &rows, &cols);
-    return (size_t)rows * (size_t)(cols ? cols : 1);
-}
-
-static dlm_status load_bf16(cuda_impl *cu, staging *sg, const dlm_model *m, dlm_tensor_role role, int layer, bf16 *dst) {
-    const size_t n = role_numel(&m->cfg, role);
-    dlm_model_load_tensor(m, role, layer, sg->host);
+static dlm_status load_slot(cuda_impl *cu, staging *sg, const dlm_model *m, const dlm_plan_slot *s, int layer, void *dst) {
+    const size_t n = (size_t)dlm_plan_slot_numel(s);
+    dlm_plan_load_slot(m, s, layer, sg->host);
+    if (!s->matrix) {
+        TRY(upload(cu, (float *)dst, sg->host, n));
+        CUDA_TRY(cudaStreamSynchronize(cu->stream)); // the staging buffer is reused next
+        return DLM_STATUS_OK;
+    }
     for (size_t off = 0; off < n; off += sg->chunk) {
         const size_t cnt = n - off < sg->chunk ? n - off : sg->chunk;
         CUDA_TRY(cudaMemcpyAsync(sg->dev, sg->host + off, cnt * sizeof(float), cudaMemcpyHostToDevice, cu->stream));
-        k_f32_to_bf16<<<grid_for(cnt, 256), 256, 0, cu->stream>>>(dst + off, sg->dev, cnt);
+        k_f32_to_bf16<<<grid_for(cnt, 256), 256, 0, cu->stream>>>((bf16 *)dst + off, sg->dev, cnt);
         LAUNCH_TRY("f32_to_bf16");
         CUDA_TRY(cudaStreamSynchronize(cu->stream)); // both staging buffers are reused next
     }
     return DLM_STATUS_OK;
 }
 
-static dlm_status load_f32(cuda_impl *cu, staging *sg, const dlm_model *m, dlm_tensor_role role, int layer, float *dst) {
-    dlm_model_load_tensor(m, role, layer, sg->host);
-    TRY(upload(cu, dst, sg->host, role_numel(&m->cfg, role)));
-    CUDA_TRY(cudaStreamSynchronize(cu->stream)); // the staging buffer is reused next
-    return DLM_STATUS_OK;
-}
-
-static dlm_status load_weights(cuda_impl *cu, const dlm_model *m, bool tied) {
+static dlm_status load_weights(cuda_impl *cu, const dlm_model *m, const dlm_layer_plan *plan) {
     const dlm_config *c = &m->cfg;
-    const size_t d = (size_t)c->d_model, od = (size_t)c->n_heads * c->head_dim, kvd = (size_t)kv_dim(c),
-                 dff = (size_t)c->d_ff;
-    size_t total = weights_layout(cu, c, tied, NULL);
+    size_t total = weights_layout(cu, c, plan, NULL);
     TRY(dev_alloc(&cu->weights, total, "bf16 weights"));
-    weights_layout(cu, c, tied, cu->weights);
+    weights_layout(cu, c, plan, cu->weights);
 
     size_t largest = 0;
-    for (int r = 0; r < DLM_TENSOR_ROLE_COUNT; r++) {
-        size_t n = role_numel(c, (dlm_tensor_role)r);
-        if (n > largest) largest = n;
-    }
+    for (int s = 0; s < DLM_LAYER_SLOT_COUNT; s++)
+        if (plan->layer[s].present && (size_t)dlm_plan_slot_numel(&plan->layer[s]) > largest)
+            largest = (size_t)dlm_plan_slot_numel(&plan->layer[s]);
+    for (int s = 0; s < DLM_GLOBAL_SLOT_COUNT; s++)
+        if ((size_t)dlm_plan_slot_numel(&plan->global[s]) > largest) largest = (size_t)dlm_plan_slot_numel(&plan->global[s]);
     staging sg = {NULL, NULL, largest < ((size_t)16 << 20) ? largest : ((size_t)16 << 20)};
     sg.host = (float *)malloc(largest * sizeof(float));
     if (!sg.host)
         return dlm_error(DLM_STATUS_NOMEM, "%s: cannot allocate %.1f MB of host memory to stage weights", m->dir,
                          largest * 4.0 / 1e6);
     dlm_status st = dev_alloc(&sg.dev, sg.chunk, "weight staging");
-    if (st == DLM_STATUS_OK) st = load_bf16(cu, &sg, m, DLM_TENSOR_WTE, 0, cu->wte);
-    if (st == DLM_STATUS_OK && !tied) st = load_bf16(cu, &sg, m, DLM_TENSOR_LM_HEAD, 0, cu->lm_head);
-    if (st == DLM_STATUS_OK) st = load_f32(cu, &sg, m, DLM_TENSOR_LN_F, 0, cu->ln_f);
-    for (int l = 0; l < c->n_layers && st == DLM_STATUS_OK; l++) {
-        cuda_layer *w = &cu->layers[l];
-        st = load_f32(cu, &sg, m, DLM_TENSOR_ATTN_NORM, l, w->attn_norm);
-        if (st == DLM_STATUS_OK) st = load_bf16(cu, &sg, m, DLM_TENSOR_WQ, l, w->wqkv);
-        if (st == DLM_STATUS_OK) st = load_bf16(cu, &sg, m, DLM_TENSOR_WK, l, w->wqkv + od * d);
-        if (st == DLM_STATUS_OK) st = load_bf16(cu, &sg, m, DLM_TENSOR_WV, l, w->wqkv + (od + kvd) * d);
-        if (st == DLM_STATUS_OK) st = load_bf16(cu, &sg, m, DLM_TENSOR_WO, l, w->wo);
-        if (st == DLM_STATUS_OK) st = load_f32(cu, &sg, m, DLM_TENSOR_FF_NORM, l, w->ff_norm);
-        if (st == DLM_STATUS_OK) st = load_bf16(cu, &sg, m, DLM_TENSOR_W_GATE, l, w->w_gateup);
-        if (st == DLM_STATUS_OK) st = load_bf16(cu, &sg, m, DLM_TENSOR_W_UP, l, w->w_gateup + dff * d);
-        if (st == DLM_STATUS_OK) st = load_bf16(cu, &sg, m, DLM_TENSOR_W_DOWN, l, w->w_down);
-    }
+    if (st == DLM_STATUS_OK) st = load_slot(cu, &sg, m, &plan->global[DLM_GSLOT_WTE], 0, cu->wte);
+    if (st == DLM_STATUS_OK && !plan->tied_head) st = load_slot(cu, &sg, m, &plan->global[DLM_GSLOT_LM_HEAD], 0, cu->lm_head);
+    if (st == DLM_STATUS_OK) st = load_slot(cu, &sg, m, &plan->global[DLM_GSLOT_LN_F], 0, cu->ln_f);
+    for (int l = 0; l < c->n_layers && st == DLM_STATUS_OK; l++)
+        for (int s = 0; s < DLM_LAYER_SLOT_COUNT && st == DLM_STATUS_OK; s++) {
+            const dlm_plan_slot *sl = &plan->layer[s];
+            if (!sl->present) continue;
+            void *dst = sl->matrix ? (void *)cu->layers[l].mat[s] : (void *)cu->layers[l].vec[s];
+            st = load_slot(cu, &sg, m, sl, l, dst);
+        }
     free(sg.host);
     cudaFree(sg.dev);
     return st;
@@ -904,10 +912,8 @@ static dlm_status cuda_init(dlm_backend *be, cuda_impl *cu, const dlm_config *c)
 
 extern "C" dlm_backend *dlm_backend_cuda_new(const dlm_model *m) {
     const dlm_config *c = &m->cfg;
-    // Tied only when the checkpoint has no separate head and no LoRA delta could make them differ
-    // (the CPU backend's rule).
-    bool tied = m->tensor[(size_t)DLM_TENSOR_LM_HEAD * c->n_layers] == m->tensor[(size_t)DLM_TENSOR_WTE * c->n_layers] &&
-                !m->lora;
+    dlm_layer_plan plan;
+    dlm_layer_plan_make(m, &plan);
     dlm_backend *be = (dlm_backend *)dlm_xcalloc(1, sizeof *be);
     cuda_impl *cu = (cuda_impl *)dlm_xcalloc(1, sizeof *cu);
     be->ops = &cuda_ops;
@@ -915,7 +921,7 @@ extern "C" dlm_backend *dlm_backend_cuda_new(const dlm_model *m) {
     be->impl = cu;
     cu->layers = (cuda_layer *)dlm_xcalloc((size_t)c->n_layers, sizeof *cu->layers);
     dlm_status st = cuda_init(be, cu, c);
-    if (st == DLM_STATUS_OK) st = load_weights(cu, m, tied);
+    if (st == DLM_STATUS_OK) st = load_weights(cu, m, &plan);
     if (st != DLM_STATUS_OK) {
         cuda_free(be);
         return NULL;

@@ -15,8 +15,22 @@
 #include "util.h"
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define CPU_GEMM_X86 1
+// F16C by CPUID: clang 14 (Debian's, what `make fuzz` uses) rejects __builtin_cpu_supports("f16c").
+// Its instructions are VEX-encoded, so the OS must save AVX state: "avx" checks that.
+// Asked once (CPUID can trap to a hypervisor); the relaxed atomics make the lazy cache race-free.
+static int cpu_has_f16c(void) {
+    static int known = -1;
+    int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (v < 0) {
+        unsigned a, b, c, d;
+        v = __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+        __atomic_store_n(&known, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
 #endif
 
 // ---- conversion -------------------------------------------------------------------------------
@@ -63,7 +77,7 @@ void cpu_convert_f32(dlm_dtype dtype, const void *src, int64_t n, float *dst) {
         return convert_scalar(dtype, src, n, dst);
     case DLM_DTYPE_F16:
 #ifdef CPU_GEMM_X86
-        if (__builtin_cpu_supports("f16c")) return f16_to_f32_f16c(src, n, dst);
+        if (cpu_has_f16c()) return f16_to_f32_f16c(src, n, dst);
 #endif
         return convert_scalar(dtype, src, n, dst);
     default:

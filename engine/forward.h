@@ -13,7 +13,7 @@
 
 #define DLM_TOP_K_MAX 32
 
-typedef enum { DLM_CACHE_NONE = 0, DLM_CACHE_PREFIX = 1, DLM_CACHE_DUAL = 2 } dlm_cache_mode;
+typedef enum { DLM_CACHE_NONE = 0, DLM_CACHE_PREFIX = 1, DLM_CACHE_DUAL = 2, DLM_CACHE_BLOCK = 3 } dlm_cache_mode;
 
 typedef struct {
     int            n_tokens;    // L
@@ -35,8 +35,15 @@ typedef struct {
     // and attend to the kept K/V everywhere else; requested rows outside the recomputed range report
     // the refreshing pass's prediction. A cached pass the backend holds no matching cache for fails
     // with DLM_STATUS_ARG: callers check dlm_backend.cache_key first.
+    // DLM_CACHE_BLOCK is the exact cache of a block-causal model (SDAR's store_kv): the backend keeps
+    // K/V and final hidden states of [0, cache.len); a pass recomputes [active_start, n_tokens)
+    // against them (it needs active_start <= cache.len under the same key, or cache_refresh with
+    // active_start 0, which starts an empty cache), and with cache_store its rows join the kept
+    // prefix (cache.len = n_tokens). Rows below active_start report the kept hidden states, which
+    // are exact because no position attends to a later block.
     int            cache;                    // dlm_cache_mode
     bool           cache_refresh;
+    bool           cache_store;              // DLM_CACHE_BLOCK: keep this pass's rows
     uint64_t       cache_key;                // nonzero label of the cache contents
     int            active_start, active_end; // canvas positions of the block being refined
     // Set (from another thread) to abandon the pass: the backend returns DLM_STATUS_CANCELLED at its

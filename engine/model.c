@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "util.h"
 
 // ---- config.json ------------------------------------------------------------------------------
@@ -62,21 +63,27 @@ static dlm_status get_float(json_t *root, const char *path, const char *const *n
 
 // Options of the LLaDA/OLMo and Llama configs that change the architecture and that we do not
 // implement: refuse them loudly rather than compute something else.
-static dlm_status check_unsupported(json_t *root, const char *path) {
+static dlm_status check_unsupported(json_t *root, const char *path, const dlm_arch *arch) {
     static const char *const must_be_false[] = {"include_bias", "include_qkv_bias", "attention_bias", "mlp_bias",
                                                 "alibi", "scale_logits", "input_emb_norm", "attention_layer_norm",
-                                                "clip_qkv", NULL};
+                                                "clip_qkv", "use_sliding_window", NULL};
     for (int i = 0; must_be_false[i]; i++) {
+        // Qwen2's layer always has q/k/v biases; the family's description claims them.
+        if (arch->qkv_bias && strcmp(must_be_false[i], "attention_bias") == 0) continue;
         json_t *v = json_object_get(root, must_be_false[i]);
         if (v && !json_is_null(v) && !json_is_false(v) && !(json_is_number(v) && json_number_value(v) == 0))
-            return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: '%s' is set; dlmscope supports only the LLaDA/Llama block without it",
-                             path, must_be_false[i]);
+            return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: '%s' is set; dlmscope runs the %s block only without it", path,
+                             must_be_false[i], arch->name);
     }
     json_t *v;
     if ((v = json_object_get(root, "rope")) && json_is_false(v))
         return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'rope' is false; only rotary position embeddings are supported", path);
     if ((v = json_object_get(root, "rope_scaling")) && !json_is_null(v))
         return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'rope_scaling' is not supported", path);
+    if ((v = json_object_get(root, "partial_rotary_factor")) && !json_is_null(v) &&
+        !(json_is_number(v) && json_number_value(v) == 1.0))
+        return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'partial_rotary_factor' is not 1; partial rotary embeddings are not supported",
+                         path);
     if ((v = json_object_get(root, "layer_norm_type")) && json_is_string(v) && strcmp(json_string_value(v), "rms") &&
         strcmp(json_string_value(v), "rms_norm"))
         return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'layer_norm_type' = '%s'; only 'rms' is supported", path,
@@ -107,7 +114,13 @@ dlm_status dlm_config_parse(const char *text, const char *path, dlm_config *cfg)
     do {                                           \
         if ((st = (expr)) != DLM_STATUS_OK) goto done; \
     } while (0)
-    TRY(check_unsupported(root, path));
+    const dlm_arch *arch = NULL;
+    TRY(dlm_arch_detect(root, path, &arch));
+    cfg->arch = arch;
+    cfg->qkv_bias = arch->qkv_bias;
+    cfg->qk_norm = arch->qk_norm;
+    cfg->shift_logits = arch->shift_logits;
+    TRY(check_unsupported(root, path, arch));
     TRY(get_int(root, path, KEYS("d_model", "hidden_size"), 1, 65536, true, 0, &cfg->d_model));
     TRY(get_int(root, path, KEYS("n_heads", "num_attention_heads"), 1, 1024, true, 0, &cfg->n_heads));
     TRY(get_int(root, path, KEYS("n_kv_heads", "num_key_value_heads"), 1, 1024, false, cfg->n_heads, &cfg->n_kv_heads));
@@ -121,6 +134,14 @@ dlm_status dlm_config_parse(const char *text, const char *path, dlm_config *cfg)
     TRY(get_float(root, path, KEYS("rms_norm_eps", "layer_norm_eps"), 0.0, 1.0, 1e-5, &cfg->norm_eps));
     int hd_default = cfg->d_model / cfg->n_heads;
     TRY(get_int(root, path, KEYS("head_dim"), 2, 1024, false, hd_default, &cfg->head_dim));
+    if (arch->head_dim_from_heads && cfg->head_dim != hd_default) {
+        // Dream's attention takes hidden_size / num_attention_heads whatever head_dim says.
+        st = dlm_error(DLM_STATUS_FORMAT, "%s: 'head_dim' = %d contradicts hidden_size / num_attention_heads = %d, which %s uses",
+                       path, cfg->head_dim, hd_default, arch->name);
+        goto done;
+    }
+    if (arch->attention == DLM_ATTN_BLOCK_CAUSAL)
+        TRY(get_int(root, path, KEYS(arch->block_size_key), 1, 1 << 16, false, arch->default_block, &cfg->block_causal));
     TRY(get_int(root, path, KEYS("mask_token_id"), -1, cfg->n_vocab - 1, false, -1, &cfg->mask_id));
     TRY(get_int(root, path, KEYS("eos_token_id"), -1, cfg->n_vocab - 1, false, -1, &cfg->eos_id));
     TRY(get_int(root, path, KEYS("pad_token_id"), -1, cfg->n_vocab - 1, false, -1, &cfg->pad_id));
@@ -148,14 +169,25 @@ done:
 static const struct {
     const char *name;
     int         per_layer;
-    const char *pattern[2]; // indexed by dlm_tensor_names
 } role_info[] = {
-#define X(role, per_layer, llada, llama) {#role, per_layer, {llada, llama}},
+#define X(role, per_layer) {#role, per_layer},
     DLM_TENSOR_ROLES(X)
 #undef X
 };
 
 const char *dlm_tensor_role_name(dlm_tensor_role role) { return role_info[role].name; }
+bool dlm_tensor_role_per_layer(dlm_tensor_role role) { return role_info[role].per_layer; }
+
+bool dlm_config_has_role(const dlm_config *c, dlm_tensor_role role) {
+    switch (role) {
+    case DLM_TENSOR_BQ:
+    case DLM_TENSOR_BK:
+    case DLM_TENSOR_BV: return c->qkv_bias;
+    case DLM_TENSOR_Q_NORM:
+    case DLM_TENSOR_K_NORM: return c->qk_norm;
+    default: return true;
+    }
+}
 
 void dlm_model_role_shape(const dlm_config *c, dlm_tensor_role role, int64_t *rows, int64_t *cols) {
     int64_t q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim;
@@ -169,6 +201,11 @@ void dlm_model_role_shape(const dlm_config *c, dlm_tensor_role role, int64_t *ro
     case DLM_TENSOR_WQ: *rows = q; break;
     case DLM_TENSOR_WK:
     case DLM_TENSOR_WV: *rows = kv; break;
+    case DLM_TENSOR_BQ: *rows = q; *cols = 0; break;
+    case DLM_TENSOR_BK:
+    case DLM_TENSOR_BV: *rows = kv; *cols = 0; break;
+    case DLM_TENSOR_Q_NORM:
+    case DLM_TENSOR_K_NORM: *rows = c->head_dim; *cols = 0; break;
     case DLM_TENSOR_WO: *rows = c->d_model; *cols = q; break;
     case DLM_TENSOR_W_GATE:
     case DLM_TENSOR_W_UP: *rows = c->d_ff; break;
@@ -177,12 +214,23 @@ void dlm_model_role_shape(const dlm_config *c, dlm_tensor_role role, int64_t *ro
     }
 }
 
-void dlm_model_tensor_name(const dlm_model *m, dlm_tensor_role role, int layer, char *buf, size_t n) {
-    snprintf(buf, n, role_info[role].pattern[m->names], layer);
+void dlm_config_tensor_name(const dlm_config *c, dlm_tensor_role role, int layer, char *buf, size_t n) {
+    const char *pattern = c->arch->tensor_names[role];
+    DLM_ASSERT(pattern);
+    if (role_info[role].per_layer) snprintf(buf, n, pattern, layer);
+    else snprintf(buf, n, "%s", pattern);
 }
 
 static int slot(const dlm_model *m, dlm_tensor_role role, int layer) {
     return (int)role * m->cfg.n_layers + (role_info[role].per_layer ? layer : 0);
+}
+
+const dlm_tensor *dlm_model_tensor(const dlm_model *m, dlm_tensor_role role, int layer) {
+    return m->tensor[slot(m, role, layer)];
+}
+
+bool dlm_model_head_tied(const dlm_model *m) {
+    return dlm_model_tensor(m, DLM_TENSOR_LM_HEAD, 0) == dlm_model_tensor(m, DLM_TENSOR_WTE, 0) && !m->lora;
 }
 
 static dlm_status check_tensor(const dlm_model *m, const dlm_tensor *t, dlm_tensor_role role) {
@@ -206,37 +254,45 @@ static dlm_status check_tensor(const dlm_model *m, const dlm_tensor *t, dlm_tens
     return DLM_STATUS_OK;
 }
 
+// Bind every role the family has to its checkpoint tensor (required ones must exist with the
+// right shape and dtype), then claim: a tensor no role took is an error, never silently unused.
 static dlm_status bind_tensors(dlm_model *m) {
     const dlm_config *c = &m->cfg;
-    if (dlm_tensor_set_find(m->weights, role_info[DLM_TENSOR_WTE].pattern[DLM_NAMES_LLADA]))
-        m->names = DLM_NAMES_LLADA;
-    else if (dlm_tensor_set_find(m->weights, role_info[DLM_TENSOR_WTE].pattern[DLM_NAMES_LLAMA]))
-        m->names = DLM_NAMES_LLAMA;
-    else
-        return dlm_error(DLM_STATUS_FORMAT, "%s: missing tensor '%s' (the token embedding)", m->dir,
-                         role_info[DLM_TENSOR_WTE].pattern[DLM_NAMES_LLADA]);
+    const char *family = c->arch->name;
     m->tensor = dlm_xcalloc((size_t)DLM_TENSOR_ROLE_COUNT * c->n_layers, sizeof *m->tensor);
     m->n_params = 0;
     char name[256];
     for (int r = 0; r < DLM_TENSOR_ROLE_COUNT; r++) {
+        if (!dlm_config_has_role(c, r)) continue;
         int n = role_info[r].per_layer ? c->n_layers : 1;
         for (int l = 0; l < n; l++) {
-            dlm_model_tensor_name(m, r, l, name, sizeof name);
+            dlm_config_tensor_name(c, r, l, name, sizeof name);
             const dlm_tensor *t = dlm_tensor_set_find(m->weights, name);
             // A tied model may still ship an explicit head; then the explicit one wins.
             if (!t && r == DLM_TENSOR_LM_HEAD && c->tied_embeddings) t = m->tensor[slot(m, DLM_TENSOR_WTE, 0)];
             if (!t) {
                 if (r == DLM_TENSOR_LM_HEAD)
                     return dlm_error(DLM_STATUS_FORMAT,
-                                     "%s: missing tensor '%s' (LM head) and config.json does not tie it to the embedding",
-                                     m->dir, name);
-                return dlm_error(DLM_STATUS_FORMAT, "%s: missing tensor '%s'", m->dir, name);
+                                     "%s: missing tensor '%s' (LM head) and config.json does not tie it to the embedding "
+                                     "(family %s)", m->dir, name, family);
+                return dlm_error(DLM_STATUS_FORMAT, "%s: missing tensor '%s'%s (family %s, from %s/config.json)", m->dir,
+                                 name, r == DLM_TENSOR_WTE ? " (the token embedding)" : "", family, m->dir);
             }
             dlm_status st = check_tensor(m, t, r);
             if (st != DLM_STATUS_OK) return st;
             m->tensor[slot(m, r, l)] = t;
             if (!(r == DLM_TENSOR_LM_HEAD && t == m->tensor[slot(m, DLM_TENSOR_WTE, 0)])) m->n_params += dlm_tensor_numel(t);
         }
+    }
+    for (int i = 0; i < dlm_tensor_set_count(m->weights); i++) {
+        const dlm_tensor *t = dlm_tensor_set_at(m->weights, i);
+        bool claimed = false;
+        for (int s = 0; s < DLM_TENSOR_ROLE_COUNT * c->n_layers && !claimed; s++) claimed = m->tensor[s] == t;
+        if (!claimed)
+            return dlm_error(DLM_STATUS_UNSUPPORTED,
+                             "%s: tensor '%s' is not part of the %s architecture (detected from %s/config.json); "
+                             "dlmscope would ignore it and compute something else",
+                             t->file, t->name, family, m->dir);
     }
     return DLM_STATUS_OK;
 }
@@ -334,11 +390,13 @@ static dlm_status load_adapter(dlm_model *m, const char *adir) {
         const char *target = json_string_value(json_array_get(targets, ti));
         bool matched = false;
         for (int r = 0; r < DLM_TENSOR_ROLE_COUNT && st == DLM_STATUS_OK; r++) {
-            if (r == DLM_TENSOR_ATTN_NORM || r == DLM_TENSOR_FF_NORM || r == DLM_TENSOR_LN_F || r == DLM_TENSOR_WTE)
-                continue; // PEFT LoRA wraps Linear layers only
+            int64_t r_rows, r_cols;
+            dlm_model_role_shape(&m->cfg, r, &r_rows, &r_cols);
+            if (r_cols == 0 || r == DLM_TENSOR_WTE || !dlm_config_has_role(&m->cfg, r))
+                continue; // PEFT LoRA wraps Linear layers' weights only
             int n = role_info[r].per_layer ? m->cfg.n_layers : 1;
             for (int l = 0; l < n; l++) {
-                dlm_model_tensor_name(m, r, l, name, sizeof name);
+                dlm_config_tensor_name(&m->cfg, r, l, name, sizeof name);
                 module_leaf(name, leaf, sizeof leaf);
                 if (strcmp(leaf, target) != 0) continue;
                 matched = true;

@@ -35,31 +35,43 @@ typedef struct {
     int   eos_id;         // end of text (-1 if unknown)
     int   pad_id;         // padding token (-1 if unknown)
     int   bos_id;         // start of text (-1 if unknown)
+    // The family (arch.h) and the switches of its block, from the family and config.json.
+    const struct dlm_arch *arch;
+    bool  qkv_bias;       // q/k/v projections carry biases
+    bool  qk_norm;        // per-head RMSNorm of q and k (weights Q_NORM, K_NORM) before RoPE
+    bool  shift_logits;   // position i's distribution comes from hidden row i-1 (row 0 for i = 0)
+    int   block_causal;   // > 0: the family attends block-causally with this block size; 0: full attention
 } dlm_config;
 
-// The tensors of a LLaDA-style block model. X(role, per_layer, llada name, llama name)
+// The tensor roles of the transformer block every family is built from. Which roles a family has
+// and their checkpoint names are in its description (arch.c). X(role, per_layer)
 #define DLM_TENSOR_ROLES(X)                                                                             \
-    X(WTE,       0, "model.transformer.wte.weight",         "model.embed_tokens.weight")                \
-    X(ATTN_NORM, 1, "model.transformer.blocks.%d.attn_norm.weight", "model.layers.%d.input_layernorm.weight") \
-    X(WQ,        1, "model.transformer.blocks.%d.q_proj.weight",    "model.layers.%d.self_attn.q_proj.weight") \
-    X(WK,        1, "model.transformer.blocks.%d.k_proj.weight",    "model.layers.%d.self_attn.k_proj.weight") \
-    X(WV,        1, "model.transformer.blocks.%d.v_proj.weight",    "model.layers.%d.self_attn.v_proj.weight") \
-    X(WO,        1, "model.transformer.blocks.%d.attn_out.weight",  "model.layers.%d.self_attn.o_proj.weight") \
-    X(FF_NORM,   1, "model.transformer.blocks.%d.ff_norm.weight",   "model.layers.%d.post_attention_layernorm.weight") \
-    X(W_GATE,    1, "model.transformer.blocks.%d.ff_proj.weight",   "model.layers.%d.mlp.gate_proj.weight") \
-    X(W_UP,      1, "model.transformer.blocks.%d.up_proj.weight",   "model.layers.%d.mlp.up_proj.weight")   \
-    X(W_DOWN,    1, "model.transformer.blocks.%d.ff_out.weight",    "model.layers.%d.mlp.down_proj.weight") \
-    X(LN_F,      0, "model.transformer.ln_f.weight",        "model.norm.weight")                        \
-    X(LM_HEAD,   0, "model.transformer.ff_out.weight",      "lm_head.weight")
+    X(WTE, 0)       /* (n_vocab, d) token embedding */                                                  \
+    X(ATTN_NORM, 1) /* (d) */                                                                           \
+    X(WQ, 1)        /* (n_heads*head_dim, d) */                                                         \
+    X(WK, 1)        /* (n_kv_heads*head_dim, d) */                                                      \
+    X(WV, 1)        /* (n_kv_heads*head_dim, d) */                                                      \
+    X(WO, 1)        /* (d, n_heads*head_dim) */                                                         \
+    X(FF_NORM, 1)   /* (d) */                                                                           \
+    X(W_GATE, 1)    /* (d_ff, d) */                                                                     \
+    X(W_UP, 1)      /* (d_ff, d) */                                                                     \
+    X(W_DOWN, 1)    /* (d, d_ff) */                                                                     \
+    X(LN_F, 0)      /* (d) final norm */                                                                \
+    X(LM_HEAD, 0)   /* (n_vocab, d); the embedding itself when tied */                                  \
+    X(BQ, 1)        /* (n_heads*head_dim) q bias (Qwen2); after the LLaDA roles, whose numbers seed synth */ \
+    X(BK, 1)        /* (n_kv_heads*head_dim) */                                                         \
+    X(BV, 1)        /* (n_kv_heads*head_dim) */                                                         \
+    X(Q_NORM, 1)    /* (head_dim) per-head RMSNorm of q before RoPE (Qwen3) */                          \
+    X(K_NORM, 1)    /* (head_dim) */
 
 typedef enum {
-#define X(role, per_layer, llada, llama) DLM_TENSOR_##role,
+#define X(role, per_layer) DLM_TENSOR_##role,
     DLM_TENSOR_ROLES(X)
 #undef X
     DLM_TENSOR_ROLE_COUNT
 } dlm_tensor_role;
 
-typedef enum { DLM_NAMES_LLADA, DLM_NAMES_LLAMA } dlm_tensor_names;
+struct dlm_arch;
 
 // One LoRA pair merged into a base tensor: W += scale * B @ A.
 typedef struct {
@@ -71,7 +83,6 @@ typedef struct dlm_model {
     dlm_config        cfg;
     char             *dir;          // model folder as given
     char             *adapter_dir;  // NULL when no adapter
-    dlm_tensor_names  names;
     dlm_tensor_set   *weights;      // memory-mapped checkpoint
     dlm_tensor_set   *adapter;      // memory-mapped adapter_model.safetensors (or NULL)
     float             lora_scale;   // lora_alpha / r (or / sqrt(r) with use_rslora)
@@ -88,14 +99,22 @@ typedef struct dlm_model {
 dlm_model *dlm_model_load(const char *dir, const char *adapter_dir);
 void dlm_model_free(dlm_model *m);
 
-// Parse a config.json text (exposed for tests). `path` is used in messages only.
+// Parse a config.json text: detect the family (arch.h) and read its keys (exposed for tests and the
+// fuzzer). `path` is used in messages only.
 dlm_status dlm_config_parse(const char *text, const char *path, dlm_config *cfg);
 
 // Expected shape (rows, cols) of a role; cols == 0 for vectors.
 void dlm_model_role_shape(const dlm_config *cfg, dlm_tensor_role role, int64_t *rows, int64_t *cols);
 const char *dlm_tensor_role_name(dlm_tensor_role role);
-// Checkpoint name of a role's tensor in this model's naming scheme (layer ignored for global roles).
-void dlm_model_tensor_name(const dlm_model *m, dlm_tensor_role role, int layer, char *buf, size_t n);
+bool dlm_tensor_role_per_layer(dlm_tensor_role role);
+// Whether a model of this config has the role at all (biases only with qkv_bias, ...).
+bool dlm_config_has_role(const dlm_config *cfg, dlm_tensor_role role);
+// Checkpoint name of a role's tensor in the config's family (layer ignored for global roles).
+void dlm_config_tensor_name(const dlm_config *cfg, dlm_tensor_role role, int layer, char *buf, size_t n);
+// The tensor bound to a role (NULL where the model has none); the LM head is the embedding when tied.
+const dlm_tensor *dlm_model_tensor(const dlm_model *m, dlm_tensor_role role, int layer);
+// Whether the LM head is the embedding matrix itself (tied, no separate head, no LoRA on either).
+bool dlm_model_head_tied(const dlm_model *m);
 
 // Convert one tensor to fp32 with any LoRA delta merged. dst holds rows*cols (or rows) floats.
 void dlm_model_load_tensor(const dlm_model *m, dlm_tensor_role role, int layer, float *dst);

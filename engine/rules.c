@@ -1,4 +1,5 @@
-// rules.c — rule and parameter tables: names, defaults, parsing, validation, formatting.
+// rules.c — parameters: names, defaults, parsing, validation, formatting. What is particular to a
+// rule comes from its operations table (engine/rules/*.c).
 #include "rules.h"
 
 #include <math.h>
@@ -7,28 +8,22 @@
 #include <string.h>
 
 #include "forward.h"
+#include "rules/rule.h"
 #include "util.h"
 
 typedef enum { PT_INT, PT_FLOAT, PT_SEED, PT_ENUM, PT_BOOL } param_type;
+enum { SCOPE_ALL, SCOPE_RULE };
 
 static const struct {
     const char *name;
     size_t      offset;
     param_type  type;
-    uint32_t    rules;
+    int         scope;
     double      lo, hi;
     const char *help;
 } params[] = {
-#define X(name, field, type, rules, lo, hi, help) {#name, offsetof(dlm_rule_config, field), PT_##type, rules, lo, hi, help},
+#define X(name, field, type, scope, lo, hi, help) {#name, offsetof(dlm_rule_config, field), PT_##type, SCOPE_##scope, lo, hi, help},
     DLM_RULE_PARAMS(X)
-#undef X
-};
-
-static const struct {
-    const char *name, *help;
-} rules[] = {
-#define X(e, name, help) {name, help},
-    DLM_RULES(X)
 #undef X
 };
 
@@ -40,15 +35,26 @@ static const struct {
 #undef X
 };
 
-const char *dlm_rule_name(dlm_rule_kind k) { return (unsigned)k < DLM_RULE_COUNT ? rules[k].name : "?"; }
-const char *dlm_rule_help(dlm_rule_kind k) { return (unsigned)k < DLM_RULE_COUNT ? rules[k].help : "?"; }
+const char *dlm_rule_name(dlm_rule_kind k) { return (unsigned)k < DLM_RULE_COUNT ? dlm_rule_ops_of(k)->name : "?"; }
+const char *dlm_rule_help(dlm_rule_kind k) { return (unsigned)k < DLM_RULE_COUNT ? dlm_rule_ops_of(k)->help : "?"; }
 const char *dlm_param_name(dlm_param_id p) { return params[p].name; }
 const char *dlm_param_help(dlm_param_id p) { return params[p].help; }
-bool dlm_param_applies(dlm_param_id p, dlm_rule_kind k) { return params[p].rules & (1u << k); }
+
+// The rule's entry for p, or NULL.
+static const dlm_rule_param *rule_param(dlm_rule_kind k, dlm_param_id p) {
+    const dlm_rule_ops *ops = dlm_rule_ops_of(k);
+    for (int i = 0; i < ops->n_params; i++)
+        if (ops->params[i].id == p) return &ops->params[i];
+    return NULL;
+}
+
+bool dlm_param_applies(dlm_param_id p, dlm_rule_kind k) {
+    return (unsigned)k < DLM_RULE_COUNT && (params[p].scope == SCOPE_ALL || rule_param(k, p));
+}
 
 int dlm_rule_find(const char *name) {
     for (int i = 0; i < DLM_RULE_COUNT; i++)
-        if (strcmp(rules[i].name, name) == 0) return i;
+        if (strcmp(dlm_rule_ops_of(i)->name, name) == 0) return i;
     return -1;
 }
 
@@ -73,33 +79,31 @@ static const void *cfield(const dlm_rule_config *rc, dlm_param_id p) { return (c
 
 bool dlm_rule_is_set(const dlm_rule_config *rc, dlm_param_id p) { return rc->set & (1ull << p); }
 
+// Defaults of the parameters every rule takes; a rule's table may change them (evotoken's T).
+static void set_default(dlm_rule_config *rc, dlm_param_id p, double v) {
+    void *f = field(rc, p);
+    switch (params[p].type) {
+    case PT_INT:
+    case PT_BOOL:
+    case PT_ENUM: *(int *)f = (int)v; break;
+    case PT_SEED: *(uint64_t *)f = (uint64_t)v; break;
+    case PT_FLOAT: *(double *)f = v; break;
+    }
+}
+
 void dlm_rule_defaults(dlm_rule_kind kind, dlm_rule_config *rc) {
     memset(rc, 0, sizeof *rc);
     rc->kind = kind;
     rc->gen = 128;
     rc->block = 32;
-    rc->steps = 0;      // derived from gen in finalize
-    rc->temperature = kind == DLM_RULE_EVOTOKEN ? 0.5 : 0.0; // EvoToken's evaluation runs at T = 0.5
+    rc->temperature = 0.0;
     rc->seed = 0;
-    rc->remasking = DLM_REMASK_LOW_CONFIDENCE;
-    rc->tau = kind == DLM_RULE_THRESHOLD ? 0.9 : 0.7;
-    rc->factor = 0;
-    rc->mode = DLM_MODE_Q;
-    rc->tau_edit = 0.5;
-    rc->max_post = 16;
-    rc->eos_stop = 1;   // the T2M paper's runs (T2T baseline included) set eos_early_stop
-    rc->detector = DLM_DETECT_LOWPROB;
-    rc->tau_remask = 0.3;
-    rc->cmax = 1;
-    rc->rho_max = 0.25;
-    rc->cap = DLM_CAP_CODE;
-    rc->editable = DLM_EDITABLE_BEFORE;
-    rc->k_soft = 3;
-    rc->alpha = 0.7;
     rc->stuck_eps = 0.05;
     rc->stuck_tau = -1;
     rc->top_k = 5;
-    rc->cache = DLM_CACHE_NONE;
+    rc->cache = DLM_RULE_CACHE_NONE;
+    const dlm_rule_ops *ops = dlm_rule_ops_of(kind);
+    for (int i = 0; i < ops->n_params; i++) set_default(rc, ops->params[i].id, ops->params[i].def);
 }
 
 static int find_param(const char *key) {
@@ -177,7 +181,7 @@ dlm_status dlm_rule_parse(const char *spec, dlm_rule_config *rc) {
     int kind = dlm_rule_find(name);
     if (kind < 0) {
         char names[128] = "";
-        for (int i = 0; i < DLM_RULE_COUNT; i++) snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", rules[i].name);
+        for (int i = 0; i < DLM_RULE_COUNT; i++) snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", dlm_rule_name(i));
         return dlm_error(DLM_STATUS_ARG, "unknown rule '%s' (rules: %s)", name, names);
     }
     dlm_rule_defaults(kind, rc);
@@ -198,32 +202,55 @@ dlm_status dlm_rule_parse(const char *spec, dlm_rule_config *rc) {
 }
 
 dlm_status dlm_rule_finalize(dlm_rule_config *rc) {
-    // Presets and per-detector defaults apply only to what was not set explicitly.
-    if (rc->kind == DLM_RULE_T2T || rc->kind == DLM_RULE_T2M) {
-        if (!dlm_rule_is_set(rc, DLM_PARAM_tau)) rc->tau = rc->mode == DLM_MODE_S ? 0.5 : 0.7;
-        if (!dlm_rule_is_set(rc, DLM_PARAM_tau_edit)) rc->tau_edit = rc->mode == DLM_MODE_S ? 0.0 : 0.5;
-    }
-    if (rc->kind == DLM_RULE_T2M && !dlm_rule_is_set(rc, DLM_PARAM_tau_remask))
-        rc->tau_remask = rc->detector == DLM_DETECT_T2T_REMASK ? 0.9 : 0.3;
-    if (!dlm_rule_is_set(rc, DLM_PARAM_steps))
-        rc->steps = rc->kind == DLM_RULE_EVOTOKEN ? (rc->gen / 2 > 0 ? rc->gen / 2 : 1) : rc->gen;
-    const char *r = dlm_rule_name(rc->kind);
+    if ((unsigned)rc->kind >= DLM_RULE_COUNT) return dlm_error(DLM_STATUS_ARG, "rule kind %d", (int)rc->kind);
+    const dlm_rule_ops *ops = dlm_rule_ops_of(rc->kind);
+    const char *r = ops->name;
+    // Derived defaults apply only to what was not set explicitly; the rule's own come after.
+    if (!dlm_rule_is_set(rc, DLM_PARAM_steps)) rc->steps = rc->gen;
+    dlm_status st = ops->finalize(rc);
+    if (st != DLM_STATUS_OK) return st;
     if (rc->gen % rc->block != 0)
         return dlm_error(DLM_STATUS_ARG, "rule %s: gen %d is not a multiple of block %d", r, rc->gen, rc->block);
-    if (rc->kind == DLM_RULE_LLADA || rc->kind == DLM_RULE_EVOTOKEN) {
+    if (dlm_param_applies(DLM_PARAM_steps, rc->kind)) {
         int nb = rc->gen / rc->block;
         if (rc->steps % nb != 0)
             return dlm_error(DLM_STATUS_ARG, "rule %s: steps %d is not a multiple of the %d blocks (gen %d / block %d)", r,
                              rc->steps, nb, rc->gen, rc->block);
     }
-    if (rc->kind == DLM_RULE_EVOTOKEN && !(rc->alpha >= 0 && rc->alpha < 1))
-        return dlm_error(DLM_STATUS_ARG, "rule evotoken: alpha=%g: expected a number in [0, 1)", rc->alpha);
+    if (!(ops->cache_modes & (1u << rc->cache))) {
+        char v[32];
+        dlm_param_format(rc, DLM_PARAM_cache, v, sizeof v);
+        return dlm_error(DLM_STATUS_ARG, "rule %s does not support cache=%s", r, v);
+    }
     return DLM_STATUS_OK;
 }
 
 double dlm_rule_stuck_tau(const dlm_rule_config *rc) {
     if (rc->stuck_tau >= 0) return rc->stuck_tau;
-    return rc->kind == DLM_RULE_T2T ? rc->tau_edit : 0.5; // LLaDA2.1 Q mode's edit threshold otherwise
+    return dlm_rule_ops_of(rc->kind)->stuck_tau(rc);
+}
+
+bool dlm_rule_has_soft_states(dlm_rule_kind kind) {
+    dlm_rule_config rc;
+    dlm_rule_forward f;
+    dlm_rule_defaults(kind, &rc);
+    dlm_rule_ops_of(kind)->forward(&rc, &f);
+    return f.soft_inputs;
+}
+
+void dlm_rule_describe(const dlm_rule_config *rc, bool unicode, char *buf, size_t n) {
+    buf[0] = 0;
+    if ((unsigned)rc->kind >= DLM_RULE_COUNT) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    dlm_rule_ops_of(rc->kind)->describe(rc, unicode, buf, n);
+    if (rc->temperature > 0) dlm_rule_appendf(buf, n, " T%g", rc->temperature);
+    if (rc->cache != DLM_RULE_CACHE_NONE) {
+        char v[32];
+        dlm_param_format(rc, DLM_PARAM_cache, v, sizeof v);
+        dlm_rule_appendf(buf, n, " %s-cache", v);
+    }
 }
 
 void dlm_param_format(const dlm_rule_config *rc, dlm_param_id p, char *buf, size_t n) {
@@ -258,7 +285,8 @@ void dlm_rule_format(const dlm_rule_config *rc, char *buf, size_t n) {
     for (int i = 0; i < DLM_PARAM_COUNT; i++) {
         if (!dlm_param_applies(i, rc->kind)) continue;
         if (i == DLM_PARAM_factor && rc->factor == 0) continue;
-        if (i == DLM_PARAM_cache && rc->cache == DLM_CACHE_NONE) continue; // specs predating the cache read the same
+        if (i == DLM_PARAM_fastdllm_nfe && rc->fastdllm_nfe == 0) continue; // specs predating it read the same
+        if (i == DLM_PARAM_cache && rc->cache == DLM_RULE_CACHE_NONE) continue; // specs predating the cache read the same
         dlm_param_format(rc, i, v, sizeof v);
         snprintf(buf + strlen(buf), n - strlen(buf), "%s%s=%s", first ? ":" : ",", params[i].name, v);
         first = false;

@@ -1,8 +1,11 @@
 // rules.h — decoding rules and their parameters as data.
 //
-// One X-macro lists the rules and one the parameters; they generate the enums, the names used on
-// the command line (`--rule t2m:detector=logitdiff,tau_remask=0.2`), in the TUI, in trace headers
-// and in docs, and the help text. research/algorithms.md is the specification of each rule.
+// Each rule is one file under engine/rules/ with one operations table (engine/rules/rule.h): its
+// name, help, parameters and their defaults, validation, per-step decision, block end, stuck
+// threshold and per-position state; engine/rules/registry.h lists them. The parameters are one
+// X-macro shared by all rules (one field each in dlm_rule_config). Everything here reads those
+// tables: the names used on the command line (`--rule t2m:detector=logitdiff,tau_remask=0.2`), in
+// the TUI, in trace headers and in docs. research/algorithms.md is the specification of each rule.
 //
 //   dlm_rule_config rc;
 //   if (dlm_rule_parse("t2m:cmax=3", &rc) != DLM_STATUS_OK) ... dlm_error_message()
@@ -16,25 +19,15 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "rules/registry.h"
 
-// X(ENUM, "name", "paper name and one-line description")
-#define DLM_RULES(X)                                                                                               \
-    X(LLADA, "llada", "LLaDA low-confidence remasking: fixed steps per block, commit the most confident masks")    \
-    X(THRESHOLD, "threshold", "Fast-dLLM parallel decoding: commit the top mask and every mask with conf >= tau")  \
-    X(T2T, "t2t", "LLaDA2.1 M2T + T2T editing: fill confident masks, overwrite confident disagreeing tokens")       \
-    X(T2M, "t2m", "T2M remasking (Remask, Don't Replace): fill like LLaDA2.1, reset suspect tokens to [MASK]")      \
-    X(EVOTOKEN, "evotoken", "EvoToken-DLM: masks evolve through soft token mixtures before they are decoded")
-
+// The rules themselves: one file each under engine/rules/, listed in engine/rules/registry.h.
 typedef enum {
-#define X(e, name, help) DLM_RULE_##e,
-    DLM_RULES(X)
+#define X(e, name) DLM_RULE_##e,
+    DLM_RULE_LIST(X)
 #undef X
     DLM_RULE_COUNT
 } dlm_rule_kind;
-
-#define DLM_RULE_BIT(e) (1u << DLM_RULE_##e)
-#define DLM_ALL_RULES ((1u << DLM_RULE_COUNT) - 1)
-#define DLM_LLADA_FAMILY (DLM_RULE_BIT(T2T) | DLM_RULE_BIT(T2M)) // LLaDA2.1 loop
 
 // Enumerated parameter values: X(param, ENUM, "name")
 #define DLM_ENUM_VALUES(X)                               \
@@ -51,7 +44,12 @@ typedef enum {
     X(editable, AFTER, "after")                          \
     X(cache, NONE, "none")                               \
     X(cache, PREFIX, "prefix")                           \
-    X(cache, DUAL, "dual")
+    X(cache, DUAL, "dual")                               \
+    X(cache, OFFICIAL_BLOCK, "official-block")           \
+    X(alg, ORIGIN, "origin")                             \
+    X(alg, MASKGIT_PLUS, "maskgit_plus")                 \
+    X(alg, TOPK_MARGIN, "topk_margin")                   \
+    X(alg, ENTROPY, "entropy")
 
 // Values count from 0 within each parameter, in the order listed above:
 enum { DLM_REMASK_LOW_CONFIDENCE = 0, DLM_REMASK_RANDOM = 1 };
@@ -59,6 +57,10 @@ enum { DLM_MODE_Q = 0, DLM_MODE_S = 1 };
 enum { DLM_DETECT_LOWPROB = 0, DLM_DETECT_T2T_REMASK = 1, DLM_DETECT_LOGITDIFF = 2 };
 enum { DLM_CAP_CODE = 0, DLM_CAP_PAPER = 1 };
 enum { DLM_EDITABLE_BEFORE = 0, DLM_EDITABLE_AFTER = 1 };
+enum { DLM_ALG_ORIGIN = 0, DLM_ALG_MASKGIT_PLUS = 1, DLM_ALG_TOPK_MARGIN = 2, DLM_ALG_ENTROPY = 3 };
+// The first three equal dlm_cache_mode (forward.h); official-block is the prefix cache fed the
+// tokens each finished block held at its last forward (engine/session.c, docs/rules.md).
+enum { DLM_RULE_CACHE_NONE = 0, DLM_RULE_CACHE_PREFIX = 1, DLM_RULE_CACHE_DUAL = 2, DLM_RULE_CACHE_OFFICIAL_BLOCK = 3 };
 
 typedef struct {
     dlm_rule_kind kind;
@@ -70,6 +72,7 @@ typedef struct {
     int      remasking;     // llada: DLM_REMASK_*
     double   tau;           // threshold: commit threshold; t2t/t2m: M2T fill threshold
     double   factor;        // threshold: > 0 selects Fast-dLLM's factor mode
+    int      fastdllm_nfe;  // threshold: run the extra cached forward of Fast-dLLM's June 2025 loops
     int      mode;          // t2t/t2m: DLM_MODE_Q (0.7 / 0.5) or DLM_MODE_S (0.5 / 0.0)
     double   tau_edit;      // t2t: T2T edit threshold
     int      max_post;      // t2t/t2m: mask-free refinement steps allowed per block
@@ -85,43 +88,50 @@ typedef struct {
     double   stuck_eps;     // stuck set: p(current token) below this ...
     double   stuck_tau;     // ... and max p below this (< 0: the rule's edit threshold)
     int      top_k;         // candidates per position kept in step snapshots
-    int      cache;         // dlm_cache_mode (forward.h): none, prefix or dual KV cache
+    int      cache;         // DLM_RULE_CACHE_*: none, prefix, dual (Fast-dLLM) or official-block (T2M repository)
+    int      alg;           // dream: DLM_ALG_* order of unmasking
+    double   eps;           // dream: the schedule's last time step (timesteps = linspace(1, eps, steps + 1))
     uint64_t set;           // bit i: parameter i was given explicitly
 } dlm_rule_config;
 
-// X(name, field, type, rules, lo, hi, help). Types: INT, FLOAT, SEED, ENUM, BOOL.
+// X(name, field, type, scope, lo, hi, help). Types: INT, FLOAT, SEED, ENUM, BOOL. Scope ALL: every
+// rule takes it; RULE: the rules whose parameter table (engine/rules/*.c) lists it.
 #define DLM_RULE_PARAMS(X)                                                                                           \
-    X(gen, gen, INT, DLM_ALL_RULES, 1, 1 << 20, "generation length G (tokens after the prompt)")                    \
-    X(block, block, INT, DLM_ALL_RULES, 1, 1 << 20, "block length B")                                               \
-    X(steps, steps, INT, DLM_RULE_BIT(LLADA) | DLM_RULE_BIT(EVOTOKEN), 1, 1 << 20,                                 \
+    X(gen, gen, INT, ALL, 1, 1 << 20, "generation length G (tokens after the prompt)")                              \
+    X(block, block, INT, ALL, 1, 1 << 20, "block length B")                                                         \
+    X(steps, steps, INT, RULE, 1, 1 << 20,                                                                         \
       "refinement steps in total, spread evenly over the G/B blocks (llada: G, evotoken: G/2)")                    \
-    X(temperature, temperature, FLOAT, DLM_ALL_RULES, 0, 100, "0: argmax; > 0: Gumbel-max sampling at T")           \
-    X(seed, seed, SEED, DLM_ALL_RULES, 0, 0, "random seed (Gumbel noise, random remasking)")                        \
-    X(remasking, remasking, ENUM, DLM_RULE_BIT(LLADA), 0, 1, "low_confidence or random")                             \
-    X(tau, tau, FLOAT, DLM_RULE_BIT(THRESHOLD) | DLM_LLADA_FAMILY, 0, 1,                                            \
+    X(temperature, temperature, FLOAT, ALL, 0, 100, "0: argmax; > 0: Gumbel-max sampling at T")                     \
+    X(seed, seed, SEED, ALL, 0, 0, "random seed (Gumbel noise, random remasking)")                                  \
+    X(remasking, remasking, ENUM, RULE, 0, 1, "low_confidence or random")                                           \
+    X(tau, tau, FLOAT, RULE, 0, 1,                                                                                  \
       "threshold: commit masks with confidence >= tau (0.9); t2t/t2m: fill masks with conf > tau (Q 0.7, S 0.5)")  \
-    X(factor, factor, FLOAT, DLM_RULE_BIT(THRESHOLD), 0, 100, "> 0: Fast-dLLM factor mode, thresholds 1 - f/(n+1)") \
-    X(mode, mode, ENUM, DLM_LLADA_FAMILY, 0, 1, "LLaDA2.1 preset: q (tau 0.7, tau_edit 0.5) or s (0.5, 0.0)")       \
-    X(tau_edit, tau_edit, FLOAT, DLM_RULE_BIT(T2T), 0, 1, "T2T edit: replace a token when p(argmax) > tau_edit")    \
-    X(max_post, max_post, INT, DLM_LLADA_FAMILY, 0, 1 << 16, "refinement steps per block after its masks are gone") \
-    X(eos_stop, eos_stop, BOOL, DLM_LLADA_FAMILY, 0, 1, "stop after the block in which EOS appears (1)")            \
-    X(detector, detector, ENUM, DLM_RULE_BIT(T2M), 0, 2, "lowprob, t2t-remask or logitdiff")                        \
-    X(tau_remask, tau_remask, FLOAT, DLM_RULE_BIT(T2M), 0, 1,                                                       \
-      "detector threshold (lowprob 0.3, t2t-remask 0.9, logitdiff 0.3)")                                            \
-    X(cmax, cmax, INT, DLM_RULE_BIT(T2M), 0, 1 << 16, "remasks allowed per position per block, C_max (1)")          \
-    X(rho_max, rho_max, FLOAT, DLM_RULE_BIT(T2M), 0, 1, "remasks per step at most rho_max x |editable| (0.25)")     \
-    X(cap, cap, ENUM, DLM_RULE_BIT(T2M), 0, 1, "per-step cap: code max(1, int(rho|E|)) or paper floor(rho|E|)")     \
-    X(editable, editable, ENUM, DLM_RULE_BIT(T2M), 0, 1, "editable set before (code) or after (paper) the fill")    \
-    X(k_soft, k_soft, INT, DLM_RULE_BIT(EVOTOKEN), 1, 8, "candidates mixed into a soft token (3)")                  \
-    X(alpha, alpha, FLOAT, DLM_RULE_BIT(EVOTOKEN), 0, 0.999999, "[MASK] weight in a soft mask token (0.7)")        \
-    X(stuck_eps, stuck_eps, FLOAT, DLM_ALL_RULES, 0, 1, "stuck set: p(current token) < stuck_eps (0.05) ...")       \
-    X(stuck_tau, stuck_tau, FLOAT, DLM_ALL_RULES, -1, 1, "... and max p < stuck_tau (default: the edit threshold)") \
-    X(top_k, top_k, INT, DLM_ALL_RULES, 1, 8, "candidates per position kept in snapshots and traces (5)")         \
-    X(cache, cache, ENUM, DLM_ALL_RULES, 0, 2,                                                                      \
-      "KV cache: none, prefix or dual (Fast-dLLM; approximate unless the model is block-causal)")
+    X(factor, factor, FLOAT, RULE, 0, 100, "> 0: Fast-dLLM factor mode, thresholds 1 - f/(n+1)")                    \
+    X(fastdllm_nfe, fastdllm_nfe, BOOL, RULE, 0, 1,                                                                 \
+      "1: forwards as Fast-dLLM's June 2025 cached loops run them (a block filled by its first forward gets one more)") \
+    X(mode, mode, ENUM, RULE, 0, 1, "LLaDA2.1 preset: q (tau 0.7, tau_edit 0.5) or s (0.5, 0.0)")                   \
+    X(tau_edit, tau_edit, FLOAT, RULE, 0, 1, "T2T edit: replace a token when p(argmax) > tau_edit")                 \
+    X(max_post, max_post, INT, RULE, 0, 1 << 16, "refinement steps per block after its masks are gone")             \
+    X(eos_stop, eos_stop, BOOL, RULE, 0, 1, "stop after the block in which EOS appears (1)")                        \
+    X(detector, detector, ENUM, RULE, 0, 2, "lowprob, t2t-remask or logitdiff")                                     \
+    X(tau_remask, tau_remask, FLOAT, RULE, 0, 1, "detector threshold (lowprob 0.3, t2t-remask 0.9, logitdiff 0.3)") \
+    X(cmax, cmax, INT, RULE, 0, 1 << 16, "remasks allowed per position per block, C_max (1)")                       \
+    X(rho_max, rho_max, FLOAT, RULE, 0, 1, "remasks per step at most rho_max x |editable| (0.25)")                  \
+    X(cap, cap, ENUM, RULE, 0, 1, "per-step cap: code max(1, int(rho|E|)) or paper floor(rho|E|)")                  \
+    X(editable, editable, ENUM, RULE, 0, 1, "editable set before (code) or after (paper) the fill")                 \
+    X(k_soft, k_soft, INT, RULE, 1, 8, "candidates mixed into a soft token (3)")                                    \
+    X(alpha, alpha, FLOAT, RULE, 0, 0.999999, "[MASK] weight in a soft mask token (0.7)")                           \
+    X(stuck_eps, stuck_eps, FLOAT, ALL, 0, 1, "stuck set: p(current token) < stuck_eps (0.05) ...")                 \
+    X(stuck_tau, stuck_tau, FLOAT, ALL, -1, 1, "... and max p < stuck_tau (default: the edit threshold)")           \
+    X(top_k, top_k, INT, ALL, 1, 8, "candidates per position kept in snapshots and traces (5)")                     \
+    X(cache, cache, ENUM, ALL, 0, 3,                                                                                \
+      "KV cache: none, prefix or dual (Fast-dLLM), official-block (t2t/t2m: the T2M repository's block cache)")     \
+    X(alg, alg, ENUM, RULE, 0, 3,                                                                                   \
+      "dream: unmasking order origin (random, p = 1 - s/t), maskgit_plus (top p), topk_margin or entropy")          \
+    X(eps, eps, FLOAT, RULE, 1e-9, 1, "dream: last time step of the schedule linspace(1, eps, steps + 1) (0.001)")
 
 typedef enum {
-#define X(name, field, type, rules, lo, hi, help) DLM_PARAM_##name,
+#define X(name, field, type, scope, lo, hi, help) DLM_PARAM_##name,
     DLM_RULE_PARAMS(X)
 #undef X
     DLM_PARAM_COUNT
@@ -148,6 +158,10 @@ dlm_status dlm_rule_finalize(dlm_rule_config *rc);
 void dlm_rule_format(const dlm_rule_config *rc, char *buf, size_t n);
 // The threshold that decides whether a committed token can still be edited (for the stuck set).
 double dlm_rule_stuck_tau(const dlm_rule_config *rc);
+// A short label for status lines ("t2m lowprob τ0.3 C1 ρ0.25 T0.5"); unicode: Greek letters, else names.
+void dlm_rule_describe(const dlm_rule_config *rc, bool unicode, char *buf, size_t n);
+// Whether the rule's steps feed soft inputs (EvoToken's soft states exist only under such a rule).
+bool dlm_rule_has_soft_states(dlm_rule_kind kind);
 
 // Parameter metadata, for help screens and the TUI.
 const char *dlm_param_name(dlm_param_id p);

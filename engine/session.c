@@ -1,10 +1,10 @@
 // session.c — the decoding rules of research/algorithms.md as a step-at-a-time state machine.
 //
 // One call of dlm_session_step() = one forward pass = one refinement step:
-//   1. inputs: hard tokens, or EvoToken's soft mixtures computed at the end of the last step
+//   1. inputs: hard tokens, or the soft mixtures a rule computed at the end of the last step
 //   2. forward, with a softmax summary for the generation rows (sampled token, p(current), top-K)
-//   3. the rule's update (llada / threshold / t2t / t2m / evotoken), recorded as events
-//   4. advance(): block ends, post-refinement budget, EOS stop — so done() is exact after a step
+//   3. the rule's decision (its operations table, engine/rules/*.c), recorded as events
+//   4. advance(): the rule's block-end test until a forward is due, so done() is exact after a step
 // Ties: argmax to the lowest id (summary.c), position rankings to the lowest position.
 #include "session.h"
 
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
+#include "rules/rule.h"
 #include "safetensors.h"
 #include "util.h"
 
@@ -25,13 +25,15 @@ struct dlm_session {
     int               mask_id, eos_id, n_vocab;
     int               block0;   // canvas position where block 0 starts
     int               n_blocks;
-    int               spb;      // steps per block (llada, evotoken)
+    int               spb;      // steps per block (rules taking `steps`)
+    const dlm_rule_ops *ops;    // the rule's operations
     // scratch, (n_tokens) each
     int32_t          *rows, *given, *row_of, *x_old, *order;
     uint8_t          *state_old;
     double           *score;
     bool             *mark;
     dlm_row_summary  *sum;
+    int32_t          *fed_tok;  // hard inputs of the running step (official-block: stale finished blocks)
     int32_t          *fed_ids;  // the soft inputs of the running step, kept for the snapshot
     float            *fed_w;
     int               fed_k;
@@ -78,8 +80,6 @@ void dlm_step_copy(dlm_step *dst, const dlm_step *src) {
 
 // ---- geometry and small helpers -----------------------------------------------------------------
 
-static bool is_rule(const dlm_session *s, dlm_rule_kind k) { return s->st.rule.kind == k; }
-static bool llada2_loop(const dlm_session *s) { return is_rule(s, DLM_RULE_T2T) || is_rule(s, DLM_RULE_T2M); }
 static int block_start(const dlm_session *s, int b) { return s->block0 + b * s->st.rule.block; }
 static int block_end(const dlm_session *s, int b) {
     int e = block_start(s, b) + s->st.rule.block;
@@ -96,47 +96,31 @@ static int count_masks(const dlm_session *s, int from, int to) {
     return n;
 }
 
-static bool eos_in(const dlm_session *s, int from, int to) {
-    if (s->eos_id < 0) return false;
-    for (int i = from; i < to; i++)
-        if (s->st.tokens[i] == s->eos_id) return true;
-    return false;
-}
-
-// LLaDA schedule: n // steps per step, the remainder to the early steps.
-static int transfer_count(const dlm_session *s, int i) {
-    int n = s->st.block_masks, spb = s->spb;
-    if (i >= spb) return count_masks(s, first_gen(s, s->st.block), block_end(s, s->st.block)); // only after a fork
-    return n / spb + (i < n % spb ? 1 : 0);
-}
-
-// Order `n` positions by score descending (ascending if `ascending`), ties to the lowest position.
-static void rank_positions(int32_t *pos, int n, const double *score, bool ascending) {
-    for (int i = 1; i < n; i++) { // insertion sort: stable, n <= block length
-        int32_t p = pos[i];
-        int j = i - 1;
-        while (j >= 0 && (ascending ? score[pos[j]] > score[p] : score[pos[j]] < score[p])) {
-            pos[j + 1] = pos[j];
-            j--;
-        }
-        pos[j + 1] = p;
-    }
+// The rule's view of the session (the per-step fields are filled by dlm_session_step).
+static dlm_rule_ctx rule_ctx(dlm_session *s) {
+    dlm_session_state *st = &s->st;
+    int b = st->block < s->n_blocks ? st->block : s->n_blocks - 1;
+    dlm_rule_ctx c = {.st = st, .rc = &st->rule, .mask_id = s->mask_id, .eos_id = s->eos_id, .n_vocab = s->n_vocab,
+                      .block_start = block_start(s, b), .first_gen = first_gen(s, b), .block_end = block_end(s, b),
+                      .spb = s->spb, .order = s->order, .score = s->score, .mark = s->mark};
+    c.fwd_len = st->block_causal > 0 ? c.block_end : st->n_tokens;
+    return c;
 }
 
 static void start_block(dlm_session *s) {
     dlm_session_state *st = &s->st;
     st->step_in_block = 0;
     st->post_steps = 0;
-    st->prev_valid = false;
     if (st->block < s->n_blocks) {
-        for (int i = block_start(s, st->block); i < block_end(s, st->block); i++) st->remask_count[i] = 0;
         st->block_masks = count_masks(s, first_gen(s, st->block), block_end(s, st->block));
+        dlm_rule_ctx c = rule_ctx(s);
+        s->ops->block_begin(&c);
     }
 }
 
-// Resolve block ends, the post-refinement budget and the EOS stop until a forward pass is due or
-// generation is over. `converged`: the step just run ended its block (t2t/t2m). Marks positions of
-// blocks it closes with FINALIZE in `out` (may be NULL).
+// Resolve block ends (the rule's test) until a forward pass is due or generation is over.
+// `converged`: what the step just run returned. Marks positions of blocks it closes with FINALIZE
+// in `out` (may be NULL).
 static void advance(dlm_session *s, bool converged, dlm_step *out) {
     dlm_session_state *st = &s->st;
     while (!st->done) {
@@ -144,40 +128,20 @@ static void advance(dlm_session *s, bool converged, dlm_step *out) {
             st->done = true;
             break;
         }
-        int be = block_end(s, st->block), fg = first_gen(s, st->block);
-        int masks = count_masks(s, fg, be);
-        bool end_block = false;
-        switch (st->rule.kind) {
-        case DLM_RULE_LLADA: end_block = st->step_in_block >= s->spb; break;
-        case DLM_RULE_EVOTOKEN: end_block = st->step_in_block > 0 && masks == 0; break;
-        case DLM_RULE_THRESHOLD: end_block = masks == 0; break;
-        case DLM_RULE_T2T:
-        case DLM_RULE_T2M:
-            if (converged) {
-                end_block = true;
-            } else if (masks == 0) {
-                // Top of a mask-free iteration (T2M fork semantics): EOS ends everything at once.
-                if (st->rule.eos_stop && eos_in(s, st->prompt_len, be)) {
-                    st->stopped = st->done = true;
-                    end_block = true;
-                } else if (++st->post_steps > st->rule.max_post) {
-                    end_block = true;
-                }
-            }
-            break;
-        default: break;
-        }
-        if (!end_block) break;
+        dlm_rule_ctx c = rule_ctx(s);
+        c.out = out;
+        dlm_block_verdict v = s->ops->block_end(&c, converged);
+        if (v == DLM_BLOCK_CONTINUE) break;
         if (out)
-            for (int i = fg; i < be; i++)
+            for (int i = c.first_gen; i < c.block_end; i++)
                 if (st->tokens[i] != s->mask_id) {
                     out->pos[i].events |= DLM_EVENT_FINALIZE;
                     out->n_finalized++;
                 }
-        if (llada2_loop(s) && st->rule.eos_stop && count_masks(s, st->prompt_len, be) == 0 &&
-            eos_in(s, st->prompt_len, be))
+        if (v == DLM_BLOCK_STOP) {
             st->stopped = st->done = true;
-        if (st->done) break;
+            break;
+        }
         st->block++;
         converged = false;
         start_block(s);
@@ -196,6 +160,7 @@ static void state_alloc(dlm_session_state *st, int n, int soft_k) {
     st->soft_ids = dlm_xcalloc((size_t)n * (soft_k ? soft_k : 1), sizeof *st->soft_ids);
     st->soft_w = dlm_xcalloc((size_t)n * (soft_k ? soft_k : 1), sizeof *st->soft_w);
     st->cache_ids = dlm_xcalloc((size_t)n, sizeof *st->cache_ids);
+    st->last_fwd_ids = dlm_xcalloc((size_t)n, sizeof *st->last_fwd_ids);
 }
 
 // (Re)size the saved cache inputs for k soft slots per position.
@@ -219,6 +184,7 @@ void dlm_session_state_free(dlm_session_state *st) {
     free(st->cache_ids);
     free(st->cache_soft_ids);
     free(st->cache_soft_w);
+    free(st->last_fwd_ids);
     memset(st, 0, sizeof *st);
 }
 
@@ -236,6 +202,9 @@ static void copy_state(dlm_session_state *dst, const dlm_session_state *src) {
         memcpy(dst->soft_ids, src->soft_ids, (size_t)n * src->soft_k * sizeof *dst->soft_ids);
         memcpy(dst->soft_w, src->soft_w, (size_t)n * src->soft_k * sizeof *dst->soft_w);
     }
+    // A state without the tokens of the last forwards (built by hand, or a trace not recorded with
+    // cache=official-block): every finished block is taken as exact.
+    memcpy(dst->last_fwd_ids, src->last_fwd_ids ? src->last_fwd_ids : src->tokens, (size_t)n * sizeof *dst->last_fwd_ids);
     if (src->cache_ids) memcpy(dst->cache_ids, src->cache_ids, (size_t)n * sizeof *dst->cache_ids);
     else dst->cache_len = 0, dst->cache_soft_k = 0; // a state without cache inputs (built by hand)
     dst->cache_soft_ids = NULL, dst->cache_soft_w = NULL;
@@ -262,9 +231,13 @@ static dlm_status session_setup(dlm_session *s, const dlm_model *m, dlm_backend 
     if (s->opts.block_causal > 0 && s->opts.block_causal != B)
         return dlm_error(DLM_STATUS_ARG, "--block %d must equal the model's attention block size %d (block-causal)", B,
                          s->opts.block_causal);
+    if (r->cache == DLM_RULE_CACHE_OFFICIAL_BLOCK && s->opts.block_causal <= 0)
+        return dlm_error(DLM_STATUS_ARG, "cache=official-block reproduces the T2M repository's LLaDA2.1 loop, whose "
+                                         "attention is block-causal: it needs a block-causal model (--block-causal B)");
+    s->ops = dlm_rule_ops_of(r->kind);
     s->block0 = s->opts.block_causal > 0 ? (P / B) * B : P;
     s->n_blocks = (s->st.n_tokens - s->block0 + B - 1) / B;
-    if (r->kind == DLM_RULE_LLADA || r->kind == DLM_RULE_EVOTOKEN) {
+    if (dlm_param_applies(DLM_PARAM_steps, r->kind)) {
         if (r->steps % s->n_blocks != 0)
             return dlm_error(DLM_STATUS_ARG, "--steps %d is not a multiple of the %d blocks", r->steps, s->n_blocks);
         s->spb = r->steps / s->n_blocks;
@@ -279,6 +252,7 @@ static dlm_status session_setup(dlm_session *s, const dlm_model *m, dlm_backend 
     s->score = dlm_xcalloc((size_t)n, sizeof *s->score);
     s->mark = dlm_xcalloc((size_t)n, sizeof *s->mark);
     s->sum = dlm_xcalloc((size_t)n, sizeof *s->sum);
+    s->fed_tok = dlm_xcalloc((size_t)n, sizeof *s->fed_tok);
     s->fed_ids = dlm_xcalloc((size_t)n * DLM_SOFT_MAX, sizeof *s->fed_ids);
     s->fed_w = dlm_xcalloc((size_t)n * DLM_SOFT_MAX, sizeof *s->fed_w);
     return DLM_STATUS_OK;
@@ -323,6 +297,7 @@ dlm_session *dlm_session_new(const dlm_model *m, dlm_backend *be, const int32_t 
         st->tokens[i] = i < n_prompt ? prompt[i] : s->mask_id;
         st->state[i] = i < n_prompt ? DLM_POS_PROMPT : DLM_POS_MASK;
     }
+    memcpy(st->last_fwd_ids, st->tokens, (size_t)n * sizeof *st->last_fwd_ids);
     start_block(s);
     advance(s, false, NULL);
     return s;
@@ -356,14 +331,19 @@ dlm_session *dlm_session_restore(const dlm_model *m, dlm_backend *be, const dlm_
     bool fork = strcmp(a, b) != 0;
     if (fork && !s->st.done) {
         dlm_session_state *st = &s->st;
-        // Soft states exist only under EvoToken; other rules see committed tokens and masks.
-        if (r.kind != DLM_RULE_EVOTOKEN || state->rule.kind != DLM_RULE_EVOTOKEN) {
+        // Soft states exist only under a rule with soft inputs; others see committed tokens and
+        // masks. Per-position state the new rule does not keep starts from zero.
+        if (!dlm_rule_has_soft_states(r.kind) || !dlm_rule_has_soft_states(state->rule.kind)) {
             for (int i = 0; i < st->n_tokens; i++) {
                 if (st->state[i] == DLM_POS_SOFT) st->state[i] = DLM_POS_DECODED;
                 if (st->state[i] == DLM_POS_SOFT_MASK) st->state[i] = DLM_POS_MASK;
-                st->hist_conf[i] = 0;
             }
             st->soft_k = 0;
+        }
+        if (r.kind != state->rule.kind) {
+            memset(st->hist_conf, 0, (size_t)st->n_tokens * sizeof *st->hist_conf);
+            memset(st->remask_count, 0, (size_t)st->n_tokens * sizeof *st->remask_count);
+            st->prev_valid = false;
         }
         start_block(s); // the current block restarts its schedule under the new rule
         advance(s, false, NULL);
@@ -383,6 +363,7 @@ void dlm_session_free(dlm_session *s) {
     free(s->score);
     free(s->mark);
     free(s->sum);
+    free(s->fed_tok);
     free(s->fed_ids);
     free(s->fed_w);
     free(s);
@@ -427,6 +408,10 @@ dlm_status dlm_session_state_check(const dlm_session_state *st, const dlm_config
     if (st->cache_len < 0 || st->cache_len > st->n_tokens || st->cache_soft_k < 0 || st->cache_soft_k > DLM_SOFT_MAX)
         return dlm_error(DLM_STATUS_FORMAT, "session state: cache inputs (length %d, soft_k %d)", st->cache_len,
                          st->cache_soft_k);
+    for (int i = 0; st->last_fwd_ids && i < st->n_tokens; i++)
+        if (st->last_fwd_ids[i] < 0 || st->last_fwd_ids[i] >= c->n_vocab)
+            return dlm_error(DLM_STATUS_FORMAT, "session state: last forward's token %d at position %d is outside the vocabulary",
+                             st->last_fwd_ids[i], i);
     for (int i = 0; i < st->cache_len; i++)
         if (st->cache_ids[i] < 0 || st->cache_ids[i] >= c->n_vocab)
             return dlm_error(DLM_STATUS_FORMAT, "session state: cache input token %d at position %d is outside the vocabulary",
@@ -456,203 +441,6 @@ int32_t *dlm_session_output(const dlm_session *s, int *n) {
     return out;
 }
 
-// ---- the rules ----------------------------------------------------------------------------------
-
-static double confidence(const dlm_session *s, int pos) {
-    if (is_rule(s, DLM_RULE_LLADA) && s->st.rule.remasking == DLM_REMASK_RANDOM)
-        return dlm_rng_uniform(s->st.rule.seed, (uint64_t)s->st.step, (uint64_t)pos, (uint64_t)s->n_vocab);
-    return s->sum[s->row_of[pos]].p_token;
-}
-
-static void set_token(dlm_session *s, dlm_step *out, int pos, int32_t tok, int event) {
-    s->st.tokens[pos] = tok;
-    out->pos[pos].events |= (uint8_t)event;
-}
-
-// Masked positions of the current block, ranked by confidence (highest first). Returns the count.
-static int ranked_masks(dlm_session *s) {
-    int n = 0;
-    for (int i = first_gen(s, s->st.block); i < block_end(s, s->st.block); i++)
-        if (s->x_old[i] == s->mask_id) {
-            s->score[i] = confidence(s, i);
-            s->order[n++] = i;
-        }
-    rank_positions(s->order, n, s->score, false);
-    return n;
-}
-
-static void rule_llada(dlm_session *s, dlm_step *out) {
-    int n = ranked_masks(s), k = transfer_count(s, s->st.step_in_block);
-    for (int j = 0; j < k && j < n; j++) {
-        int p = s->order[j];
-        set_token(s, out, p, s->sum[s->row_of[p]].token, DLM_EVENT_COMMIT);
-    }
-}
-
-static void rule_threshold(dlm_session *s, dlm_step *out) {
-    int n = ranked_masks(s), k;
-    double factor = s->st.rule.factor;
-    if (factor > 0) { // Fast-dLLM get_transfer_index_dynamic, off-by-one included
-        int i = 0;
-        for (; i < n; i++) {
-            double thr = i == 0 ? -1.0 : 1.0 - factor / (i + 2);
-            if (s->score[s->order[i]] < thr) break;
-        }
-        if (i == n) i = n - 1;
-        if (i == 0 || i == n - 1) i++;
-        k = i;
-    } else { // the top-1 always, the rest if conf >= tau
-        k = n > 0 ? 1 : 0;
-        while (k < n && s->score[s->order[k]] >= s->st.rule.tau) k++;
-    }
-    for (int j = 0; j < k && j < n; j++) {
-        int p = s->order[j];
-        set_token(s, out, p, s->sum[s->row_of[p]].token, DLM_EVENT_COMMIT);
-    }
-}
-
-// LLaDA2.1 M2T: fill masks with conf > tau, or else the single most confident one.
-static bool m2t_fill(dlm_session *s, dlm_step *out) {
-    int fg = first_gen(s, s->st.block), be = block_end(s, s->st.block), best = -1, n = 0;
-    bool any_act = false;
-    for (int i = fg; i < be; i++) {
-        if (s->x_old[i] != s->mask_id) continue;
-        any_act = true;
-        const dlm_row_summary *r = &s->sum[s->row_of[i]];
-        if (r->p_token > s->st.rule.tau) {
-            set_token(s, out, i, r->token, DLM_EVENT_COMMIT);
-            n++;
-        }
-        if (best < 0 || r->p_token > s->sum[s->row_of[best]].p_token) best = i;
-    }
-    if (n == 0 && best >= 0) set_token(s, out, best, s->sum[s->row_of[best]].token, DLM_EVENT_COMMIT);
-    return any_act;
-}
-
-// Returns true when the block has converged (no masks at step start and nothing edited).
-static bool rule_t2t(dlm_session *s, dlm_step *out) {
-    int fg = first_gen(s, s->st.block), be = block_end(s, s->st.block);
-    bool act = false, edited = false;
-    // Decide edits on the pre-step tokens, then apply fills and edits together.
-    for (int i = fg; i < be; i++) {
-        s->mark[i] = false;
-        if (s->x_old[i] == s->mask_id) continue;
-        const dlm_row_summary *r = &s->sum[s->row_of[i]];
-        s->mark[i] = r->p_token > s->st.rule.tau_edit && r->token != s->x_old[i];
-    }
-    act = m2t_fill(s, out);
-    for (int i = fg; i < be; i++)
-        if (s->mark[i]) {
-            set_token(s, out, i, s->sum[s->row_of[i]].token, DLM_EVENT_EDIT);
-            edited = true;
-        }
-    return !act && !edited;
-}
-
-static bool rule_t2m(dlm_session *s, dlm_step *out) {
-    dlm_session_state *st = &s->st;
-    const dlm_rule_config *r = &st->rule;
-    int fg = first_gen(s, st->block), be = block_end(s, st->block);
-    bool act = m2t_fill(s, out);
-    // Editable set: committed before this step (code), or also this step's fills (paper).
-    int n_e = 0;
-    for (int i = fg; i < be; i++) {
-        bool filled = s->x_old[i] == s->mask_id && st->tokens[i] != s->mask_id;
-        s->mark[i] = s->x_old[i] != s->mask_id || (r->editable == DLM_EDITABLE_AFTER && filled);
-        n_e += s->mark[i];
-    }
-    if (n_e == 0) { // reset_state(): counters and LogitDiff memory
-        for (int i = block_start(s, st->block); i < be; i++) st->remask_count[i] = 0;
-        st->prev_valid = false;
-        return !act;
-    }
-    int n_r = 0;
-    for (int i = fg; i < be; i++) {
-        if (!s->mark[i]) continue;
-        const dlm_row_summary *rs = &s->sum[s->row_of[i]];
-        // p_t of the token the position holds (for a fill, the token just placed: its confidence)
-        double p_now = s->x_old[i] == s->mask_id ? rs->p_token : rs->p_given;
-        bool remask = false;
-        double score = 0;
-        switch (r->detector) {
-        case DLM_DETECT_LOWPROB: remask = p_now < r->tau_remask, score = p_now; break;
-        case DLM_DETECT_T2T_REMASK:
-            remask = rs->p_token > r->tau_remask && rs->token != st->tokens[i], score = 1.0 - rs->p_token;
-            break;
-        case DLM_DETECT_LOGITDIFF: {
-            double drop = st->prev_p[i] - p_now;
-            remask = st->prev_valid && drop > r->tau_remask, score = -drop;
-            break;
-        }
-        }
-        if (remask && st->remask_count[i] < r->cmax) {
-            s->score[i] = score;
-            s->order[n_r++] = i;
-        }
-    }
-    st->prev_valid = true;
-    if (n_r > 0 && r->rho_max < 1.0) {
-        int cap = (int)(n_e * r->rho_max);
-        if (r->cap == DLM_CAP_CODE && cap < 1) cap = 1;
-        rank_positions(s->order, n_r, s->score, true); // lowest score first
-        if (n_r > cap) n_r = cap;
-    }
-    for (int j = 0; j < n_r; j++) {
-        int p = s->order[j];
-        set_token(s, out, p, s->mask_id, DLM_EVENT_REMASK);
-        st->remask_count[p]++;
-    }
-    return !act && n_r == 0;
-}
-
-// EvoToken: top-ntt masks go to Soft(V), historical-best replacement, next soft inputs for all.
-static void rule_evotoken(dlm_session *s, dlm_step *out, int fwd_len) {
-    dlm_session_state *st = &s->st;
-    const dlm_rule_config *r = &st->rule;
-    int bs = block_start(s, st->block), fg = first_gen(s, st->block), be = block_end(s, st->block);
-    int n = ranked_masks(s), k = transfer_count(s, st->step_in_block);
-    for (int j = 0; j < k && j < n; j++) {
-        int p = s->order[j];
-        const dlm_row_summary *rs = &s->sum[s->row_of[p]];
-        set_token(s, out, p, rs->token, DLM_EVENT_COMMIT);
-        st->hist_conf[p] = rs->p_token;
-    }
-    for (int i = fg; i < be; i++) { // historical best: strictly more confident candidates replace
-        const dlm_row_summary *rs = &s->sum[s->row_of[i]];
-        if (st->tokens[i] == s->mask_id || rs->token == s->mask_id || !(rs->p_token > st->hist_conf[i])) continue;
-        if (rs->token != st->tokens[i]) set_token(s, out, i, rs->token, DLM_EVENT_EDIT);
-        st->hist_conf[i] = rs->p_token;
-    }
-    // Next forward's inputs. Masks: alpha * e_M + (1 - alpha) * renormalised top-k mixture;
-    // decoded positions of this block: the top-k mixture alone (own token weight 0); before the
-    // block: the hard token. Weights are rounded to bf16 as the reference feeds them.
-    int K = r->k_soft, slots = K + 1;
-    if (st->soft_k != slots) {
-        free(st->soft_ids);
-        free(st->soft_w);
-        st->soft_ids = dlm_xcalloc((size_t)st->n_tokens * slots, sizeof *st->soft_ids);
-        st->soft_w = dlm_xcalloc((size_t)st->n_tokens * slots, sizeof *st->soft_w);
-        st->soft_k = slots;
-    }
-    for (int i = 0; i < st->n_tokens; i++) {
-        int32_t *ids = st->soft_ids + (size_t)i * slots;
-        float *w = st->soft_w + (size_t)i * slots;
-        memset(w, 0, (size_t)slots * sizeof *w);
-        for (int j = 0; j < slots; j++) ids[j] = st->tokens[i];
-        if (i < bs || i >= fwd_len || s->row_of[i] < 0) {
-            w[K] = 1.0f;
-            continue;
-        }
-        const dlm_row_summary *rs = &s->sum[s->row_of[i]];
-        double sum = 0, wd[DLM_SOFT_MAX];
-        for (int j = 0; j < K; j++) sum += rs->top_p[j];
-        for (int j = 0; j < K; j++) wd[j] = rs->top_p[j], ids[j] = rs->top_id[j];
-        wd[K] = st->tokens[i] == s->mask_id ? sum * r->alpha / (1.0 - r->alpha) : 0.0;
-        double total = sum + wd[K];
-        for (int j = 0; j < slots; j++) w[j] = dlm_bf16_to_f32(dlm_f32_to_bf16((float)(wd[j] / total)));
-    }
-}
-
 // ---- KV cache -----------------------------------------------------------------------------------
 
 static uint64_t new_cache_key(void) {
@@ -664,10 +452,53 @@ static uint64_t new_cache_key(void) {
 // cache; the block's later forwards reuse it. The refreshing inputs are saved in the state, so a
 // session whose cache the backend no longer holds (restored from a trace, or another session ran
 // on the same backend since) first rebuilds it from them: the result stays bit-identical.
+// Block-causal models (SDAR): the exact block cache. Every position before the current block is
+// final and sees nothing after its own block, so its K/V never change: they are computed once,
+// by a storing pass over the blocks finished since (the official loop's store_kv forward after a
+// block is done, run here at the start of the next block's first step), and each step recomputes
+// only the current block against them. A session whose cache the backend no longer holds stores
+// the whole prefix again from its tokens.
+static dlm_status block_cache_prepare(dlm_session *s, dlm_forward_args *fa, int bs) {
+    const dlm_cache_info *held = &s->be->cache;
+    bool ours = s->cache_key != 0 && s->be->cache_key == s->cache_key && held->mode == DLM_CACHE_BLOCK && held->len <= bs;
+    if (!ours) s->cache_key = new_cache_key();
+    int kept = ours ? held->len : 0;
+    fa->cache = DLM_CACHE_BLOCK;
+    fa->cache_key = s->cache_key;
+    // One storing pass per finished block, with the same boundaries whether the session ran
+    // straight through or was restored (the prompt's whole blocks first): the same passes give
+    // bit-identical K/V, so a resumed session continues exactly.
+    while (kept < bs) {
+        int next = kept < s->block0 ? s->block0 : kept + s->st.rule.block;
+        if (next > bs) next = bs;
+        dlm_forward_args store = *fa;
+        store.n_tokens = next;
+        store.active_start = kept;
+        store.active_end = next;
+        store.n_rows = 0;
+        store.cache_store = true;
+        store.cache_refresh = !ours;
+        dlm_sample_opts none = dlm_sample_opts_default();
+        dlm_status e = dlm_backend_forward(s->be, &store, &none, NULL);
+        if (e != DLM_STATUS_OK) {
+            s->cache_key = 0;
+            return e;
+        }
+        ours = true;
+        kept = next;
+    }
+    fa->active_start = bs;
+    fa->active_end = fa->n_tokens;
+    fa->cache_refresh = !ours; // an empty prefix (bs = 0): the step's own pass starts the cache
+    return DLM_STATUS_OK;
+}
+
 static dlm_status cache_prepare(dlm_session *s, dlm_forward_args *fa, int bs, int be) {
     dlm_session_state *st = &s->st;
-    if (st->rule.cache == DLM_CACHE_NONE) return DLM_STATUS_OK;
-    fa->cache = st->rule.cache;
+    if (st->rule.cache == DLM_RULE_CACHE_NONE) return DLM_STATUS_OK;
+    if (st->block_causal > 0) return block_cache_prepare(s, fa, bs); // exact for block-causal models
+    // official-block is the prefix cache over the stale finished blocks the caller feeds.
+    fa->cache = st->rule.cache == DLM_RULE_CACHE_OFFICIAL_BLOCK ? DLM_CACHE_PREFIX : st->rule.cache;
     fa->active_start = bs;
     fa->active_end = be;
     if (st->step_in_block == 0 || st->cache_len != fa->n_tokens) {
@@ -701,15 +532,6 @@ static dlm_status cache_prepare(dlm_session *s, dlm_forward_args *fa, int bs, in
     return DLM_STATUS_OK;
 }
 
-static uint8_t state_after(const dlm_session *s, int i, int bs) {
-    const dlm_session_state *st = &s->st;
-    if (i < st->prompt_len) return DLM_POS_PROMPT;
-    if (!is_rule(s, DLM_RULE_EVOTOKEN)) return st->tokens[i] == s->mask_id ? DLM_POS_MASK : DLM_POS_DECODED;
-    bool soft_next = st->soft_k > 0 && st->soft_w[(size_t)i * st->soft_k + st->soft_k - 1] < 1.0f;
-    if (st->tokens[i] == s->mask_id) return soft_next ? DLM_POS_SOFT_MASK : DLM_POS_MASK;
-    return i >= bs && soft_next ? DLM_POS_SOFT : DLM_POS_DECODED;
-}
-
 dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     dlm_session_state *st = &s->st;
     if (st->done) return dlm_error(DLM_STATUS_ARG, "generation is finished (%d steps)", st->step);
@@ -721,7 +543,8 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     const dlm_rule_config *r = &st->rule;
     const int b = st->block, bs = block_start(s, b), be = block_end(s, b), P = st->prompt_len;
     const int fwd_len = st->block_causal > 0 ? be : st->n_tokens;
-    const bool evo = is_rule(s, DLM_RULE_EVOTOKEN);
+    dlm_rule_forward rf;
+    s->ops->forward(r, &rf);
     memcpy(s->x_old, st->tokens, (size_t)st->n_tokens * sizeof *s->x_old);
     memcpy(s->state_old, st->state, (size_t)st->n_tokens);
 
@@ -729,7 +552,7 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     int row_lo = P, row_hi = fwd_len, n_rows = 0;
     if (s->opts.rows == DLM_ROWS_NEEDED) {
         row_lo = first_gen(s, b);
-        row_hi = evo ? fwd_len : be;
+        row_hi = rf.rows_to_end ? fwd_len : be;
     }
     for (int i = 0; i < st->n_tokens; i++) s->row_of[i] = -1;
     for (int i = row_lo; i < row_hi; i++) {
@@ -737,9 +560,18 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
         s->given[n_rows] = st->tokens[i];
         s->rows[n_rows++] = i;
     }
-    // Inputs: soft mixtures (EvoToken after its first forward) or hard tokens.
-    s->fed_k = evo ? st->soft_k : 0;
-    dlm_forward_args fa = {.n_tokens = fwd_len, .ids = st->tokens, .block_size = st->block_causal,
+    // Inputs: soft mixtures (EvoToken after its first forward) or hard tokens. The official-block
+    // cache feeds every finished block as its last forward saw it: the T2M repository's loop keeps
+    // their keys and values from then (stale when the block ended through max_post), and under
+    // block-causal attention a pass over those tokens computes exactly that cache.
+    s->fed_k = rf.soft_inputs ? st->soft_k : 0;
+    const int32_t *ids = st->tokens;
+    if (r->cache == DLM_RULE_CACHE_OFFICIAL_BLOCK) {
+        memcpy(s->fed_tok, st->last_fwd_ids, (size_t)bs * sizeof *s->fed_tok);
+        memcpy(s->fed_tok + bs, st->tokens + bs, (size_t)(st->n_tokens - bs) * sizeof *s->fed_tok);
+        ids = s->fed_tok;
+    }
+    dlm_forward_args fa = {.n_tokens = fwd_len, .ids = ids, .block_size = st->block_causal,
                            .n_rows = n_rows, .rows = s->rows, .given = s->given, .cancel = s->opts.cancel};
     if (s->fed_k) {
         fa.soft_k = st->soft_k;
@@ -749,13 +581,13 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
         memcpy(s->fed_w, st->soft_w, (size_t)st->n_tokens * st->soft_k * sizeof *s->fed_w);
     }
     dlm_sample_opts so = dlm_sample_opts_default();
-    so.top_k = r->top_k > (evo ? r->k_soft : 0) ? r->top_k : r->k_soft;
+    so.top_k = r->top_k > rf.min_top_k ? r->top_k : rf.min_top_k;
     so.temperature = r->temperature;
     so.seed = r->seed;
     so.counter = (uint64_t)st->step;
-    so.sample_exclude = evo ? s->mask_id : -1;                      // EvoToken never samples [MASK]
-    so.prob_exclude = evo && r->temperature == 0 ? s->mask_id : -1; // its T = 0 aliasing quirk (Q1)
-    so.tempered = llada2_loop(s); // LLaDA2.1 samples from softmax(logits / T) and reports that probability
+    so.sample_exclude = rf.sample_no_mask ? s->mask_id : -1;
+    so.prob_exclude = rf.prob_no_mask && r->temperature == 0 ? s->mask_id : -1;
+    so.tempered = rf.tempered;
     double tf = dlm_now();
     dlm_status fst = cache_prepare(s, &fa, bs, be);
     if (fst == DLM_STATUS_OK) fst = dlm_backend_forward(s->be, &fa, &so, s->sum);
@@ -767,21 +599,11 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     memset(pos, 0, (size_t)st->n_tokens * sizeof *pos);
     out->n_commits = out->n_edits = out->n_remasks = out->n_transitions = out->n_finalized = out->n_stuck = 0;
 
-    bool converged = false;
-    switch (r->kind) {
-    case DLM_RULE_LLADA: rule_llada(s, out); break;
-    case DLM_RULE_THRESHOLD: rule_threshold(s, out); break;
-    case DLM_RULE_T2T: converged = rule_t2t(s, out); break;
-    case DLM_RULE_T2M: converged = rule_t2m(s, out); break;
-    case DLM_RULE_EVOTOKEN: rule_evotoken(s, out, fwd_len); break;
-    default: break;
-    }
-    // LogitDiff memory: p, at this step, of whatever each position now holds.
-    for (int i = row_lo; i < row_hi; i++) {
-        const dlm_row_summary *rs = &s->sum[s->row_of[i]];
-        st->prev_p[i] = st->tokens[i] == s->x_old[i] ? rs->p_given : st->tokens[i] == rs->token ? rs->p_token : 0.0f;
-    }
-    for (int i = 0; i < st->n_tokens; i++) st->state[i] = state_after(s, i, bs);
+    dlm_rule_ctx c = rule_ctx(s);
+    c.x_old = s->x_old, c.sum = s->sum, c.row_of = s->row_of, c.out = out;
+    bool converged = s->ops->step(&c);
+    memcpy(st->last_fwd_ids + bs, s->x_old + bs, (size_t)(be - bs) * sizeof *st->last_fwd_ids);
+    for (int i = 0; i < st->n_tokens; i++) st->state[i] = s->ops->pos_state(&c, i);
 
     // Per-position snapshot.
     double eps = r->stuck_eps, tau = dlm_rule_stuck_tau(r);
@@ -792,7 +614,7 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
         pi->state = st->state[i];
         pi->hist_conf = st->hist_conf[i];
         pi->remask_count = st->remask_count[i];
-        if (evo && st->state[i] != s->state_old[i]) pi->events |= DLM_EVENT_TRANSITION;
+        if (rf.soft_inputs && st->state[i] != s->state_old[i]) pi->events |= DLM_EVENT_TRANSITION;
         if (s->fed_k) {
             int k = s->fed_k;
             bool hard = s->fed_w[(size_t)i * k + k - 1] >= 1.0f;

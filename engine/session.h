@@ -132,6 +132,9 @@ typedef struct {
     int       cache_soft_k;
     int32_t  *cache_soft_ids; // (n_tokens, cache_soft_k)
     float    *cache_soft_w;   // (n_tokens, cache_soft_k)
+    // Each position's token when the last forward over its block ran (for finished blocks: the
+    // tokens the T2M repository's block cache keeps, fed by cache=official-block).
+    int32_t  *last_fwd_ids;   // (n_tokens)
 } dlm_session_state;
 
 typedef struct dlm_session dlm_session;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "rng.h"
 #include "safetensors.h"
 #include "util.h"
@@ -18,37 +19,66 @@ dlm_synth_spec dlm_synth_spec_make(int d_model, int n_heads, int n_kv_heads, int
     c->n_layers = n_layers, c->d_ff = d_ff, c->n_vocab = c->vocab_size = n_vocab, c->max_seq_len = 4096;
     c->rope_theta = 500000.0f, c->norm_eps = 1e-5f;
     c->mask_id = n_vocab - 1, c->eos_id = 0, c->pad_id = 0, c->bos_id = -1;
+    c->arch = dlm_arch_find("llada");
     s.dtype = "BF16";
     s.n_shards = 1;
     s.seed = 1;
     return s;
 }
 
+// Presets in each family's real layout and config keys; the *-real ones have the released
+// checkpoints' shapes (research/models.md), the small ones are for tests and quick looks.
 static const struct {
-    const char *name;
-    int         d, heads, kv, layers, ff, vocab;
+    const char *name, *family;
+    int         d, heads, kv, head_dim, layers, ff, vocab;
+    bool        tied;
+    float       theta;
+    int         mask, eos, shards;
 } presets[] = {
-    {"tiny", 64, 4, 4, 2, 160, 384},
-    {"small", 256, 8, 8, 8, 768, 2048},
-    {"medium", 512, 8, 8, 8, 1536, 2048},
-    {"llada-8b", 4096, 32, 32, 32, 12288, 126464},
+    {"tiny", "llada", 64, 4, 4, 16, 2, 160, 384, false, 500000, -1, 0, 1},
+    {"small", "llada", 256, 8, 8, 32, 8, 768, 2048, false, 500000, -1, 0, 1},
+    {"medium", "llada", 512, 8, 8, 64, 8, 1536, 2048, false, 500000, -1, 0, 1},
+    {"llada-8b", "llada", 4096, 32, 32, 128, 32, 12288, 126464, false, 500000, 126336, 126081, 6},
+    // Qwen3-0.6B's dimensions in the LLaDA architecture (no QK-norm, untied head), so that PyTorch's
+    // train/model.py can run the same checkpoint (make bench-compare); a2d-qwen3-0.6b is the real family.
+    {"qwen3-0.6b-llada", "llada", 1024, 16, 8, 128, 28, 3072, 151936, false, 1e6, -1, 0, 1},
+    {"dream-tiny", "dream", 64, 4, 2, 16, 2, 160, 384, false, 1e6, -1, 0, 1},
+    {"dream-7b", "dream", 3584, 28, 4, 128, 28, 18944, 152064, false, 1e6, 151666, 151643, 4},
+    {"a2d-qwen3-tiny", "a2d-qwen3", 64, 4, 2, 32, 2, 160, 384, true, 1e6, -1, 0, 1},
+    {"a2d-qwen3-0.6b", "a2d-qwen3", 1024, 16, 8, 128, 28, 3072, 151936, true, 1e6, 151669, 151645, 1},
+    {"a2d-qwen2-tiny", "a2d-qwen2", 64, 4, 2, 16, 2, 160, 384, true, 1e6, -1, 0, 1},
+    {"a2d-qwen2.5-0.5b", "a2d-qwen2", 896, 14, 2, 64, 24, 4864, 151936, true, 1e6, 151665, 151645, 1},
+    {"sdar-tiny", "sdar", 64, 4, 2, 32, 2, 160, 384, false, 1e6, -1, 0, 1},
+    {"sdar-1.7b", "sdar", 2048, 16, 8, 128, 28, 6144, 151936, false, 1e6, 151669, 151645, 1},
 };
 
 bool dlm_synth_preset(const char *name, dlm_synth_spec *out) {
-    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
-        if (strcmp(presets[i].name, name) == 0) {
-            *out = dlm_synth_spec_make(presets[i].d, presets[i].heads, presets[i].kv, presets[i].layers, presets[i].ff,
-                                       presets[i].vocab);
-            if (strcmp(name, "llada-8b") == 0) {
-                out->n_shards = 6;
-                out->cfg.mask_id = 126336, out->cfg.eos_id = 126081;
-            }
-            return true;
-        }
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        if (strcmp(presets[i].name, name) != 0) continue;
+        *out = dlm_synth_spec_make(presets[i].d, presets[i].heads, presets[i].kv, presets[i].layers, presets[i].ff,
+                                   presets[i].vocab);
+        dlm_config *c = &out->cfg;
+        c->arch = dlm_arch_find(presets[i].family);
+        c->head_dim = presets[i].head_dim;
+        c->tied_embeddings = presets[i].tied;
+        c->rope_theta = presets[i].theta;
+        c->qkv_bias = c->arch->qkv_bias, c->qk_norm = c->arch->qk_norm;
+        if (c->arch != dlm_arch_find("llada")) c->norm_eps = 1e-6f;
+        if (presets[i].mask >= 0) c->mask_id = presets[i].mask, c->eos_id = presets[i].eos;
+        c->block_causal = c->arch->default_block;
+        out->n_shards = presets[i].shards;
+        return true;
+    }
     return false;
 }
 
-const char *dlm_synth_preset_names(void) { return "tiny, small, medium, llada-8b"; }
+const char *dlm_synth_preset_names(void) {
+    static char names[512];
+    if (!names[0])
+        for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", presets[i].name);
+    return names;
+}
 
 // One tensor of the plan.
 typedef struct {
@@ -66,8 +96,13 @@ static float init_value(dlm_tensor_role role, const dlm_config *c, uint64_t seed
     switch (role) {
     case DLM_TENSOR_ATTN_NORM:
     case DLM_TENSOR_FF_NORM:
+    case DLM_TENSOR_Q_NORM:
+    case DLM_TENSOR_K_NORM:
     case DLM_TENSOR_LN_F: return (float)(1.0 + 0.1 * u);
-    case DLM_TENSOR_WTE: return (float)u;
+    case DLM_TENSOR_BQ:
+    case DLM_TENSOR_BK:
+    case DLM_TENSOR_BV: return (float)(0.5 * u);
+    case DLM_TENSOR_WTE: return (float)(c->tied_embeddings ? 3.0 * u / sqrt(c->d_model) : u); // tied: it is the head too
     case DLM_TENSOR_LM_HEAD: return (float)(3.0 * u / sqrt(c->d_model));
     case DLM_TENSOR_W_DOWN: return (float)(u / sqrt(c->d_ff));
     default: return (float)(u / sqrt(c->d_model));
@@ -76,6 +111,7 @@ static float init_value(dlm_tensor_role role, const dlm_config *c, uint64_t seed
 
 static dlm_status write_config(const char *dir, const dlm_synth_spec *s) {
     const dlm_config *c = &s->cfg;
+    const dlm_arch *arch = c->arch;
     char *path = dlm_path_join(dir, "config.json");
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -83,16 +119,36 @@ static dlm_status write_config(const char *dir, const dlm_synth_spec *s) {
         free(path);
         return st;
     }
-    fprintf(f,
-            "{\n  \"model_type\": \"llada\",\n  \"d_model\": %d,\n  \"n_heads\": %d,\n  \"n_kv_heads\": %d,\n"
-            "  \"n_layers\": %d,\n  \"mlp_hidden_size\": %d,\n  \"vocab_size\": %d,\n  \"embedding_size\": %d,\n"
-            "  \"max_sequence_length\": %d,\n  \"rope_theta\": %.1f,\n  \"rms_norm_eps\": %g,\n"
-            "  \"mask_token_id\": %d,\n  \"eos_token_id\": %d,\n  \"pad_token_id\": %d,\n  \"weight_tying\": %s,\n"
-            "  \"include_bias\": false,\n  \"activation_type\": \"silu\",\n  \"block_type\": \"llama\",\n"
-            "  \"layer_norm_type\": \"rms\"%s\n}\n",
-            c->d_model, c->n_heads, c->n_kv_heads, c->n_layers, c->d_ff, c->vocab_size, c->n_vocab, c->max_seq_len,
-            (double)c->rope_theta, (double)c->norm_eps, c->mask_id, c->eos_id, c->pad_id,
-            c->tied_embeddings ? "true" : "false", s->extra_config ? s->extra_config : "");
+    if (strcmp(arch->name, "llada") == 0) {
+        char head_dim[48] = ""; // written only where it is not d_model / n_heads
+        if (c->head_dim != c->d_model / c->n_heads) snprintf(head_dim, sizeof head_dim, ",\n  \"head_dim\": %d", c->head_dim);
+        fprintf(f,
+                "{\n  \"model_type\": \"llada\",\n  \"d_model\": %d,\n  \"n_heads\": %d,\n  \"n_kv_heads\": %d,\n"
+                "  \"n_layers\": %d,\n  \"mlp_hidden_size\": %d,\n  \"vocab_size\": %d,\n  \"embedding_size\": %d,\n"
+                "  \"max_sequence_length\": %d,\n  \"rope_theta\": %.1f,\n  \"rms_norm_eps\": %g,\n"
+                "  \"mask_token_id\": %d,\n  \"eos_token_id\": %d,\n  \"pad_token_id\": %d,\n  \"weight_tying\": %s,\n"
+                "  \"include_bias\": false,\n  \"activation_type\": \"silu\",\n  \"block_type\": \"llama\",\n"
+                "  \"layer_norm_type\": \"rms\"%s%s\n}\n",
+                c->d_model, c->n_heads, c->n_kv_heads, c->n_layers, c->d_ff, c->vocab_size, c->n_vocab, c->max_seq_len,
+                (double)c->rope_theta, (double)c->norm_eps, c->mask_id, c->eos_id, c->pad_id,
+                c->tied_embeddings ? "true" : "false", head_dim, s->extra_config ? s->extra_config : "");
+    } else {
+        // Hugging Face keys, as the family's released config.json writes them.
+        fprintf(f,
+                "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n  \"hidden_size\": %d,\n"
+                "  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n  \"num_hidden_layers\": %d,\n"
+                "  \"intermediate_size\": %d,\n  \"vocab_size\": %d,\n  \"max_position_embeddings\": %d,\n"
+                "  \"rope_theta\": %.1f,\n  \"rope_scaling\": null,\n  \"rms_norm_eps\": %g,\n  \"hidden_act\": \"silu\",\n"
+                "  \"tie_word_embeddings\": %s,\n  \"use_sliding_window\": false,\n  \"mask_token_id\": %d,\n"
+                "  \"eos_token_id\": %d,\n  \"pad_token_id\": %d,\n  \"torch_dtype\": \"bfloat16\"",
+                arch->architectures[0], arch->model_types[0], c->d_model, c->n_heads, c->n_kv_heads, c->n_layers, c->d_ff,
+                c->vocab_size, c->max_seq_len, (double)c->rope_theta, (double)c->norm_eps,
+                c->tied_embeddings ? "true" : "false", c->mask_id, c->eos_id, c->pad_id);
+        if (!arch->head_dim_from_heads) fprintf(f, ",\n  \"head_dim\": %d", c->head_dim);
+        if (!arch->qkv_bias) fprintf(f, ",\n  \"attention_bias\": false");
+        if (arch->block_size_key) fprintf(f, ",\n  \"%s\": %d", arch->block_size_key, c->block_causal);
+        fprintf(f, "%s\n}\n", s->extra_config ? s->extra_config : "");
+    }
     int bad = ferror(f);
     bad |= fclose(f);
     dlm_status st = bad ? dlm_error(DLM_STATUS_IO, "%s: write error", path) : DLM_STATUS_OK;
@@ -114,16 +170,16 @@ dlm_status dlm_synth_write(const char *dir, const dlm_synth_spec *s) {
     if (st != DLM_STATUS_OK) return st;
 
     // Plan every tensor, in checkpoint order, and spread them over the shards by size.
-    int max_tensors = 3 + 9 * c->n_layers, n = 0;
+    int max_tensors = 3 + DLM_TENSOR_ROLE_COUNT * c->n_layers + 1, n = 0;
     planned *plan = dlm_xcalloc((size_t)max_tensors, sizeof *plan);
-    dlm_model names = {.cfg = *c, .names = DLM_NAMES_LLADA};
     uint64_t total = 0;
     for (int r = 0; r < DLM_TENSOR_ROLE_COUNT; r++) {
-        bool per_layer = r != DLM_TENSOR_WTE && r != DLM_TENSOR_LN_F && r != DLM_TENSOR_LM_HEAD;
+        bool per_layer = dlm_tensor_role_per_layer(r);
         if (r == DLM_TENSOR_LM_HEAD && c->tied_embeddings) continue;
+        if (!dlm_config_has_role(c, r)) continue;
         for (int l = 0; l < (per_layer ? c->n_layers : 1); l++) {
             planned *p = &plan[n];
-            dlm_model_tensor_name(&names, (dlm_tensor_role)r, l, p->name, sizeof p->name);
+            dlm_config_tensor_name(c, (dlm_tensor_role)r, l, p->name, sizeof p->name);
             if (s->omit && strcmp(s->omit, p->name) == 0) continue;
             p->role = (dlm_tensor_role)r;
             dlm_model_role_shape(c, p->role, &p->rows, &p->cols);
@@ -135,6 +191,15 @@ dlm_status dlm_synth_write(const char *dir, const dlm_synth_spec *s) {
             total += p->bytes;
             n++;
         }
+    }
+    if (s->extra_tensor) { // a tensor the family does not have: a q-projection-sized bias vector
+        planned *p = &plan[n++];
+        snprintf(p->name, sizeof p->name, "%s", s->extra_tensor);
+        p->role = DLM_TENSOR_BQ;
+        p->rows = (int64_t)c->n_heads * c->head_dim, p->cols = 0;
+        p->dtype = dtype, p->elsize = elsize;
+        p->bytes = (uint64_t)p->rows * (uint64_t)elsize;
+        total += p->bytes;
     }
     uint64_t per_shard = total / (uint64_t)n_shards + 1, acc = 0;
     for (int i = 0; i < n; i++) {

@@ -388,6 +388,8 @@ static dlm_status parse_added(dlm_tokenizer *t, json_t *list, const char *path) 
     return DLM_STATUS_OK;
 }
 
+static dlm_tokenizer *load_root(json_t *root, const char *path);
+
 dlm_tokenizer *dlm_tokenizer_load(const char *path) {
     char *text = NULL;
     size_t len = 0;
@@ -399,6 +401,74 @@ dlm_tokenizer *dlm_tokenizer_load(const char *path) {
         dlm_error(DLM_STATUS_FORMAT, "%s: not valid JSON (line %d, column %d: %s)", path, jerr.line, jerr.column, jerr.text);
         return NULL;
     }
+    return load_root(root, path);
+}
+
+// Qwen2's slow tokenizer (tokenization_qwen2.py): NFC, then this split, then byte-level BPE.
+static const char qwen2_pretokenize[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+dlm_tokenizer *dlm_tokenizer_load_qwen2_slow(const char *dir) {
+    char *vpath = dlm_path_join(dir, "vocab.json"), *mpath = dlm_path_join(dir, "merges.txt"),
+         *cpath = dlm_path_join(dir, "tokenizer_config.json"), *mtext = NULL, *ctext = NULL;
+    json_t *root = NULL, *vocab = NULL, *merges = json_array(), *added = json_array(), *config = NULL;
+    json_error_t jerr;
+    dlm_tokenizer *t = NULL;
+    size_t mlen = 0;
+    if (!(vocab = json_load_file(vpath, 0, &jerr))) {
+        dlm_error(DLM_STATUS_FORMAT, "%s: not valid JSON (line %d: %s)", vpath, jerr.line, jerr.text);
+        goto done;
+    }
+    if (dlm_read_file(mpath, 256u << 20, &mtext, &mlen) != DLM_STATUS_OK) goto done;
+    for (char *line = mtext, *next; line && line < mtext + mlen; line = next) {
+        next = memchr(line, '\n', (size_t)(mtext + mlen - line));
+        size_t n = next ? (size_t)(next - line) : (size_t)(mtext + mlen - line);
+        if (next) next++;
+        if (n && line[n - 1] == '\r') n--;
+        if (n == 0 || (n >= 8 && memcmp(line, "#version", 8) == 0)) continue;
+        json_array_append_new(merges, json_stringn(line, n));
+    }
+    // Added and special tokens: tokenizer_config.json's added_tokens_decoder {"id": {"content": ...}}.
+    if (dlm_file_exists(cpath) && dlm_read_file(cpath, 64u << 20, &ctext, NULL) == DLM_STATUS_OK &&
+        (config = json_loads(ctext, 0, NULL))) {
+        const char *id;
+        json_t *tok;
+        json_object_foreach(json_object_get(config, "added_tokens_decoder"), id, tok) {
+            char *end;
+            long v = strtol(id, &end, 10);
+            if (*end || v < 0 || !json_is_object(tok)) continue;
+            json_t *a = json_deep_copy(tok);
+            json_object_set_new(a, "id", json_integer(v));
+            json_array_append_new(added, a);
+        }
+    }
+    root = json_pack("{s:{s:s, s:O, s:O}, s:O, s:{s:s}, s:{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, {s:s, s:b, s:b, s:b}]}, "
+                     "s:{s:s}}",
+                     "model", "type", "BPE", "vocab", vocab, "merges", merges, "added_tokens", added, "normalizer", "type",
+                     "NFC", "pre_tokenizer", "type", "Sequence", "pretokenizers", "type", "Split", "pattern", "Regex",
+                     qwen2_pretokenize, "behavior", "Isolated", "invert", 0, "type", "ByteLevel", "add_prefix_space", 0,
+                     "trim_offsets", 0, "use_regex", 0, "decoder", "type", "ByteLevel");
+    if (!root) {
+        dlm_error(DLM_STATUS_FORMAT, "%s: cannot assemble a tokenizer from vocab.json and merges.txt", dir);
+        goto done;
+    }
+    t = load_root(root, vpath);
+    root = NULL; // load_root owns it
+done:
+    json_decref(root);
+    json_decref(vocab);
+    json_decref(merges);
+    json_decref(added);
+    json_decref(config);
+    free(mtext);
+    free(ctext);
+    free(vpath);
+    free(mpath);
+    free(cpath);
+    return t;
+}
+
+static dlm_tokenizer *load_root(json_t *root, const char *path) {
     dlm_tokenizer *t = dlm_xcalloc(1, sizeof *t);
     t->path = dlm_xstrdup(path);
     init_byte_map(t);

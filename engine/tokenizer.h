@@ -24,6 +24,10 @@ typedef struct dlm_tokenizer dlm_tokenizer;
 
 // NULL on error (message names the file and the field).
 dlm_tokenizer *dlm_tokenizer_load(const char *path);
+// A Qwen2 slow tokenizer as some checkpoints ship it instead of tokenizer.json: DIR/vocab.json,
+// DIR/merges.txt and the added tokens of DIR/tokenizer_config.json, with Qwen2's normalizer (NFC)
+// and pre-tokenizer regex (tokenization_qwen2.py). NULL on error.
+dlm_tokenizer *dlm_tokenizer_load_qwen2_slow(const char *dir);
 void dlm_tokenizer_free(dlm_tokenizer *tok);
 
 // One more than the largest id (vocabulary plus added tokens).

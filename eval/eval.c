@@ -16,7 +16,7 @@
 #include "engine/session.h"
 #include "engine/strmap.h"
 #include "engine/util.h"
-#include "record/trace_writer.h"
+#include "record/recorder.h"
 
 // ---- items ---------------------------------------------------------------------------------------
 
@@ -165,10 +165,10 @@ static void run_one(const dlm_eval_config *cfg, dlm_backend *be, const dlm_eval_
     int n = 0;
     dlm_session *s = NULL;
     dlm_step *st = NULL;
-    dlm_trace_writer *w = NULL;
+    dlm_recorder *rec = NULL;
     double t0 = dlm_now();
     if (cfg->raw_prompt) dlm_buf_append(&text, it->prompt, strlen(it->prompt));
-    else if (dlm_tokenizer_chat_prompt(cfg->tok, it->prompt, &text) != DLM_STATUS_OK) goto fail;
+    else if (dlm_chat_render(cfg->chat, cfg->tok, it->prompt, &text) != DLM_STATUS_OK) goto fail;
     if (dlm_tokenizer_encode(cfg->tok, text.data, text.len, &ids, &n) != DLM_STATUS_OK) goto fail;
     dlm_rule_config rule = cfg->rules[r];
     rule.seed ^= dlm_hash64(it->id, strlen(it->id), 0) & 0x7fffffffffffULL; // per item, order-independent
@@ -180,23 +180,14 @@ static void run_one(const dlm_eval_config *cfg, dlm_backend *be, const dlm_eval_
     if (cfg->record_dir) {
         char path[2048];
         snprintf(path, sizeof path, "%s/%s/%s.dlmtrace", cfg->record_dir, cfg->rule_labels[r], it->name ? it->name : it->id);
-        dlm_trace_header h;
-        dlm_trace_header_from_session(&h, cfg->model, s, text.data, cfg->tok_path, be->device);
-        dlm_status ws = dlm_trace_writer_open(path, &h, cfg->tok, &w);
-        dlm_trace_header_free(&h);
-        if (ws != DLM_STATUS_OK) goto fail;
+        dlm_record_opts o = {.prompt_text = text.data, .tok_path = cfg->tok_path, .device = be->device, .tok = cfg->tok};
+        if (dlm_recorder_open(path, cfg->model, s, &o, &rec) != DLM_STATUS_OK) goto fail;
     }
     while (!dlm_session_done(s)) {
         if (dlm_session_step(s, st) != DLM_STATUS_OK) goto fail;
         out->forwards++;
         out->commits += st->n_commits, out->edits += st->n_edits, out->remasks += st->n_remasks;
-        if (w) {
-            dlm_session_state state;
-            dlm_session_export(s, &state);
-            dlm_status ws = dlm_trace_writer_append(w, st, &state);
-            dlm_session_state_free(&state);
-            if (ws != DLM_STATUS_OK) goto fail;
-        }
+        if (rec && dlm_recorder_step(rec, s, st) != DLM_STATUS_OK) goto fail;
     }
     int n_out;
     gen = dlm_session_output(s, &n_out);
@@ -217,7 +208,7 @@ fail:
     if (!out->response) out->response = dlm_xstrdup("");
 done:
     out->ms = (dlm_now() - t0) * 1e3;
-    if (w && dlm_trace_writer_close(w) != DLM_STATUS_OK && !out->error[0]) // the trace is part of the result
+    if (rec && dlm_recorder_close(rec) != DLM_STATUS_OK && !out->error[0]) // the trace is part of the result
         snprintf(out->error, sizeof out->error, "%s", dlm_error_message());
     dlm_step_free(st);
     dlm_session_free(s);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "checkers.h"
+#include "engine/chat.h"
 #include "engine/model.h"
 #include "engine/rules.h"
 #include "engine/tokenizer.h"
@@ -65,6 +66,7 @@ typedef struct {
     int                  n_rules;
     int                  block_causal;
     bool                 raw_prompt;  // do not apply the chat template
+    dlm_chat_template    chat;        // the model's chat template (engine/chat.h)
     const char          *record_dir;  // trace per item and rule: DIR/<rule label>/<item name>.dlmtrace
     const char *const   *rule_labels; // directory names for the traces
     // progress: called from the main thread every ~0.2 s and at the end

@@ -17,6 +17,51 @@
 #define DLM_TRACE_VERSION_MAJOR 1 // incompatible changes bump this; readers refuse newer majors
 #define DLM_TRACE_VERSION_MINOR 1 // compatible additions (1: KV-cache refresh inputs in the session state)
 
+// Every key of every record, declared once (docs/trace-format.md lists exactly these; test_trace
+// checks it). X(RECORD, key): HEADER, MODEL (the header's `model` map), TOKENS (the token text
+// table, in the header and in step records), STEP, SESSION (a step's `session` map; a rule's own
+// per-position keys come from its table, engine/rules/*.c), FOOTER, RULE_PARAMS (the header's
+// `rule_params` map: `name` and the rule's parameter names).
+#define DLM_TRACE_FIELDS(X)                                                                                        \
+    X(HEADER, type) X(HEADER, format) X(HEADER, version) X(HEADER, dlmscope) X(HEADER, created) X(HEADER, model) \
+    X(HEADER, tokenizer) X(HEADER, device) X(HEADER, id_width) X(HEADER, prompt_text) X(HEADER, prompt_ids)      \
+    X(HEADER, prompt_len) X(HEADER, gen_len) X(HEADER, n_tokens) X(HEADER, block_len) X(HEADER, block_causal)    \
+    X(HEADER, rule) X(HEADER, rule_params) X(HEADER, seed) X(HEADER, top_k) X(HEADER, parent)                    \
+    X(HEADER, parent_step)                                                                                         \
+    X(MODEL, name) X(MODEL, dir) X(MODEL, identity) X(MODEL, adapter) X(MODEL, n_vocab) X(MODEL, mask_id)        \
+    X(MODEL, eos_id)                                                                                               \
+    X(TOKENS, new_token_ids) X(TOKENS, new_token_bytes)                                                           \
+    X(STEP, type) X(STEP, step) X(STEP, block) X(STEP, n_blocks) X(STEP, block_start) X(STEP, block_end)         \
+    X(STEP, step_in_block) X(STEP, commits) X(STEP, edits) X(STEP, remasks) X(STEP, transitions)                 \
+    X(STEP, finalized) X(STEP, stuck) X(STEP, forward_ms) X(STEP, step_ms) X(STEP, done) X(STEP, token)          \
+    X(STEP, state) X(STEP, events) X(STEP, flags) X(STEP, sampled) X(STEP, p_sampled) X(STEP, p_current)         \
+    X(STEP, entropy) X(STEP, top_k) X(STEP, n_top) X(STEP, top_id) X(STEP, top_p) X(STEP, changes)               \
+    X(STEP, soft_k) X(STEP, n_soft) X(STEP, soft_id) X(STEP, soft_w) X(STEP, session)                            \
+    X(SESSION, rule) X(SESSION, block) X(SESSION, step_in_block) X(SESSION, post_steps) X(SESSION, step)         \
+    X(SESSION, block_masks) X(SESSION, done) X(SESSION, stopped) X(SESSION, prev_valid) X(SESSION, last_fwd_ids) \
+    X(SESSION, soft_k) X(SESSION, soft_ids) X(SESSION, soft_w) X(SESSION, cache_len) X(SESSION, cache_ids)       \
+    X(SESSION, cache_soft_k) X(SESSION, cache_soft_ids) X(SESSION, cache_soft_w)                                  \
+    X(FOOTER, type) X(FOOTER, steps) X(FOOTER, final) X(FOOTER, commits) X(FOOTER, edits) X(FOOTER, remasks)     \
+    X(FOOTER, forward_ms) X(FOOTER, index)                                                                         \
+    X(RULE_PARAMS, name)
+
+typedef enum {
+#define X(rec, key) DLM_TF_##rec##_##key,
+    DLM_TRACE_FIELDS(X)
+#undef X
+    DLM_TF_COUNT
+} dlm_trace_field;
+
+// The key of a declared field as a string literal: DLM_TK(STEP, token) is "token". An undeclared
+// one does not compile, so the writer and the reader cannot drift from the declaration.
+#define DLM_TK(rec, key) ((void)DLM_TF_##rec##_##key, #key)
+
+typedef struct {
+    const char *record, *key;
+} dlm_trace_field_info;
+// (DLM_TF_COUNT) the declaration as data, for tests and tools.
+extern const dlm_trace_field_info dlm_trace_fields[DLM_TF_COUNT];
+
 // Probabilities are stored as u16: q = round(p * 65535), error <= 7.7e-6 (invisible: the UI
 // shows three decimals). Entropy as u16 of nats * 2048 (resolution 0.0005 nats, up to 32 nats).
 // Exact values needed to resume (historical-best confidences, LogitDiff memory) are stored as f32,

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine/hub.h"
+#include "engine/rules/rule.h"
 #include "engine/safetensors.h"
 #include "engine/util.h"
 #include "engine/version.h"
@@ -159,10 +160,10 @@ static void pack_new_tokens(dlm_trace_writer *w, map_builder *m, const int32_t *
         w->seen[id] = 1;
         if (w->tok && dlm_tokenizer_token_bytes(w->tok, id, NULL)) fresh[k++] = id;
     }
-    msgpack_packer *pk = mb_key(m, "new_token_ids");
+    msgpack_packer *pk = mb_key(m, DLM_TK(TOKENS, new_token_ids));
     msgpack_pack_array(pk, (size_t)k);
     for (int i = 0; i < k; i++) msgpack_pack_int64(pk, fresh[i]);
-    pk = mb_key(m, "new_token_bytes");
+    pk = mb_key(m, DLM_TK(TOKENS, new_token_bytes));
     msgpack_pack_array(pk, (size_t)k);
     for (int i = 0; i < k; i++) {
         size_t len;
@@ -236,53 +237,53 @@ dlm_status dlm_trace_writer_open(const char *path, const dlm_trace_header *h, co
     msgpack_packer_init(&w->pk, &w->sb, msgpack_sbuffer_write);
     map_builder m, model, params;
     mb_init(&m);
-    kv_str(&m, "type", "header");
-    kv_str(&m, "format", DLM_TRACE_FORMAT);
-    msgpack_packer *pk = mb_key(&m, "version");
+    kv_str(&m, DLM_TK(HEADER, type), "header");
+    kv_str(&m, DLM_TK(HEADER, format), DLM_TRACE_FORMAT);
+    msgpack_packer *pk = mb_key(&m, DLM_TK(HEADER, version));
     msgpack_pack_array(pk, 2);
     msgpack_pack_int64(pk, DLM_TRACE_VERSION_MAJOR);
     msgpack_pack_int64(pk, DLM_TRACE_VERSION_MINOR);
-    kv_str(&m, "dlmscope", h->dlmscope_version);
-    kv_int(&m, "created", h->created);
+    kv_str(&m, DLM_TK(HEADER, dlmscope), h->dlmscope_version);
+    kv_int(&m, DLM_TK(HEADER, created), h->created);
     mb_init(&model);
-    kv_str(&model, "name", h->model_name);
-    kv_str(&model, "dir", h->model_dir);
+    kv_str(&model, DLM_TK(MODEL, name), h->model_name);
+    kv_str(&model, DLM_TK(MODEL, dir), h->model_dir);
     char ident[24];
     snprintf(ident, sizeof ident, "%016llx", (unsigned long long)h->model_identity);
-    kv_str(&model, "identity", ident);
-    kv_str(&model, "adapter", h->adapter);
-    kv_int(&model, "n_vocab", h->n_vocab);
-    kv_int(&model, "mask_id", h->mask_id);
-    kv_int(&model, "eos_id", h->eos_id);
-    mb_end(&model, mb_key(&m, "model"));
-    kv_str(&m, "tokenizer", h->tokenizer);
-    kv_str(&m, "device", h->device);
-    kv_int(&m, "id_width", h->id_width);
-    pk = mb_key(&m, "prompt_text");
+    kv_str(&model, DLM_TK(MODEL, identity), ident);
+    kv_str(&model, DLM_TK(MODEL, adapter), h->adapter);
+    kv_int(&model, DLM_TK(MODEL, n_vocab), h->n_vocab);
+    kv_int(&model, DLM_TK(MODEL, mask_id), h->mask_id);
+    kv_int(&model, DLM_TK(MODEL, eos_id), h->eos_id);
+    mb_end(&model, mb_key(&m, DLM_TK(HEADER, model)));
+    kv_str(&m, DLM_TK(HEADER, tokenizer), h->tokenizer);
+    kv_str(&m, DLM_TK(HEADER, device), h->device);
+    kv_int(&m, DLM_TK(HEADER, id_width), h->id_width);
+    pk = mb_key(&m, DLM_TK(HEADER, prompt_text));
     if (h->prompt_text) pack_str(pk, h->prompt_text);
     else msgpack_pack_nil(pk);
     w->col.len = 0;
     for (int i = 0; i < h->prompt_len; i++) col_id(&w->col, h->id_width, h->prompt_ids[i]);
-    kv_bin(&m, "prompt_ids", w->col.data, w->col.len);
-    kv_int(&m, "prompt_len", h->prompt_len);
-    kv_int(&m, "gen_len", h->gen_len);
-    kv_int(&m, "n_tokens", h->n_tokens);
-    kv_int(&m, "block_len", h->rule.block);
-    kv_int(&m, "block_causal", h->block_causal);
-    kv_str(&m, "rule", h->rule_spec);
+    kv_bin(&m, DLM_TK(HEADER, prompt_ids), w->col.data, w->col.len);
+    kv_int(&m, DLM_TK(HEADER, prompt_len), h->prompt_len);
+    kv_int(&m, DLM_TK(HEADER, gen_len), h->gen_len);
+    kv_int(&m, DLM_TK(HEADER, n_tokens), h->n_tokens);
+    kv_int(&m, DLM_TK(HEADER, block_len), h->rule.block);
+    kv_int(&m, DLM_TK(HEADER, block_causal), h->block_causal);
+    kv_str(&m, DLM_TK(HEADER, rule), h->rule_spec);
     mb_init(&params); // the same rule as a map, for readers that want fields
-    kv_str(&params, "name", dlm_rule_name(h->rule.kind));
+    kv_str(&params, DLM_TK(RULE_PARAMS, name), dlm_rule_name(h->rule.kind));
     char v[64];
     for (int p = 0; p < DLM_PARAM_COUNT; p++)
         if (dlm_param_applies(p, h->rule.kind)) {
             dlm_param_format(&h->rule, p, v, sizeof v);
             kv_str(&params, dlm_param_name(p), v);
         }
-    mb_end(&params, mb_key(&m, "rule_params"));
-    kv_int(&m, "seed", (int64_t)h->rule.seed);
-    kv_int(&m, "top_k", h->rule.top_k);
-    kv_str(&m, "parent", h->parent);
-    kv_int(&m, "parent_step", h->parent_step);
+    mb_end(&params, mb_key(&m, DLM_TK(HEADER, rule_params)));
+    kv_int(&m, DLM_TK(HEADER, seed), (int64_t)h->rule.seed);
+    kv_int(&m, DLM_TK(HEADER, top_k), h->rule.top_k);
+    kv_str(&m, DLM_TK(HEADER, parent), h->parent);
+    kv_int(&m, DLM_TK(HEADER, parent_step), h->parent_step);
     // Text of the prompt's tokens and of the ids a viewer always needs.
     int32_t *ids = dlm_xmalloc((size_t)(h->prompt_len + 2) * sizeof *ids);
     memcpy(ids, h->prompt_ids, (size_t)h->prompt_len * sizeof *ids);
@@ -315,29 +316,28 @@ dlm_status dlm_trace_writer_append(dlm_trace_writer *w, const dlm_step *st, cons
         return dlm_error(DLM_STATUS_ARG, "%s: step with %d positions in a trace of %d", w->path, st->n_tokens, N);
     const dlm_rule_config *r = &state->rule;
     const int K = r->top_k;
-    const bool evo = r->kind == DLM_RULE_EVOTOKEN, t2m = r->kind == DLM_RULE_T2M;
     int fed_k = 0;
     for (int i = P; i < N; i++)
         if (st->pos[i].n_soft > fed_k) fed_k = st->pos[i].n_soft;
 
     map_builder m, sm;
     mb_init(&m);
-    kv_str(&m, "type", "step");
-    kv_int(&m, "step", st->step);
-    kv_int(&m, "block", st->block);
-    kv_int(&m, "n_blocks", st->n_blocks);
-    kv_int(&m, "block_start", st->block_start);
-    kv_int(&m, "block_end", st->block_end);
-    kv_int(&m, "step_in_block", st->step_in_block);
-    kv_int(&m, "commits", st->n_commits);
-    kv_int(&m, "edits", st->n_edits);
-    kv_int(&m, "remasks", st->n_remasks);
-    kv_int(&m, "transitions", st->n_transitions);
-    kv_int(&m, "finalized", st->n_finalized);
-    kv_int(&m, "stuck", st->n_stuck);
-    kv_double(&m, "forward_ms", st->forward_ms);
-    kv_double(&m, "step_ms", st->step_ms);
-    kv_bool(&m, "done", st->done);
+    kv_str(&m, DLM_TK(STEP, type), "step");
+    kv_int(&m, DLM_TK(STEP, step), st->step);
+    kv_int(&m, DLM_TK(STEP, block), st->block);
+    kv_int(&m, DLM_TK(STEP, n_blocks), st->n_blocks);
+    kv_int(&m, DLM_TK(STEP, block_start), st->block_start);
+    kv_int(&m, DLM_TK(STEP, block_end), st->block_end);
+    kv_int(&m, DLM_TK(STEP, step_in_block), st->step_in_block);
+    kv_int(&m, DLM_TK(STEP, commits), st->n_commits);
+    kv_int(&m, DLM_TK(STEP, edits), st->n_edits);
+    kv_int(&m, DLM_TK(STEP, remasks), st->n_remasks);
+    kv_int(&m, DLM_TK(STEP, transitions), st->n_transitions);
+    kv_int(&m, DLM_TK(STEP, finalized), st->n_finalized);
+    kv_int(&m, DLM_TK(STEP, stuck), st->n_stuck);
+    kv_double(&m, DLM_TK(STEP, forward_ms), st->forward_ms);
+    kv_double(&m, DLM_TK(STEP, step_ms), st->step_ms);
+    kv_bool(&m, DLM_TK(STEP, done), st->done);
 
     // Text of ids appearing for the first time in this record.
     int n_ids = 0, cap = G * (3 + K + fed_k) + 1;
@@ -365,25 +365,25 @@ dlm_status dlm_trace_writer_append(dlm_trace_writer *w, const dlm_step *st, cons
         }                                               \
         kv_bin(&m, name, c->data, c->len);              \
     } while (0)
-    COLUMN("token", col_id(c, W, p->token));
-    COLUMN("state", col_u8(c, p->state));
-    COLUMN("events", col_u8(c, p->events));
-    COLUMN("flags", col_u8(c, (uint8_t)((p->has_dist ? DLM_TRACE_FLAG_HAS_DIST : 0) | (p->stuck ? DLM_TRACE_FLAG_STUCK : 0))));
-    COLUMN("sampled", col_id(c, W, p->has_dist ? p->sampled : 0));
-    COLUMN("p_sampled", col_u16(c, dlm_trace_quant_p(p->p_sampled)));
-    COLUMN("p_current", col_u16(c, dlm_trace_quant_p(p->p_current)));
-    COLUMN("entropy", col_u16(c, dlm_trace_quant_entropy(p->entropy)));
-    COLUMN("n_top", col_u8(c, (uint8_t)(p->n_top < K ? p->n_top : K)));
-    kv_int(&m, "top_k", K);
-    COLUMN("top_id", for (int j = 0; j < K; j++) col_id(c, W, j < p->n_top ? p->top_id[j] : 0));
-    COLUMN("top_p", for (int j = 0; j < K; j++) col_u16(c, j < p->n_top ? dlm_trace_quant_p(p->top_p[j]) : 0));
+    COLUMN(DLM_TK(STEP, token), col_id(c, W, p->token));
+    COLUMN(DLM_TK(STEP, state), col_u8(c, p->state));
+    COLUMN(DLM_TK(STEP, events), col_u8(c, p->events));
+    COLUMN(DLM_TK(STEP, flags), col_u8(c, (uint8_t)((p->has_dist ? DLM_TRACE_FLAG_HAS_DIST : 0) | (p->stuck ? DLM_TRACE_FLAG_STUCK : 0))));
+    COLUMN(DLM_TK(STEP, sampled), col_id(c, W, p->has_dist ? p->sampled : 0));
+    COLUMN(DLM_TK(STEP, p_sampled), col_u16(c, dlm_trace_quant_p(p->p_sampled)));
+    COLUMN(DLM_TK(STEP, p_current), col_u16(c, dlm_trace_quant_p(p->p_current)));
+    COLUMN(DLM_TK(STEP, entropy), col_u16(c, dlm_trace_quant_entropy(p->entropy)));
+    COLUMN(DLM_TK(STEP, n_top), col_u8(c, (uint8_t)(p->n_top < K ? p->n_top : K)));
+    kv_int(&m, DLM_TK(STEP, top_k), K);
+    COLUMN(DLM_TK(STEP, top_id), for (int j = 0; j < K; j++) col_id(c, W, j < p->n_top ? p->top_id[j] : 0));
+    COLUMN(DLM_TK(STEP, top_p), for (int j = 0; j < K; j++) col_u16(c, j < p->n_top ? dlm_trace_quant_p(p->top_p[j]) : 0));
     // (position, previous token) wherever the token changed in this step
-    COLUMN("changes", if (p->prev_token != p->token) { col_u32(c, (uint32_t)i); col_u32(c, (uint32_t)p->prev_token); });
+    COLUMN(DLM_TK(STEP, changes), if (p->prev_token != p->token) { col_u32(c, (uint32_t)i); col_u32(c, (uint32_t)p->prev_token); });
     if (fed_k > 0) { // the soft inputs this step's forward was fed (EvoToken)
-        kv_int(&m, "soft_k", fed_k);
-        COLUMN("n_soft", col_u8(c, p->n_soft));
-        COLUMN("soft_id", for (int j = 0; j < fed_k; j++) col_id(c, W, j < p->n_soft ? p->soft_id[j] : 0));
-        COLUMN("soft_w", for (int j = 0; j < fed_k; j++) col_u16(c, j < p->n_soft ? dlm_f32_to_bf16(p->soft_w[j]) : 0));
+        kv_int(&m, DLM_TK(STEP, soft_k), fed_k);
+        COLUMN(DLM_TK(STEP, n_soft), col_u8(c, p->n_soft));
+        COLUMN(DLM_TK(STEP, soft_id), for (int j = 0; j < fed_k; j++) col_id(c, W, j < p->n_soft ? p->soft_id[j] : 0));
+        COLUMN(DLM_TK(STEP, soft_w), for (int j = 0; j < fed_k; j++) col_u16(c, j < p->n_soft ? dlm_f32_to_bf16(p->soft_w[j]) : 0));
     }
 #undef COLUMN
 
@@ -391,45 +391,49 @@ dlm_status dlm_trace_writer_append(dlm_trace_writer *w, const dlm_step *st, cons
     mb_init(&sm);
     char spec[512];
     dlm_rule_format(r, spec, sizeof spec);
-    kv_str(&sm, "rule", spec);
-    kv_int(&sm, "block", state->block);
-    kv_int(&sm, "step_in_block", state->step_in_block);
-    kv_int(&sm, "post_steps", state->post_steps);
-    kv_int(&sm, "step", state->step);
-    kv_int(&sm, "block_masks", state->block_masks);
-    kv_bool(&sm, "done", state->done);
-    kv_bool(&sm, "stopped", state->stopped);
-    kv_bool(&sm, "prev_valid", state->prev_valid);
+    kv_str(&sm, DLM_TK(SESSION, rule), spec);
+    kv_int(&sm, DLM_TK(SESSION, block), state->block);
+    kv_int(&sm, DLM_TK(SESSION, step_in_block), state->step_in_block);
+    kv_int(&sm, DLM_TK(SESSION, post_steps), state->post_steps);
+    kv_int(&sm, DLM_TK(SESSION, step), state->step);
+    kv_int(&sm, DLM_TK(SESSION, block_masks), state->block_masks);
+    kv_bool(&sm, DLM_TK(SESSION, done), state->done);
+    kv_bool(&sm, DLM_TK(SESSION, stopped), state->stopped);
+    kv_bool(&sm, DLM_TK(SESSION, prev_valid), state->prev_valid);
 #define STATE_COLUMN(name, expr)                        \
     do {                                                \
         c->len = 0;                                     \
         for (int i = P; i < N; i++) expr;               \
         kv_bin(&sm, name, c->data, c->len);             \
     } while (0)
-    if (evo) STATE_COLUMN("hist_conf", col_f32(c, state->hist_conf[i]));
-    if (t2m) {
-        STATE_COLUMN("prev_p", col_f32(c, state->prev_p[i]));
-        STATE_COLUMN("remask_count", col_u16(c, state->remask_count[i]));
+    const dlm_rule_ops *ops = dlm_rule_ops_of(r->kind); // the rule's own per-position state
+    for (int k = 0; k < ops->n_state_cols; k++) {
+        const dlm_rule_state_col *sc = &ops->state_cols[k];
+        const void *arr = *(void *const *)((const char *)state + sc->offset);
+        if (sc->type == DLM_STATE_F32) STATE_COLUMN(sc->name, col_f32(c, ((const float *)arr)[i]));
+        else STATE_COLUMN(sc->name, col_u16(c, ((const uint16_t *)arr)[i]));
     }
+    if (r->cache == DLM_RULE_CACHE_OFFICIAL_BLOCK) // the tokens the official block cache was built from
+        STATE_COLUMN(DLM_TK(SESSION, last_fwd_ids), col_id(c, W, state->last_fwd_ids[i]));
     if (state->soft_k > 0) {
         const int S = state->soft_k;
-        kv_int(&sm, "soft_k", S);
-        STATE_COLUMN("soft_ids", for (int j = 0; j < S; j++) col_id(c, W, state->soft_ids[(size_t)i * S + j]));
-        STATE_COLUMN("soft_w", for (int j = 0; j < S; j++) col_u16(c, dlm_f32_to_bf16(state->soft_w[(size_t)i * S + j])));
+        kv_int(&sm, DLM_TK(SESSION, soft_k), S);
+        STATE_COLUMN(DLM_TK(SESSION, soft_ids), for (int j = 0; j < S; j++) col_id(c, W, state->soft_ids[(size_t)i * S + j]));
+        STATE_COLUMN(DLM_TK(SESSION, soft_w), for (int j = 0; j < S; j++) col_u16(c, dlm_f32_to_bf16(state->soft_w[(size_t)i * S + j])));
     }
     if (state->cache_len > 0) { // KV cache: the inputs of the forward that refreshed it
-        kv_int(&sm, "cache_len", state->cache_len);
-        STATE_COLUMN("cache_ids", col_id(c, W, state->cache_ids[i]));
+        kv_int(&sm, DLM_TK(SESSION, cache_len), state->cache_len);
+        STATE_COLUMN(DLM_TK(SESSION, cache_ids), col_id(c, W, state->cache_ids[i]));
         const int S = state->cache_soft_k;
         if (S > 0) {
-            kv_int(&sm, "cache_soft_k", S);
-            STATE_COLUMN("cache_soft_ids", for (int j = 0; j < S; j++) col_id(c, W, state->cache_soft_ids[(size_t)i * S + j]));
-            STATE_COLUMN("cache_soft_w",
+            kv_int(&sm, DLM_TK(SESSION, cache_soft_k), S);
+            STATE_COLUMN(DLM_TK(SESSION, cache_soft_ids), for (int j = 0; j < S; j++) col_id(c, W, state->cache_soft_ids[(size_t)i * S + j]));
+            STATE_COLUMN(DLM_TK(SESSION, cache_soft_w),
                          for (int j = 0; j < S; j++) col_u16(c, dlm_f32_to_bf16(state->cache_soft_w[(size_t)i * S + j])));
         }
     }
 #undef STATE_COLUMN
-    mb_end(&sm, mb_key(&m, "session"));
+    mb_end(&sm, mb_key(&m, DLM_TK(STEP, session)));
     mb_end(&m, &w->pk);
 
     if (w->n_steps == w->cap_steps) {
@@ -478,21 +482,21 @@ dlm_status dlm_trace_writer_close(dlm_trace_writer *w) {
     if (!w) return DLM_STATUS_OK;
     map_builder m;
     mb_init(&m);
-    kv_str(&m, "type", "footer");
-    kv_int(&m, "steps", w->n_steps);
+    kv_str(&m, DLM_TK(FOOTER, type), "footer");
+    kv_int(&m, DLM_TK(FOOTER, steps), w->n_steps);
     w->col.len = 0;
     for (int i = 0; i < w->h.gen_len; i++) col_id(&w->col, w->h.id_width, w->last_tokens[i]);
-    kv_bin(&m, "final", w->col.data, w->col.len);
-    kv_int(&m, "commits", w->commits);
-    kv_int(&m, "edits", w->edits);
-    kv_int(&m, "remasks", w->remasks);
-    kv_double(&m, "forward_ms", w->forward_ms);
+    kv_bin(&m, DLM_TK(FOOTER, final), w->col.data, w->col.len);
+    kv_int(&m, DLM_TK(FOOTER, commits), w->commits);
+    kv_int(&m, DLM_TK(FOOTER, edits), w->edits);
+    kv_int(&m, DLM_TK(FOOTER, remasks), w->remasks);
+    kv_double(&m, DLM_TK(FOOTER, forward_ms), w->forward_ms);
     w->col.len = 0;
     for (int i = 0; i < w->n_steps; i++) {
         col_u32(&w->col, (uint32_t)w->offsets[i]);
         col_u32(&w->col, (uint32_t)(w->offsets[i] >> 32));
     }
-    kv_bin(&m, "index", w->col.data, w->col.len);
+    kv_bin(&m, DLM_TK(FOOTER, index), w->col.data, w->col.len);
     mb_end(&m, &w->pk);
     dlm_status st = flush_record(w);
     if (st == DLM_STATUS_OK && fsync(fileno(w->f)) != 0 && errno != EINVAL && errno != EROFS) // (EINVAL: a device)

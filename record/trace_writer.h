@@ -1,4 +1,6 @@
 // trace_writer.h — stream a session's steps to a trace file (msgpack; docs/trace-format.md).
+// To record a live session use record/recorder.h, which drives this writer; use the writer
+// directly only for traces that do not come from a session (bench's synthetic trace).
 //
 // Each step record is appended and flushed as it happens, so a process killed at any moment
 // leaves a file whose complete records all read back. close() adds the footer and fsyncs.

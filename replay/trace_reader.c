@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/rules/rule.h"
 #include "engine/safetensors.h"
 #include "engine/util.h"
 
@@ -282,17 +283,17 @@ static void tok_put(dlm_trace *t, int32_t id, const void *bytes, uint32_t len) {
 
 // Token texts: new_token_ids [int], new_token_bytes [bin], same length.
 static dlm_status read_tokens(dlm_trace *t, const where *w, const msgpack_object *map) {
-    const msgpack_object *ids = get(map, "new_token_ids"), *bytes = get(map, "new_token_bytes");
+    const msgpack_object *ids = get(map, DLM_TK(TOKENS, new_token_ids)), *bytes = get(map, DLM_TK(TOKENS, new_token_bytes));
     if (!ids && !bytes) return DLM_STATUS_OK;
     if (!ids || !bytes || ids->type != MSGPACK_OBJECT_ARRAY || bytes->type != MSGPACK_OBJECT_ARRAY ||
         ids->via.array.size != bytes->via.array.size)
-        return bad(w, "new_token_ids", "must be an array of ids matching new_token_bytes");
+        return bad(w, DLM_TK(TOKENS, new_token_ids), "must be an array of ids matching new_token_bytes");
     for (uint32_t i = 0; i < ids->via.array.size; i++) {
         const msgpack_object *id = &ids->via.array.ptr[i], *b = &bytes->via.array.ptr[i];
         if (id->type != MSGPACK_OBJECT_POSITIVE_INTEGER || id->via.u64 >= (uint64_t)t->h.n_vocab)
-            return bad(w, "new_token_ids", "entry %u is not an id in [0, %d)", i, t->h.n_vocab);
+            return bad(w, DLM_TK(TOKENS, new_token_ids), "entry %u is not an id in [0, %d)", i, t->h.n_vocab);
         if ((b->type != MSGPACK_OBJECT_BIN && b->type != MSGPACK_OBJECT_STR) || b->via.bin.size > MAX_TOKEN_BYTES)
-            return bad(w, "new_token_bytes", "entry %u is not the bytes of a token", i);
+            return bad(w, DLM_TK(TOKENS, new_token_bytes), "entry %u is not the bytes of a token", i);
         uint64_t k = id->via.u64;
         tok_put(t, (int32_t)k, b->via.bin.ptr, b->via.bin.size);
     }
@@ -310,20 +311,20 @@ static dlm_status read_header(dlm_trace *t, const msgpack_object *o) {
     dlm_trace_header *h = &t->h;
     char s[64];
     if (o->type != MSGPACK_OBJECT_MAP) return bad(&w, NULL, "not a dlmscope trace (the first object is not a map)");
-    const msgpack_object *fmt = get(o, "format");
+    const msgpack_object *fmt = get(o, DLM_TK(HEADER, format));
     if (!fmt || fmt->type != MSGPACK_OBJECT_STR || fmt->via.str.size != strlen(DLM_TRACE_FORMAT) ||
         memcmp(fmt->via.str.ptr, DLM_TRACE_FORMAT, fmt->via.str.size) != 0)
-        return bad(&w, "format", "not a dlmscope trace (expected \"%s\")", DLM_TRACE_FORMAT);
-    const msgpack_object *ver = get(o, "version");
+        return bad(&w, DLM_TK(HEADER, format), "not a dlmscope trace (expected \"%s\")", DLM_TRACE_FORMAT);
+    const msgpack_object *ver = get(o, DLM_TK(HEADER, version));
     if (!ver || ver->type != MSGPACK_OBJECT_ARRAY || ver->via.array.size < 2 ||
         ver->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
         ver->via.array.ptr[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        return bad(&w, "version", "expected [major, minor]");
+        return bad(&w, DLM_TK(HEADER, version), "expected [major, minor]");
     if (ver->via.array.ptr[0].via.u64 > DLM_TRACE_VERSION_MAJOR)
-        return bad(&w, "version", "the file is format version %llu.%llu; this dlmscope reads version %d",
+        return bad(&w, DLM_TK(HEADER, version), "the file is format version %llu.%llu; this dlmscope reads version %d",
                    (unsigned long long)ver->via.array.ptr[0].via.u64, (unsigned long long)ver->via.array.ptr[1].via.u64,
                    DLM_TRACE_VERSION_MAJOR);
-    if (!str_is(get(o, "type"), "header")) return bad(&w, "type", "expected \"header\"");
+    if (!str_is(get(o, DLM_TK(HEADER, type)), "header")) return bad(&w, DLM_TK(HEADER, type), "expected \"header\"");
     h->version_major = (int)ver->via.array.ptr[0].via.u64;
     h->version_minor = ver->via.array.ptr[1].via.u64 > 1000000 ? 1000000 : (int)ver->via.array.ptr[1].via.u64;
     dlm_status st;
@@ -331,56 +332,56 @@ static dlm_status read_header(dlm_trace *t, const msgpack_object *o) {
     do {                                         \
         if ((st = (x)) != DLM_STATUS_OK) return st; \
     } while (0)
-    TRY(get_str(&w, o, "dlmscope", h->dlmscope_version, sizeof h->dlmscope_version));
-    TRY(get_int(&w, o, "created", INT64_MIN, INT64_MAX, &h->created));
-    const msgpack_object *m = get(o, "model");
-    if (!m || m->type != MSGPACK_OBJECT_MAP) return bad(&w, "model", "expected a map");
+    TRY(get_str(&w, o, DLM_TK(HEADER, dlmscope), h->dlmscope_version, sizeof h->dlmscope_version));
+    TRY(get_int(&w, o, DLM_TK(HEADER, created), INT64_MIN, INT64_MAX, &h->created));
+    const msgpack_object *m = get(o, DLM_TK(HEADER, model));
+    if (!m || m->type != MSGPACK_OBJECT_MAP) return bad(&w, DLM_TK(HEADER, model), "expected a map");
     snprintf(w.what, sizeof w.what, "header.model");
-    TRY(get_str(&w, m, "name", h->model_name, sizeof h->model_name));
-    TRY(get_str(&w, m, "dir", h->model_dir, sizeof h->model_dir));
-    TRY(get_str(&w, m, "identity", s, sizeof s));
+    TRY(get_str(&w, m, DLM_TK(MODEL, name), h->model_name, sizeof h->model_name));
+    TRY(get_str(&w, m, DLM_TK(MODEL, dir), h->model_dir, sizeof h->model_dir));
+    TRY(get_str(&w, m, DLM_TK(MODEL, identity), s, sizeof s));
     char *end;
     h->model_identity = strtoull(s, &end, 16);
-    if (*end || !*s) return bad(&w, "identity", "expected a hexadecimal hash");
-    TRY(get_str(&w, m, "adapter", h->adapter, sizeof h->adapter));
-    TRY(get_i(&w, m, "n_vocab", 2, 1 << 24, &h->n_vocab));
-    TRY(get_i(&w, m, "mask_id", 0, h->n_vocab - 1, &h->mask_id));
-    TRY(get_i(&w, m, "eos_id", -1, h->n_vocab - 1, &h->eos_id));
+    if (*end || !*s) return bad(&w, DLM_TK(MODEL, identity), "expected a hexadecimal hash");
+    TRY(get_str(&w, m, DLM_TK(MODEL, adapter), h->adapter, sizeof h->adapter));
+    TRY(get_i(&w, m, DLM_TK(MODEL, n_vocab), 2, 1 << 24, &h->n_vocab));
+    TRY(get_i(&w, m, DLM_TK(MODEL, mask_id), 0, h->n_vocab - 1, &h->mask_id));
+    TRY(get_i(&w, m, DLM_TK(MODEL, eos_id), -1, h->n_vocab - 1, &h->eos_id));
     snprintf(w.what, sizeof w.what, "header");
-    TRY(get_str(&w, o, "tokenizer", h->tokenizer, sizeof h->tokenizer));
-    TRY(get_str(&w, o, "device", h->device, sizeof h->device));
-    TRY(get_i(&w, o, "id_width", 2, 4, &h->id_width));
-    if (h->id_width != 2 && h->id_width != 4) return bad(&w, "id_width", "must be 2 or 4");
-    if (h->id_width == 2 && h->n_vocab > 65536) return bad(&w, "id_width", "2 bytes cannot hold %d ids", h->n_vocab);
-    TRY(get_i(&w, o, "prompt_len", 1, 1 << 24, &h->prompt_len));
-    TRY(get_i(&w, o, "gen_len", 1, 1 << 24, &h->gen_len));
-    TRY(get_i(&w, o, "n_tokens", h->prompt_len + h->gen_len, 1 << 24, &h->n_tokens));
-    if (h->n_tokens > h->prompt_len + h->gen_len + (1 << 20)) return bad(&w, "n_tokens", "too large for its prompt and generation");
-    TRY(get_i(&w, o, "block_causal", 0, 1 << 20, &h->block_causal));
-    const msgpack_object *pt = get(o, "prompt_text");
+    TRY(get_str(&w, o, DLM_TK(HEADER, tokenizer), h->tokenizer, sizeof h->tokenizer));
+    TRY(get_str(&w, o, DLM_TK(HEADER, device), h->device, sizeof h->device));
+    TRY(get_i(&w, o, DLM_TK(HEADER, id_width), 2, 4, &h->id_width));
+    if (h->id_width != 2 && h->id_width != 4) return bad(&w, DLM_TK(HEADER, id_width), "must be 2 or 4");
+    if (h->id_width == 2 && h->n_vocab > 65536) return bad(&w, DLM_TK(HEADER, id_width), "2 bytes cannot hold %d ids", h->n_vocab);
+    TRY(get_i(&w, o, DLM_TK(HEADER, prompt_len), 1, 1 << 24, &h->prompt_len));
+    TRY(get_i(&w, o, DLM_TK(HEADER, gen_len), 1, 1 << 24, &h->gen_len));
+    TRY(get_i(&w, o, DLM_TK(HEADER, n_tokens), h->prompt_len + h->gen_len, 1 << 24, &h->n_tokens));
+    if (h->n_tokens > h->prompt_len + h->gen_len + (1 << 20)) return bad(&w, DLM_TK(HEADER, n_tokens), "too large for its prompt and generation");
+    TRY(get_i(&w, o, DLM_TK(HEADER, block_causal), 0, 1 << 20, &h->block_causal));
+    const msgpack_object *pt = get(o, DLM_TK(HEADER, prompt_text));
     if (pt && pt->type == MSGPACK_OBJECT_STR) {
         h->prompt_text = dlm_xmalloc(pt->via.str.size + 1);
         memcpy(h->prompt_text, pt->via.str.ptr, pt->via.str.size);
         h->prompt_text[pt->via.str.size] = 0;
     } else if (pt && pt->type != MSGPACK_OBJECT_NIL) {
-        return bad(&w, "prompt_text", "expected a string or nil");
+        return bad(&w, DLM_TK(HEADER, prompt_text), "expected a string or nil");
     }
     h->prompt_ids = dlm_xmalloc((size_t)h->prompt_len * sizeof *h->prompt_ids);
-    TRY(get_ids(&w, o, "prompt_ids", (size_t)h->prompt_len, h->prompt_ids));
-    TRY(get_str(&w, o, "rule", h->rule_spec, sizeof h->rule_spec));
+    TRY(get_ids(&w, o, DLM_TK(HEADER, prompt_ids), (size_t)h->prompt_len, h->prompt_ids));
+    TRY(get_str(&w, o, DLM_TK(HEADER, rule), h->rule_spec, sizeof h->rule_spec));
     if (dlm_rule_parse(h->rule_spec, &h->rule) != DLM_STATUS_OK || dlm_rule_finalize(&h->rule) != DLM_STATUS_OK) {
         char msg[256];
         snprintf(msg, sizeof msg, "%s", dlm_error_message());
-        return bad(&w, "rule", "%s", msg);
+        return bad(&w, DLM_TK(HEADER, rule), "%s", msg);
     }
-    if (h->rule.gen != h->gen_len) return bad(&w, "rule", "gen %d differs from gen_len %d", h->rule.gen, h->gen_len);
+    if (h->rule.gen != h->gen_len) return bad(&w, DLM_TK(HEADER, rule), "gen %d differs from gen_len %d", h->rule.gen, h->gen_len);
     // The canvas is the prompt and the generation, rounded up to whole blocks when block-causal.
     if (h->block_causal ? h->n_tokens >= h->prompt_len + h->gen_len + h->rule.block
                         : h->n_tokens != h->prompt_len + h->gen_len)
-        return bad(&w, "n_tokens", "%d does not fit prompt %d + generation %d (blocks of %d%s)", h->n_tokens, h->prompt_len,
+        return bad(&w, DLM_TK(HEADER, n_tokens), "%d does not fit prompt %d + generation %d (blocks of %d%s)", h->n_tokens, h->prompt_len,
                    h->gen_len, h->rule.block, h->block_causal ? ", block-causal" : "");
-    TRY(get_str(&w, o, "parent", h->parent, sizeof h->parent));
-    TRY(get_i(&w, o, "parent_step", -1, INT32_MAX, &h->parent_step));
+    TRY(get_str(&w, o, DLM_TK(HEADER, parent), h->parent, sizeof h->parent));
+    TRY(get_i(&w, o, DLM_TK(HEADER, parent_step), -1, INT32_MAX, &h->parent_step));
 #undef TRY
     return read_tokens(t, &w, o);
 }
@@ -449,20 +450,20 @@ static bool unpack_at(const dlm_trace *t, size_t off, size_t len, msgpack_unpack
 
 static dlm_status read_info(dlm_trace *t, const where *w, const msgpack_object *o, dlm_trace_step_info *info) {
     dlm_status st;
-    if ((st = get_i(w, o, "step", 0, INT32_MAX, &info->step)) != DLM_STATUS_OK) return st;
-    if ((st = get_i(w, o, "block", 0, 1 << 24, &info->block)) != DLM_STATUS_OK) return st;
-    if ((st = get_i(w, o, "step_in_block", 0, INT32_MAX, &info->step_in_block)) != DLM_STATUS_OK) return st;
+    if ((st = get_i(w, o, DLM_TK(STEP, step), 0, INT32_MAX, &info->step)) != DLM_STATUS_OK) return st;
+    if ((st = get_i(w, o, DLM_TK(STEP, block), 0, 1 << 24, &info->block)) != DLM_STATUS_OK) return st;
+    if ((st = get_i(w, o, DLM_TK(STEP, step_in_block), 0, INT32_MAX, &info->step_in_block)) != DLM_STATUS_OK) return st;
     int n = t->h.n_tokens;
-    if ((st = get_i(w, o, "commits", 0, n, &info->n_commits)) != DLM_STATUS_OK) return st;
-    if ((st = get_i(w, o, "edits", 0, n, &info->n_edits)) != DLM_STATUS_OK) return st;
-    if ((st = get_i(w, o, "remasks", 0, n, &info->n_remasks)) != DLM_STATUS_OK) return st;
-    if ((st = get_i(w, o, "transitions", 0, n, &info->n_transitions)) != DLM_STATUS_OK) return st;
-    if ((st = get_i(w, o, "finalized", 0, n, &info->n_finalized)) != DLM_STATUS_OK) return st;
-    if ((st = get_i(w, o, "stuck", 0, n, &info->n_stuck)) != DLM_STATUS_OK) return st;
-    if ((st = get_bool(w, o, "done", &info->done)) != DLM_STATUS_OK) return st;
-    if ((st = get_double(w, o, "forward_ms", &info->forward_ms)) != DLM_STATUS_OK) return st;
+    if ((st = get_i(w, o, DLM_TK(STEP, commits), 0, n, &info->n_commits)) != DLM_STATUS_OK) return st;
+    if ((st = get_i(w, o, DLM_TK(STEP, edits), 0, n, &info->n_edits)) != DLM_STATUS_OK) return st;
+    if ((st = get_i(w, o, DLM_TK(STEP, remasks), 0, n, &info->n_remasks)) != DLM_STATUS_OK) return st;
+    if ((st = get_i(w, o, DLM_TK(STEP, transitions), 0, n, &info->n_transitions)) != DLM_STATUS_OK) return st;
+    if ((st = get_i(w, o, DLM_TK(STEP, finalized), 0, n, &info->n_finalized)) != DLM_STATUS_OK) return st;
+    if ((st = get_i(w, o, DLM_TK(STEP, stuck), 0, n, &info->n_stuck)) != DLM_STATUS_OK) return st;
+    if ((st = get_bool(w, o, DLM_TK(STEP, done), &info->done)) != DLM_STATUS_OK) return st;
+    if ((st = get_double(w, o, DLM_TK(STEP, forward_ms), &info->forward_ms)) != DLM_STATUS_OK) return st;
     info->rule = -1;
-    const msgpack_object *sess = get(o, "session"), *rule = sess ? get(sess, "rule") : NULL;
+    const msgpack_object *sess = get(o, DLM_TK(STEP, session)), *rule = sess ? get(sess, DLM_TK(SESSION, rule)) : NULL;
     if (rule && rule->type == MSGPACK_OBJECT_STR && rule->via.str.size < 512) {
         for (int i = 0; i < t->n_rules && info->rule < 0; i++)
             if (strlen(t->rules[i]) == rule->via.str.size && memcmp(t->rules[i], rule->via.str.ptr, rule->via.str.size) == 0)
@@ -502,7 +503,7 @@ static dlm_status scan(dlm_trace *t) {
             break;
         }
         where w = {t, off, ""};
-        const msgpack_object *o = &up.data, *type = get(o, "type");
+        const msgpack_object *o = &up.data, *type = get(o, DLM_TK(STEP, type));
         if (str_is(type, "step")) {
             snprintf(w.what, sizeof w.what, "step record %d", t->n_steps);
             dlm_trace_step_info info = {0};
@@ -513,7 +514,7 @@ static dlm_status scan(dlm_trace *t) {
             if (st == DLM_STATUS_OK) st = read_info(t, &w, o, &info);
             // Records come in order, one per step: record k is step k (a resume relies on it).
             if (st == DLM_STATUS_OK && info.step != t->n_steps)
-                st = bad(&w, "step", "%d where step %d was due (records out of order or repeated)", info.step, t->n_steps);
+                st = bad(&w, DLM_TK(STEP, step), "%d where step %d was due (records out of order or repeated)", info.step, t->n_steps);
             if (st == DLM_STATUS_OK) st = read_tokens(t, &w, o);
             if (st != DLM_STATUS_OK) { // a damaged record: keep what came before it
                 snprintf(t->problem, sizeof t->problem, "%s", dlm_error_message());
@@ -556,7 +557,7 @@ static dlm_status open_common(dlm_trace *t, dlm_status st, dlm_trace **out) {
         // A claim no step record backs is still bounded (what viewers allocate for it).
         const int G = t->h.n_tokens - t->h.prompt_len;
         if (st == DLM_STATUS_OK && t->n_steps == 0 && G > MAX_UNBACKED_POSITIONS)
-            st = bad(&w, "n_tokens", "%d generation positions and no step record that holds them (at most %d without one)", G,
+            st = bad(&w, DLM_TK(HEADER, n_tokens), "%d generation positions and no step record that holds them (at most %d without one)", G,
                      MAX_UNBACKED_POSITIONS);
     }
     if (st != DLM_STATUS_OK) {
@@ -655,6 +656,14 @@ dlm_status dlm_trace_raw_step(const dlm_trace *t, int i, const void **bytes, siz
     return DLM_STATUS_OK;
 }
 
+static dlm_status raw_step_of(void *ctx, int i, const void **bytes, size_t *n) { return dlm_trace_raw_step(ctx, i, bytes, n); }
+
+void dlm_trace_as_parent(const dlm_trace *t, int step, dlm_record_parent *out) {
+    const dlm_trace_header *h = dlm_trace_header_of(t);
+    *out = (dlm_record_parent){.path = dlm_trace_path(t), .step = step, .rule = &h->rule, .rule_spec = h->rule_spec,
+                               .prompt_text = h->prompt_text, .ctx = (void *)t, .raw_step = raw_step_of};
+}
+
 // ---- step records -----------------------------------------------------------------------------------
 
 // Soft inputs (S slots per position) over the generation region from columns `ids_key` and
@@ -684,32 +693,32 @@ static dlm_status read_state(dlm_trace *t, const where *w0, const msgpack_object
     memset(out, 0, sizeof *out);
     where w = *w0;
     snprintf(w.what + strlen(w.what), sizeof w.what - strlen(w.what), ".session");
-    const msgpack_object *s = get(o, "session");
-    if (!s || s->type != MSGPACK_OBJECT_MAP) return bad(w0, "session", "expected a map (the session state)");
+    const msgpack_object *s = get(o, DLM_TK(STEP, session));
+    if (!s || s->type != MSGPACK_OBJECT_MAP) return bad(w0, DLM_TK(STEP, session), "expected a map (the session state)");
     dlm_session_state *st = out;
     memset(st, 0, sizeof *st);
     char spec[512];
     dlm_status e;
-    if ((e = get_str(&w, s, "rule", spec, sizeof spec)) != DLM_STATUS_OK) return e;
+    if ((e = get_str(&w, s, DLM_TK(SESSION, rule), spec, sizeof spec)) != DLM_STATUS_OK) return e;
     if (dlm_rule_parse(spec, &st->rule) != DLM_STATUS_OK || dlm_rule_finalize(&st->rule) != DLM_STATUS_OK) {
         char msg[256];
         snprintf(msg, sizeof msg, "%s", dlm_error_message());
-        return bad(&w, "rule", "%s", msg);
+        return bad(&w, DLM_TK(SESSION, rule), "%s", msg);
     }
-    if (st->rule.gen != h->gen_len) return bad(&w, "rule", "gen %d differs from the header's %d", st->rule.gen, h->gen_len);
+    if (st->rule.gen != h->gen_len) return bad(&w, DLM_TK(SESSION, rule), "gen %d differs from the header's %d", st->rule.gen, h->gen_len);
     st->n_tokens = N, st->prompt_len = P, st->gen_len = h->gen_len, st->block_causal = h->block_causal;
-    if ((e = get_i(&w, s, "block", 0, N, &st->block)) != DLM_STATUS_OK) return e;
+    if ((e = get_i(&w, s, DLM_TK(SESSION, block), 0, N, &st->block)) != DLM_STATUS_OK) return e;
     // Counters are bounded by the record's place in the file: after step k, k + 1 steps were run,
     // the block's share of them, and at most one pending mask-free iteration more.
-    if ((e = get_i(&w, s, "step", snap->step + 1, snap->step + 1, &st->step)) != DLM_STATUS_OK) return e;
-    if ((e = get_i(&w, s, "step_in_block", 0, st->step, &st->step_in_block)) != DLM_STATUS_OK) return e;
-    if ((e = get_i(&w, s, "post_steps", 0, st->step_in_block + 1, &st->post_steps)) != DLM_STATUS_OK) return e;
-    if ((e = get_i(&w, s, "block_masks", 0, N, &st->block_masks)) != DLM_STATUS_OK) return e;
-    if ((e = get_bool(&w, s, "done", &st->done)) != DLM_STATUS_OK) return e;
-    if ((e = get_bool(&w, s, "stopped", &st->stopped)) != DLM_STATUS_OK) return e;
-    if ((e = get_bool(&w, s, "prev_valid", &st->prev_valid)) != DLM_STATUS_OK) return e;
+    if ((e = get_i(&w, s, DLM_TK(SESSION, step), snap->step + 1, snap->step + 1, &st->step)) != DLM_STATUS_OK) return e;
+    if ((e = get_i(&w, s, DLM_TK(SESSION, step_in_block), 0, st->step, &st->step_in_block)) != DLM_STATUS_OK) return e;
+    if ((e = get_i(&w, s, DLM_TK(SESSION, post_steps), 0, st->step_in_block + 1, &st->post_steps)) != DLM_STATUS_OK) return e;
+    if ((e = get_i(&w, s, DLM_TK(SESSION, block_masks), 0, N, &st->block_masks)) != DLM_STATUS_OK) return e;
+    if ((e = get_bool(&w, s, DLM_TK(SESSION, done), &st->done)) != DLM_STATUS_OK) return e;
+    if ((e = get_bool(&w, s, DLM_TK(SESSION, stopped), &st->stopped)) != DLM_STATUS_OK) return e;
+    if ((e = get_bool(&w, s, DLM_TK(SESSION, prev_valid), &st->prev_valid)) != DLM_STATUS_OK) return e;
     int S = 0;
-    if (get(s, "soft_k") && (e = get_i(&w, s, "soft_k", 1, DLM_SOFT_MAX, &S)) != DLM_STATUS_OK) return e;
+    if (get(s, DLM_TK(SESSION, soft_k)) && (e = get_i(&w, s, DLM_TK(SESSION, soft_k), 1, DLM_SOFT_MAX, &S)) != DLM_STATUS_OK) return e;
     st->soft_k = S;
     st->tokens = dlm_xcalloc((size_t)N, sizeof *st->tokens);
     st->state = dlm_xcalloc((size_t)N, sizeof *st->state);
@@ -723,39 +732,42 @@ static dlm_status read_state(dlm_trace *t, const where *w0, const msgpack_object
         st->state[i] = snap->pos[i].state;
     }
     const uint8_t *b;
-    if (get(s, "hist_conf")) {
-        if ((e = get_bin(&w, s, "hist_conf", (size_t)G * 4, &b)) != DLM_STATUS_OK) return e;
+    const dlm_rule_ops *ops = dlm_rule_ops_of(st->rule.kind); // the rule's own per-position state
+    for (int k = 0; k < ops->n_state_cols; k++) {
+        const dlm_rule_state_col *sc = &ops->state_cols[k];
+        if (!get(s, sc->name)) continue; // absent: zeros
+        void *arr = *(void **)((char *)st + sc->offset);
+        size_t width = sc->type == DLM_STATE_F32 ? 4 : 2;
+        if ((e = get_bin(&w, s, sc->name, (size_t)G * width, &b)) != DLM_STATUS_OK) return e;
         for (int i = 0; i < G; i++) {
-            uint32_t u = le32(b + 4 * i);
-            memcpy(&st->hist_conf[P + i], &u, 4);
+            if (sc->type == DLM_STATE_F32) {
+                uint32_t u = le32(b + 4 * i);
+                memcpy(&((float *)arr)[P + i], &u, 4);
+            } else {
+                ((uint16_t *)arr)[P + i] = le16(b + 2 * i);
+            }
         }
     }
-    if (get(s, "prev_p")) {
-        if ((e = get_bin(&w, s, "prev_p", (size_t)G * 4, &b)) != DLM_STATUS_OK) return e;
-        for (int i = 0; i < G; i++) {
-            uint32_t u = le32(b + 4 * i);
-            memcpy(&st->prev_p[P + i], &u, 4);
-        }
-    }
-    if (get(s, "remask_count")) {
-        if ((e = get_bin(&w, s, "remask_count", (size_t)G * 2, &b)) != DLM_STATUS_OK) return e;
-        for (int i = 0; i < G; i++) st->remask_count[P + i] = le16(b + 2 * i);
-    }
-    if (S > 0 && (e = read_soft_inputs(&w, s, "soft_ids", "soft_w", S, st->tokens, P, G, st->soft_ids, st->soft_w)) != DLM_STATUS_OK)
+    // official-block cache: the tokens of the last forwards (absent: finished blocks taken as exact)
+    st->last_fwd_ids = dlm_xcalloc((size_t)N, sizeof *st->last_fwd_ids);
+    memcpy(st->last_fwd_ids, st->tokens, (size_t)N * sizeof *st->last_fwd_ids);
+    if (get(s, DLM_TK(SESSION, last_fwd_ids)) && (e = get_ids(&w, s, DLM_TK(SESSION, last_fwd_ids), (size_t)G, st->last_fwd_ids + P)) != DLM_STATUS_OK)
+        return e;
+    if (S > 0 && (e = read_soft_inputs(&w, s, DLM_TK(SESSION, soft_ids), DLM_TK(SESSION, soft_w), S, st->tokens, P, G, st->soft_ids, st->soft_w)) != DLM_STATUS_OK)
         return e;
     // KV cache: the inputs of the forward that last refreshed it (prompt positions: the prompt).
     st->cache_ids = dlm_xcalloc((size_t)N, sizeof *st->cache_ids);
-    if (get(s, "cache_len")) {
-        if ((e = get_i(&w, s, "cache_len", 1, N, &st->cache_len)) != DLM_STATUS_OK) return e;
+    if (get(s, DLM_TK(SESSION, cache_len))) {
+        if ((e = get_i(&w, s, DLM_TK(SESSION, cache_len), 1, N, &st->cache_len)) != DLM_STATUS_OK) return e;
         memcpy(st->cache_ids, st->tokens, (size_t)P * sizeof *st->cache_ids);
-        if ((e = get_ids(&w, s, "cache_ids", (size_t)G, st->cache_ids + P)) != DLM_STATUS_OK) return e;
+        if ((e = get_ids(&w, s, DLM_TK(SESSION, cache_ids), (size_t)G, st->cache_ids + P)) != DLM_STATUS_OK) return e;
         int CS = 0;
-        if (get(s, "cache_soft_k") && (e = get_i(&w, s, "cache_soft_k", 1, DLM_SOFT_MAX, &CS)) != DLM_STATUS_OK) return e;
+        if (get(s, DLM_TK(SESSION, cache_soft_k)) && (e = get_i(&w, s, DLM_TK(SESSION, cache_soft_k), 1, DLM_SOFT_MAX, &CS)) != DLM_STATUS_OK) return e;
         if (CS > 0) {
             st->cache_soft_k = CS;
             st->cache_soft_ids = dlm_xcalloc((size_t)N * CS, sizeof *st->cache_soft_ids);
             st->cache_soft_w = dlm_xcalloc((size_t)N * CS, sizeof *st->cache_soft_w);
-            if ((e = read_soft_inputs(&w, s, "cache_soft_ids", "cache_soft_w", CS, st->tokens, P, G, st->cache_soft_ids,
+            if ((e = read_soft_inputs(&w, s, DLM_TK(SESSION, cache_soft_ids), DLM_TK(SESSION, cache_soft_w), CS, st->tokens, P, G, st->cache_soft_ids,
                                       st->cache_soft_w)) != DLM_STATUS_OK)
                 return e;
         }
@@ -792,95 +804,95 @@ dlm_status dlm_trace_read_step(dlm_trace *t, int idx, dlm_step *out, dlm_session
     do {                                          \
         if ((e = (x)) != DLM_STATUS_OK) goto done; \
     } while (0)
-    TRY(get_i(&w, o, "n_blocks", 1, N, &out->n_blocks));
-    TRY(get_i(&w, o, "block_start", 0, N - 1, &out->block_start));
-    TRY(get_i(&w, o, "block_end", out->block_start + 1, N, &out->block_end));
-    TRY(get_double(&w, o, "step_ms", &out->step_ms));
+    TRY(get_i(&w, o, DLM_TK(STEP, n_blocks), 1, N, &out->n_blocks));
+    TRY(get_i(&w, o, DLM_TK(STEP, block_start), 0, N - 1, &out->block_start));
+    TRY(get_i(&w, o, DLM_TK(STEP, block_end), out->block_start + 1, N, &out->block_end));
+    TRY(get_double(&w, o, DLM_TK(STEP, step_ms), &out->step_ms));
     for (int i = 0; i < P; i++) {
         pos[i].token = pos[i].prev_token = h->prompt_ids[i];
         pos[i].state = DLM_POS_PROMPT;
     }
     int K;
-    TRY(get_i(&w, o, "top_k", 1, DLM_SNAPSHOT_TOP_MAX, &K));
+    TRY(get_i(&w, o, DLM_TK(STEP, top_k), 1, DLM_SNAPSHOT_TOP_MAX, &K));
     ids = dlm_xmalloc((size_t)G * (K > DLM_SOFT_MAX ? K : DLM_SOFT_MAX) * sizeof *ids);
     const uint8_t *b;
-    TRY(get_ids(&w, o, "token", (size_t)G, ids));
+    TRY(get_ids(&w, o, DLM_TK(STEP, token), (size_t)G, ids));
     for (int i = 0; i < G; i++) pos[P + i].token = pos[P + i].prev_token = ids[i];
-    TRY(get_bin(&w, o, "state", (size_t)G, &b));
+    TRY(get_bin(&w, o, DLM_TK(STEP, state), (size_t)G, &b));
     for (int i = 0; i < G; i++) {
         if (b[i] >= DLM_POS_STATE_COUNT || b[i] == DLM_POS_PROMPT) {
-            e = bad(&w, "state", "value %u at position %d is not a generation state", b[i], P + i);
+            e = bad(&w, DLM_TK(STEP, state), "value %u at position %d is not a generation state", b[i], P + i);
             goto done;
         }
         pos[P + i].state = b[i];
     }
-    TRY(get_bin(&w, o, "events", (size_t)G, &b));
+    TRY(get_bin(&w, o, DLM_TK(STEP, events), (size_t)G, &b));
     for (int i = 0; i < G; i++) {
         if (b[i] >= 32) {
-            e = bad(&w, "events", "value %u at position %d has unknown bits", b[i], P + i);
+            e = bad(&w, DLM_TK(STEP, events), "value %u at position %d has unknown bits", b[i], P + i);
             goto done;
         }
         pos[P + i].events = b[i];
     }
-    TRY(get_bin(&w, o, "flags", (size_t)G, &b));
+    TRY(get_bin(&w, o, DLM_TK(STEP, flags), (size_t)G, &b));
     for (int i = 0; i < G; i++) {
         if (b[i] > 3) {
-            e = bad(&w, "flags", "value %u at position %d has unknown bits", b[i], P + i);
+            e = bad(&w, DLM_TK(STEP, flags), "value %u at position %d has unknown bits", b[i], P + i);
             goto done;
         }
         pos[P + i].has_dist = b[i] & DLM_TRACE_FLAG_HAS_DIST;
         pos[P + i].stuck = b[i] & DLM_TRACE_FLAG_STUCK;
     }
-    TRY(get_ids(&w, o, "sampled", (size_t)G, ids));
+    TRY(get_ids(&w, o, DLM_TK(STEP, sampled), (size_t)G, ids));
     for (int i = 0; i < G; i++) pos[P + i].sampled = ids[i];
-    TRY(get_bin(&w, o, "p_sampled", (size_t)G * 2, &b));
+    TRY(get_bin(&w, o, DLM_TK(STEP, p_sampled), (size_t)G * 2, &b));
     for (int i = 0; i < G; i++) pos[P + i].p_sampled = dlm_trace_dequant_p(le16(b + 2 * i));
-    TRY(get_bin(&w, o, "p_current", (size_t)G * 2, &b));
+    TRY(get_bin(&w, o, DLM_TK(STEP, p_current), (size_t)G * 2, &b));
     for (int i = 0; i < G; i++) pos[P + i].p_current = dlm_trace_dequant_p(le16(b + 2 * i));
-    TRY(get_bin(&w, o, "entropy", (size_t)G * 2, &b));
+    TRY(get_bin(&w, o, DLM_TK(STEP, entropy), (size_t)G * 2, &b));
     for (int i = 0; i < G; i++) pos[P + i].entropy = dlm_trace_dequant_entropy(le16(b + 2 * i));
-    TRY(get_bin(&w, o, "n_top", (size_t)G, &b));
+    TRY(get_bin(&w, o, DLM_TK(STEP, n_top), (size_t)G, &b));
     for (int i = 0; i < G; i++) {
         if (b[i] > K) {
-            e = bad(&w, "n_top", "%u candidates at position %d, more than top_k %d", b[i], P + i, K);
+            e = bad(&w, DLM_TK(STEP, n_top), "%u candidates at position %d, more than top_k %d", b[i], P + i, K);
             goto done;
         }
         pos[P + i].n_top = b[i];
     }
-    TRY(get_ids(&w, o, "top_id", (size_t)G * K, ids));
-    TRY(get_bin(&w, o, "top_p", (size_t)G * K * 2, &b));
+    TRY(get_ids(&w, o, DLM_TK(STEP, top_id), (size_t)G * K, ids));
+    TRY(get_bin(&w, o, DLM_TK(STEP, top_p), (size_t)G * K * 2, &b));
     for (int i = 0; i < G; i++)
         for (int j = 0; j < pos[P + i].n_top; j++) {
             pos[P + i].top_id[j] = ids[(size_t)i * K + j];
             pos[P + i].top_p[j] = dlm_trace_dequant_p(le16(b + 2 * ((size_t)i * K + j)));
         }
-    const msgpack_object *ch = get(o, "changes");
+    const msgpack_object *ch = get(o, DLM_TK(STEP, changes));
     if (!ch || ch->type != MSGPACK_OBJECT_BIN || ch->via.bin.size % 8 != 0 || ch->via.bin.size / 8 > (uint32_t)G) {
-        e = bad(&w, "changes", "expected (position, previous token) pairs of 8 bytes, at most one per position");
+        e = bad(&w, DLM_TK(STEP, changes), "expected (position, previous token) pairs of 8 bytes, at most one per position");
         goto done;
     }
     for (uint32_t k = 0; k < ch->via.bin.size / 8; k++) {
         const uint8_t *pp = (const uint8_t *)ch->via.bin.ptr + 8 * k;
         uint32_t p = le32(pp), pv = le32(pp + 4);
         if (p < (uint32_t)P || p >= (uint32_t)N || pv >= (uint32_t)h->n_vocab) {
-            e = bad(&w, "changes", "entry %u (position %u, token %u) is out of range", k, p, pv);
+            e = bad(&w, DLM_TK(STEP, changes), "entry %u (position %u, token %u) is out of range", k, p, pv);
             goto done;
         }
         pos[p].prev_token = (int32_t)pv;
     }
-    if (get(o, "soft_k")) {
+    if (get(o, DLM_TK(STEP, soft_k))) {
         int S;
-        TRY(get_i(&w, o, "soft_k", 1, DLM_SOFT_MAX, &S));
-        TRY(get_bin(&w, o, "n_soft", (size_t)G, &b));
+        TRY(get_i(&w, o, DLM_TK(STEP, soft_k), 1, DLM_SOFT_MAX, &S));
+        TRY(get_bin(&w, o, DLM_TK(STEP, n_soft), (size_t)G, &b));
         for (int i = 0; i < G; i++) {
             if (b[i] > S) {
-                e = bad(&w, "n_soft", "%u entries at position %d, more than soft_k %d", b[i], P + i, S);
+                e = bad(&w, DLM_TK(STEP, n_soft), "%u entries at position %d, more than soft_k %d", b[i], P + i, S);
                 goto done;
             }
             pos[P + i].n_soft = b[i];
         }
-        TRY(get_ids(&w, o, "soft_id", (size_t)G * S, ids));
-        TRY(get_bin(&w, o, "soft_w", (size_t)G * S * 2, &b));
+        TRY(get_ids(&w, o, DLM_TK(STEP, soft_id), (size_t)G * S, ids));
+        TRY(get_bin(&w, o, DLM_TK(STEP, soft_w), (size_t)G * S * 2, &b));
         for (int i = 0; i < G; i++)
             for (int j = 0; j < pos[P + i].n_soft; j++) {
                 pos[P + i].soft_id[j] = ids[(size_t)i * S + j];

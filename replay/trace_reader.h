@@ -18,6 +18,7 @@
 
 #include "engine/error.h"
 #include "engine/session.h"
+#include "record/recorder.h"
 #include "record/trace_format.h"
 
 typedef struct dlm_trace dlm_trace;
@@ -31,8 +32,10 @@ typedef struct {
     double forward_ms;
 } dlm_trace_step_info;
 
-// Open and index. Errors (not a trace, newer major version, bad header, empty, a directory) name
-// the file, the byte offset and the field. A truncated or damaged tail is not an error: the steps
+// Open and index. Errors (not a trace, newer major version, bad header, empty, not a regular
+// file, a header claiming more positions than any record holds) name the file, the byte offset
+// and the field. Records must come in order (record k is step k): one out of order ends the
+// readable prefix like damage does. A truncated or damaged tail is not an error: the steps
 // before it are available and dlm_trace_problem() describes it.
 dlm_status dlm_trace_open(const char *path, dlm_trace **out);
 // The same over bytes in memory (copied; `name` is used in messages). For fuzzers and tests.
@@ -46,7 +49,9 @@ const dlm_trace_step_info *dlm_trace_info(const dlm_trace *t, int step);
 // NULL when the file ended cleanly (with or without a footer); else one line about its tail.
 const char *dlm_trace_problem(const dlm_trace *t);
 bool dlm_trace_has_footer(const dlm_trace *t);
-// Pick up records appended since the last scan (a live run writing the file).
+// Pick up records appended since the last scan (a live run writing the file). The file is read
+// into memory, never mapped: if it is cut or rewritten in place, or the path replaced by another
+// file, what was read stays readable and dlm_trace_problem() says what happened.
 dlm_status dlm_trace_refresh(dlm_trace *t);
 
 // Decode step i (0-based) into out (sized for n_tokens), and the session state after it when
@@ -54,6 +59,8 @@ dlm_status dlm_trace_refresh(dlm_trace *t);
 dlm_status dlm_trace_read_step(dlm_trace *t, int i, dlm_step *out, dlm_session_state *state);
 // The encoded bytes of step i (valid until the next refresh or close), to copy into a fork.
 dlm_status dlm_trace_raw_step(const dlm_trace *t, int i, const void **bytes, size_t *n);
+// The trace as the parent of a fork at `step`, for dlm_recorder_open (valid while t is open).
+void dlm_trace_as_parent(const dlm_trace *t, int step, dlm_record_parent *out);
 
 // Canonical spec of a rule index from dlm_trace_step_info.rule ("" if out of range).
 const char *dlm_trace_rule_spec(const dlm_trace *t, int index);

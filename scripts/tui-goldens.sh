@@ -3,7 +3,7 @@
 #
 #   scripts/tui-goldens.sh [--fixtures] [OUT_DIR]
 #
-# Each view (a replay, EvoToken soft tokens, compare, help) at 80x24, 120x40 and 200x60, in 256
+# Each view (a replay, EvoToken soft tokens, compare, help, the rule panel) at 80x24, 120x40 and 200x60, in 256
 # colours (TERM=xterm-256color), 8 colours (TERM=xterm) and none (NO_COLOR=1), into OUT_DIR
 # (default tests/golden/tui). tests/cli/test_tui_golden.sh writes them to a temporary folder and
 # compares. After a deliberate change to what the screen shows, run this and review `git diff`.
@@ -21,7 +21,7 @@ if [ "${1:-}" = "--fixtures" ]; then
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
     "$D" synth --shape tiny --out "$tmp/m" 2>/dev/null
-    cp tests/fuzz/tokenizer.json "$tmp/m/"
+    cp tests/fixtures/tokenizer-tiny.json "$tmp/m/tokenizer.json" # covers the synthetic vocabulary: every answer decodes
     mkdir -p "$F"
     for r in t2m llada evotoken; do
         "$D" run --model "$tmp/m" --prompt 'the and on 123' --gen 32 --block 16 --rule "$r" --threads 1 \
@@ -63,4 +63,5 @@ Right" view "$F/t2m.dlmtrace"
 view evotoken "." view "$F/evotoken.dlmtrace"
 view compare "5" view "$F/t2m.dlmtrace" --compare "$F/llada.dlmtrace"
 view help "?" view "$F/t2m.dlmtrace"
+view params "o" view "$F/t2m.dlmtrace"
 echo "golden screens in $OUT: $(ls "$OUT" | wc -l) files"

@@ -22,5 +22,8 @@ check eval 'ncurses|curses|termkey|tui/|cli/|cuda|cublas|msgpack' 'UI, CUDA, msg
 # No CUDA types in any header outside engine/*.cu{,h}.
 hits=$(grep -nE '\b(cudaStream_t|cublasHandle_t|__half|__nv_bfloat16|cudaError_t)\b' $(find engine record replay tui cli -name '*.h') /dev/null)
 if [ -n "$hits" ]; then echo "lint: CUDA types in public headers:"; echo "$hits" | sed 's/^/  /'; status=1; fi
+# Rules are known through their operations tables (engine/rules/rule.h): no switch on the kind.
+hits=$(grep -rnE 'case +DLM_RULE_[A-Z0-9_]+ *:' engine record replay tui cli eval /dev/null)
+if [ -n "$hits" ]; then echo "lint: a switch on the rule kind (use the rule's operations table):"; echo "$hits" | sed 's/^/  /'; status=1; fi
 [ $status -eq 0 ] && echo "lint: include rules ok"
 exit $status

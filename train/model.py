@@ -107,7 +107,7 @@ class Block(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         d, nh, nkv = cfg["d_model"], cfg["n_heads"], cfg["n_kv_heads"]
-        hd = d // nh
+        hd = cfg.get("head_dim") or d // nh
         self.nh, self.nkv, self.hd = nh, nkv, hd
         eps = cfg["rms_norm_eps"]
         self.attn_norm = RMSNorm(d, eps)
@@ -212,7 +212,7 @@ class LLaDA(nn.Module):
         embedding with the normalised mixture (pass a one-hot weight for hard positions)."""
         x = self.embed(ids, soft_ids, soft_w)
         L = x.shape[1]
-        hd = self.cfg["d_model"] // self.cfg["n_heads"]
+        hd = self.cfg.get("head_dim") or self.cfg["d_model"] // self.cfg["n_heads"]
         if self._rope is None or self._rope[0].shape[0] < L or self._rope[0].device != x.device:
             with torch.autocast(x.device.type, enabled=False):
                 self._rope = rope_tables(max(L, 256), hd, self.cfg["rope_theta"], x.device)

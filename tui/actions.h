@@ -42,6 +42,7 @@
     X(DEMO, "demo", "demo mode: autoplay with captions")                                      \
     X(INSPECTOR, "inspector", "show / hide the position inspector")                           \
     X(HEAT, "heat", "show / hide the heat grid")                                              \
+    X(ZOOM, "zoom", "heat grid: 1-16 steps per row, every step on screen, one row per block") \
     X(CAND, "candidates", "show / hide the candidates grid (top-K of every position)")         \
     X(PROMPT, "prompt", "live: type a new prompt and restart")                                \
     X(REDRAW, "redraw", "redraw the screen")                                                  \

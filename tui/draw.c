@@ -94,42 +94,12 @@ void tui_token_display(const tui_app *app, const dlm_trace *t, int32_t id, tui_t
     tui_render_token(b, len, app->utf8, out);
 }
 
-static bool is_mask_id(const tui_timeline *t, int32_t id) { return id == dlm_trace_header_of(t->trace)->mask_id; }
-static bool is_eos_id(const tui_timeline *t, int32_t id) { return id == dlm_trace_header_of(t->trace)->eos_id; }
-
-// Short description of a rule spec for the status line ("t2m lowprob τ0.3 C1 ρ0.25").
-static void rule_short(const tui_app *app, const char *spec, char *buf, size_t n) {
-    dlm_rule_config r;
-    if (!spec[0] || dlm_rule_parse(spec, &r) != DLM_STATUS_OK || dlm_rule_finalize(&r) != DLM_STATUS_OK) {
-        snprintf(buf, n, "%s", spec[0] ? spec : "?");
-        return;
-    }
-    const char *tau = glyph(app, "τ", "tau"), *rho = glyph(app, "ρ", "rho"), *alpha = glyph(app, "α", "alpha");
-    static const char *const detectors[] = {"lowprob", "t2t-remask", "logitdiff"};
-    switch (r.kind) {
-    case DLM_RULE_LLADA: snprintf(buf, n, "llada %s steps %d", r.remasking ? "random" : "low-conf", r.steps); break;
-    case DLM_RULE_THRESHOLD:
-        if (r.factor > 0) snprintf(buf, n, "threshold factor %g", r.factor);
-        else snprintf(buf, n, "threshold %s%g", tau, r.tau);
-        break;
-    case DLM_RULE_T2T: snprintf(buf, n, "t2t %s %s%g/%g", r.mode ? "S" : "Q", tau, r.tau, r.tau_edit); break;
-    case DLM_RULE_T2M:
-        snprintf(buf, n, "t2m %s %s%g C%d %s%g", detectors[r.detector], tau, r.tau_remask, r.cmax, rho, r.rho_max);
-        break;
-    case DLM_RULE_EVOTOKEN: snprintf(buf, n, "evotoken %s%g k%d", alpha, r.alpha, r.k_soft); break;
-    default: snprintf(buf, n, "%s", spec);
-    }
-    if (r.temperature > 0) snprintf(buf + strlen(buf), n - strlen(buf), " T%g", r.temperature);
-    if (r.cache != DLM_CACHE_NONE) snprintf(buf + strlen(buf), n - strlen(buf), " %s-cache", r.cache == DLM_CACHE_DUAL ? "dual" : "prefix");
-}
-
 // Under a KV cache, a block's later forwards do not recompute every position: those left out
 // still show the block's first forward's prediction.
 static bool prediction_cached(const tui_app *app, const dlm_step *st, int i) {
-    dlm_rule_config r;
-    const char *spec = dlm_trace_rule_spec(app->a.trace, dlm_trace_info(app->a.trace, dlm_player_index(app->a.player))->rule);
-    if (st->step_in_block == 0 || dlm_rule_parse(spec, &r) != DLM_STATUS_OK || r.cache == DLM_CACHE_NONE) return false;
-    return i < st->block_start || (r.cache == DLM_CACHE_DUAL && i >= st->block_end);
+    const dlm_rule_config *r = &app->view.rule;
+    if (st->step_in_block == 0 || !app->view.rule_ok || r->cache == DLM_CACHE_NONE) return false;
+    return i < st->block_start || (r->cache == DLM_CACHE_DUAL && i >= st->block_end);
 }
 
 // ---- status line -------------------------------------------------------------------------------------
@@ -143,12 +113,12 @@ static void draw_status(tui_app *app) {
     int n = dlm_trace_n_steps(t->trace), cur = dlm_player_index(t->player);
     char rule[128], buf[512];
     const dlm_trace_step_info *in = cur >= 0 ? dlm_trace_info(t->trace, cur) : NULL;
-    rule_short(app, in ? dlm_trace_rule_spec(t->trace, in->rule) : h->rule_spec, rule, sizeof rule);
+    snprintf(rule, sizeof rule, "%s", app->view.rule_text); // the view's: A's current step
     if (t->live && in && cur == n - 1) { // after a fork the next step runs under the new rule: say so
         char next[512], nshort[128];
         dlm_rule_format(tui_live_rule(t->live), next, sizeof next);
         if (strcmp(next, dlm_trace_rule_spec(t->trace, in->rule)) != 0) {
-            rule_short(app, next, nshort, sizeof nshort);
+            tui_rule_short(app, next, nshort, sizeof nshort);
             snprintf(rule + strlen(rule), sizeof rule - strlen(rule), " %s %s", glyph(app, "→", "->"), nshort);
         }
     }
@@ -182,10 +152,6 @@ static void draw_status(tui_app *app) {
 
 // ---- canvas ----------------------------------------------------------------------------------------------
 
-typedef struct {
-    int line, col, width;
-} cell_pos;
-
 // Style of a position on the canvas.
 static int canvas_attr(const tui_app *app, const tui_timeline *t, const dlm_step *st, int i, bool diff) {
     const dlm_pos_info *p = &st->pos[i];
@@ -208,21 +174,6 @@ static int canvas_attr(const tui_app *app, const tui_timeline *t, const dlm_step
     return a;
 }
 
-static void cell_text(const tui_app *app, const tui_timeline *t, const dlm_pos_info *p, tui_token_text *tt) {
-    if (p->events & DLM_EVENT_REMASK) {
-        tui_render_token(glyph(app, "×", "x"), strlen(glyph(app, "×", "x")), app->utf8, tt);
-    } else if (p->state == DLM_POS_SOFT_MASK) { // before the mask id test: a soft mask holds the mask id too
-        tui_render_token(glyph(app, "░", "~"), strlen(glyph(app, "░", "~")), app->utf8, tt);
-    } else if (p->state == DLM_POS_MASK || is_mask_id(t, p->token)) {
-        tui_render_token(glyph(app, "·", "_"), strlen(glyph(app, "·", "_")), app->utf8, tt);
-    } else if (is_eos_id(t, p->token)) { // end-of-text padding: one narrow cell, not 13 columns each
-        tui_render_token(glyph(app, "∎", "$"), strlen(glyph(app, "∎", "$")), app->utf8, tt);
-    } else {
-        tui_token_display(app, t->trace, p->token, tt);
-        if (tt->width == 0) tui_render_token(glyph(app, "∅", "0"), strlen(glyph(app, "∅", "0")), app->utf8, tt);
-    }
-}
-
 int tui_step_search(const tui_app *app, const tui_timeline *t, const dlm_step *st, unsigned char *starts, unsigned char *covered) {
     int P = st->prompt_len, G = st->n_tokens - P;
     if (G <= 0 || !app->search[0]) return 0;
@@ -230,60 +181,12 @@ int tui_step_search(const tui_app *app, const tui_timeline *t, const dlm_step *s
     size_t *lens = dlm_xcalloc((size_t)G, sizeof *lens);
     for (int i = 0; i < G; i++) {
         const dlm_pos_info *p = &st->pos[P + i];
-        if (p->state == DLM_POS_MASK || p->state == DLM_POS_SOFT_MASK || is_mask_id(t, p->token)) continue;
+        if (p->state == DLM_POS_MASK || p->state == DLM_POS_SOFT_MASK || tui_is_mask_id(t, p->token)) continue;
         texts[i] = dlm_trace_token(t->trace, p->token, &lens[i]);
     }
     int found = tui_text_search(texts, lens, G, app->search, starts, covered);
     free(texts);
     free(lens);
-    return found;
-}
-
-// Where each generated position goes on a canvas W columns wide (cells[i - prompt_len], may be
-// NULL): wrapped by display width, keeping newlines. Returns the number of lines. The one
-// description of the canvas layout: drawing, scrolling, the mouse and the screen layout use it.
-static int canvas_cells(const tui_app *app, const tui_timeline *t, const dlm_step *st, int W, cell_pos *cells) {
-    tui_token_text tt;
-    int line = 0, col = 0, P = st->prompt_len;
-    if (W < 1) W = 1;
-    for (int i = P; i < st->n_tokens; i++) {
-        cell_text(app, t, &st->pos[i], &tt);
-        int w = tt.width < W ? tt.width : W;
-        if (col > 0 && col + w > W) line++, col = 0;
-        if (cells) cells[i - P] = (cell_pos){line, col, w};
-        col += w;
-        if (tt.newline && st->pos[i].state != DLM_POS_MASK) line++, col = 0;
-    }
-    return st->n_tokens > P ? line + 1 : 0;
-}
-
-int tui_canvas_lines(const tui_app *app, int w) {
-    const dlm_step *st = dlm_player_step(app->a.player);
-    return st ? canvas_cells(app, &app->a, st, w, NULL) : 1;
-}
-
-int tui_canvas_line_of(const tui_app *app, int pos) {
-    const dlm_step *st = dlm_player_step(app->a.player);
-    if (!st || pos < st->prompt_len || pos >= st->n_tokens) return 0;
-    cell_pos *cells = dlm_xcalloc((size_t)(st->n_tokens - st->prompt_len), sizeof *cells);
-    canvas_cells(app, &app->a, st, app->L.canvas.w, cells);
-    int line = cells[pos - st->prompt_len].line;
-    free(cells);
-    return line;
-}
-
-int tui_canvas_pos_at(const tui_app *app, int line, int col) {
-    const dlm_step *st = dlm_player_step(app->a.player);
-    if (!st) return -1;
-    int P = st->prompt_len, G = st->n_tokens - P, found = -1;
-    cell_pos *cells = dlm_xcalloc((size_t)(G > 0 ? G : 1), sizeof *cells);
-    canvas_cells(app, &app->a, st, app->L.canvas.w, cells);
-    for (int g = 0; g < G; g++)
-        if (cells[g].line == line && (found < 0 || col >= cells[g].col)) {
-            if (col < cells[g].col && found >= 0) break;
-            found = P + g; // the last cell starting at or before col on that line
-        }
-    free(cells);
     return found;
 }
 
@@ -297,7 +200,7 @@ static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_tim
         int cur = dlm_player_index(t->player), n = dlm_trace_n_steps(t->trace);
         const dlm_trace_step_info *in = cur >= 0 ? dlm_trace_info(t->trace, cur) : NULL;
         char rs[128];
-        rule_short(app, in ? dlm_trace_rule_spec(t->trace, in->rule) : h->rule_spec, rs, sizeof rs);
+        tui_rule_short(app, in ? dlm_trace_rule_spec(t->trace, in->rule) : h->rule_spec, rs, sizeof rs);
         if (cur >= 0) snprintf(title, sizeof title, "%s %s %s %s step %d/%d", t->label, glyph(app, "·", "|"), rs, glyph(app, "·", "|"), cur, n - 1);
         else snprintf(title, sizeof title, "%s %s %s %s no step yet", t->label, glyph(app, "·", "|"), rs, glyph(app, "·", "|"));
     } else {
@@ -317,9 +220,15 @@ static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_tim
     }
     const dlm_step *ost = other ? dlm_player_step(other->player) : NULL;
     int P = h->prompt_len, N = h->n_tokens, G = N - P;
-    cell_pos *cells = dlm_xcalloc((size_t)G, sizeof *cells);
+    // A's layout comes from the view (built for this frame at this width); B lays out its own.
     tui_token_text tt;
-    canvas_cells(app, t, st, r.w, cells);
+    tui_cell_pos *own = NULL;
+    const tui_cell_pos *cells = t == &app->a ? tui_view_cells(app, r.w) : NULL;
+    if (!cells) {
+        own = dlm_xcalloc((size_t)G, sizeof *own);
+        tui_canvas_layout(app, t, st, r.w, own);
+        cells = own;
+    }
     int body_h = r.h - 1;
     if (primary) { // keep the selection visible
         int sl = app->sel >= P && app->sel < N ? cells[app->sel - P].line : 0;
@@ -331,10 +240,10 @@ static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_tim
     unsigned char *starts = dlm_xmalloc((size_t)G + 1), *covered = dlm_xmalloc((size_t)G + 1);
     if (!tui_step_search(app, t, st, starts, covered)) memset(covered, 0, (size_t)G + 1);
     for (int i = P; i < N; i++) {
-        cell_pos c = cells[i - P];
+        tui_cell_pos c = cells[i - P];
         if (c.line < top || c.line >= top + body_h) continue;
         const dlm_pos_info *p = &st->pos[i];
-        cell_text(app, t, p, &tt);
+        tui_cell_text(app, t, p, &tt);
         bool diff = ost && ost->n_tokens == st->n_tokens && ost->pos[i].token != p->token;
         int a = canvas_attr(app, t, st, i, diff);
         if (covered[i - P]) a = role(TUI_ROLE_MATCH);
@@ -343,7 +252,7 @@ static void draw_canvas(tui_app *app, tui_rect r, tui_timeline *t, const tui_tim
     }
     free(starts);
     free(covered);
-    free(cells);
+    free(own);
 }
 
 // ---- heat grid -----------------------------------------------------------------------------------------
@@ -355,62 +264,135 @@ static const char *metric_name(tui_metric m) {
 
 // The steps x positions grid of one trajectory. The primary one (A) moves the shared viewport
 // to keep the cursor in view; B, in compare mode, shows the same steps and positions.
+int tui_heat_zoom(const tui_app *app, int rows) {
+    int n = dlm_trace_n_steps(app->a.trace);
+    if (app->heat_zoom > 0) return app->heat_zoom;
+    int z = rows > 0 ? (n + rows - 1) / rows : 1; // fit: every step on screen
+    return z > 0 ? z : 1;
+}
+
+bool tui_heat_group(const tui_app *app, tui_timeline *t, int rows, int g, int *s0, int *s1) {
+    int n = dlm_trace_n_steps(t->trace);
+    if (g < 0) return false;
+    if (app->heat_zoom < 0) { // one row per block (read from the index: the player must not move)
+        int i = 0;
+        while (i < n && dlm_trace_info(t->trace, i)->block != g) i++;
+        if (i >= n) return false;
+        *s0 = i;
+        while (i < n && dlm_trace_info(t->trace, i)->block == g) i++;
+        *s1 = i;
+        return true;
+    }
+    int z = tui_heat_zoom(app, rows);
+    *s0 = g * z, *s1 = *s0 + z < n ? *s0 + z : n;
+    return *s0 < n;
+}
+
+// The row group of a step.
+static int heat_group_of(const tui_app *app, tui_timeline *t, int rows, int step) {
+    if (step < 0) return 0;
+    if (app->heat_zoom < 0) {
+        int g = 0, s0, s1;
+        while (tui_heat_group(app, t, rows, g, &s0, &s1) && s1 <= step) g++;
+        return g;
+    }
+    return step / tui_heat_zoom(app, rows);
+}
+
+static int heat_n_groups(const tui_app *app, tui_timeline *t, int rows) {
+    int n = dlm_trace_n_steps(t->trace);
+    if (app->heat_zoom < 0) return n ? heat_group_of(app, t, rows, n - 1) + 1 : 0;
+    int z = tui_heat_zoom(app, rows);
+    return (n + z - 1) / z;
+}
+
 static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
     if (!r.h || !r.w) return;
     const dlm_trace_header *h = dlm_trace_header_of(t->trace);
-    int P = h->prompt_len, G = h->n_tokens - P, n = dlm_trace_n_steps(t->trace), cur = dlm_player_index(t->player);
-    const int margin = 6, cols = r.w - margin, rows = r.h - 1;
+    int P = h->prompt_len, G = h->n_tokens - P, cur = dlm_player_index(t->player);
+    const int margin = 6, cols = r.w - margin, rows = r.h - 2; // title and ruler lines
     if (cols < 1 || rows < 1) return;
+    // Rows are groups of z steps (z = 1: every step); a group shows its last step, with the
+    // remasks, edits and stuck flags of all its steps.
+    int z = tui_heat_zoom(app, rows), gcur = heat_group_of(app, t, rows, cur), n_groups = heat_n_groups(app, t, rows);
     int sp = app->sel - P;
     if (primary) {
         if (sp < app->heat_left) app->heat_left = sp;
         if (sp >= app->heat_left + cols) app->heat_left = sp - cols + 1;
         if (app->heat_left > G - cols) app->heat_left = G - cols;
         if (app->heat_left < 0) app->heat_left = 0;
-        if (cur < app->heat_top) app->heat_top = cur;
-        if (cur >= app->heat_top + rows) app->heat_top = cur - rows + 1;
+        if (gcur < app->heat_top) app->heat_top = gcur;
+        if (gcur >= app->heat_top + rows) app->heat_top = gcur - rows + 1;
+        if (app->heat_top > n_groups - rows) app->heat_top = n_groups - rows;
         if (app->heat_top < 0) app->heat_top = 0;
     }
-    char buf[256];
-    snprintf(buf, sizeof buf, " %sheat: %s (low%shigh)  steps %s positions %s  [m]etric %s",
-             app->compare ? (primary ? "A " : "B ") : "", metric_name(app->metric),
-             glyph(app, "→", "->"), glyph(app, "↓", "down"), glyph(app, "→", "right"),
-             app->focus == FOCUS_HEAT ? "[focused]" : "");
+    char buf[256], zs[32];
+    if (app->heat_zoom < 0) snprintf(zs, sizeof zs, "blocks");
+    else if (z == 1) snprintf(zs, sizeof zs, "steps");
+    else snprintf(zs, sizeof zs, "%d steps/row", z);
+    snprintf(buf, sizeof buf, " %sheat: %s  %s %s  [m]etric [z]oom%s", app->compare ? (primary ? "A " : "B ") : "",
+             metric_name(app->metric), zs, glyph(app, "↓", "down"), app->focus == FOCUS_HEAT ? " [focused]" : "");
     int x = put(r.y, r.x, r.w, role(TUI_ROLE_TITLE), buf);
     // Without colour the levels are glyphs; the legend after the title uses the cells' ramp.
     static const char *const ramp_ascii[8] = {" ", ".", ":", "-", "=", "+", "*", "#"};
     static const char *const ramp_utf8[8] = {" ", "·", "░", "░", "▒", "▒", "▓", "█"};
-    for (int l = 0; l < TUI_HEAT_LEVELS && x + 2 + l < r.w; l++) {
-        if (tui_theme_depth() == TUI_COLOR_NONE)
-            put(r.y, r.x + x + 1 + l, 1, A_NORMAL, app->utf8 ? ramp_utf8[l] : ramp_ascii[l]);
-        else
-            fill(r.y, r.x + x + 1 + l, 1, role((tui_role)(TUI_ROLE_HEAT0 + l)));
+    if (x + 2 + TUI_HEAT_LEVELS + 6 < r.w) {
+        x += put(r.y, r.x + x, r.w - x, role(TUI_ROLE_DIM), "  low");
+        for (int l = 0; l < TUI_HEAT_LEVELS; l++) {
+            if (tui_theme_depth() == TUI_COLOR_NONE)
+                put(r.y, r.x + x + l, 1, A_NORMAL, app->utf8 ? ramp_utf8[l] : ramp_ascii[l]);
+            else
+                fill(r.y, r.x + x + l, 1, role((tui_role)(TUI_ROLE_HEAT0 + l)));
+        }
+        put(r.y, r.x + x + TUI_HEAT_LEVELS, r.w - x - TUI_HEAT_LEVELS, role(TUI_ROLE_DIM), "high");
+    }
+    // Position ruler: the generated-position index every 10 columns, the cursor's column marked.
+    fill(r.y + 1, r.x, r.w, role(TUI_ROLE_DIM));
+    put(r.y + 1, r.x, margin, role(TUI_ROLE_DIM), "  pos");
+    for (int cc = 0; cc < cols && app->heat_left + cc < G; cc++) {
+        int i = app->heat_left + cc;
+        if (i == sp) put(r.y + 1, r.x + margin + cc, 1, role(TUI_ROLE_CURSOR), glyph(app, "▼", "v"));
+        else if (i % 10 == 0) {
+            snprintf(buf, sizeof buf, "%d", i);
+            if (cc + (int)strlen(buf) <= cols && !(sp > i && sp < i + (int)strlen(buf))) put(r.y + 1, r.x + margin + cc, (int)strlen(buf), role(TUI_ROLE_DIM), buf);
+        } else if (i % 5 == 0) put(r.y + 1, r.x + margin + cc, 1, role(TUI_ROLE_DIM), glyph(app, "·", "."));
     }
     int cell = app->metric == METRIC_CONF ? CELL_CONF : app->metric == METRIC_PCUR ? CELL_PCUR
                : app->metric == METRIC_MARGIN ? CELL_MARGIN : CELL_ENTROPY;
     bool mono = tui_theme_depth() == TUI_COLOR_NONE;
+    uint8_t *ev = dlm_xmalloc((size_t)(G > 0 ? G : 1) * 2);
     for (int rr = 0; rr < rows; rr++) {
-        int s = app->heat_top + rr;
-        int y = r.y + 1 + rr;
-        if (s >= n) break;
-        snprintf(buf, sizeof buf, "%s%4d", s == cur ? glyph(app, "▶", ">") : " ", s);
-        put(y, r.x, margin, role(s == cur ? TUI_ROLE_TITLE : TUI_ROLE_DIM), buf);
+        int g = app->heat_top + rr, s0, s1;
+        int y = r.y + 2 + rr;
+        if (!tui_heat_group(app, t, rows, g, &s0, &s1)) break;
+        int s = s1 - 1;
+        bool here = cur >= s0 && cur < s1;
+        if (here) s = cur; // the cursor's group shows the current step
+        snprintf(buf, sizeof buf, "%s%4d", here ? glyph(app, "▶", ">") : " ", s0);
+        put(y, r.x, margin, role(here ? TUI_ROLE_TITLE : TUI_ROLE_DIM), buf);
         const uint8_t *row = tui_timeline_row(t, s);
         if (!row) continue;
+        // events and stuck flags of every step in the group
+        memset(ev, 0, (size_t)(G > 0 ? G : 1) * 2);
+        for (int ss = s0; ss < s1; ss++) {
+            const uint8_t *rw = tui_timeline_row(t, ss);
+            for (int i = 0; rw && i < G; i++) ev[2 * i] |= rw[(size_t)i * CELL_BYTES + CELL_EVENTS], ev[2 * i + 1] |= rw[(size_t)i * CELL_BYTES + CELL_FLAGS];
+        }
         for (int cc = 0; cc < cols && app->heat_left + cc < G; cc++) {
             int i = app->heat_left + cc;
             const uint8_t *c = row + (size_t)i * CELL_BYTES;
             int level = c[cell] * TUI_HEAT_LEVELS / 256;
-            const char *g = mono ? (app->utf8 ? ramp_utf8[level] : ramp_ascii[level]) : " ";
+            const char *gl = mono ? (app->utf8 ? ramp_utf8[level] : ramp_ascii[level]) : " ";
             int a = mono ? (int)A_NORMAL : role((tui_role)(TUI_ROLE_HEAT0 + level));
-            if (!(c[CELL_FLAGS] & 1)) g = " ", a = mono ? (int)A_NORMAL : role(TUI_ROLE_NORMAL); // no distribution
-            if (c[CELL_EVENTS] & DLM_EVENT_REMASK) g = "x";
-            else if (c[CELL_EVENTS] & DLM_EVENT_EDIT) g = "e";
-            else if (c[CELL_FLAGS] & 2) g = "!";
-            if (s == cur && i == sp) a |= A_REVERSE, g = mono ? "@" : g[0] == ' ' ? "+" : g;
-            put(y, r.x + margin + cc, 1, a, g);
+            if (!(c[CELL_FLAGS] & 1)) gl = " ", a = mono ? (int)A_NORMAL : role(TUI_ROLE_NORMAL); // no distribution
+            if (ev[2 * i] & DLM_EVENT_REMASK) gl = "x";
+            else if (ev[2 * i] & DLM_EVENT_EDIT) gl = "e";
+            else if (ev[2 * i + 1] & 2) gl = "!";
+            if (here && i == sp) a |= A_REVERSE, gl = mono ? "@" : gl[0] == ' ' ? "+" : gl;
+            put(y, r.x + margin + cc, 1, a, gl);
         }
     }
+    free(ev);
 }
 
 // ---- candidates grid -----------------------------------------------------------------------------------
@@ -418,7 +400,7 @@ static void draw_heat(tui_app *app, tui_rect r, tui_timeline *t, bool primary) {
 // Rows the candidates grid wants for a step: a ruler, the top-K, the EOS row, the soft-input row
 // (EvoToken traces).
 static bool cand_soft(const tui_app *app, const dlm_step *st) {
-    if (dlm_trace_header_of(app->a.trace)->rule.kind == DLM_RULE_EVOTOKEN) return true;
+    if (dlm_rule_has_soft_states(dlm_trace_header_of(app->a.trace)->rule.kind)) return true;
     for (int i = st ? st->prompt_len : 0; st && i < st->n_tokens; i++)
         if (st->pos[i].n_soft) return true;
     return false;
@@ -478,8 +460,8 @@ static void draw_candidates(tui_app *app, tui_rect r) {
         const dlm_pos_info *p = &st->pos[i];
         for (int k = 0; k < K && k < p->n_top && p->has_dist; k++) {
             tui_token_text tt;
-            if (is_mask_id(t, p->top_id[k])) snprintf(tt.text, sizeof tt.text, "[MASK]");
-            else if (is_eos_id(t, p->top_id[k])) snprintf(tt.text, sizeof tt.text, "%s", glyph(app, "∎eos", "$eos"));
+            if (tui_is_mask_id(t, p->top_id[k])) snprintf(tt.text, sizeof tt.text, "[MASK]");
+            else if (tui_is_eos_id(t, p->top_id[k])) snprintf(tt.text, sizeof tt.text, "%s", glyph(app, "∎eos", "$eos"));
             else tui_token_display(app, t->trace, p->top_id[k], &tt);
             bool held = p->top_id[k] == p->token && p->state != DLM_POS_MASK && p->state != DLM_POS_SOFT_MASK;
             char cell[64], text[48];
@@ -498,7 +480,7 @@ static void draw_candidates(tui_app *app, tui_rect r) {
             // p(EOS): exact when it is among the top-K, else below the K-th probability
             float pe = -1;
             for (int k = 0; k < p->n_top; k++)
-                if (is_eos_id(t, p->top_id[k])) pe = p->top_p[k];
+                if (tui_is_eos_id(t, p->top_id[k])) pe = p->top_p[k];
             if (pe >= 0) snprintf(buf, sizeof buf, "%.3f", pe);
             else snprintf(buf, sizeof buf, "<%.3f", p->n_top ? p->top_p[p->n_top - 1] : 1.0);
             put(y_eos, x, cw - 1, pe >= 0 && !mono ? role((tui_role)(TUI_ROLE_HEAT0 + heat_level(pe))) : role(TUI_ROLE_DIM), buf);
@@ -506,7 +488,7 @@ static void draw_candidates(tui_app *app, tui_rect r) {
         if (soft_row && y_soft < r.y + r.h && p->n_soft) {
             float wm = 0;
             for (int k = 0; k < p->n_soft; k++)
-                if (is_mask_id(t, p->soft_id[k])) wm += p->soft_w[k];
+                if (tui_is_mask_id(t, p->soft_id[k])) wm += p->soft_w[k];
             snprintf(buf, sizeof buf, "%.3f", wm);
             put(y_soft, x, cw - 1, role(TUI_ROLE_SOFT), buf);
         }
@@ -539,7 +521,7 @@ static void draw_inspector(tui_app *app, tui_rect r) {
              i >= st->block_start && i < st->block_end ? "  active block" : "",
              prediction_cached(app, st, i) ? "  cached: as at block start" : "");
     put(y++, x, w, role(TUI_ROLE_TITLE), buf);
-    if (is_mask_id(t, p->token)) snprintf(tt.text, sizeof tt.text, "[MASK]");
+    if (tui_is_mask_id(t, p->token)) snprintf(tt.text, sizeof tt.text, "[MASK]");
     else tui_token_display(app, t->trace, p->token, &tt);
     snprintf(buf, sizeof buf, "%s  '%s'  #%d", dlm_pos_state_name(p->state), tt.text, p->token);
     put(y++, x, w, role(TUI_ROLE_NORMAL), buf);
@@ -548,7 +530,7 @@ static void draw_inspector(tui_app *app, tui_rect r) {
         for (int b = 0; b < 5; b++)
             if (p->events & (1 << b)) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", buf[0] ? ", " : "", dlm_event_name(b));
         if (p->prev_token != p->token) {
-            if (is_mask_id(t, p->prev_token)) snprintf(t2.text, sizeof t2.text, "[MASK]");
+            if (tui_is_mask_id(t, p->prev_token)) snprintf(t2.text, sizeof t2.text, "[MASK]");
             else tui_token_display(app, t->trace, p->prev_token, &t2);
             snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ": was '%s'", t2.text);
         }
@@ -557,7 +539,7 @@ static void draw_inspector(tui_app *app, tui_rect r) {
     // Every number below comes from one forward pass: this step's, or under a KV cache possibly
     // the block's first one. It saw the token the position held before this step's decision
     // (prev_token), so p(held) is about that token, not about one committed by this step.
-    bool held_mask = is_mask_id(t, p->prev_token);
+    bool held_mask = tui_is_mask_id(t, p->prev_token);
     const char *fwd = prediction_cached(app, st, i) ? "block start's forward (cached)" : "this step's forward";
     if (p->has_dist && y < r.y + r.h) {
         tui_token_display(app, t->trace, p->sampled, &t2);
@@ -576,7 +558,7 @@ static void draw_inspector(tui_app *app, tui_rect r) {
         }
         put(y++, x, w, role(TUI_ROLE_DIM), "top candidates:");
         for (int k = 0; k < p->n_top && y < r.y + r.h; k++) {
-            if (is_mask_id(t, p->top_id[k])) snprintf(t2.text, sizeof t2.text, "[MASK]");
+            if (tui_is_mask_id(t, p->top_id[k])) snprintf(t2.text, sizeof t2.text, "[MASK]");
             else tui_token_display(app, t->trace, p->top_id[k], &t2);
             char name[40], bar[256];
             tui_text_clip(t2.text, 12, name, sizeof name);
@@ -592,7 +574,7 @@ static void draw_inspector(tui_app *app, tui_rect r) {
         put(y++, x, w, role(TUI_ROLE_SOFT), "soft input fed this step:");
         for (int k = 0; k < p->n_soft && y < r.y + r.h; k++) {
             if (p->soft_w[k] == 0) continue;
-            if (is_mask_id(t, p->soft_id[k])) snprintf(t2.text, sizeof t2.text, "[MASK]");
+            if (tui_is_mask_id(t, p->soft_id[k])) snprintf(t2.text, sizeof t2.text, "[MASK]");
             else tui_token_display(app, t->trace, p->soft_id[k], &t2);
             snprintf(buf, sizeof buf, "  %-12s %5.3f", t2.text, p->soft_w[k]);
             put(y++, x, w, role(TUI_ROLE_SOFT), buf);
@@ -633,11 +615,8 @@ static void draw_inspector(tui_app *app, tui_rect r) {
     // Stuck verdict with the numbers behind it: a test of the token the forward saw, so it does not
     // apply to a position that held [MASK] (one this step just committed, say).
     if (y < r.y + r.h && p->has_dist && i >= h->prompt_len) {
-        const char *spec = dlm_trace_rule_spec(t->trace, dlm_trace_info(t->trace, cur)->rule);
-        dlm_rule_config rc;
         double eps = 0.05, tau = 0.5;
-        if (dlm_rule_parse(spec, &rc) == DLM_STATUS_OK && dlm_rule_finalize(&rc) == DLM_STATUS_OK)
-            eps = rc.stuck_eps, tau = dlm_rule_stuck_tau(&rc);
+        if (app->view.rule_ok) eps = app->view.rule.stuck_eps, tau = dlm_rule_stuck_tau(&app->view.rule);
         float maxp = p->n_top ? p->top_p[0] : 0;
         int a = role(p->stuck ? TUI_ROLE_STUCK : TUI_ROLE_DIM);
         // The engine's test (session.c): committed before this step, in the active block, p(held)

@@ -9,14 +9,15 @@
 #include <unistd.h>
 
 #include "engine/util.h"
-#include "record/trace_writer.h"
+#include "record/recorder.h"
+#include "replay/trace_reader.h"
 
 enum { WORK_IDLE, WORK_RUNNING, WORK_DONE, WORK_FAILED };
 
 struct tui_live {
     tui_live_config   cfg;
     dlm_session      *s;
-    dlm_trace_writer *w;
+    dlm_recorder     *rec;
     char             *path;
     bool              temp;
     dlm_step         *st;
@@ -40,11 +41,8 @@ static void *worker(void *arg) {
         l->cancel = 0;
         dlm_status st = dlm_session_step(l->s, l->st);
         if (st == DLM_STATUS_OK) {
-            dlm_session_state state;
-            dlm_session_export(l->s, &state);
-            st = dlm_trace_writer_append(l->w, l->st, &state);
-            dlm_session_state_free(&state);
-            if (st == DLM_STATUS_OK && dlm_session_done(l->s)) st = dlm_trace_writer_close(l->w), l->w = NULL;
+            st = dlm_recorder_step(l->rec, l->s, l->st);
+            if (st == DLM_STATUS_OK && dlm_session_done(l->s)) st = dlm_recorder_close(l->rec), l->rec = NULL;
         }
         if (st != DLM_STATUS_OK) snprintf(l->err, sizeof l->err, "%s", dlm_error_message());
         atomic_store(&l->work, st == DLM_STATUS_OK ? WORK_DONE : WORK_FAILED);
@@ -73,25 +71,11 @@ static tui_live *start(tui_live *l, dlm_trace *parent, int fork_step) {
         tui_live_free(l);
         return NULL;
     }
-    dlm_trace_header h;
-    dlm_trace_header_from_session(&h, l->cfg.model, l->s, l->cfg.prompt_text, l->cfg.tok_path, l->cfg.backend->device);
-    if (parent) {
-        const dlm_trace_header *ph = dlm_trace_header_of(parent);
-        snprintf(h.parent, sizeof h.parent, "%s", dlm_trace_path(parent));
-        h.parent_step = fork_step;
-        h.rule = ph->rule;
-        snprintf(h.rule_spec, sizeof h.rule_spec, "%s", ph->rule_spec);
-        if (!h.prompt_text && ph->prompt_text) h.prompt_text = dlm_xstrdup(ph->prompt_text);
-    }
-    dlm_status st = dlm_trace_writer_open(l->path, &h, l->cfg.tok, &l->w);
-    dlm_trace_header_free(&h);
-    for (int i = 0; st == DLM_STATUS_OK && parent && i <= fork_step; i++) {
-        const void *bytes;
-        size_t n;
-        st = dlm_trace_raw_step(parent, i, &bytes, &n);
-        if (st == DLM_STATUS_OK) st = dlm_trace_writer_append_raw(l->w, bytes, n);
-    }
-    if (st != DLM_STATUS_OK) {
+    dlm_record_parent p;
+    if (parent) dlm_trace_as_parent(parent, fork_step, &p);
+    dlm_record_opts o = {.prompt_text = l->cfg.prompt_text, .tok_path = l->cfg.tok_path, .device = l->cfg.backend->device,
+                         .tok = l->cfg.tok, .parent = parent ? &p : NULL};
+    if (dlm_recorder_open(l->path, l->cfg.model, l->s, &o, &l->rec) != DLM_STATUS_OK) {
         tui_live_free(l);
         return NULL;
     }
@@ -147,7 +131,7 @@ void tui_live_free(tui_live *l) {
         pthread_mutex_destroy(&l->mu);
         pthread_cond_destroy(&l->cv);
     }
-    if (l->w) dlm_trace_writer_close(l->w); // a footer even for an unfinished run: it ended cleanly
+    dlm_recorder_close(l->rec); // a footer even for an unfinished run: it ended cleanly
     if (l->temp && l->path) unlink(l->path);
     free(l->path);
     dlm_step_free(l->st);

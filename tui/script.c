@@ -7,7 +7,8 @@
 //   click COL ROW      a left mouse press at 0-based screen column COL, row ROW
 //   size COLS ROWS     resize the screen
 //   wait               until no live step is running or queued and autoplay has stopped
-//   screen NAME        write the screen to DIR/NAME.txt (text, then its colours; see below)
+//   screen NAME        write the screen to DIR/NAME.txt (text, then the style of every cell)
+//   export svg|html F  write the screen as it is now to the file F, with its colours
 // Errors name the script line and end the run with status 2. The screen starts at 80x24 (or
 // $COLUMNS x $LINES); colours follow $TERM and NO_COLOR like a real terminal. The bytes the
 // terminal would have received go to DIR/terminal.out (to check escape sequences).
@@ -42,6 +43,27 @@ static void attrs_text(int a, char *buf, size_t n) {
         if (a & names[i].bit) snprintf(buf + strlen(buf), n - strlen(buf), " %s", names[i].name);
 }
 
+bool tui_screen_cell_at(int y, int x, tui_screen_cell *out) {
+    cchar_t cc;
+    wchar_t wch[CCHARW_MAX + 1] = {0};
+    attr_t a = 0;
+    short pair_short = 0;
+    int pair = 0;
+    memset(out, 0, sizeof *out);
+    out->fg = out->bg = -1;
+    out->width = 1;
+    if (mvin_wch(y, x, &cc) == ERR || getcchar(&cc, wch, &a, &pair_short, &pair) == ERR) return false;
+    if (!pair) pair = pair_short;
+    out->attrs = (int)(a & (A_BOLD | A_DIM | A_UNDERLINE | A_REVERSE | A_ITALIC));
+    if (pair > 0) extended_pair_content(pair, &out->fg, &out->bg);
+    // A wide character fills two cells: curses repeats it in the second, which callers skip.
+    out->width = wch[0] && wcwidth(wch[0]) == 2 ? 2 : 1;
+    size_t nb = wch[0] ? wcrtomb(out->text, wch[0], &(mbstate_t){0}) : (size_t)-1;
+    if (nb == (size_t)-1 || nb >= sizeof out->text) nb = 1, out->text[0] = ' ';
+    out->text[nb] = 0;
+    return true;
+}
+
 bool tui_screen_dump(const char *path, const char *mode) {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -57,31 +79,21 @@ bool tui_screen_dump(const char *path, const char *mode) {
         char line[8192];
         size_t len = 0;
         for (int x = 0; x < cols; x++) {
-            cchar_t cc;
-            wchar_t wch[CCHARW_MAX + 1] = {0};
-            attr_t a = 0;
-            short pair_short = 0;
-            int pair = 0;
+            tui_screen_cell c;
             char *m = &map[(size_t)y * (size_t)(cols + 1) + (size_t)x];
-            if (mvin_wch(y, x, &cc) == ERR || getcchar(&cc, wch, &a, &pair_short, &pair) == ERR) {
+            if (!tui_screen_cell_at(y, x, &c)) {
                 line[len++] = '?';
                 *m = '?';
                 continue;
             }
-            if (!pair) pair = pair_short;
-            dump_style s = {-1, -1, (int)(a & (A_BOLD | A_DIM | A_UNDERLINE | A_REVERSE | A_ITALIC))};
-            if (pair > 0) extended_pair_content(pair, &s.fg, &s.bg);
+            dump_style s = {c.fg, c.bg, c.attrs};
             int k = 0;
             while (k < n_styles && memcmp(&styles[k], &s, sizeof s) != 0) k++;
             if (k == n_styles && n_styles < (int)sizeof styles / (int)sizeof styles[0]) styles[n_styles++] = s;
             *m = k < n_styles ? style_letters[k] : '+';
-            // A wide character fills two cells: curses repeats it in the second, which we skip.
-            int w = wch[0] ? wcwidth(wch[0]) : 1;
-            char mb[MB_LEN_MAX * 2 + 1];
-            size_t nb = wch[0] ? wcrtomb(mb, wch[0], &(mbstate_t){0}) : (size_t)-1;
-            if (nb == (size_t)-1) mb[0] = ' ', nb = 1;
-            if (len + nb < sizeof line) memcpy(line + len, mb, nb), len += nb;
-            if (w == 2 && x + 1 < cols) {
+            size_t nb = strlen(c.text);
+            if (len + nb < sizeof line) memcpy(line + len, c.text, nb), len += nb;
+            if (c.width == 2 && x + 1 < cols) { // a wide character fills two cells
                 x++;
                 map[(size_t)y * (size_t)(cols + 1) + (size_t)x] = *m;
             }
@@ -180,6 +192,20 @@ int tui_script_run(tui_app *app, const char *script, const char *dump_dir, const
             free(file);
             if (!ok) {
                 tui_app_fail(app, "%s", dlm_error_message());
+                status = 2;
+                break;
+            }
+        } else if (strcmp(cmd, "export") == 0) { // export svg|html FILE: a still of the screen
+            char fmt[16], file[512];
+            if (sscanf(arg, "%15s %511s", fmt, file) != 2 || (strcmp(fmt, "svg") != 0 && strcmp(fmt, "html") != 0)) {
+                tui_app_fail(app, "%s:%d: export svg|html FILE", script, lineno);
+                status = 2;
+                break;
+            }
+            settle(app);
+            tui_app_frame(app);
+            if (!tui_export_still(app, fmt, file)) {
+                tui_app_fail(app, "%s:%d: %s", script, lineno, dlm_error_message());
                 status = 2;
                 break;
             }

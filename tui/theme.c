@@ -165,6 +165,7 @@ dlm_status tui_theme_load(const char *name, tui_theme *out) {
 // ---- terminal side --------------------------------------------------------------------------------
 
 static tui_color_depth depth;
+static void xterm_rgb(int idx, int *r, int *g, int *b);
 static int role_attr[TUI_ROLE_COUNT];
 
 tui_color_depth tui_theme_depth(void) { return depth; }
@@ -183,6 +184,11 @@ tui_color_depth tui_theme_detect_depth(bool no_color) {
     if (COLORS >= 256) return TUI_COLOR_256;
     if (COLORS >= 16) return TUI_COLOR_16;
     return TUI_COLOR_8;
+}
+
+void tui_color_rgb(int c, int *r, int *g, int *b) {
+    if (depth == TUI_COLOR_DIRECT || c > 255) *r = (c >> 16) & 255, *g = (c >> 8) & 255, *b = c & 255; // direct colour
+    else xterm_rgb(c < 0 ? 0 : c, r, g, b);
 }
 
 static void xterm_rgb(int idx, int *r, int *g, int *b) { // the standard xterm palette

@@ -62,7 +62,9 @@ void tui_theme_apply(const tui_theme *t, tui_color_depth depth);
 // The curses attribute for a role (colour pair and attributes). Valid after tui_theme_apply.
 int tui_theme_attr(tui_role role);
 tui_color_depth tui_theme_depth(void);
-const char *tui_color_depth_name(tui_color_depth d); // "none", "8", "16", "256", "direct"
+const char *tui_color_depth_name(tui_color_depth d);
+// A colour as curses has it (0..255 indexed in the xterm palette, or direct 0xrrggbb) as RGB.
+void tui_color_rgb(int c, int *r, int *g, int *b); // "none", "8", "16", "256", "direct"
 const char *tui_role_name(tui_role role);
 
 #endif

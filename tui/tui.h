@@ -37,14 +37,20 @@ typedef struct {
     int                  start_step;
     const char          *script;       // script mode: keys from this file, no terminal (tui/script.c)
     const char          *dump_dir;     // script mode: write screens here
+    const char          *export_format; // "cast", "svg" or "html": write export_path instead of opening a screen
+    const char          *export_path;
+    bool                 loop;         // replay: after the last step, start again (kiosks); implies demo
 } tui_opts;
 
 // Run until the user quits. Returns the process exit status; prints a one-line reason on error.
 int tui_main(const tui_opts *o);
 
 // Benchmark: open `trace`, draw `frames` full frames at `cols` x `rows` into an off-screen
-// terminal (output to /dev/null), each after seeking to a pseudo-random step. Reports the mean
-// milliseconds per frame and per seek (decode of one step). Returns false with a message on error.
-bool tui_bench_render(const char *trace, int cols, int rows, int frames, double *ms_frame, double *ms_seek);
+// terminal (output to /dev/null), each after seeking to a pseudo-random step, alternately with
+// and without the candidates grid (so the two means share the machine's load). Reports the mean
+// milliseconds per frame with it, per frame without it, and per seek (decode of one step).
+// Returns false with a message on error.
+bool tui_bench_render(const char *trace, int cols, int rows, int frames, double *ms_frame, double *ms_frame_nocand,
+                      double *ms_seek);
 
 #endif

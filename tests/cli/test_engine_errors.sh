@@ -19,7 +19,7 @@ expect_error "adapter for another model" "lora_A.weight' must be a float \[8, 64
 # Broken configs.
 printf '{"hidden_size": 64,' >"$TMP/model/config.json"
 expect_error "config not json" "model/config.json: not valid JSON" "$DLMSCOPE" logits --model "$TMP/model" --ids 1
-printf '{"hidden_size": 99999999, "num_attention_heads": 8}' >"$TMP/model/config.json"
+printf '{"model_type": "llada", "hidden_size": 99999999, "num_attention_heads": 8}' >"$TMP/model/config.json"
 expect_error "absurd config" "config.json: field 'hidden_size' = 99999999 is out of range" "$DLMSCOPE" logits --model "$TMP/model" --ids 1
 sed 's/"hidden_size": 64/"hidden_size": 128/' $M/config.json >"$TMP/model/config.json"
 expect_error "shape mismatch" "model.safetensors: tensor 'model.transformer.[a-z._0-9]+' has shape \[[0-9, ]+\], config.json implies" \

@@ -3,7 +3,7 @@
 M=tests/fixtures/models/mha-bf16
 P='--prompt-ids 12,7,99,5'
 expect_error "no prompt" "--prompt TEXT or --prompt-ids IDS is required" "$DLMSCOPE" run --model $M
-expect_error "unknown rule" "--rule: unknown rule 'nope' \(rules: llada, threshold, t2t, t2m, evotoken\)" "$DLMSCOPE" run --model $M $P --rule nope
+expect_error "unknown rule" "--rule: unknown rule 'nope' \(rules: llada, threshold, t2t, t2m, evotoken[,)]" "$DLMSCOPE" run --model $M $P --rule nope
 expect_error "unknown param" "rule t2m has no parameter 'alpha'" "$DLMSCOPE" run --model $M $P --rule t2m:alpha=0.3
 expect_error "alpha range" "alpha=1.5: expected a number in \[0, 1\)" "$DLMSCOPE" run --model $M $P --rule evotoken:alpha=1.5
 expect_error "tau range" "tau=2: expected a number in \[0, 1\]" "$DLMSCOPE" run --model $M $P --rule threshold:tau=2

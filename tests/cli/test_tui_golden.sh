@@ -16,5 +16,5 @@ for g in tests/golden/tui/*.txt; do
     fi
     n=$((n + 1))
 done
-[ "$n" -ge 36 ] && ok || fail "only $n golden screens in tests/golden/tui"
+[ "$n" -ge 45 ] && ok || fail "only $n golden screens in tests/golden/tui"
 finish

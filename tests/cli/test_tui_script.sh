@@ -6,7 +6,7 @@ export LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
 unset NO_COLOR COLUMNS LINES
 
 "$DLMSCOPE" synth --shape tiny --out "$TMP/m" 2>/dev/null || fail "synth"
-cp tests/fuzz/tokenizer.json "$TMP/m/"
+cp tests/fixtures/tokenizer-tiny.json "$TMP/m/tokenizer.json" # the fuzz tokenizer with ids up to the synthetic vocabulary (384), so every answer decodes
 PROMPT='the and on 123'
 for r in t2m evotoken llada; do
     "$DLMSCOPE" run --model "$TMP/m" --prompt "$PROMPT" --gen 32 --block 16 --rule $r --record "$TMP/$r.dlmtrace" >/dev/null 2>&1 ||
@@ -152,6 +152,49 @@ scr candclick "size 120 40
 click $((6 + 9 * 3 + 2)) $((cy + 1))
 screen s" "$DLMSCOPE" view "$TMP/evotoken.dlmtrace"
 has "a click in the candidates grid selects that position" "$TMP/candclick/s.txt" "position $((P + 3)) \(gen 3\)"
+
+# ---- export: an asciinema v2 recording of the replay and stills that keep the colours; --loop ----
+expect_ok "export cast" "$DLMSCOPE" view "$TMP/t2m.dlmtrace" --step 5 --export cast --out "$TMP/t.cast"
+t2m_steps=$("$DLMSCOPE" trace info "$TMP/t2m.dlmtrace" | sed -n 's/^steps      \([0-9]*\) .*/\1/p')
+head -n 1 "$TMP/t.cast" | grep -q '^{"version": 2, "width": 120, "height": 40' && ok || fail "cast header: $(head -n 1 "$TMP/t.cast")"
+[ "$(grep -c '^\[[0-9.]*, "o", "' "$TMP/t.cast")" -eq $((t2m_steps - 5)) ] && ok || fail "cast: expected one frame per step from 5"
+grep -q '38;5;' "$TMP/t.cast" && ok || fail "cast: no 256-colour codes"
+expect_ok "export svg" "$DLMSCOPE" view "$TMP/t2m.dlmtrace" --export svg --out "$TMP/t.svg"
+grep -q '^<svg ' "$TMP/t.svg" && grep -q 'fill="#' "$TMP/t.svg" && grep -q '</svg>' "$TMP/t.svg" && ok || fail "svg"
+expect_ok "export html" "$DLMSCOPE" view "$TMP/t2m.dlmtrace" --export html --out "$TMP/t.html"
+grep -q '<pre' "$TMP/t.html" && grep -q 'background:#' "$TMP/t.html" && grep -q 'dlmscope' "$TMP/t.html" && ok || fail "html"
+expect_error "export format" "unknown format 'gif'" "$DLMSCOPE" view "$TMP/t2m.dlmtrace" --export gif --out "$TMP/x"
+scr loop 'Escape
+G
+.
+screen s' "$DLMSCOPE" view "$TMP/t2m.dlmtrace" --loop
+has "--loop: past the last step comes the first" "$TMP/loop/s.txt" "step 0/"
+
+# ---- canvas navigation: down a line and back up lands where it started ----
+scr updown 'size 41 30
+G
+j
+screen down
+k
+screen up' "$DLMSCOPE" view "$TMP/t2m.dlmtrace" --compare "$TMP/llada.dlmtrace" # 20-column panes: 2 lines
+hasnt "j moves to the next line" "$TMP/updown/down.txt" "position $P \(gen 0\)"
+has "k comes back" "$TMP/updown/up.txt" "position $P \(gen 0\)"
+
+# ---- heat grid zoom: N steps per row, every step, one row per block; the step stays put ----
+scr zoom 'size 120 40
+5
+z
+screen z2
+z z z z
+screen fit
+z
+screen blocks' "$DLMSCOPE" view "$TMP/t2m.dlmtrace"
+st5=$(text_of "$TMP/zoom/z2.txt" | sed -n 's/.*│ step \([0-9]*\)\/.*/\1/p' | head -n 1)
+has "zoom 2" "$TMP/zoom/z2.txt" "heat: confidence +2 steps/row"
+has "zoom: every step on screen" "$TMP/zoom/fit.txt" "every step on screen"
+has "zoom: one row per block" "$TMP/zoom/blocks.txt" "heat: confidence +blocks"
+has "zooming does not move the step" "$TMP/zoom/blocks.txt" "│ step $st5/"
+has "a row per block: block 1 starts a row" "$TMP/zoom/blocks.txt" "^(▶| ) +$("$DLMSCOPE" trace dump "$TMP/t2m.dlmtrace" | grep -m1 '^step [0-9]*  block 1 ' | awk '{print $2}') "
 
 # ---- script errors name the line ----
 printf '.\nnot-a-key\n' >"$TMP/bad.script"

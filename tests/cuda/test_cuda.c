@@ -66,6 +66,15 @@ static const model_case MODELS[] = {
      {.d = 256, .n_heads = 1, .n_kv_heads = 1, .n_layers = 1, .d_ff = 256, .n_vocab = 512, .dtype = "F16", .seed = 6}},
     {"tied hd32", NULL, 200, 1.0,
      {.d = 64, .n_heads = 2, .n_kv_heads = 2, .n_layers = 2, .d_ff = 128, .n_vocab = 400, .tied = true, .seed = 7}},
+    // The other families' layer switches, in their own tensor layout (engine/arch.c).
+    {"dream gqa bf16 (q/k/v bias, shifted logits)", NULL, 96, 1.0,
+     {.d = 64, .n_heads = 4, .n_kv_heads = 2, .n_layers = 2, .d_ff = 96, .n_vocab = 300, .dtype = "BF16", .seed = 8, .family = "dream"}},
+    {"a2d-qwen3 tied (QK-norm)", NULL, 96, 1.0,
+     {.d = 64, .n_heads = 4, .n_kv_heads = 2, .n_layers = 2, .d_ff = 96, .n_vocab = 300, .tied = true, .seed = 9, .family = "a2d-qwen3"}},
+    {"sdar f32 (QK-norm, block-causal)", NULL, 96, 1.0,
+     {.d = 64, .n_heads = 2, .n_kv_heads = 1, .n_layers = 2, .d_ff = 96, .n_vocab = 300, .seed = 10, .family = "sdar"}},
+    {"fixture dream-f32", "tests/fixtures/models/dream-f32", 48, 2.5, {0}},
+    {"fixture sdar-bf16", "tests/fixtures/models/sdar-bf16", 48, 2.5, {0}},
     {"fixture mha-bf16", "tests/fixtures/models/mha-bf16", 48, 2.5, {0}},
     {"fixture gqa-f16", "tests/fixtures/models/gqa-f16", 48, 2.5, {0}},
     {"fixture gqa-f32 hd8", "tests/fixtures/models/gqa-f32", 48, 2.5, {0}},
@@ -345,6 +354,47 @@ static void check_cache(engines *e, int L, int start, int end, int cache, int bl
     inputs_free(&in);
 }
 
+// SDAR's block cache (DLM_CACHE_BLOCK): store the prompt's whole blocks, then per block a few
+// cached passes over it with changing tokens and a storing pass once it is final; the cache grows
+// (keeping what it holds) as the canvas does. Every row of each pass is compared, so rows served
+// from the kept hidden states are too.
+static void check_block_cache(engines *e, int L, int B) {
+    const dlm_config *c = &e->model->cfg;
+    inputs in;
+    inputs_make(&in, c, L, 0);
+    dlm_sample_opts o = dlm_sample_opts_default();
+    o.top_k = 5;
+    dlm_row_summary *cpu = dlm_xcalloc((size_t)L, sizeof *cpu), *gpu = dlm_xcalloc((size_t)L, sizeof *gpu);
+    char label[96], what[192];
+    snprintf(label, sizeof label, "block cache, B=%d, L=%d", B, L);
+    snprintf(what, sizeof what, "%s: %s", e->mc->name, label);
+    stats st = {0};
+    int kept = B; // the prompt's whole block
+    dlm_forward_args a = args_of(&in);
+    a.block_size = B, a.cache = DLM_CACHE_BLOCK, a.cache_key = 0xb10c;
+    a.n_tokens = kept, a.n_rows = kept, a.active_start = 0, a.active_end = kept, a.cache_refresh = true, a.cache_store = true;
+    run_both(e, &a, &o, cpu, gpu, what);
+    compare_rows(what, cpu, gpu, kept, 1.0, &st);
+    for (; kept + B <= L; kept += B) {
+        a.cache_refresh = false, a.cache_store = false;
+        a.n_tokens = a.n_rows = kept + B, a.active_start = kept, a.active_end = kept + B;
+        for (int round = 0; round < 3; round++) {
+            for (int i = kept; i < kept + B; i++)
+                if (rnd() % 3 == 0) in.ids[i] = (int32_t)(rnd() % (uint32_t)c->n_vocab);
+            run_both(e, &a, &o, cpu, gpu, what);
+            compare_rows(what, cpu, gpu, kept + B, 1.0, &st);
+            compare_argmax(what, cpu, gpu, kept + B);
+        }
+        a.cache_store = true; // the block is final: keep it
+        run_both(e, &a, &o, cpu, gpu, what);
+        compare_rows(what, cpu, gpu, kept + B, 1.0, &st);
+    }
+    assert_int_equal(e->gpu->cache.len, e->cpu->cache.len);
+    report(e->mc->name, label, &st);
+    free(cpu), free(gpu);
+    inputs_free(&in);
+}
+
 static void expect_same_error(engines *e, const dlm_forward_args *a, const dlm_sample_opts *o, const char *what) {
     dlm_row_summary sum[64];
     dlm_status s1 = dlm_backend_forward(e->cpu, a, o, sum);
@@ -415,6 +465,7 @@ static void test_model(void **state) {
     check_cache(&e, 45, 16, 24, DLM_CACHE_DUAL, 0, 3);
     check_cache(&e, L_long, L_long / 3 / B * B, L_long / 3 / B * B + B, DLM_CACHE_DUAL, B, 0);
     check_cache(&e, L_long, L_long / 2 / B * B, L_long / 2 / B * B + B, DLM_CACHE_PREFIX, B, 2);
+    check_block_cache(&e, 40, 8);
     check_errors_and_repeat(&e);
     engines_close(&e);
 }

@@ -404,7 +404,7 @@ def config_json(spec):
             "activation_type": "silu", "block_type": "llama", "layer_norm_type": "rms",
         }
     return {
-        "model_type": "llama", "architectures": ["LlamaForCausalLM"],
+        "model_type": "llada", "architectures": ["LLaDAModelLM"],  # LLaDA names with Llama-style keys
         "hidden_size": s["d"], "num_attention_heads": s["nh"], "num_key_value_heads": s["nkv"],
         "num_hidden_layers": s["nl"], "intermediate_size": s["dff"], "vocab_size": s["V"],
         "rope_theta": spec["theta"], "rms_norm_eps": spec["eps"], "max_position_embeddings": 256,

@@ -110,7 +110,9 @@ def forward_cached(w, cfg, ids, dt, block=0, soft=None, active=None, cache=None)
     cache None: a full forward that returns (logits [L, V], cache), the cache holding every layer's
     post-RoPE K and V and the final hidden states. Otherwise only positions active = (q0, q1) are
     recomputed; they attend to their own fresh K/V and to the cache's everywhere else, and rows
-    outside [q0, q1) report the refreshing pass's prediction."""
+    outside [q0, q1) report the refreshing pass's prediction. A cache shorter than ids (the T2M
+    repository's block cache, cropped to q0 = the block start) is extended by the recomputed
+    positions instead. Either way the updated cache is returned with the logits."""
     d, nh, nkv, hd, nl = (cfg[k] for k in ("d", "nh", "nkv", "hd", "nl"))
     eps, theta = cfg["eps"], cfg["theta"]
     L = len(ids)
@@ -149,6 +151,9 @@ def forward_cached(w, cfg, ids, dt, block=0, soft=None, active=None, cache=None)
         v = (h @ w[b + "v_proj.weight"].T).view(n, nkv, hd).transpose(0, 1)
         if cache is None:
             K, V = k, v
+        elif cache["kv"][i][0].shape[1] < L:  # extend a prefix cache: keys [0, q0) kept, [q0, L) fresh
+            assert q1 == L
+            K, V = torch.cat([cache["kv"][i][0][:, :q0], k], 1), torch.cat([cache["kv"][i][1][:, :q0], v], 1)
         else:
             K, V = cache["kv"][i][0].clone(), cache["kv"][i][1].clone()
             K[:, q0:q1], V[:, q0:q1] = k, v
@@ -163,10 +168,12 @@ def forward_cached(w, cfg, ids, dt, block=0, soft=None, active=None, cache=None)
             @ w[b + "ff_out.weight"].T
     if cache is None:
         hidden = x
-        cache = {"kv": kv, "hidden": x}
     else:
-        hidden = cache["hidden"].clone()
+        hidden = torch.zeros(L, x.shape[1], dtype=x.dtype)
+        n_old = min(L, cache["hidden"].shape[0])
+        hidden[:n_old] = cache["hidden"][:n_old]
         hidden[q0:q1] = x
+    cache = {"kv": kv, "hidden": hidden}
     return rms(hidden, w[mf.P + "ln_f.weight"]) @ w[mf.P + "ff_out.weight"].T, cache
 
 
@@ -254,6 +261,7 @@ class Run:
         self.M, self.V = model.mask, model.V
         self.step = 0
         self.lines = []
+        self.probs = []          # per step: the confidence c of each block position (LLaDA2.1 loop)
         self.margins = {}        # kind -> (min value, where)
         self.info = {}           # informational minima (not used to reject)
         self.events = {}
@@ -285,9 +293,22 @@ class Run:
 
     def forward_block(self, x, bs, be, first, block=0, soft=None):
         """A forward for a step of the block [bs, be): full without a cache; with one, the block's
-        first forward refreshes it and later ones recompute [bs, len(x)) (prefix) or [bs, be) (dual)."""
+        first forward refreshes it and later ones recompute [bs, len(x)) (prefix) or [bs, be) (dual).
+        official-block transcribes the T2M repository's LLaDA2MoeModelLM.generate (synsis/remasked_DLM,
+        research notes 5): the run's very first forward is a full one over x[:we] that keeps every
+        key and value; every later forward crops that cache to the block start and runs the block
+        alone on top of it, appending the block's keys and values. A finished block therefore stays
+        in the cache as its last forward saw it (stale when the block ended through max_post)."""
         if self.cache == "none":
             return self.forward(x, block, soft)
+        if self.cache == "official-block":
+            assert block and len(x) == be
+            if self.kv is None:
+                logits, self.kv = self.m.logits_cached(x, block, soft, self.f32, None, None)
+            else:
+                crop = {"kv": [(K[:, :bs], V[:, :bs]) for K, V in self.kv["kv"]], "hidden": self.kv["hidden"][:bs]}
+                logits, self.kv = self.m.logits_cached(x, block, soft, self.f32, (bs, be), crop)
+            return logits
         if first:
             logits, self.kv = self.m.logits_cached(x, block, soft, self.f32, None, None)
             return logits
@@ -333,7 +354,9 @@ def schedule(n, spb):
 
 
 def rule_llada(r, B, steps, remasking="low_confidence"):
-    """LLaDA (section 2): fixed spb = steps/nb forwards per block, LLaDA transfer schedule."""
+    """LLaDA (section 2): fixed spb = steps/nb forwards per block, LLaDA transfer schedule.
+    remasking="margin" is dlmscope's `margin` rule: the same loop, masks ranked by p1 - p2 of the
+    noise-free softmax (Dream's topk_margin confidence, research notes 1.2)."""
     P, G, M = r.P, r.G, r.M
     assert G % B == 0
     nb = G // B
@@ -351,9 +374,16 @@ def rule_llada(r, B, steps, remasking="low_confidence"):
             for q in cand:
                 if remasking == "random":
                     conf[q] = rng_uniform(r.seed, r.step, q, r.V)
+                elif remasking == "margin":
+                    top2 = np.sort(softmax(logits[q]))[-2:]
+                    conf[q] = float(top2[1] - top2[0])
                 else:
                     conf[q] = float(softmax(logits[q])[smp[q][0]])
             order = order_desc(conf, cand)
+            if remasking == "margin":  # does the margin choose other positions than p1 would?
+                p1 = {q: float(softmax(logits[q]).max()) for q in cand}
+                if set(order[:ntt[i]]) != set(order_desc(p1, cand)[:ntt[i]]):
+                    r.ev("margin_order_differs")
             k = ntt[i]
             if 0 < k < len(order) and remasking != "random":
                 r.margin("topk", conf[order[k - 1]] - conf[order[k]], "pos %d/%d" % (order[k - 1], order[k]))
@@ -368,14 +398,18 @@ def rule_llada(r, B, steps, remasking="low_confidence"):
     r.finish(x)
 
 
-def rule_threshold(r, B, tau=0.9, factor=None):
-    """Fast-dLLM confidence threshold (3.1) or factor (3.2) decoding, no cache."""
+def rule_threshold(r, B, tau=0.9, factor=None, fastdllm_nfe=False):
+    """Fast-dLLM confidence threshold (3.1) or factor (3.2) decoding. fastdllm_nfe: the June 2025
+    cached loops (generate_with_prefix_cache / generate_with_dual_cache: `while True: nfe += 1;
+    forward; commit; if no mask in the block: break` after the refreshing forward) run one cached
+    forward even when the refreshing forward filled the block; it commits nothing."""
     P, G, M = r.P, r.G, r.M
     assert G % B == 0
     x = r.prompt + [M] * G
     for b in range(G // B):
         bs, be = P + b * B, P + (b + 1) * B
         first = True
+        n_fwd = 0
         while any(x[q] == M for q in range(bs, be)):
             if r.step > 4 * G:
                 raise RuntimeError("threshold: no progress")
@@ -416,6 +450,11 @@ def rule_threshold(r, B, tau=0.9, factor=None):
             r.evmax("max_commits_per_step", len(commit))
             if len(commit) > 1:
                 r.ev("multi_commit_steps")
+            r.trace(x, b)
+            n_fwd += 1
+        if fastdllm_nfe and n_fwd == 1:  # the first forward filled the block: one more, committing nothing
+            r.forward_block(x, bs, be, False)
+            r.ev("extra_forwards")
             r.trace(x, b)
     r.finish(x)
 
@@ -475,6 +514,7 @@ def rule_llada2(r, B, kind, mode="q", tau=None, tau_edit=None, max_post=16, eos_
             prob = {q: softmax(logits[q] / r.T if r.T > 0 else logits[q]) for q in pos}
             x0 = {q: smp[q][0] for q in pos}
             c = {q: float(prob[q][x0[q]]) for q in pos}
+            r.probs.append("step %d : %s" % (r.step, " ".join("%d:%.9f" % (q, c[q]) for q in pos)))
             old = list(x)
             # M2T
             m2t = [q for q in act if c[q] > mtau]
@@ -661,6 +701,10 @@ CASES = [
          run=lambda r: rule_llada(r, 8, 12), need={}),
     dict(name="llada-gqa-32", model="gqa-f32", spec="llada", G=32, B=16, P=10, steps=32,
          run=lambda r: rule_llada(r, 16, 32), need={}),
+    dict(name="margin", model="gqa-f32", spec="margin", G=16, B=8, P=6, steps=8,
+         run=lambda r: rule_llada(r, 8, 8, "margin"), need={"margin_order_differs": 1}),
+    dict(name="margin-t05", model="mha-bf16", spec="margin", G=16, B=8, P=5, steps=4, T=0.5,
+         run=lambda r: rule_llada(r, 8, 4, "margin"), need={"margin_order_differs": 1}),
     dict(name="threshold-tau09", model="gqa-f16", spec="threshold:tau=0.9", G=16, B=8, P=8,
          run=lambda r: rule_threshold(r, 8, 0.9), need={"commits_at_or_above_tau": 2}),
     dict(name="threshold-tau03", model="gqa-f32", spec="threshold:tau=0.3", G=24, B=8, P=5,
@@ -698,9 +742,25 @@ CASES = [
          cache="dual", run=lambda r: rule_llada(r, 8, 12), need={}),
     dict(name="threshold-dual-cache", model="gqa-f16", spec="threshold:tau=0.5,cache=dual", G=24, B=8, P=5,
          cache="dual", run=lambda r: rule_threshold(r, 8, 0.5), need={"multi_commit_steps": 1}),
+    dict(name="threshold-prefix-cache-fastdllm-nfe", model="gqa-f32", spec="threshold:tau=0.2,cache=prefix,fastdllm_nfe=1",
+         G=16, B=4, P=6, cache="prefix", run=lambda r: rule_threshold(r, 4, 0.2, fastdllm_nfe=True),
+         need={"extra_forwards": 1, "multi_commit_steps": 1}),
     dict(name="t2t-q-bc8-prefix-cache", model="mha-bf16", spec="t2t:mode=q,cache=prefix", G=16, B=8, P=5,
          block_causal=8, cache="prefix", run=lambda r: rule_llada2(r, 8, "t2t", mode="q", block_causal=8),
          need={"edits": 1}),
+    # The T2M repository's block cache (cache=official-block): finished blocks stay in the cache as
+    # their last forward saw them. The cases require a block ended by max_post (the stale case) and
+    # a trajectory that differs from the exact loop's.
+    dict(name="t2t-s-official-block", model="mha-bf16", spec="t2t:mode=s,max_post=2,eos_stop=0,cache=official-block",
+         G=16, B=8, P=10, block_causal=8, cache="official-block", differs_from_exact=True, probs=True,
+         run=lambda r: rule_llada2(r, 8, "t2t", mode="s", max_post=2, eos_stop=0, block_causal=8),
+         need={"max_post_reached": 1, "edits": 1}),
+    dict(name="t2m-official-block", model="gqa-f32",
+         spec="t2m:detector=lowprob,tau_remask=0.4,cmax=2,max_post=1,eos_stop=0,cache=official-block",
+         G=16, B=8, P=9, block_causal=8, cache="official-block", differs_from_exact=True, probs=True,
+         run=lambda r: rule_llada2(r, 8, "t2m", detector="lowprob", tau_remask=0.4, cmax=2, max_post=1, eos_stop=0,
+                                   block_causal=8),
+         need={"max_post_reached": 1, "remasks": 1}),
     dict(name="evotoken-t0", model="mha-bf16", spec="evotoken:k_soft=3,alpha=0.7", G=16, B=8, P=6, steps=8,
          run=lambda r: rule_evotoken(r, 8, 8, 3, 0.7), need={"hist_best_token_changes": 1}),
     dict(name="evotoken-t05", model="gqa-f32", spec="evotoken:k_soft=3,alpha=0.7", G=16, B=8, P=5, steps=8,
@@ -725,8 +785,8 @@ def hash_name(s):
     return h
 
 
-def run_case(case, model, prompt, seed, f32, flip=False):
-    r = Run(model, prompt, case["G"], case.get("T", 0.0), seed, f32, flip, case.get("cache", "none"))
+def run_case(case, model, prompt, seed, f32, flip=False, cache=None):
+    r = Run(model, prompt, case["G"], case.get("T", 0.0), seed, f32, flip, cache or case.get("cache", "none"))
     case["run"](r)
     return r
 
@@ -809,6 +869,8 @@ DEFINITIONS = """## Points of the rule definitions a C implementation must match
   except in the t2t/t2m (LLaDA2.1) loop, where it is the probability under softmax(logits / T).
 - llada: ntt from the masks of the block at block start, remainder to the early steps; exactly
   steps/nb forwards per block; top-ntt[i] masked block positions by confidence (ties: lowest position).
+- margin: the llada loop with the masks ranked by p1 - p2 (the two largest probabilities of the
+  noise-free softmax), ties to the lowest position; the committed token is the sampled one.
 - threshold: the top candidate is always committed, the others iff conf >= tau (non-strict).
   factor F: thr[0] = -1, thr[i] = 1 - F/(i+2); first i with sorted_conf[i] < thr[i], else N-1;
   i == 0 or i == N-1 -> i + 1; commit the top i.
@@ -854,6 +916,13 @@ def check_cache(path):
     ids2[9] = m.mask
     lc, _ = m.logits_cached(ids2, 0, None, False, (8, 12), cache)
     assert np.abs(lc - mf.forward_a(m.w, m.cfg, ids2).numpy()).max() > 1e-6, "a changed input must change the result"
+    # Extending a block-causal prefix cache (official-block) is exact: the cache of ids[:12] cropped
+    # to 8, extended by [8, 16), gives the full pass over ids[:16] on those rows.
+    _, c12 = m.logits_cached(ids[:12], 4, None, False, None, None)
+    crop = {"kv": [(K[:, :8], V[:, :8]) for K, V in c12["kv"]], "hidden": c12["hidden"][:8]}
+    lx, cx = m.logits_cached(ids[:16], 4, None, False, (8, 16), crop)
+    assert np.abs(lx[8:16] - mf.forward_a(m.w, m.cfg, ids[:16], 4).numpy()[8:16]).max() < 1e-10, "cache extension"
+    assert cx["kv"][0][0].shape[1] == 16
 
 
 def main():
@@ -870,7 +939,7 @@ def main():
     for f in os.listdir(outdir):
         if only:  # regenerate just those cases (the README table keeps its rows)
             continue
-        if f.endswith(".args") or f.endswith(".expected") or f == "README.md":
+        if f.endswith(".args") or f.endswith(".expected") or f.endswith(".probs") or f == "README.md":
             os.remove(os.path.join(outdir, f))
     rows = []
     for case in CASES:
@@ -893,6 +962,9 @@ def main():
             if not satisfied(case, r):
                 why["events"] = why.get("events", 0) + 1
                 continue
+            if case.get("differs_from_exact") and run_case(case, model, prompt, seed, False, cache="none").lines == r.lines:
+                why["same as the exact loop"] = why.get("same as the exact loop", 0) + 1
+                continue
             r32 = run_case(case, model, prompt, seed, True)
             if r32.lines != r.lines:
                 why["float32 replay differs"] = why.get("float32 replay differs", 0) + 1
@@ -910,6 +982,9 @@ def main():
             f.write(args_line(case, rel_root, prompt, seed) + "\n")
         with open(os.path.join(outdir, name + ".expected"), "w") as f:
             f.write("\n".join(r.lines) + "\n")
+        if case.get("probs"):  # per-step probabilities, for tests/cli/test_official_block_probs.sh
+            with open(os.path.join(outdir, name + ".probs"), "w") as f:
+                f.write("\n".join(r.probs) + "\n")
         kind = min(r.margins, key=lambda kk: r.margins[kk][0])
         ev = ", ".join("%s %d" % (k, v) for k, v in sorted(r.events.items()))
         extra = ""

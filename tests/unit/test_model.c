@@ -49,7 +49,7 @@ static void test_config_llada_and_llama_keys(void **state) {
     assert_true(c.rope_theta == 500000.0f);
     assert_false(c.tied_embeddings);
 
-    const char *llama = "{\"hidden_size\": 64, \"num_attention_heads\": 8, \"num_key_value_heads\": 2,"
+    const char *llama = "{\"model_type\": \"a2d-llama\", \"hidden_size\": 64, \"num_attention_heads\": 8, \"num_key_value_heads\": 2,"
                         " \"num_hidden_layers\": 3, \"intermediate_size\": 96, \"vocab_size\": 100,"
                         " \"max_position_embeddings\": 256, \"tie_word_embeddings\": true, \"eos_token_id\": [7, 8]}";
     assert_int_equal(dlm_config_parse(llama, "config.json", &c), DLM_STATUS_OK);
@@ -122,6 +122,110 @@ static void test_load_errors(void **state) {
     assert_null(dlm_model_load("/definitely/not/here", NULL));
     EXPECT_MSG("/definitely/not/here");
     free(md);
+}
+
+// The issue-12 repro: a LLaDA checkpoint with a q_proj.bias no part of the LLaDA forward uses
+// loaded and ran with silently wrong logits. Now every tensor must be claimed by the family.
+static void test_unclaimed_tensor_refused(void **state) {
+    char *md = subdir("qbias");
+    tu_model_spec m = tu_small_spec();
+    m.extra_tensor = "model.transformer.blocks.0.q_proj.bias";
+    tu_write_model(md, &m);
+    assert_null(dlm_model_load(md, NULL));
+    EXPECT_MSG("model.safetensors: tensor 'model.transformer.blocks.0.q_proj.bias' is not part of the llada architecture");
+    free(md);
+}
+
+// Every family: it loads in its own layout, and a broken checkpoint or a config.json that
+// contradicts it fails with one line naming the file and the tensor or key.
+static void test_family_checkpoints(void **state) {
+    static const struct {
+        const char *family, *own_tensor, *foreign_tensor, *bad_config, *bad_config_msg;
+    } fams[] = {
+        {"llada", "model.transformer.blocks.1.attn_out.weight", "model.layers.0.self_attn.q_proj.bias",
+         ", \"rope_scaling\": {\"type\": \"linear\"}", "'rope_scaling'"},
+        {"dream", "model.layers.1.self_attn.k_proj.bias", "model.layers.0.self_attn.q_norm.weight",
+         ", \"head_dim\": 16", "'head_dim' = 16 contradicts"},
+        {"a2d-qwen2", "model.layers.0.self_attn.v_proj.bias", "model.layers.0.self_attn.o_proj.bias",
+         ", \"use_sliding_window\": true", "'use_sliding_window' is set"},
+        {"a2d-qwen3", "model.layers.1.self_attn.q_norm.weight", "model.layers.1.self_attn.q_proj.bias",
+         ", \"attention_bias\": true", "'attention_bias' is set"},
+        {"sdar", "model.layers.0.self_attn.k_norm.weight", "model.layers.0.self_attn.k_proj.bias",
+         ", \"partial_rotary_factor\": 0.5", "'partial_rotary_factor'"},
+    };
+    for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
+        char *md = subdir(fams[f].family);
+        tu_model_spec m = tu_small_spec();
+        m.family = fams[f].family;
+        tu_write_model(md, &m);
+        dlm_model *ok = dlm_model_load(md, NULL);
+        if (!ok) fail_msg("%s: %s", fams[f].family, dlm_error_message());
+        assert_string_equal(ok->cfg.arch->name, fams[f].family);
+        dlm_model_free(ok);
+
+        char want[256];
+        m = tu_small_spec(), m.family = fams[f].family, m.omit = fams[f].own_tensor;
+        tu_write_model(md, &m);
+        assert_null(dlm_model_load(md, NULL));
+        snprintf(want, sizeof want, "missing tensor '%s'", fams[f].own_tensor);
+        EXPECT_MSG(want);
+        EXPECT_MSG(fams[f].family);
+
+        m = tu_small_spec(), m.family = fams[f].family, m.extra_tensor = fams[f].foreign_tensor;
+        tu_write_model(md, &m);
+        assert_null(dlm_model_load(md, NULL));
+        snprintf(want, sizeof want, "model.safetensors: tensor '%s' is not part of the %s architecture",
+                 fams[f].foreign_tensor, fams[f].family);
+        EXPECT_MSG(want);
+
+        m = tu_small_spec(), m.family = fams[f].family, m.bad_shape = fams[f].own_tensor;
+        tu_write_model(md, &m);
+        assert_null(dlm_model_load(md, NULL));
+        snprintf(want, sizeof want, "model.safetensors: tensor '%s' has shape", fams[f].own_tensor);
+        EXPECT_MSG(want);
+
+        m = tu_small_spec(), m.family = fams[f].family, m.bad_dtype = fams[f].own_tensor;
+        tu_write_model(md, &m);
+        assert_null(dlm_model_load(md, NULL));
+        EXPECT_MSG("has dtype I64");
+
+        m = tu_small_spec(), m.family = fams[f].family, m.extra_config = fams[f].bad_config;
+        tu_write_model(md, &m);
+        assert_null(dlm_model_load(md, NULL));
+        EXPECT_MSG("config.json");
+        EXPECT_MSG(fams[f].bad_config_msg);
+        free(md);
+    }
+}
+
+// Unknown architectures and model types are refused by name; known unsupported ones say so;
+// architectures and model_type that disagree are a contradiction.
+static void test_family_detection(void **state) {
+    dlm_config c;
+    struct {
+        const char *json, *needle;
+    } cases[] = {
+        {"{\"architectures\": [\"Qwen2ForCausalLM\"], \"model_type\": \"qwen2\"}", "architectures 'Qwen2ForCausalLM' is not"},
+        {"{\"model_type\": \"gpt2\"}", "model_type 'gpt2' is not"},
+        {"{\"architectures\": [\"LLaDA2MoeModelLM\"]}", "LLaDA2.x"},
+        {"{\"model_type\": \"llada\", \"num_experts\": 64, \"d_model\": 64}", "LLaDA-MoE"},
+        {"{\"architectures\": [\"DreamModel\"], \"model_type\": \"sdar\"}", "model_type 'sdar' contradicts architectures 'DreamModel'"},
+        {"{\"hidden_size\": 64, \"num_attention_heads\": 4}", "no 'architectures' or 'model_type'"},
+        {"{\"architectures\": \"DreamModel\"}", "'architectures' is not a list"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (dlm_config_parse(cases[i].json, "cfg.json", &c) == DLM_STATUS_OK) fail_msg("case %zu parsed: %s", i, cases[i].json);
+        EXPECT_MSG(cases[i].needle);
+        EXPECT_MSG("cfg.json");
+    }
+    const char *sdar = "{\"architectures\": [\"SDARForCausalLM\"], \"model_type\": \"sdar\", \"hidden_size\": 64,"
+                       " \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 32, \"num_hidden_layers\": 2,"
+                       " \"intermediate_size\": 96, \"vocab_size\": 100, \"block_size\": 8}";
+    assert_int_equal(dlm_config_parse(sdar, "config.json", &c), DLM_STATUS_OK);
+    assert_string_equal(c.arch->name, "sdar");
+    assert_true(c.qk_norm && !c.qkv_bias && !c.shift_logits);
+    assert_int_equal(c.block_causal, 8);
+    assert_int_equal(c.head_dim, 32);
 }
 
 static dlm_backend *load(const char *md, const char *adapter, dlm_model **m) {
@@ -360,6 +464,9 @@ int main(void) {
         cmocka_unit_test(test_config_llada_and_llama_keys),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_unclaimed_tensor_refused),
+        cmocka_unit_test(test_family_checkpoints),
+        cmocka_unit_test(test_family_detection),
         cmocka_unit_test(test_forward_invariants),
         cmocka_unit_test(test_tied_and_dtypes),
         cmocka_unit_test(test_lora),

@@ -1,5 +1,6 @@
 // test_rules.c — the decoding rules on a scripted model: each test chooses the distributions per
 // forward and position and asserts exact tokens, states and events per step.
+#include "engine/rules/rule.h"
 #include "engine/session.h"
 #include "scripted.h"
 #include "testmodel.h"
@@ -411,6 +412,68 @@ static void test_evotoken_states(void **state) {
     rig_free(&r);
 }
 
+// ---- margin ---------------------------------------------------------------------------------------
+
+// Position 2: p1 0.6 but a close second (margin 0.2); position 3: p1 0.5, far ahead (margin 0.275).
+// llada commits position 2 first, margin position 3.
+static void margin_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    for (int v = 0; v < V; v++) probs[v] = 0;
+    if (pos == 2) probs[3] = 0.6, probs[4] = 0.4;
+    else if (pos == 3) probs[5] = 0.5, probs[6] = 0.05, probs[7] = 0.45 / 2, probs[8] = 0.45 / 2 - 0.0001, probs[9] = 0.0001;
+    else peak(probs, V, 10, 0.3);
+}
+
+static void test_margin_ordering(void **state) {
+    rig r = rig_new(margin_script, "llada", 2, 2, 2);
+    step(&r);
+    ASSERT_GEN(&r, "3 15");
+    rig_free(&r);
+    r = rig_new(margin_script, "margin", 2, 2, 2);
+    step(&r);
+    ASSERT_GEN(&r, "15 5");
+    step(&r);
+    ASSERT_GEN(&r, "3 5");
+    assert_true(r.st->done);
+    rig_free(&r);
+}
+
+// ---- the operations tables -------------------------------------------------------------------------
+
+// Every rule fills every operation (the session calls them unconditionally), names itself as the
+// registry does, and its parameter and state tables are consistent. Fails for a rule file that
+// misses an entry.
+static void test_rule_tables_complete(void **state) {
+    for (int k = 0; k < DLM_RULE_COUNT; k++) {
+        const dlm_rule_ops *o = dlm_rule_ops_of(k);
+        assert_non_null(o);
+        const char *n = o->name ? o->name : "(unnamed)";
+        if (!o->name || !o->help || !o->finalize || !o->stuck_tau || !o->describe || !o->forward || !o->block_begin ||
+            !o->step || !o->block_end || !o->pos_state)
+            fail_msg("rule %s: an operation is missing", n);
+        if (o->n_params < 0 || (o->n_params > 0 && !o->params)) fail_msg("rule %s: parameter table", n);
+        if (o->n_state_cols < 0 || (o->n_state_cols > 0 && !o->state_cols)) fail_msg("rule %s: state table", n);
+        if (!(o->cache_modes & DLM_CACHE_BIT(NONE))) fail_msg("rule %s: must run without a cache", n);
+        assert_int_equal(dlm_rule_find(o->name), k);
+        for (int i = 0; i < o->n_params; i++)
+            if ((unsigned)o->params[i].id >= DLM_PARAM_COUNT) fail_msg("rule %s: parameter %d", n, i);
+        for (int i = 0; i < o->n_state_cols; i++)
+            if (!o->state_cols[i].name || o->state_cols[i].offset + sizeof(void *) > sizeof(dlm_session_state))
+                fail_msg("rule %s: state column %d", n, i);
+        // Its defaults finalize, describe themselves and format to a spec that parses back.
+        dlm_rule_config rc, back;
+        dlm_rule_defaults(k, &rc);
+        if (dlm_rule_finalize(&rc) != DLM_STATUS_OK) fail_msg("rule %s: defaults: %s", n, dlm_error_message());
+        char spec[512], spec2[512], label[128];
+        dlm_rule_describe(&rc, true, label, sizeof label);
+        if (strncmp(label, o->name, strlen(o->name)) != 0) fail_msg("rule %s: describe says '%s'", n, label);
+        dlm_rule_format(&rc, spec, sizeof spec);
+        if (dlm_rule_parse(spec, &back) != DLM_STATUS_OK || dlm_rule_finalize(&back) != DLM_STATUS_OK)
+            fail_msg("rule %s: '%s' does not parse back: %s", n, spec, dlm_error_message());
+        dlm_rule_format(&back, spec2, sizeof spec2);
+        assert_string_equal(spec, spec2);
+    }
+}
+
 // ---- bad configurations --------------------------------------------------------------------------
 
 static void test_rule_errors(void **state) {
@@ -438,6 +501,12 @@ static void test_rule_errors(void **state) {
     assert_int_equal(dlm_rule_parse("llada:gen=128,block=32,steps=30", &rc), DLM_STATUS_OK);
     assert_int_equal(dlm_rule_finalize(&rc), DLM_STATUS_ARG);
     assert_non_null(strstr(dlm_error_message(), "steps 30 is not a multiple of the 4 blocks"));
+    assert_int_equal(dlm_rule_parse("llada:cache=official-block", &rc), DLM_STATUS_OK); // the T2M loop's cache only
+    assert_int_equal(dlm_rule_finalize(&rc), DLM_STATUS_ARG);
+    assert_non_null(strstr(dlm_error_message(), "rule llada does not support cache=official-block"));
+    assert_int_equal(dlm_rule_parse("threshold:fastdllm_nfe=1", &rc), DLM_STATUS_OK); // only cached loops differ
+    assert_int_equal(dlm_rule_finalize(&rc), DLM_STATUS_ARG);
+    assert_non_null(strstr(dlm_error_message(), "fastdllm_nfe=1 needs cache=prefix or cache=dual"));
     // Presets and derived defaults, unless set explicitly.
     assert_int_equal(dlm_rule_parse("t2t:mode=s", &rc), DLM_STATUS_OK);
     dlm_rule_finalize(&rc);
@@ -489,6 +558,8 @@ int main(void) {
         cmocka_unit_test(test_eos_stop),
         cmocka_unit_test(test_evotoken_states),
         cmocka_unit_test(test_rule_errors),
+        cmocka_unit_test(test_margin_ordering),
+        cmocka_unit_test(test_rule_tables_complete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

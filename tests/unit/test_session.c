@@ -1,6 +1,8 @@
 // test_session.c — resume and fork on a real (random-weight) model through the CPU backend:
 // restoring the exported state at any step and continuing reproduces the uninterrupted run bit for
 // bit, for every rule; forking continues under another rule.
+#include <math.h>
+
 #include "engine/session.h"
 #include "testmodel.h"
 
@@ -102,6 +104,7 @@ static void test_resume_every_rule(void **state) {
     check_resume("t2t", 8);
     check_resume("t2m", 8);
     check_resume("llada:steps=24", 8); // 3 blocks of 8 cover the 5 + 16 positions
+    check_resume("margin", 0);
 }
 
 // KV caches: a restored session rebuilds its cache from the saved refresh inputs (mid-block cuts).
@@ -110,6 +113,62 @@ static void test_resume_with_cache(void **state) {
                            "t2m:cache=prefix", "t2t:cache=dual", "evotoken:cache=dual", "evotoken:cache=prefix"};
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) check_resume(specs[i], 0);
     check_resume("t2t:cache=prefix", 8);
+    // the T2M repository's block cache: the stale tokens of finished blocks travel in the state
+    check_resume("t2t:mode=s,max_post=1,cache=official-block", 8);
+    check_resume("t2m:max_post=1,tau_remask=0.5,cache=official-block", 8);
+    check_resume("threshold:tau=0.2,cache=dual,fastdllm_nfe=1", 0); // the extra forward of Fast-dLLM's old loop
+}
+
+// Block-causal models (SDAR): the block cache (prefix stored once, the block recomputed each step)
+// is exact, so a cached session follows the uncached one token for token, with the same
+// probabilities to fp32 rounding, on a model in SDAR's own layout (QK-norm, block size 4).
+static void test_block_cache_exact(void **state) {
+    char *sdir = tu_tmpdir();
+    tu_model_spec spec = tu_small_spec();
+    spec.family = "sdar";
+    tu_write_model(sdir, &spec);
+    dlm_model *m = dlm_model_load(sdir, NULL);
+    if (!m) fail_msg("sdar: %s", dlm_error_message());
+    assert_int_equal(m->cfg.block_causal, 4);
+    dlm_backend *b = dlm_backend_new(m, "cpu", 1);
+    // (Not evotoken: at a block's first step it still feeds the finished block's soft mixtures, which
+    // the storing pass keeps, while its later steps feed that block's hard tokens; docs/model-families.md.)
+    const char *specs[] = {"threshold:tau=0.3", "llada:steps=20", "t2m", "t2t:mode=s"};
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        recording run[2] = {{0}, {0}};
+        for (int cached = 0; cached < 2; cached++) {
+            dlm_rule_config rc;
+            char full_spec[128];
+            snprintf(full_spec, sizeof full_spec, "%s%scache=%s", specs[k], strchr(specs[k], ':') ? "," : ":",
+                     cached ? "prefix" : "none");
+            if (dlm_rule_parse(full_spec, &rc) != DLM_STATUS_OK) fail_msg("%s: %s", full_spec, dlm_error_message());
+            dlm_rule_set(&rc, "gen", "16");
+            dlm_rule_set(&rc, "block", "4");
+            dlm_session_opts opts = {.block_causal = 4};
+            dlm_session *s = dlm_session_new(m, b, PROMPT, 5, &rc, &opts);
+            if (!s) fail_msg("%s: %s", full_spec, dlm_error_message());
+            record_run(s, &run[cached]);
+            dlm_session_free(s);
+        }
+        if (run[0].n != run[1].n) fail_msg("%s: %d steps uncached, %d cached", specs[k], run[0].n, run[1].n);
+        double worst = 0;
+        for (int i = 0; i < run[0].n; i++)
+            for (int p = 0; p < run[0].steps[i]->n_tokens; p++) {
+                const dlm_pos_info *u = &run[0].steps[i]->pos[p], *c = &run[1].steps[i]->pos[p];
+                if (u->token != c->token || u->has_dist != c->has_dist || u->sampled != c->sampled)
+                    fail_msg("%s: step %d position %d: token %d/%d, sampled %d/%d (uncached/cached)", specs[k], i, p,
+                             u->token, c->token, u->sampled, c->sampled);
+                double d = fabs((double)u->p_sampled - c->p_sampled);
+                if (d > worst) worst = d;
+            }
+        if (worst > 1e-5) fail_msg("%s: cached probabilities differ by %g", specs[k], worst);
+        recording_free(&run[0]);
+        recording_free(&run[1]);
+    }
+    dlm_backend_free(b);
+    dlm_model_free(m);
+    tu_rmtree(sdir);
+    free(sdir);
 }
 
 // Two cached sessions taking turns on one backend (the TUI's compare mode) evict each other's
@@ -252,6 +311,7 @@ int main(void) {
         cmocka_unit_test(test_resume_every_rule),
         cmocka_unit_test(test_resume_with_cache),
         cmocka_unit_test(test_cache_shared_backend),
+        cmocka_unit_test(test_block_cache_exact),
         cmocka_unit_test(test_cache_backend_contract),
         cmocka_unit_test(test_fork),
         cmocka_unit_test(test_restore_counter_bounds),

@@ -1,5 +1,8 @@
 // test_trace.c — trace files: every field round-trips; resume from a read-back state continues the
 // recording exactly; truncation at every byte and random damage never crash the reader.
+#include <errno.h>
+
+#include "engine/rules/rule.h"
 #include "engine/session.h"
 #include "record/trace_writer.h"
 #include "replay/player.h"
@@ -36,8 +39,9 @@ static void record(const char *spec, int gen, recorded *rec) {
     dlm_rule_set(&rc, "gen", g);
     dlm_rule_set(&rc, "block", "8");
     if (dlm_param_applies(DLM_PARAM_steps, rc.kind)) dlm_rule_set(&rc, "steps", rc.kind == DLM_RULE_EVOTOKEN ? "8" : g);
-    dlm_session *s = dlm_session_new(model, be, PROMPT, 5, &rc, NULL);
-    assert_non_null(s);
+    dlm_session_opts opts = {.block_causal = rc.cache == DLM_RULE_CACHE_OFFICIAL_BLOCK ? 8 : 0}; // it needs one
+    dlm_session *s = dlm_session_new(model, be, PROMPT, 5, &rc, &opts);
+    if (!s) fail_msg("%s: %s", spec, dlm_error_message());
     dlm_trace_header h;
     dlm_trace_header_from_session(&h, model, s, "the prompt", NULL, "cpu");
     rec->path = dlm_path_join(dir, "t.dlmtrace");
@@ -137,6 +141,8 @@ static void check_round_trip(const char *spec) {
         assert_memory_equal(state.hist_conf, e->hist_conf, (size_t)e->n_tokens * sizeof(float));
         assert_memory_equal(state.remask_count, e->remask_count, (size_t)e->n_tokens * sizeof(uint16_t));
         if (e->rule.kind == DLM_RULE_T2M) assert_memory_equal(state.prev_p, e->prev_p, (size_t)e->n_tokens * sizeof(float));
+        if (e->rule.cache == DLM_RULE_CACHE_OFFICIAL_BLOCK)
+            assert_memory_equal(state.last_fwd_ids, e->last_fwd_ids, (size_t)e->n_tokens * sizeof(int32_t));
         if (e->soft_k) {
             assert_memory_equal(state.soft_ids, e->soft_ids, (size_t)e->n_tokens * e->soft_k * sizeof(int32_t));
             assert_memory_equal(state.soft_w, e->soft_w, (size_t)e->n_tokens * e->soft_k * sizeof(float));
@@ -174,7 +180,8 @@ static void check_round_trip(const char *spec) {
 static void test_round_trip(void **state) {
     const char *specs[] = {"llada", "llada:temperature=0.7,remasking=random", "threshold:tau=0.4", "t2t",
                            "t2m:detector=logitdiff,tau_remask=0.05", "t2m", "evotoken", "evotoken:temperature=0",
-                           "llada:cache=dual", "t2m:cache=prefix", "evotoken:cache=dual"};
+                           "llada:cache=dual", "t2m:cache=prefix", "evotoken:cache=dual", "margin",
+                           "t2m:max_post=1,tau_remask=0.5,cache=official-block"};
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) check_round_trip(specs[i]);
 }
 
@@ -355,9 +362,90 @@ static void test_file_replaced_under_reader(void **state) {
     recorded_free(&rec);
 }
 
+// ---- the declared fields and docs/trace-format.md ----------------------------------------------------
+
+// The record a heading of the format document opens ("" for none).
+static const char *doc_record(const char *line) {
+    if (!strncmp(line, "## Header record", 16)) return "HEADER";
+    if (!strncmp(line, "### `model`", 11)) return "MODEL";
+    if (!strncmp(line, "## Step record", 14)) return "STEP";
+    if (!strncmp(line, "### `session`", 13)) return "SESSION";
+    if (!strncmp(line, "## Footer record", 16)) return "FOOTER";
+    if (!strncmp(line, "### Token text", 14)) return "";
+    if (!strncmp(line, "## ", 3)) return "";
+    return NULL; // not a heading that changes the record
+}
+
+typedef struct {
+    char rec[16], key[48];
+    bool seen;
+} doc_key;
+
+static bool declared(const char *rec, const char *key) {
+    for (int i = 0; i < DLM_TF_COUNT; i++)
+        if (!strcmp(dlm_trace_fields[i].record, rec) && !strcmp(dlm_trace_fields[i].key, key)) return true;
+    // the token text table is part of the header and of every step record
+    if (!strcmp(rec, "HEADER") || !strcmp(rec, "STEP"))
+        for (int i = 0; i < DLM_TF_COUNT; i++)
+            if (!strcmp(dlm_trace_fields[i].record, "TOKENS") && !strcmp(dlm_trace_fields[i].key, key)) return true;
+    if (!strcmp(rec, "SESSION")) // a rule's own per-position state
+        for (int k = 0; k < DLM_RULE_COUNT; k++)
+            for (int i = 0; i < dlm_rule_ops_of(k)->n_state_cols; i++)
+                if (!strcmp(dlm_rule_ops_of(k)->state_cols[i].name, key)) return true;
+    return false;
+}
+
+// docs/trace-format.md lists exactly the declared keys: each row of a record's tables names keys
+// in backticks in its first cell; every declared key appears, nothing undeclared does.
+static void test_docs_list_the_declared_fields(void **state) {
+    FILE *f = fopen("docs/trace-format.md", "r");
+    if (!f) fail_msg("docs/trace-format.md: %s (run from the repository root)", strerror(errno));
+    static doc_key found[256];
+    int n = 0;
+    char line[4096], rec[16] = "";
+    while (fgets(line, sizeof line, f)) {
+        const char *r = doc_record(line);
+        if (r) snprintf(rec, sizeof rec, "%s", r);
+        if (!rec[0] || strncmp(line, "| `", 3) != 0) continue;
+        char *end = strchr(line + 1, '|'); // the first cell
+        if (!end) continue;
+        *end = 0;
+        for (char *p = strchr(line, '`'); p; p = strchr(p, '`')) {
+            char *q = strchr(p + 1, '`');
+            if (!q) break;
+            *q = 0;
+            if (!declared(rec, p + 1)) fail_msg("docs/trace-format.md lists %s key `%s`, which is not declared", rec, p + 1);
+            assert_true(n < 256);
+            snprintf(found[n].rec, sizeof found[n].rec, "%s", rec);
+            snprintf(found[n].key, sizeof found[n].key, "%s", p + 1);
+            n++;
+            p = q + 1;
+        }
+    }
+    fclose(f);
+    for (int i = 0; i < DLM_TF_COUNT; i++) {
+        const dlm_trace_field_info *fi = &dlm_trace_fields[i];
+        if (!strcmp(fi->record, "RULE_PARAMS")) continue; // described in the `rule_params` row
+        bool listed = false;
+        for (int j = 0; j < n && !listed; j++)
+            listed = !strcmp(found[j].key, fi->key) &&
+                     (!strcmp(found[j].rec, fi->record) ||
+                      (!strcmp(fi->record, "TOKENS") && (!strcmp(found[j].rec, "HEADER") || !strcmp(found[j].rec, "STEP"))));
+        if (!listed) fail_msg("%s key `%s` is declared but docs/trace-format.md does not list it", fi->record, fi->key);
+    }
+    for (int k = 0; k < DLM_RULE_COUNT; k++)
+        for (int i = 0; i < dlm_rule_ops_of(k)->n_state_cols; i++) {
+            bool listed = false;
+            for (int j = 0; j < n; j++) listed |= !strcmp(found[j].rec, "SESSION") && !strcmp(found[j].key, dlm_rule_ops_of(k)->state_cols[i].name);
+            if (!listed) fail_msg("rule %s's session key `%s` is not in docs/trace-format.md", dlm_rule_name(k),
+                                  dlm_rule_ops_of(k)->state_cols[i].name);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_docs_list_the_declared_fields),
         cmocka_unit_test(test_player),
         cmocka_unit_test(test_truncation_at_every_byte),
         cmocka_unit_test(test_random_damage),

@@ -3,6 +3,7 @@
 #ifndef DLM_TESTMODEL_H
 #define DLM_TESTMODEL_H
 
+#include "engine/arch.h"
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "engine/synth.h"
@@ -17,6 +18,8 @@ typedef struct {
     const char *bad_dtype;    // tensor name written as I64
     uint64_t    seed;
     const char *extra_config; // extra JSON members appended to config.json (",\"k\": v")
+    const char *extra_tensor; // a tensor the family does not have (a bias vector under this name)
+    const char *family;       // NULL: LLaDA; else a family of engine/arch.c, with its real tensor names and keys
 } tu_model_spec;
 
 static inline void tu_write_model(const char *dir, const tu_model_spec *m) {
@@ -24,9 +27,16 @@ static inline void tu_write_model(const char *dir, const tu_model_spec *m) {
     s.cfg.max_seq_len = 512;
     s.cfg.rope_theta = 10000.0f;
     s.cfg.tied_embeddings = m->tied;
+    if (m->family) {
+        s.cfg.arch = dlm_arch_find(m->family);
+        if (!s.cfg.arch) fail_msg("no family '%s'", m->family);
+        s.cfg.qkv_bias = s.cfg.arch->qkv_bias, s.cfg.qk_norm = s.cfg.arch->qk_norm;
+        s.cfg.block_causal = s.cfg.arch->default_block;
+    }
     s.dtype = m->dtype ? m->dtype : "F32";
     s.seed = m->seed;
     s.omit = m->omit, s.bad_shape = m->bad_shape, s.bad_dtype = m->bad_dtype, s.extra_config = m->extra_config;
+    s.extra_tensor = m->extra_tensor;
     if (dlm_synth_write(dir, &s) != DLM_STATUS_OK) fail_msg("synth: %s", dlm_error_message());
 }
 

@@ -1,0 +1,222 @@
+// arch.c — the model families dlmscope runs, and their detection from config.json.
+//
+// Each description was written from the family's official modeling code (its `source`); the facts
+// and their provenance are in research/models.md and docs/model-families.md.
+#include "arch.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#define LIST(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+// LLaDA's OLMo-derived names (modeling_llada.py).
+#define LLADA_NAMES                                                                                     \
+    [DLM_TENSOR_WTE] = "model.transformer.wte.weight",                                                  \
+    [DLM_TENSOR_ATTN_NORM] = "model.transformer.blocks.%d.attn_norm.weight",                            \
+    [DLM_TENSOR_WQ] = "model.transformer.blocks.%d.q_proj.weight",                                      \
+    [DLM_TENSOR_WK] = "model.transformer.blocks.%d.k_proj.weight",                                      \
+    [DLM_TENSOR_WV] = "model.transformer.blocks.%d.v_proj.weight",                                      \
+    [DLM_TENSOR_WO] = "model.transformer.blocks.%d.attn_out.weight",                                    \
+    [DLM_TENSOR_FF_NORM] = "model.transformer.blocks.%d.ff_norm.weight",                                \
+    [DLM_TENSOR_W_GATE] = "model.transformer.blocks.%d.ff_proj.weight",                                 \
+    [DLM_TENSOR_W_UP] = "model.transformer.blocks.%d.up_proj.weight",                                   \
+    [DLM_TENSOR_W_DOWN] = "model.transformer.blocks.%d.ff_out.weight",                                  \
+    [DLM_TENSOR_LN_F] = "model.transformer.ln_f.weight",                                                \
+    [DLM_TENSOR_LM_HEAD] = "model.transformer.ff_out.weight"
+
+// Hugging Face Llama / Qwen2 / Qwen3 names (transformers' modeling_llama/qwen2/qwen3.py).
+#define HF_NAMES                                                                                        \
+    [DLM_TENSOR_WTE] = "model.embed_tokens.weight",                                                     \
+    [DLM_TENSOR_ATTN_NORM] = "model.layers.%d.input_layernorm.weight",                                  \
+    [DLM_TENSOR_WQ] = "model.layers.%d.self_attn.q_proj.weight",                                        \
+    [DLM_TENSOR_WK] = "model.layers.%d.self_attn.k_proj.weight",                                        \
+    [DLM_TENSOR_WV] = "model.layers.%d.self_attn.v_proj.weight",                                        \
+    [DLM_TENSOR_WO] = "model.layers.%d.self_attn.o_proj.weight",                                        \
+    [DLM_TENSOR_FF_NORM] = "model.layers.%d.post_attention_layernorm.weight",                           \
+    [DLM_TENSOR_W_GATE] = "model.layers.%d.mlp.gate_proj.weight",                                       \
+    [DLM_TENSOR_W_UP] = "model.layers.%d.mlp.up_proj.weight",                                           \
+    [DLM_TENSOR_W_DOWN] = "model.layers.%d.mlp.down_proj.weight",                                       \
+    [DLM_TENSOR_LN_F] = "model.norm.weight",                                                            \
+    [DLM_TENSOR_LM_HEAD] = "lm_head.weight"
+
+#define QKV_BIAS_NAMES                                                                                  \
+    [DLM_TENSOR_BQ] = "model.layers.%d.self_attn.q_proj.bias",                                          \
+    [DLM_TENSOR_BK] = "model.layers.%d.self_attn.k_proj.bias",                                          \
+    [DLM_TENSOR_BV] = "model.layers.%d.self_attn.v_proj.bias"
+
+#define QK_NORM_NAMES                                                                                   \
+    [DLM_TENSOR_Q_NORM] = "model.layers.%d.self_attn.q_norm.weight",                                    \
+    [DLM_TENSOR_K_NORM] = "model.layers.%d.self_attn.k_norm.weight"
+
+static const dlm_arch llada = {
+    .name = "llada",
+    .users_call_it = "LLaDA-8B-Base/Instruct, LLaDA-1.5 (and the bundled model)",
+    .architectures = LIST("LLaDAModelLM"),
+    .model_types = LIST("llada"),
+    .tensor_names = {LLADA_NAMES},
+    .attention = DLM_ATTN_FULL,
+    .mask_token = "<|mdm_mask|>",
+    .chat = DLM_CHAT_LLADA,
+    .default_rule = "llada",
+    .source = "GSAI-ML/LLaDA-8B-Instruct modeling_llada.py",
+};
+
+// dLLM's A2D conversion of Llama: the unchanged Llama layer with a bidirectional mask.
+static const dlm_arch a2d_llama = {
+    .name = "a2d-llama",
+    .users_call_it = "dLLM A2D Llama (autoregressive-to-diffusion Llama checkpoints)",
+    .architectures = LIST("A2DLlamaLMHeadModel"),
+    .model_types = LIST("a2d-llama"),
+    .tensor_names = {HF_NAMES},
+    .attention = DLM_ATTN_FULL,
+    .mask_token = "<|mask|>",
+    .chat = DLM_CHAT_NONE,
+    .default_rule = "llada",
+    .source = "ZHZisZZ/dllm dllm/pipelines/a2d (transformers LlamaModel, bidirectional mask)",
+};
+
+static const dlm_arch dream = {
+    .name = "dream",
+    .users_call_it = "Dream-v0-Base/Instruct-7B, DiffuCoder-7B, Dream-Coder-v0-7B",
+    .architectures = LIST("DreamModel"),
+    .model_types = LIST("Dream"),
+    .tensor_names = {HF_NAMES, QKV_BIAS_NAMES},
+    .qkv_bias = true,
+    .shift_logits = true,
+    .head_dim_from_heads = true,
+    .attention = DLM_ATTN_FULL,
+    .mask_token = "<|mask|>",
+    .chat = DLM_CHAT_CHATML,
+    .default_rule = "llada",
+    .source = "Dream-org/Dream-v0-Instruct-7B modeling_dream.py (copy in ZHZisZZ/dllm), generation_utils.py",
+};
+
+static const dlm_arch a2d_qwen2 = {
+    .name = "a2d-qwen2",
+    .users_call_it = "dLLM Tiny-A2D Qwen2.5-Coder-0.5B-Instruct-diffusion-mdlm-v0.1",
+    .architectures = LIST("A2DQwen2LMHeadModel"),
+    .model_types = LIST("a2d-qwen2"),
+    .tensor_names = {HF_NAMES, QKV_BIAS_NAMES},
+    .qkv_bias = true,
+    .attention = DLM_ATTN_FULL,
+    .mask_token = "<|mask|>",
+    .eos_token = "<|im_end|>",
+    .chat = DLM_CHAT_QWEN25,
+    .default_rule = "llada",
+    .source = "ZHZisZZ/dllm dllm/pipelines/a2d (transformers Qwen2Model, bidirectional mask)",
+};
+
+static const dlm_arch a2d_qwen3 = {
+    .name = "a2d-qwen3",
+    .users_call_it = "dLLM Tiny-A2D Qwen3-0.6B-diffusion-mdlm-v0.1",
+    .architectures = LIST("A2DQwen3LMHeadModel"),
+    .model_types = LIST("a2d-qwen3"),
+    .tensor_names = {HF_NAMES, QK_NORM_NAMES},
+    .qk_norm = true,
+    .attention = DLM_ATTN_FULL,
+    .mask_token = "<|mask|>",
+    .eos_token = "<|im_end|>",
+    .chat = DLM_CHAT_QWEN3_NO_THINK,
+    .default_rule = "llada",
+    .source = "ZHZisZZ/dllm dllm/pipelines/a2d (transformers Qwen3Model, bidirectional mask)",
+};
+
+static const dlm_arch sdar = {
+    .name = "sdar",
+    .users_call_it = "SDAR-1.7B/4B/8B-Chat (JetLM), block sizes 4-64",
+    .architectures = LIST("SDARForCausalLM"),
+    .model_types = LIST("sdar"),
+    .tensor_names = {HF_NAMES, QK_NORM_NAMES},
+    .qk_norm = true,
+    .attention = DLM_ATTN_BLOCK_CAUSAL,
+    .block_size_key = "block_size",
+    .default_block = 4,
+    .mask_token = "<|MASK|>",
+    .eos_token = "<|im_end|>",
+    .chat = DLM_CHAT_QWEN3,
+    // generate.py's README evaluation: block 4, 4 denoising steps, low_confidence_dynamic at 0.85.
+    // With one token per step it commits every mask above the threshold, or else the top one:
+    // Fast-dLLM's threshold rule (docs/model-families.md), with the KV cache exact here.
+    .default_rule = "threshold:tau=0.85,block=4,cache=prefix",
+    .source = "JetAstra/SDAR generate.py, modeling_sdar.py (MinerU-Diffusion copy), JetLM/SDAR-4B-Chat config.json",
+};
+
+static const dlm_arch *const families[] = {&llada, &a2d_llama, &dream, &a2d_qwen2, &a2d_qwen3, &sdar, NULL};
+
+const dlm_arch *const *dlm_arch_all(void) { return families; }
+
+const dlm_arch *dlm_arch_find(const char *name) {
+    for (int i = 0; families[i]; i++)
+        if (strcmp(families[i]->name, name) == 0) return families[i];
+    return NULL;
+}
+
+// Families we know of but cannot run yet: refused by name with the reason.
+static const struct {
+    const char *architecture, *model_type, *why;
+} not_yet[] = {
+    {"LLaDAMoEModelLM", NULL, "LLaDA-MoE (mixture of experts) is not supported yet"},
+    {"LLaDA2MoeModelLM", "llada2_moe", "LLaDA2.x (mixture of experts, fused QKV, partial RoPE) is not supported yet"},
+    {"Fast_dLLM_QwenForCausalLM", "Fast_dLLM_Qwen", "Fast-dLLM v2 (shifted block-causal decoding) is not supported yet"},
+    {"ModernBertForMaskedLM", "modernbert", "ModernBERT (LayerNorm, GeGLU, local attention) is not supported yet"},
+    {"MMadaModelLM", "mmada", "MMaDA (LLaDA with an image-token vocabulary) is not supported yet"},
+};
+
+static bool in_list(const char *const *list, const char *s) {
+    for (int i = 0; list && list[i]; i++)
+        if (strcmp(list[i], s) == 0) return true;
+    return false;
+}
+
+dlm_status dlm_arch_detect(const void *json_root, const char *path, const dlm_arch **out) {
+    *out = NULL;
+    json_t *root = (json_t *)json_root;
+    const char *arch = NULL, *type = NULL;
+    json_t *a = json_object_get(root, "architectures"), *t = json_object_get(root, "model_type");
+    if (a && !json_is_null(a)) {
+        if (!json_is_array(a) || json_array_size(a) == 0 || !json_is_string(json_array_get(a, 0)))
+            return dlm_error(DLM_STATUS_FORMAT, "%s: 'architectures' is not a list of names", path);
+        arch = json_string_value(json_array_get(a, 0));
+    }
+    if (t && !json_is_null(t)) {
+        if (!json_is_string(t)) return dlm_error(DLM_STATUS_FORMAT, "%s: 'model_type' is not a string", path);
+        type = json_string_value(t);
+    }
+    for (size_t i = 0; i < sizeof not_yet / sizeof not_yet[0]; i++)
+        if ((arch && strcmp(arch, not_yet[i].architecture) == 0) ||
+            (!arch && type && not_yet[i].model_type && strcmp(type, not_yet[i].model_type) == 0))
+            return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: %s '%s': %s", path, arch ? "architectures" : "model_type",
+                             arch ? arch : type, not_yet[i].why);
+    // LLaDA-MoE's checkpoints say model_type "llada" like LLaDA-8B (models.md §5): its keys tell it apart.
+    if (!arch && type && strcmp(type, "llada") == 0 && json_object_get(root, "num_experts"))
+        return dlm_error(DLM_STATUS_UNSUPPORTED,
+                         "%s: model_type 'llada' with 'num_experts' is LLaDA-MoE, which is not supported yet", path);
+    char known[512] = "";
+    for (int i = 0; families[i]; i++)
+        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", families[i]->architectures[0]);
+    if (arch) {
+        for (int i = 0; families[i]; i++)
+            if (in_list(families[i]->architectures, arch)) *out = families[i];
+        if (*out && type && !in_list((*out)->model_types, type)) {
+            *out = NULL;
+            return dlm_error(DLM_STATUS_FORMAT, "%s: model_type '%s' contradicts architectures '%s' ", path, type, arch);
+        }
+        if (*out) return DLM_STATUS_OK;
+        return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: architectures '%s' is not a model family dlmscope runs (known: %s)",
+                         path, arch, known);
+    }
+    if (type) {
+        for (int i = 0; families[i]; i++)
+            if (in_list(families[i]->model_types, type)) *out = families[i];
+        if (*out) return DLM_STATUS_OK;
+        return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: model_type '%s' is not a model family dlmscope runs (known: %s)", path,
+                         type, known);
+    }
+    // Neither key: LLaDA's own config style (d_model, n_layers, ...) says what it is; Hugging Face
+    // keys alone (hidden_size, ...) could be any architecture.
+    if (json_object_get(root, "hidden_size") && !json_object_get(root, "d_model"))
+        return dlm_error(DLM_STATUS_FORMAT,
+                         "%s: no 'architectures' or 'model_type' to say which model family this is (known: %s)", path, known);
+    *out = &llada;
+    return DLM_STATUS_OK;
+}
