@@ -5,7 +5,7 @@
     python3 scripts/error_breakdown.py results.json samples/tasks/arith-test.jsonl
 
 The bundled model answers an arith item with one line per operation, `a op b = c`, then
-`The answer is \\boxed{N}`. Each response that the checker judged wrong falls in one class:
+`\\boxed{N}`. Each response that the checker judged wrong falls in one class:
 
     last-mile corruption  every line's arithmetic holds and the last line's result is the gold
                           answer, but the boxed answer is missing or different: the reasoning was

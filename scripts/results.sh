@@ -4,7 +4,8 @@
 #   scripts/results.sh [OUT_DIR]        (default build/results; about an hour on 2 cores at LIMIT=100)
 #
 # Environment: MODEL (default samples/models/dlm-tiny), LIMIT items per family (default 100),
-# JOBS parallel items (default 2), DLMSCOPE (default ./dlmscope). Each eval prints its table to
+# JOBS parallel items (default 2), DLMSCOPE (default ./dlmscope), GEN generation length (default 128,
+# what the bundled model is trained for; 32 for a model of the CPU recipe, train/README.md). Each eval prints its table to
 # OUT_DIR/<name>.txt and keeps every response in OUT_DIR/<name>.json.
 set -eu
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ MODEL=${MODEL:-samples/models/dlm-tiny}
 LIMIT=${LIMIT:-100}
 JOBS=${JOBS:-2}
 DLMSCOPE=${DLMSCOPE:-./dlmscope}
+GEN=${GEN:-128}
 PY=${PY:-python3}
 TASKS="--tasks samples/tasks/arith-test.jsonl --tasks samples/tasks/countdown-test.jsonl
        --tasks samples/tasks/digits-test.jsonl --tasks samples/tasks/sort-test.jsonl"
@@ -21,9 +23,9 @@ mkdir -p "$OUT"
 run() { # run NAME ARGS...: one eval, table to NAME.txt, responses to NAME.json
     name=$1
     shift
-    echo "== $name: $DLMSCOPE eval --model $MODEL --limit $LIMIT --jobs $JOBS $*" | tee "$OUT/$name.txt"
+    echo "== $name: $DLMSCOPE eval --model $MODEL --gen $GEN --limit $LIMIT --jobs $JOBS $*" | tee "$OUT/$name.txt"
     # shellcheck disable=SC2086
-    "$DLMSCOPE" eval --model "$MODEL" $TASKS --limit "$LIMIT" --jobs "$JOBS" --quiet --out "$OUT/$name.json" "$@" \
+    "$DLMSCOPE" eval --model "$MODEL" --gen "$GEN" $TASKS --limit "$LIMIT" --jobs "$JOBS" --quiet --out "$OUT/$name.json" "$@" \
         | tee -a "$OUT/$name.txt"
 }
 

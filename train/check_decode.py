@@ -4,7 +4,7 @@
     python3 train/check_decode.py MODEL_DIR [--adapter DIR] [--n 8] [--rules llada,evotoken]
 
 For n held-out prompts (spread over the four families) both generate at temperature 0 (llada:
-gen 128, block 32, steps 128; evotoken: steps 64, k_soft 3, alpha 0.7, with the adapter if given)
+--gen (default 128), --block (32), steps = gen; evotoken: steps gen/2, k_soft 3, alpha 0.7, with the adapter if given)
 and the generated ids are compared. Agreement is expected to be exact except where two
 candidates are within float rounding of each other (a bf16 rounding boundary of an EvoToken soft
 weight, or a near tie), which the script reports as the first differing step's position.
@@ -49,6 +49,8 @@ def main():
     ap.add_argument("--adapter", default=None)
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--rules", default="llada,evotoken")
+    ap.add_argument("--gen", type=int, default=128, help="generation length (the bundled CPU model: 32)")
+    ap.add_argument("--block", type=int, default=32)
     ap.add_argument("--dlmscope", default=os.path.join(HERE, "..", "dlmscope"))
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -65,8 +67,8 @@ def main():
         for it in items:
             ids = tk.encode(bpe.chat_prompt(it["prompt"]))
             trace = []
-            out = decode.generate(model, [ids], rule, gen=128, block=32, trace=trace)[0, len(ids):].tolist()
-            final, steps = c_generate(a.dlmscope, a.model_dir, ids, rule, adapter, 128, 32)
+            out = decode.generate(model, [ids], rule, gen=a.gen, block=a.block, trace=trace)[0, len(ids):].tolist()
+            final, steps = c_generate(a.dlmscope, a.model_dir, ids, rule, adapter, a.gen, a.block)
             if final == out:
                 same += 1
                 continue

@@ -56,26 +56,32 @@ def collate(pairs, eos, gen):
 class TaskBatches(torch.utils.data.IterableDataset):
     """Infinite stream of collated batches of the task mixture."""
 
-    def __init__(self, tok_path, batch, gen, seed, weights=None):
+    def __init__(self, tok_path, batch, gen, seed, weights=None, long_gen=0, long_every=0):
         super().__init__()
         self.tok_path, self.batch, self.gen, self.seed, self.weights = tok_path, batch, gen, seed, weights
+        self.long_gen, self.long_every = long_gen, long_every
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         wid = info.id if info is not None else 0
         enc = Encoder(self.tok_path, self.gen)
         stream = tasks.train_stream(self.seed * 1000 + wid, weights=self.weights)
+        n = 0
         while True:
             pairs = []
             while len(pairs) < self.batch:
                 e = enc.encode(next(stream))
                 if e is not None:
                     pairs.append(e)
-            yield collate(pairs, enc.eos, self.gen)
+            n += 1
+            # every long_every-th batch pads the response region to long_gen: the model then also
+            # decodes sensibly at a longer generation length than the one it is trained for
+            long = self.long_every and self.long_gen > self.gen and n % self.long_every == 0
+            yield collate(pairs, enc.eos, self.long_gen if long else self.gen)
 
 
-def batches(tok_path, batch, gen, seed, workers=0, weights=None):
-    ds = TaskBatches(tok_path, batch, gen, seed, weights)
+def batches(tok_path, batch, gen, seed, workers=0, weights=None, long_gen=0, long_every=0):
+    ds = TaskBatches(tok_path, batch, gen, seed, weights, long_gen, long_every)
     if workers <= 0:
         return iter(ds)
     dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers, pin_memory=torch.cuda.is_available(),

@@ -134,7 +134,8 @@ class Block(nn.Module):
         if HAS_SDPA:
             o = F.scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False)
         else:
-            s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.hd)
+            # scale q (B*L*d values) rather than the scores (B*h*L*L): a tenth of the time at L ~ 70
+            s = torch.matmul(q * (1.0 / math.sqrt(self.hd)), k.transpose(-1, -2))
             o = torch.matmul(torch.softmax(s.float(), -1).to(v.dtype), v)
         o = o.transpose(1, 2).reshape(B, L, self.nh * self.hd)
         x = x + self.attn_out(o)

@@ -4,8 +4,11 @@
 #
 #   train/run_all.sh                          # -> samples/models/dlm-tiny (GPU: about 15 minutes on an H100)
 #   train/run_all.sh /tmp/dlm-smoke           # another output folder
+#   PROFILE=cpu train/run_all.sh              # the CPU recipe of the bundled model (2 cores, about 70 minutes)
 #
-# Environment knobs (defaults are the recommended H100 run, see train/README.md):
+# Environment knobs (defaults: the profile's, PROFILE=gpu (default) or cpu; see train/README.md):
+#   PROFILE      gpu: the larger H100 recipe; cpu: the recipe that trained the bundled model on two
+#                shared cores (1 torch thread, generation length 32, time-budgeted SFT + short CTS)
 #   PYTHON       python with torch (default python3)
 #   TRAIN_FLAGS  flags for train/train.py (model size, steps, batch, lr, ...)
 #   CTS_FLAGS    flags for train/cts.py
@@ -15,6 +18,8 @@
 #   WORK         scratch folder for checkpoints (default /tmp/dlm-work-$(basename OUT)); the
 #                checkpoints with optimizer state stay out of the bundled model folder
 #   SKIP_EVAL=1  skip the held-out evaluation
+#   RESUME=1     continue SFT from WORK/ckpt/last.pt (same flags; a time-budgeted schedule continues
+#                where it stopped, so a run split over several sessions follows the same curve)
 #   DLM_THREADS  --threads for the dlmscope commands (default: all cores)
 set -euo pipefail
 
@@ -23,11 +28,30 @@ cd "$ROOT"
 OUT=${1:-samples/models/dlm-tiny}
 PY=${PYTHON:-python3}
 WORK=${WORK:-/tmp/dlm-work-$(basename "$OUT")}
-TOK_FLAGS=${TOK_FLAGS:-"--vocab 1536 --samples 40000 --seed 0"}
-TRAIN_FLAGS=${TRAIN_FLAGS:-"--d-model 256 --n-heads 8 --n-layers 8 --mlp 768 --steps 16000 --batch 256 --lr 1e-3 --warmup 500 --seed 0 --t2t-seqs 0.1 --t2t-rate 0.1 --time-budget 660 --log-every 100 --eval-every 4000 --eval-n 64 --export-every 4000"}
-CTS_FLAGS=${CTS_FLAGS:-"--steps 1500 --batch 128 --lr 5e-4 --r 16 --alpha 32 --seed 1 --log-every 50 --time-limit 150"}
+PROFILE=${PROFILE:-gpu}
+case $PROFILE in
+gpu)
+    GEN=${GEN:-128}
+    D_TOK="--vocab 1536 --samples 40000 --seed 0"
+    D_TRAIN="--d-model 256 --n-heads 8 --n-layers 8 --mlp 768 --gen $GEN --steps 16000 --batch 256 --lr 1e-3 --warmup 500 --seed 0 --t2t-seqs 0.1 --t2t-rate 0.1 --time-budget 660 --log-every 100 --eval-every 4000 --eval-n 64 --export-every 4000"
+    D_CTS="--gen $GEN --steps 1500 --batch 128 --lr 5e-4 --r 16 --alpha 32 --seed 1 --log-every 50 --time-limit 150"
+    D_EVAL="" ;;
+cpu)
+    # Measured on the shared 2-core machine (train/README.md, "CPU recipe"): one torch thread is as
+    # fast as two under load, and passive OpenMP threads do not collapse when a core is taken.
+    export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+    GEN=${GEN:-32}
+    D_TOK="--vocab 1536 --samples 20000 --seed 0"
+    D_TRAIN="--d-model 128 --n-heads 4 --n-layers 4 --mlp 384 --gen $GEN --long-gen 128 --long-every 16 --steps 100000 --batch 64 --lr 2e-3 --warmup 100 --seed 0 --t2t-seqs 0.2 --t2t-rate 0.1 --threads 1 --device cpu --time-budget ${SFT_SECONDS:-3000} --log-every 25 --ckpt-every 100 --eval-every 500 --eval-n 32 --eval-batch 64 --export-every 500"
+    D_CTS="--gen $GEN --block $GEN --K 2 --steps 100000 --batch 16 --lr 1e-3 --r 16 --alpha 32 --seed 1 --threads 1 --device cpu --log-every 10 --time-limit ${CTS_SECONDS:-480}"
+    D_EVAL="--device cpu --threads 1" ;;
+*) echo "run_all.sh: PROFILE must be gpu or cpu, not '$PROFILE'" >&2; exit 2 ;;
+esac
+TOK_FLAGS=${TOK_FLAGS:-$D_TOK}
+TRAIN_FLAGS=${TRAIN_FLAGS:-$D_TRAIN}
+CTS_FLAGS=${CTS_FLAGS:-$D_CTS}
 EVAL_LIMIT=${EVAL_LIMIT:-0}
-EVAL_FLAGS=${EVAL_FLAGS:-}
+EVAL_FLAGS=${EVAL_FLAGS:-$D_EVAL}
 mkdir -p "$OUT" "$WORK"
 LOG="$OUT/run_all.log"
 : > "$LOG"
@@ -57,7 +81,9 @@ fi
 
 say "SFT training: train/train.py $TRAIN_FLAGS"
 t0=$(date +%s)
-$PY train/train.py --out "$OUT" --tokenizer "$OUT/tokenizer.json" --ckpt-dir "$WORK/ckpt" $TRAIN_FLAGS 2>&1 | tee -a "$LOG"
+RES=""
+[ "${RESUME:-0}" = 1 ] && RES="--resume"
+$PY train/train.py --out "$OUT" --tokenizer "$OUT/tokenizer.json" --ckpt-dir "$WORK/ckpt" $TRAIN_FLAGS $RES 2>&1 | tee -a "$LOG"
 echo "train seconds: $(( $(date +%s) - t0 ))" | tee -a "$LOG"
 
 if [ "$HAVE_DLM" = 1 ]; then
@@ -77,7 +103,7 @@ fi
 
 if [ "$HAVE_DLM" = 1 ]; then
     say "reference decoders vs dlmscope run (llada, evotoken + adapter)"
-    $PY train/check_decode.py "$OUT" --adapter "$OUT/evotoken-cts" --n 8 | tee -a "$LOG"
+    $PY train/check_decode.py "$OUT" --adapter "$OUT/evotoken-cts" --n 8 --gen "$GEN" | tee -a "$LOG"
 fi
 
 say "loss plot"
@@ -87,22 +113,22 @@ if [ "${SKIP_EVAL:-0}" != 1 ]; then
     mkdir -p "$OUT/eval"
     say "held-out evaluation, llada rule (PyTorch reference decoder)"
     $PY train/decode.py eval "$OUT" samples/tasks/{arith,countdown,digits,sort}-test.jsonl --limit "$EVAL_LIMIT" \
-        --rule llada --out "$OUT/eval/llada.jsonl" $EVAL_FLAGS | tee "$OUT/eval/llada.txt" | tee -a "$LOG"
+        --rule llada --gen "$GEN" --out "$OUT/eval/llada.jsonl" $EVAL_FLAGS | tee "$OUT/eval/llada.txt" | tee -a "$LOG"
     say "held-out evaluation, evotoken rule without the adapter (PyTorch reference decoder)"
     $PY train/decode.py eval "$OUT" samples/tasks/{arith,countdown,digits,sort}-test.jsonl --limit "$EVAL_LIMIT" \
-        --rule evotoken --out "$OUT/eval/evotoken-base.jsonl" $EVAL_FLAGS | tee "$OUT/eval/evotoken-base.txt" | tee -a "$LOG"
+        --rule evotoken --gen "$GEN" --out "$OUT/eval/evotoken-base.jsonl" $EVAL_FLAGS | tee "$OUT/eval/evotoken-base.txt" | tee -a "$LOG"
     say "held-out evaluation, evotoken rule + CTS adapter (PyTorch reference decoder)"
     $PY train/decode.py eval "$OUT" samples/tasks/{arith,countdown,digits,sort}-test.jsonl --limit "$EVAL_LIMIT" \
-        --rule evotoken --adapter "$OUT/evotoken-cts" --out "$OUT/eval/evotoken.jsonl" $EVAL_FLAGS \
+        --rule evotoken --gen "$GEN" --adapter "$OUT/evotoken-cts" --out "$OUT/eval/evotoken.jsonl" $EVAL_FLAGS \
         | tee "$OUT/eval/evotoken.txt" | tee -a "$LOG"
 fi
 
 if [ "$HAVE_DLM" = 1 ]; then
     say "dlmscope run on the result"
     DT=${DLM_THREADS:+--threads $DLM_THREADS}
-    ./dlmscope run $DT --model "$OUT" --prompt "What is 4613 + 938?" --gen 128 --block 32 2>&1 | tee -a "$LOG"
+    ./dlmscope run $DT --model "$OUT" --prompt "What is 413 + 238?" --gen "$GEN" --block 32 2>&1 | tee -a "$LOG"
     ./dlmscope run $DT --model "$OUT" --adapter "$OUT/evotoken-cts" --rule evotoken \
-        --prompt "Sort these numbers from smallest to largest: 74, 98, 63, 47, 52, 31" --gen 128 --block 32 2>&1 | tee -a "$LOG"
+        --prompt "Sort these numbers from smallest to largest: 74, 98, 63, 47, 52" --gen "$GEN" --block 32 2>&1 | tee -a "$LOG"
 fi
 
 say "done in $(( $(date +%s) - t_start )) s; model folder:"

@@ -23,7 +23,8 @@ zero, a non-integer answer where an integer is due, an absurdly long number or e
 judged wrong.
 
 CLI:
-  python3 train/tasks.py write samples/tasks            writes {family}-test.jsonl (500 items each)
+  python3 train/tasks.py write samples/tasks [SEED]     writes {family}-test.jsonl (500 items each; another
+                                                        SEED gives fresh items, e.g. for a second check)
   python3 train/tasks.py check FILE.jsonl PRED.jsonl    scores predictions (lines {"id", "response"};
                                                         without ids, line i answers item i)
   python3 train/tasks.py sample [FAMILY] [N]            prints training examples (prompt + response)
@@ -100,70 +101,52 @@ ITEMS = ["apples", "books", "coins", "marbles", "stickers", "pens", "cards", "eg
          "bottles", "lemons", "robots"]
 
 
-def _arith_step(rng, v, name, pron, poss, item, first):
-    """One operation applied to the current value v: (new value, sentence, worked line) or None."""
-    op = rng.choice("+-*/")
+def _arith_step(rng, v, pron):
+    """One + or - applied to the current value v (the result stays in 1..99):
+    (new value, sentence, worked line) or None."""
     P = pron.capitalize()
-    if op == "+":
-        b = rng.randint(2, 40)
+    if rng.random() < 0.5:
+        if v > 90:
+            return None
+        b = rng.randint(2, min(30, 99 - v))
         s = rng.choice(["%s buys %d more." % (P, b), "%s finds %d more." % (P, b),
                         "A friend gives %s %d more." % ("him" if pron == "he" else "her", b),
                         "%s gets %d more." % (P, b), "%s collects %d more." % (P, b),
-                        "%s receives %d more as a gift." % (P, b), "%s wins %d more." % (P, b)])
-        return v + b, s, "%d + %d = %d" % (v, b, v + b)
-    if op == "-":
-        if v < 3:
-            return None
-        b = rng.randint(1, min(v - 1, 40))
-        s = rng.choice(["%s gives away %d." % (P, b), "%s loses %d." % (P, b),
-                        "%s sells %d." % (P, b), "%s uses %d." % (P, b), "%s donates %d." % (P, b),
-                        "%s breaks %d." % (P, b), "%s trades away %d." % (P, b)])
-        return v - b, s, "%d - %d = %d" % (v, b, v - b)
-    if op == "*":
-        b = rng.randint(2, 6)
-        if v * b > 999:
-            return None
-        words = {2: "doubles", 3: "triples"}
-        if b in words and rng.random() < 0.6:
-            s = "%s %s %s %s." % (P, words[b], poss, item)
-        else:
-            s = "%s ends up with %d times as many." % (P, b)
-        return v * b, s, "%d * %d = %d" % (v, b, v * b)
-    divs = [b for b in range(2, 10) if v % b == 0 and v // b >= 1]
-    if not divs:
+                        "%s wins %d more." % (P, b)])
+        return v + b, s, "%d+%d=%d" % (v, b, v + b)
+    if v < 4:
         return None
-    b = rng.choice(divs)
-    s = rng.choice(["%s shares them equally among %d friends and keeps one share." % (P, b),
-                    "%s splits them into %d equal groups and keeps one group." % (P, b)])
-    return v // b, s, "%d / %d = %d" % (v, b, v // b)
+    b = rng.randint(1, min(v - 1, 30))
+    s = rng.choice(["%s gives away %d." % (P, b), "%s loses %d." % (P, b), "%s sells %d." % (P, b),
+                    "%s uses %d." % (P, b), "%s donates %d." % (P, b), "%s trades away %d." % (P, b)])
+    return v - b, s, "%d-%d=%d" % (v, b, v - b)
 
 
 def gen_arith(rng):
+    """Two chained steps: the second line starts from the first line's result, so an early wrong
+    digit carries through to the answer (what T2T and T2M repair)."""
     while True:
         name, pron, poss = rng.choice(NAMES)
         item = rng.choice(ITEMS)
-        n_ops = rng.randint(2, 4)
-        v = rng.randint(2, 60)
+        v = rng.randint(5, 60)
         sents = ["%s has %d %s." % (name, v, item)]
         lines = []
-        ok = True
-        for k in range(n_ops):
+        for k in range(2):
             r = None
             for _ in range(20):
-                r = _arith_step(rng, v, name, pron, poss, item, k == 0)
+                r = _arith_step(rng, v, pron)
                 if r is not None:
                     break
             if r is None:
-                ok = False
                 break
             v, s, line = r
-            sents.append(("Then " + s[0].lower() + s[1:]) if k > 0 and rng.random() < 0.3 else s)
+            sents.append(("Then " + s[0].lower() + s[1:]) if k > 0 else s)
             lines.append(line)
-        if not ok or v < 0:
+        if len(lines) != 2:
             continue
         sents.append("How many %s does %s have now?" % (item, name))
         prompt = " ".join(sents)
-        response = "\n".join(lines) + "\nThe answer is \\boxed{%d}" % v
+        response = "\n".join(lines) + "\n\\boxed{%d}" % v
         return {"prompt": prompt, "answer": str(v), "response": response}
 
 
@@ -177,7 +160,7 @@ def check_int_answer(item, response):
 # countdown (EvoToken / d1 format)
 # ---------------------------------------------------------------------------------------------
 
-COUNTDOWN_INSTRUCTION = "Use each number exactly once with +, -, *, / to make the target."
+COUNTDOWN_INSTRUCTION = "Use each number exactly once with + and - to make the target."
 _CD_PROMPT_RE = re.compile(r"Numbers: \[([0-9, ]*)\]\nTarget: (-?\d+)")
 _OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 
@@ -191,35 +174,21 @@ def _apply(op, a, b):
 
 
 def gen_countdown(rng):
-    """Three numbers in 1..60, a target reached by (x op y) op z with integer intermediate values."""
+    """Three numbers in 1..30 and a target in 1..99 reached by x op y op z with op in {+, -} (every
+    intermediate value positive). The model has to find which signs reach the target."""
     while True:
-        nums = [rng.randint(1, 60) for _ in range(3)]
+        nums = [rng.randint(1, 30) for _ in range(3)]
         x, y, z = rng.sample(nums, 3)
-        op1, op2 = rng.choice("+-*/"), rng.choice("+-*/")
-        r1 = _apply(op1, x, y)
-        if r1 is None or r1.denominator != 1 or r1 <= 0:
+        op1, op2 = rng.choice("+-"), rng.choice("+-")
+        r1 = int(_apply(op1, x, y))
+        if r1 <= 0:
             continue
-        r1 = int(r1)
-        # the second step combines r1 with z on either side
-        if rng.random() < 0.5:
-            a, b, first_is_r1 = r1, z, True
-        else:
-            a, b, first_is_r1 = z, r1, False
-        t = _apply(op2, a, b)
-        if t is None or t.denominator != 1 or t <= 0 or t > 999:
-            continue
-        t = int(t)
-        if t in nums or (op1 in "*/" and y == 1) or (op2 in "*/" and b == 1):
-            continue  # trivial targets and no-op multiplications by one make dull items
-        inner = "%d %s %d" % (x, op1, y)
-        if first_is_r1:
-            expr = "(%s) %s %d" % (inner, op2, z)
-            step2 = "%d %s %d = %d" % (r1, op2, z, t)
-        else:
-            expr = "%d %s (%s)" % (z, op2, inner)
-            step2 = "%d %s %d = %d" % (z, op2, r1, t)
+        t = int(_apply(op2, r1, z))
+        if t <= 0 or t > 99 or t in nums:
+            continue   # trivial targets make dull items
+        expr = "%d%s%d%s%d" % (x, op1, y, op2, z)
         prompt = "%s\n\nNumbers: [%s]\nTarget: %d" % (COUNTDOWN_INSTRUCTION, ", ".join(map(str, nums)), t)
-        response = "%s = %d\n%s\n\\boxed{%s}" % (inner, r1, step2, expr)
+        response = "%d%s%d=%d\n%d%s%d=%d\n\\boxed{%s}" % (x, op1, y, r1, r1, op2, z, t, expr)
         assert countdown_correct(nums, t, expr), (nums, t, expr)
         return {"prompt": prompt, "answer": expr, "response": response}
 
@@ -350,36 +319,21 @@ def check_countdown(item, response):
 # ---------------------------------------------------------------------------------------------
 
 
-def _ndigit(rng, lo, hi):
-    n = rng.randint(lo, hi)
-    return rng.randint(10 ** (n - 1), 10 ** n - 1)
-
-
 def gen_digits(rng):
-    if rng.random() < 0.5:
-        a, b = _ndigit(rng, 3, 5), _ndigit(rng, 2, 5)
-        if rng.random() < 0.5:
-            a, b = b, a
-        s = a + b
-        prompt = rng.choice(["What is %d + %d?", "Compute %d + %d.", "Add %d and %d."]) % (a, b)
-        e = len(str(b)) - 1
-        hi = (b // 10 ** e) * 10 ** e
-        lo = b - hi
-        if lo == 0:
-            lines = ["%d + %d = %d" % (a, b, s)]
-        else:
-            lines = ["%d + %d = %d + %d + %d" % (a, b, a, hi, lo), "= %d + %d" % (a + hi, lo), "= %d" % s]
-        return {"prompt": prompt, "answer": str(s),
-                "response": "\n".join(lines) + "\nThe answer is \\boxed{%d}" % s}
-    a, b = _ndigit(rng, 2, 4), _ndigit(rng, 1, 2)
-    p = a * b
-    prompt = rng.choice(["What is %d * %d?", "Compute %d * %d.", "Multiply %d by %d."]) % (a, b)
-    if b < 10 or b % 10 == 0:
-        lines = ["%d * %d = %d" % (a, b, p)]
-    else:
-        t, o = (b // 10) * 10, b % 10
-        lines = ["%d * %d = %d * %d + %d * %d" % (a, b, a, t, a, o), "= %d + %d" % (a * t, a * o), "= %d" % p]
-    return {"prompt": prompt, "answer": str(p), "response": "\n".join(lines) + "\nThe answer is \\boxed{%d}" % p}
+    """Two 3-digit numbers (100..499, so the sum always has 3 digits) added column by column, units
+    first, the carry written into the next column's line: a chain in which one wrong carry corrupts
+    every later line and the answer."""
+    a, b = rng.randint(100, 499), rng.randint(100, 499)
+    s = a + b
+    prompt = rng.choice(["What is %d + %d?", "Compute %d + %d.", "Add %d and %d."]) % (a, b)
+    lines, carry, out = [], 0, []
+    for k in range(3):
+        da, db = a // 10 ** k % 10, b // 10 ** k % 10
+        t = da + db + carry
+        lines.append("%d+%d%s=%d" % (da, db, "+1" if carry else "", t))
+        carry, out = t // 10, [t % 10] + out
+    assert int("".join(map(str, out))) == s
+    return {"prompt": prompt, "answer": str(s), "response": "\n".join(lines) + "\n\\boxed{%d}" % s}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,16 +342,15 @@ def gen_digits(rng):
 
 
 def gen_sort(rng):
-    n = rng.randint(5, 8)
+    """4-6 two-digit numbers, answered as the sorted list only (where decoding order matters: the
+    smallest and largest are the easy ends, the middle depends on them)."""
+    n = rng.randint(4, 6)
     xs = [rng.randint(10, 99) for _ in range(n)]
     prompt = rng.choice(["Sort these numbers from smallest to largest: %s",
                          "Sort in ascending order: %s",
                          "Put these numbers in increasing order: %s"]) % ", ".join(map(str, xs))
     ys = sorted(xs)
-    ans = ", ".join(map(str, ys))
-    response = "There are %d numbers. The smallest is %d and the largest is %d.\n\\boxed{%s}" % (
-        n, ys[0], ys[-1], ans)
-    return {"prompt": prompt, "answer": ans, "response": response}
+    return {"prompt": prompt, "answer": ", ".join(map(str, ys)), "response": "\\boxed{%s}" % ",".join(map(str, ys))}
 
 
 def parse_int_list(s):
@@ -509,12 +462,12 @@ def read_jsonl(path):
     return out
 
 
-def cmd_write(outdir):
+def cmd_write(outdir, seed=TEST_SEED):
     os.makedirs(outdir, exist_ok=True)
     for f in FAMILIES:
         path = os.path.join(outdir, "%s-test.jsonl" % f)
         with open(path, "w", encoding="utf-8") as fh:
-            for it in test_items(f):
+            for it in test_items(f, seed=seed):
                 rec = {k: it[k] for k in ("id", "task", "prompt", "answer")}
                 fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
         print("wrote %s (%d items)" % (path, TEST_SIZE))
@@ -556,8 +509,8 @@ def cmd_check(items_path, preds_path):
 
 
 def main(argv):
-    if len(argv) >= 2 and argv[1] == "write" and len(argv) == 3:
-        cmd_write(argv[2])
+    if len(argv) >= 2 and argv[1] == "write" and len(argv) in (3, 4):
+        cmd_write(argv[2], int(argv[3]) if len(argv) == 4 else TEST_SEED)
     elif len(argv) >= 2 and argv[1] == "check" and len(argv) == 4:
         cmd_check(argv[2], argv[3])
     elif len(argv) >= 2 and argv[1] == "sample":

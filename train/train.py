@@ -188,6 +188,9 @@ def main():
     g.add_argument("--seed", type=int, default=0)
     g = ap.add_argument_group("objective")
     g.add_argument("--gen", type=int, default=128, help="response region length (generation length)")
+    g.add_argument("--long-gen", type=int, default=0,
+                   help="every --long-every-th batch uses this response region instead of --gen (0: never)")
+    g.add_argument("--long-every", type=int, default=16)
     g.add_argument("--eps", type=float, default=1e-3, help="minimum mask probability")
     g.add_argument("--t2t-seqs", type=float, default=0.1, help="fraction of sequences in the T2T stream")
     g.add_argument("--t2t-rate", type=float, default=0.1, help="fraction of their visible tokens corrupted")
@@ -238,6 +241,7 @@ def main():
     model.to(a.device).train()
     opt = make_optimizer(model, a)
     step = 0
+    resumed_elapsed = 0.0   # training seconds before a --resume: a time-budgeted schedule continues where it was
     ck_dir = a.ckpt_dir or os.path.join(a.out, "ckpt")
     os.makedirs(ck_dir, exist_ok=True)
     if a.resume and os.path.exists(os.path.join(ck_dir, "last.pt")):
@@ -245,7 +249,9 @@ def main():
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
-        print("resumed at step %d (the data stream restarts with seed %d + step)" % (step, a.seed))
+        resumed_elapsed = ck.get("elapsed", 0.0)
+        print("resumed at step %d after %.0f s of training (the data stream restarts with seed %d + step)" % (
+            step, resumed_elapsed, a.seed))
     fwd_model = torch.compile(model) if a.compile and hasattr(torch, "compile") else model
 
     n_params = M.param_count(model)
@@ -253,7 +259,8 @@ def main():
         n_params, a.d_model, a.n_layers, a.n_heads, a.mlp, tk.n_vocab, a.device))
     with open(os.path.join(a.out, "train_args.json"), "w") as f:
         json.dump({**vars(a), "n_params": n_params, "torch": torch.__version__}, f, indent=2)
-    stream = data.batches(a.tokenizer, a.batch, a.gen, a.seed + step, a.workers, data.parse_mix(a.mix))
+    stream = data.batches(a.tokenizer, a.batch, a.gen, a.seed + step, a.workers, data.parse_mix(a.mix),
+                          a.long_gen, a.long_every)
 
     log_path = os.path.join(a.out, "train_log.csv")
     log_f = open(log_path, "a" if a.resume else "w", newline="")
@@ -269,7 +276,7 @@ def main():
         if not a.resume or eval_f.tell() == 0:
             eval_w.writeheader()
 
-    t0 = time.time()
+    t0 = time.time() - resumed_elapsed
     acc = {k: 0.0 for k in ("loss", "mask_loss", "t2t_loss", "mask_acc", "t2t_fix_acc")}
     n_acc = 0
     tokens = 0
@@ -313,7 +320,8 @@ def main():
             eval_f.flush()
             print("eval step %d: %s" % (step, "  ".join("%s %.2f" % (f, r[f]) for f in tasks.FAMILIES)), flush=True)
         if a.ckpt_every and step % a.ckpt_every == 0:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "cfg": cfg},
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "cfg": cfg,
+                        "elapsed": time.time() - t0},
                        os.path.join(ck_dir, "last.pt"))
         if a.export_every and step % a.export_every == 0:
             export(model, os.path.join(ck_dir, "step-%d" % step), tok_dir)
@@ -323,7 +331,8 @@ def main():
     log_f.close()
     if eval_f:
         eval_f.close()
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "cfg": cfg},
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "cfg": cfg,
+                        "elapsed": time.time() - t0},
                os.path.join(ck_dir, "last.pt"))
     export(model, a.out, tok_dir)
     print("wrote %s (step %d, %.1f s, %d tokens)" % (a.out, step, time.time() - t0, tokens))
