@@ -2,8 +2,8 @@
 # screenshots.sh — regenerate docs/screenshots from the sample traces (samples/traces, `make samples`)
 # in script mode (no terminal, no sleeping): NAME.txt is the screen without colour (NO_COLOR, so
 # the heat grid shows its glyph ramp) for the docs; NAME.svg is the same view in 256 colours
-# (TERM=xterm-256color) for the README and any browser; NAME.png a render of it where ImageMagick's
-# `convert` can read SVG.
+# (TERM=xterm-256color) for any browser; NAME.png a render of it for the README, by rsvg-convert
+# (Debian's librsvg2-bin) or else ImageMagick's `convert`, where either is installed.
 set -eu
 cd "$(dirname "$0")/.."
 DLM=${DLMSCOPE:-./dlmscope}
@@ -29,7 +29,8 @@ shot() {
     # shellcheck disable=SC2086
     env TERM=xterm-256color $DLM $args --script "$work/script" --dump-screens "$work/d"
     cp "$work/$name.svg" "$OUT/$name.svg"
-    if command -v convert >/dev/null && convert "$OUT/$name.svg" "$work/$name.png" 2>/dev/null; then
+    if { command -v rsvg-convert >/dev/null && rsvg-convert "$OUT/$name.svg" -o "$work/$name.png" 2>/dev/null; } ||
+        { command -v convert >/dev/null && convert "$OUT/$name.svg" "$work/$name.png" 2>/dev/null; }; then
         cp "$work/$name.png" "$OUT/$name.png"
     fi
     echo "screenshots: $OUT/$name.txt, .svg$([ -f "$OUT/$name.png" ] && echo ', .png')"
