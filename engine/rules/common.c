@@ -53,6 +53,11 @@ void dlm_rule_rank(int32_t *pos, int n, const double *score, bool ascending) {
     }
 }
 
+double dlm_rule_margin(const dlm_rule_ctx *c, int pos) {
+    const dlm_row_summary *rs = &c->sum[c->row_of[pos]];
+    return rs->n_top > 1 ? (double)rs->top_p[0] - rs->top_p[1] : rs->top_p[0];
+}
+
 int dlm_rule_rank_masks(dlm_rule_ctx *c, double (*conf)(const dlm_rule_ctx *c, int pos)) {
     int n = 0;
     for (int i = c->first_gen; i < c->block_end; i++)

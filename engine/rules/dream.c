@@ -25,8 +25,9 @@ static dlm_status finalize(dlm_rule_config *rc) {
 }
 
 static void describe(const dlm_rule_config *rc, bool unicode, char *buf, size_t n) {
-    static const char *const algs[] = {"origin", "maskgit_plus", "topk_margin", "entropy"};
-    dlm_rule_appendf(buf, n, "dream %s steps %d", rc->alg >= 0 && rc->alg < 4 ? algs[rc->alg] : "?", rc->steps);
+    char alg[32];
+    dlm_param_format(rc, DLM_PARAM_alg, alg, sizeof alg); // the name from the enum table in rules.h
+    dlm_rule_appendf(buf, n, "dream %s steps %d", alg, rc->steps);
 }
 
 static void forward(const dlm_rule_config *rc, dlm_rule_forward *f) {
@@ -39,7 +40,7 @@ static double score(const dlm_rule_ctx *c, int pos) {
     const dlm_row_summary *rs = &c->sum[c->row_of[pos]];
     switch (c->rc->alg) {
     case DLM_ALG_ORIGIN: return dlm_rng_uniform(c->rc->seed, (uint64_t)c->st->step, (uint64_t)pos, (uint64_t)c->n_vocab);
-    case DLM_ALG_TOPK_MARGIN: return (double)rs->top_p[0] - (rs->n_top > 1 ? rs->top_p[1] : 0.0f);
+    case DLM_ALG_TOPK_MARGIN: return dlm_rule_margin(c, pos);
     case DLM_ALG_ENTROPY: return -(double)rs->entropy; // sum p log p
     default: return rs->p_token;                       // maskgit_plus
     }

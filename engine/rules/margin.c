@@ -22,13 +22,8 @@ static void forward(const dlm_rule_config *rc, dlm_rule_forward *f) {
     f->min_top_k = 2; // p1 and p2
 }
 
-static double margin(const dlm_rule_ctx *c, int pos) {
-    const dlm_row_summary *rs = &c->sum[c->row_of[pos]];
-    return rs->n_top > 1 ? (double)rs->top_p[0] - rs->top_p[1] : rs->top_p[0];
-}
-
 static bool step(dlm_rule_ctx *c) {
-    int n = dlm_rule_rank_masks(c, margin);
+    int n = dlm_rule_rank_masks(c, dlm_rule_margin);
     dlm_rule_commit_top(c, dlm_rule_transfer_count(c), n);
     return false;
 }

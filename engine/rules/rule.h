@@ -117,6 +117,9 @@ void dlm_rule_rank(int32_t *pos, int n, const double *score, bool ascending);
 // The block's masked positions (at forward time) into c->order, ranked by c->score descending,
 // which holds the p of the sampled token unless `conf` is given. Returns the count.
 int dlm_rule_rank_masks(dlm_rule_ctx *c, double (*conf)(const dlm_rule_ctx *c, int pos));
+// The margin p1 - p2 of a position's two most probable tokens (p1 when only one is kept): the
+// topk_margin confidence of Dream's sampler, used by the margin and dream rules.
+double dlm_rule_margin(const dlm_rule_ctx *c, int pos);
 // LLaDA schedule: the block's masks at its start over spb steps, remainder to the early steps.
 int dlm_rule_transfer_count(const dlm_rule_ctx *c);
 // Commit the sampled token at the first k ranked positions of c->order.
