@@ -66,7 +66,7 @@ int cmd_logits(int argc, char **argv) {
         {"block-causal", "B", "block-causal attention with blocks of B tokens (default: the model's; LLaDA, Dream: none)"},
         {"soft", "SPEC", "soft inputs 'POS:ID=W,ID=W;POS:...' (EvoToken-style embedding mixtures)"},
         {"device", "NAME", "cpu, cuda or auto (default auto)"},
-        {"threads", "N", "CPU threads (default: the CPUs this process may run on; idle threads sleep)"},
+        {"threads", "N", "CPU threads, fixed (default: adaptive, up to the CPUs this process may run on; idle threads sleep)"},
         {0}};
     cli_positional pos;
     int exit_status;
