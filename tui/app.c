@@ -389,6 +389,10 @@ static void do_action(tui_app *app, tui_action a, int arg) {
     case TUI_ACTION_PIN: {
         const dlm_step *st = dlm_player_step(app->a.player);
         int sel = app->sel;
+        if (!app->opts.model) { // said before a candidate is picked, not after
+            tui_message(app, true, "%s needs the model: this is a replay (dlmscope view TRACE --model DIR)", tui_action_name(a));
+            break;
+        }
         if (!st || sel < st->prompt_len || sel >= st->n_tokens) {
             tui_message(app, true, "select a generated position first");
             break;

@@ -86,7 +86,6 @@ has "the caption names the intervention" "$TMP/demo/caption.txt" "^step 3, block
 # Without the model there is nothing to fork with: said, not crashed.
 scr replay 'x
 f
-Enter
 screen s
 q' "$DLMSCOPE" view "$T"
 has "replay: force needs the model" "$TMP/replay/s.txt" "force needs the model"
