@@ -304,14 +304,14 @@ void cli_interventions_text(const dlm_step *st, cli_token_text_fn text, const vo
     buf[0] = 0;
     for (int k = 0; k < st->n_interventions; k++) {
         const dlm_intervention *iv = &st->interventions[k];
-        char one[64], tok[96] = "";
-        dlm_intervention_format(iv, one, sizeof one);
+        char one[160], tok[96];
         if (iv->kind == DLM_IV_FORCE) { // the token as text: "force 23'cat'"
             text(ctx, iv->token, tok, sizeof tok);
-            *strchr(one, '=') = 0;
+            snprintf(one, sizeof one, "%s %d'%s'", dlm_intervention_name(iv->kind), iv->pos, tok);
+        } else {
+            dlm_intervention_format(iv, one, sizeof one);
         }
         size_t len = strlen(buf);
-        snprintf(buf + len, n - len, "%s%s%s%s%s", k ? ", " : "", one, tok[0] || iv->kind == DLM_IV_FORCE ? "'" : "", tok,
-                 tok[0] || iv->kind == DLM_IV_FORCE ? "'" : "");
+        snprintf(buf + len, n - len, "%s%s", k ? ", " : "", one);
     }
 }
