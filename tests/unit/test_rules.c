@@ -449,6 +449,36 @@ static void test_forced_pinned_every_rule(void **state) {
     }
 }
 
+// Every rule: a committed token remasked after the first step is a mask before the next forward
+// and is filled again before the block ends (the flat script makes every rule commit one token
+// or a few per step, so the first step leaves masks and the block running).
+static void test_remask_every_rule(void **state) {
+    for (int k = 0; k < DLM_RULE_COUNT; k++) {
+        const char *name = dlm_rule_name(k);
+        bool steps = dlm_param_applies(DLM_PARAM_steps, k);
+        rig r = rig_new(flat, name, 4, 4, steps ? 4 : 0);
+        step(&r);
+        int p = -1;
+        for (int i = 2; i < 6 && p < 0; i++)
+            if (dlm_session_tokens(r.s)[i] != MASK) p = i;
+        if (p < 0 || dlm_session_done(r.s)) fail_msg("%s: the first step committed nothing or finished", name);
+        INTERVENE(&r, DLM_IV_REMASK, p, p + 1, -1);
+        assert_int_equal(dlm_session_tokens(r.s)[p], MASK);
+        bool refilled = false;
+        for (int n = 0; !dlm_session_done(r.s); n++) {
+            assert_true(n < 32);
+            step(&r);
+            if (n == 0) {
+                assert_int_equal(r.st->pos[p].prev_token, MASK); // the forward saw the mask
+                assert_int_equal(r.st->pos[p].intervened, 1 << DLM_IV_REMASK);
+            }
+            refilled |= (r.st->pos[p].events & DLM_EVENT_COMMIT) != 0;
+        }
+        if (!refilled || strstr(gen_tokens(&r), "15")) fail_msg("%s: remasked position %d not filled again: %s", name, p, gen_tokens(&r));
+        rig_free(&r);
+    }
+}
+
 // Forced but not pinned: a committed token like any other, so T2T edits it and T2M remasks it.
 static void test_forced_is_committed(void **state) {
     rig r = rig_new(disagree_script, "t2t", 4, 4, 0);
@@ -730,6 +760,7 @@ int main(void) {
         cmocka_unit_test(test_margin_ordering),
         cmocka_unit_test(test_forced_pinned_every_rule),
         cmocka_unit_test(test_forced_is_committed),
+        cmocka_unit_test(test_remask_every_rule),
         cmocka_unit_test(test_pinned_never_remasked_by_t2m),
         cmocka_unit_test(test_pinned_never_edited_by_t2t),
         cmocka_unit_test(test_pinned_evotoken),
