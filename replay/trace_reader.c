@@ -462,6 +462,8 @@ static dlm_status read_info(dlm_trace *t, const where *w, const msgpack_object *
     if ((st = get_i(w, o, DLM_TK(STEP, stuck), 0, n, &info->n_stuck)) != DLM_STATUS_OK) return st;
     if ((st = get_bool(w, o, DLM_TK(STEP, done), &info->done)) != DLM_STATUS_OK) return st;
     if ((st = get_double(w, o, DLM_TK(STEP, forward_ms), &info->forward_ms)) != DLM_STATUS_OK) return st;
+    const msgpack_object *iv = get(o, DLM_TK(STEP, interventions));
+    info->n_interventions = iv && iv->type == MSGPACK_OBJECT_ARRAY ? (int)(iv->via.array.size < 255 ? iv->via.array.size : 255) : 0;
     info->rule = -1;
     const msgpack_object *sess = get(o, DLM_TK(STEP, session)), *rule = sess ? get(sess, DLM_TK(SESSION, rule)) : NULL;
     if (rule && rule->type == MSGPACK_OBJECT_STR && rule->via.str.size < 512) {

@@ -676,7 +676,9 @@ static void draw_timeline(tui_app *app) {
         for (int s = s0; s < s1 && s < n; s++) {
             const dlm_trace_step_info *in = dlm_trace_info(t->trace, s);
             here |= s == cur;
-            if (in->n_stuck) g = "!", a = role(TUI_ROLE_STUCK);
+            if (in->n_interventions) g = glyph(app, "✎", "u"), a = role(TUI_ROLE_INTERVENED); // done by hand first
+            else if (a == role(TUI_ROLE_INTERVENED)) continue;
+            else if (in->n_stuck) g = "!", a = role(TUI_ROLE_STUCK);
             else if (in->n_remasks && a != role(TUI_ROLE_STUCK)) g = "x", a = role(TUI_ROLE_REMASK);
             else if (in->n_edits && a == role(TUI_ROLE_DIM)) g = "e", a = role(TUI_ROLE_EDIT);
             else if (in->step_in_block == 0 && a == role(TUI_ROLE_DIM)) g = "|", a = role(TUI_ROLE_BORDER);

@@ -63,6 +63,7 @@ has "forked: the status line says so" "$S/forked.txt" "step 3/3 .*LIVE .*fork@2:
 has "the forced token marked on the canvas" "$S/forked.txt" "^2✎6 \* 6 = "
 has "the model's answer: p of the forced token" "$S/forked.txt" "this step's forward saw '6': p 0\.986"
 has "the inspector names the intervention" "$S/forked.txt" "by hand: force 60=#54"
+has "the timeline marks the step" "$S/forked.txt" "^\|·!✎$"
 has "compare: the fork" "$S/compare.txt" "fork after step 2: force 60 '6'"
 has "compare: the parent" "$S/compare.txt" "parent: t2t"
 has "compare: they diverge" "$S/compare.txt" "^2✎6 \* 6 = .*│2 \* \* 6 = "
