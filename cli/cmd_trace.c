@@ -97,6 +97,11 @@ static int trace_info(const char *path) {
            blocks, blocks == 1 ? "" : "s", dlm_trace_has_footer(t) ? "" : " (no footer: the run did not finish cleanly)",
            commits, edits, remasks, stuck_steps);
     printf("time       %.1f ms in forward passes (%.2f ms per step)\n", fwd, n ? fwd / n : 0.0);
+    int n_iv = 0, first_iv = -1; // interventions by hand (trace format 1.2)
+    for (int i = 0; i < n; i++)
+        if (dlm_trace_info(t, i)->n_interventions) n_iv += dlm_trace_info(t, i)->n_interventions, first_iv = first_iv < 0 ? i : first_iv;
+    if (n_iv) printf("by hand    %d intervention%s, the first before step %d (trace dump --step %d shows them)\n", n_iv,
+                     n_iv == 1 ? "" : "s", first_iv, first_iv);
     if (n > 0) {
         dlm_step *st = dlm_step_new(h->n_tokens);
         if (dlm_trace_read_step(t, n - 1, st, NULL) == DLM_STATUS_OK) {

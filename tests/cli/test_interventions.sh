@@ -19,6 +19,9 @@ grep -q '"pos":77,[^}]*"pinned":true,"user":\["force","pin"\]' "$TMP/stdout" && 
 expect_ok "dump last" "$DLMSCOPE" trace dump "$TMP/f.dlmtrace" --step 6
 grep -qE '^ +77 decoded +7 .*\[pinned\]' "$TMP/stdout" && ok || fail "last step: $(grep '^ *77 ' "$TMP/stdout")"
 
+expect_ok "info" "$DLMSCOPE" trace info "$TMP/f.dlmtrace"
+grep -q "^by hand    3 interventions, the first before step 4 " "$TMP/stdout" && ok || fail "info: $(cat "$TMP/stdout")"
+
 # trace diff: where the fork leaves its parent, and why.
 "$DLMSCOPE" trace diff "$T" "$TMP/f.dlmtrace" >"$TMP/diff.out"
 [ $? -eq 1 ] && ok || fail "diff exit"
