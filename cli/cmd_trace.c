@@ -186,6 +186,15 @@ static int trace_dump(const char *path, int only, bool as_json) {
             for (int bit = 0; bit < 5; bit++)
                 if (q->events & (1 << bit)) printf(" [%s]", dlm_event_name(bit));
             if (q->stuck) printf(" [stuck]");
+            const int k = st->experts_per_layer;
+            const int16_t *ex = st->n_moe_layers > 0 ? st->experts + (size_t)p * st->n_moe_layers * k : NULL;
+            if (only >= 0 && ex && ex[0] >= 0) { // one step: the experts fired, per MoE layer
+                printf(" experts");
+                for (int j = 0; j < st->n_moe_layers; j++) {
+                    printf(" L%d:", st->first_moe_layer + j);
+                    for (int e = 0; e < k; e++) printf("%s%d", e ? "," : "", ex[j * k + e]);
+                }
+            }
             putchar('\n');
         }
     }

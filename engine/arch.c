@@ -205,9 +205,9 @@ static const dlm_arch llada2 = {
     .default_block = 32, // every generate() of LLaDA2.x and SGLang's server use block 32
     .mask_token = "<|mask|>",
     .eos_token = "<|endoftext|>", // generate(eos_id=156892)
-    .chat = DLM_CHAT_NONE,
+    .chat = DLM_CHAT_LING,
     // LLaDA2.1's generate() in Q mode (threshold 0.7, editing threshold 0.5, block 32): algorithms.md §5.
-    .default_rule = "t2t:mode=Q,block=32",
+    .default_rule = "t2t:mode=q,block=32,cache=prefix",
     .source = "inclusionAI/LLaDA2.1-mini modeling_llada2_moe.py, configuration_llada2_moe.py, config.json",
 };
 

@@ -15,7 +15,7 @@
 
 #define DLM_TRACE_FORMAT "dlmscope-trace"
 #define DLM_TRACE_VERSION_MAJOR 1 // incompatible changes bump this; readers refuse newer majors
-#define DLM_TRACE_VERSION_MINOR 1 // compatible additions (1: KV-cache refresh inputs in the session state)
+#define DLM_TRACE_VERSION_MINOR 2 // compatible additions (1: KV-cache refresh inputs in the session state; 2: MoE routing)
 
 // Every key of every record, declared once (docs/trace-format.md lists exactly these; test_trace
 // checks it). X(RECORD, key): HEADER, MODEL (the header's `model` map), TOKENS (the token text
@@ -37,6 +37,7 @@
     X(STEP, state) X(STEP, events) X(STEP, flags) X(STEP, sampled) X(STEP, p_sampled) X(STEP, p_current)         \
     X(STEP, entropy) X(STEP, top_k) X(STEP, n_top) X(STEP, top_id) X(STEP, top_p) X(STEP, changes)               \
     X(STEP, soft_k) X(STEP, n_soft) X(STEP, soft_id) X(STEP, soft_w) X(STEP, session)                            \
+    X(STEP, moe_layers) X(STEP, experts_per_layer) X(STEP, first_moe_layer) X(STEP, experts)                     \
     X(SESSION, rule) X(SESSION, block) X(SESSION, step_in_block) X(SESSION, post_steps) X(SESSION, step)         \
     X(SESSION, block_masks) X(SESSION, done) X(SESSION, stopped) X(SESSION, prev_valid) X(SESSION, last_fwd_ids) \
     X(SESSION, soft_k) X(SESSION, soft_ids) X(SESSION, soft_w) X(SESSION, cache_len) X(SESSION, cache_ids)       \
