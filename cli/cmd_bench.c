@@ -259,7 +259,7 @@ int cmd_bench(int argc, char **argv) {
         {"shape", "NAME", "random weights of a preset shape (dlmscope synth --help lists them; default small)"},
         {"tokens", "LIST", "sequence lengths, comma separated (default 128,512)"},
         {"repeat", "N", "timed runs per case, after 2 warm-up runs (default 10)"},
-        {"threads", "N", "CPU threads (default: the CPUs this process may run on; idle threads sleep)"},
+        {"threads", "N", "CPU threads, fixed (default: adaptive, up to the CPUs this process may run on; idle threads sleep)"},
         {"warmup", "N", "untimed runs before each case (default 2)"},
         {"passes", "LIST", "which passes: full (all rows), rows (a 32-row block), prefix, dual (default all four)"},
         {"device", "NAME", "cpu, cuda or auto (default auto)"},

@@ -69,7 +69,7 @@ int cmd_logits(int argc, char **argv) {
         {"soft", "SPEC", "soft inputs 'POS:ID=W,ID=W;POS:...' (EvoToken-style embedding mixtures)"},
         {"experts", NULL, "print the experts each position was routed to per MoE layer instead of probabilities"},
         {"device", "NAME", "cpu, cuda or auto (default auto)"},
-        {"threads", "N", "CPU threads (default: the CPUs this process may run on; idle threads sleep)"},
+        {"threads", "N", "CPU threads, fixed (default: adaptive, up to the CPUs this process may run on; idle threads sleep)"},
         {0}};
     cli_positional pos;
     int exit_status;

@@ -126,7 +126,7 @@ int cmd_view(int argc, char **argv) {
                       {"adapter", "ADAPTER", "with --model: its adapter"},
                       {"tokenizer", "FILE", "with --model: tokenizer.json"},
                       {"device", "NAME", "with --model: cpu, cuda or auto"},
-                      {"threads", "N", "with --model: CPU threads"},
+                      {"threads", "N", "with --model: CPU threads, fixed (default: adaptive)"},
                       {"block-causal", "B", "with --model: block-causal attention"},
                       {"export", "FORMAT", "no terminal: write the replay as an asciinema recording (cast) or the screen at --step as svg or html"},
                       {"out", "FILE", "with --export: the file to write"},

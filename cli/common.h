@@ -17,7 +17,7 @@
     {"adapter", "ADAPTER", "PEFT LoRA adapter folder or ORG/NAME[@REV], merged at load (EvoToken's CTS adapter)"}, \
     {"tokenizer", "FILE", "tokenizer.json (default: the one in the model folder)"},                \
     {"device", "NAME", "cpu, cuda or auto (default auto)"},                                        \
-    {"threads", "N", "CPU threads (default: the CPUs this process may run on; idle threads sleep)"},                                          \
+    {"threads", "N", "CPU threads, fixed (default: adaptive, up to the CPUs this process may run on; idle threads sleep)"},                                          \
     {"block-causal", "B", "attend block-causally with blocks of B (default: the model's; SDAR: its block_size)"}
 
 #define CLI_RULE_OPTS                                                                               \

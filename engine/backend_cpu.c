@@ -43,7 +43,7 @@ typedef struct {
     cpu_weight lm_head; // (n_vocab, d); the same view as wte when tied
     float     *ln_f;    // (d)
     cpu_layer *layers;  // (n_layers)
-    int        n_threads;
+    cpu_governor threads; // how many threads each pass runs on (cpu_threads.h)
     // scratch, grown on demand
     int    cap_tokens, cap_rows;
     float *x;          // (L, d) residual stream
@@ -357,8 +357,8 @@ static dlm_status cache_grow(dlm_backend *be, int cap, int keep) {
     return DLM_STATUS_OK;
 }
 
-static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const dlm_sample_opts *o,
-                              dlm_row_summary *out) {
+static dlm_status cpu_forward_pass(dlm_backend *be, const dlm_forward_args *a, const dlm_sample_opts *o,
+                                   dlm_row_summary *out, cpu_governor *gov) {
     cpu_impl *cpu = be->impl;
     const dlm_config *c = &be->model->cfg;
     dlm_status st = dlm_forward_args_check(c, a, o);
@@ -371,7 +371,11 @@ static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const 
         return st;
     const int Lq = q1 - q0; // rows of the residual stream this pass computes (positions q0 ..)
     const bool cached = a->cache != DLM_CACHE_NONE;
-    omp_set_num_threads(cpu->n_threads);
+    {
+        // The work estimate only needs to rank passes of one size: matrix products plus attention.
+        const double per_row = 2.0 * c->n_layers * ((double)d * qd + (double)od * d + 3.0 * d * dff) + 4.0 * c->n_layers * (double)L * od;
+        omp_set_num_threads(cpu_governor_begin(gov, Lq, per_row * Lq + 2.0 * a->n_rows * d * (double)c->n_vocab));
+    }
     grow_scratch(cpu, c, L, a->n_rows);
     rope_tables(cpu, c, L);
     embed(cpu, c, a, q0, Lq);
@@ -460,6 +464,14 @@ static void cpu_free(dlm_backend *be) {
     free(be);
 }
 
+static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const dlm_sample_opts *o,
+                              dlm_row_summary *out) {
+    cpu_governor *gov = &((cpu_impl *)be->impl)->threads;
+    dlm_status st = cpu_forward_pass(be, a, o, out, gov);
+    cpu_governor_end(gov, st == DLM_STATUS_OK);
+    return st;
+}
+
 static const dlm_backend_ops cpu_ops = {"cpu", cpu_forward, cpu_free};
 
 // Keep a private fp32 matrix until the backend is freed.
@@ -508,9 +520,11 @@ dlm_backend *dlm_backend_cpu_new(const dlm_model *m, int n_threads) {
     be->ops = &cpu_ops;
     be->model = m;
     be->impl = cpu;
-    cpu->n_threads = n_threads > 0 ? n_threads : cpu_threads_available();
-    openblas_set_num_threads(cpu->n_threads);
-    snprintf(be->device, sizeof be->device, "cpu (%d thread%s)", cpu->n_threads, cpu->n_threads == 1 ? "" : "s");
+    cpu_governor_init(&cpu->threads, n_threads);
+    const int max_threads = cpu->threads.max_threads;
+    openblas_set_num_threads(max_threads);
+    snprintf(be->device, sizeof be->device, "cpu (%s%d thread%s)", cpu->threads.adaptive && max_threads > 1 ? "up to " : "",
+             max_threads, max_threads == 1 ? "" : "s");
 
     // Vector slots: fp32 copies in one allocation. Matrix slots: views of the mapping (weight_of).
     size_t n_vec = (size_t)dlm_plan_slot_numel(&plan.global[DLM_GSLOT_LN_F]);

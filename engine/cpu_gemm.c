@@ -137,9 +137,10 @@ void cpu_gemm(float *out, int ldo, const float *x, int ldx, const cpu_weight *w,
         DLM_ASSERT(w[i].cols == w[0].cols);
         n_total += w[i].rows;
     }
-    // Panel rows: PANEL_ROWS, or fewer so that every thread gets about four panels; a multiple of 16.
+    // Panel rows: PANEL_ROWS, or with several threads fewer, so that each gets about four panels (the
+    // activations are packed again for every panel: one thread keeps them wide); a multiple of 16.
     int nb = PANEL_ROWS;
-    while (nb > 16 && n_total / nb < 4 * n_threads) nb /= 2;
+    while (n_threads > 1 && nb > 16 && n_total / nb < 4 * n_threads) nb /= 2;
     // Few panels (a thin output): split the activation rows too.
     int64_t n_panels = 0;
     for (int i = 0; i < n_weights; i++) n_panels += (w[i].rows + nb - 1) / nb;

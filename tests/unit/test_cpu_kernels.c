@@ -8,6 +8,7 @@
 #include "testutil.h"
 #include "engine/cpu_attention.h"
 #include "engine/cpu_gemm.h"
+#include "engine/cpu_threads.h"
 
 static float frand(uint64_t *s) {
     *s = *s * 6364136223846793005ull + 1442695040888963407ull;
@@ -144,11 +145,54 @@ static void test_attention(void **state) {
     }
 }
 
+// The thread governor on made-up pass times: cost[t] is the time of one pass at t threads.
+static void governed_passes(cpu_governor *g, const double cost[3], int n, int rows) {
+    for (int i = 0; i < n; i++) {
+        const int t = cpu_governor_begin(g, rows, 1e6);
+        assert_true(t >= 1 && t <= g->max_threads);
+        cpu_governor_record(g, true, (int64_t)(cost[t] * 1e6));
+    }
+}
+
+static void test_governor(void **state) {
+    (void)state;
+    cpu_governor g;
+    cpu_governor_init(&g, 0);
+    g.max_threads = 2; // as on a 2-core machine, whatever this one has
+    g.last_threads = 2;
+    const double busy[3] = {0, 12, 500}, idle[3] = {0, 12, 7};
+    // A core taken by another process: two threads are 40x slower; the governor settles on one
+    // within a few passes and stays there (probes aside, which come ever more rarely).
+    int slow = 0, t = 0;
+    for (int i = 0; i < 200; i++) {
+        t = cpu_governor_begin(&g, 128, 1e6);
+        slow += t == 2;
+        cpu_governor_record(&g, true, (int64_t)(busy[t] * 1e6));
+    }
+    assert_true(slow <= 10);
+    assert_int_equal(g.bucket[7].threads, 1);
+    // The core is free again: a probe finds two threads faster and the governor goes back.
+    governed_passes(&g, idle, 300, 128);
+    assert_int_equal(g.bucket[7].threads, 2);
+    // Another size starts from what was learned, and errors are not measured.
+    cpu_governor_begin(&g, 32, 1e6);
+    cpu_governor_record(&g, false, 1);
+    assert_int_equal(g.bucket[5].threads, 2);
+    // An explicit count never changes.
+    cpu_governor_init(&g, 2);
+    assert_false(g.adaptive);
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(cpu_governor_begin(&g, 128, 1e6), 2);
+        cpu_governor_record(&g, true, (int64_t)(busy[2] * 1e6));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_convert),
         cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_governor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
