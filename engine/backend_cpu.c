@@ -373,6 +373,8 @@ static dlm_status cpu_forward_pass(dlm_backend *be, const dlm_forward_args *a, c
     const bool cached = a->cache != DLM_CACHE_NONE;
     {
         // The work estimate only needs to rank passes of one size: matrix products plus attention.
+        // MoE layers: the experts a row is routed to and the shared one (the router is small).
+        const double dff = c->n_experts ? (double)c->n_experts_used * c->d_expert + c->d_shared : (double)c->d_ff;
         const double per_row = 2.0 * c->n_layers * ((double)d * qd + (double)od * d + 3.0 * d * dff) + 4.0 * c->n_layers * (double)L * od;
         omp_set_num_threads(cpu_governor_begin(gov, Lq, per_row * Lq + 2.0 * a->n_rows * d * (double)c->n_vocab));
     }
