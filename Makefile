@@ -281,6 +281,7 @@ samples: dlmscope
 fixtures:
 	$(PYTHON) tests/reference/make_fixtures.py tests/fixtures
 	$(PYTHON) tests/reference/families_reference.py tests/fixtures
+	$(PYTHON) tests/reference/moe_reference.py tests/fixtures
 	$(PYTHON) tests/reference/dream_reference.py tests/fixtures
 	$(PYTHON) tests/reference/rules_reference.py tests/fixtures
 

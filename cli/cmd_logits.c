@@ -3,6 +3,8 @@
 // Output, one line per position:  POS ID:PROB ID:PROB ...   (probabilities with 8 decimals)
 // Each line is the distribution the decoder uses for that position: for a family that shifts its
 // logits (Dream) it is computed from the hidden state of the position before (position 0: its own).
+// With --experts (MoE models), one line per position with the experts its router chose in every
+// MoE layer, best selection score first:  POS LAYER:E,E,... LAYER:E,E,...
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,7 @@ int cmd_logits(int argc, char **argv) {
         {"adapter", "ADAPTER", "PEFT LoRA adapter folder or ORG/NAME[@REV], merged at load"},
         {"block-causal", "B", "block-causal attention with blocks of B tokens (default: the model's; LLaDA, Dream: none)"},
         {"soft", "SPEC", "soft inputs 'POS:ID=W,ID=W;POS:...' (EvoToken-style embedding mixtures)"},
+        {"experts", NULL, "print the experts each position was routed to per MoE layer instead of probabilities"},
         {"device", "NAME", "cpu, cuda or auto (default auto)"},
         {"threads", "N", "CPU threads, fixed (default: adaptive, up to the CPUs this process may run on; idle threads sleep)"},
         {0}};
@@ -78,6 +81,7 @@ int cmd_logits(int argc, char **argv) {
     char *model_dir = NULL, *adapter_dir = NULL;
     int32_t *ids = NULL, *rows = NULL, *soft_ids = NULL;
     float *soft_w = NULL;
+    int16_t *routing = NULL;
     dlm_row_summary *sum = NULL;
     long long top, block, threads;
     int n = 0;
@@ -123,13 +127,32 @@ int cmd_logits(int argc, char **argv) {
         fa.soft_ids = soft_ids;
         fa.soft_w = soft_w;
     }
+    const dlm_config *c = &model->cfg;
+    const int n_moe = dlm_config_moe_layers(c);
+    if (cli_has(opts, "experts")) {
+        if (n_moe == 0) {
+            cli_error("logits", "--experts: %s is not a mixture-of-experts model", model_dir);
+            goto done;
+        }
+        routing = dlm_xmalloc((size_t)n * n_moe * c->n_experts_used * sizeof *routing);
+        fa.routing = routing;
+    }
     dlm_sample_opts so = dlm_sample_opts_default();
     so.top_k = (int)top;
     if (dlm_backend_forward(be, &fa, &so, sum) != DLM_STATUS_OK) {
         cli_error("logits", "%s", dlm_error_message());
         goto done;
     }
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && routing; i++) {
+        printf("%d", i);
+        for (int j = 0; j < n_moe; j++) {
+            printf(" %d:", c->n_dense_layers + j); // the layer's number in the checkpoint
+            const int16_t *e = routing + ((size_t)i * n_moe + j) * c->n_experts_used;
+            for (int k = 0; k < c->n_experts_used; k++) printf("%s%d", k ? "," : "", e[k]);
+        }
+        putchar('\n');
+    }
+    for (int i = 0; i < n && !routing; i++) {
         printf("%d", i);
         for (int k = 0; k < sum[i].n_top; k++) printf(" %d:%.8f", sum[i].top_id[k], sum[i].top_p[k]);
         putchar('\n');
@@ -142,6 +165,7 @@ done:
     free(rows);
     free(soft_ids);
     free(soft_w);
+    free(routing);
     free(sum);
     dlm_backend_free(be);
     dlm_model_free(model);

@@ -97,7 +97,7 @@ static int trace_info(const char *path) {
            blocks, blocks == 1 ? "" : "s", dlm_trace_has_footer(t) ? "" : " (no footer: the run did not finish cleanly)",
            commits, edits, remasks, stuck_steps);
     printf("time       %.1f ms in forward passes (%.2f ms per step)\n", fwd, n ? fwd / n : 0.0);
-    int n_iv = 0, first_iv = -1; // interventions by hand (trace format 1.2)
+    int n_iv = 0, first_iv = -1; // interventions by hand (trace format 1.3)
     for (int i = 0; i < n; i++)
         if (dlm_trace_info(t, i)->n_interventions) n_iv += dlm_trace_info(t, i)->n_interventions, first_iv = first_iv < 0 ? i : first_iv;
     if (n_iv) printf("by hand    %d intervention%s, the first before step %d (trace dump --step %d shows them)\n", n_iv,
@@ -205,6 +205,15 @@ static int trace_dump(const char *path, int only, bool as_json) {
             for (int k = 0; k < DLM_IV_COUNT; k++)
                 if (q->intervened & (1 << k)) printf(" [user: %s]", dlm_intervention_name(k));
             if (q->pinned) printf(" [pinned]");
+            const int k = st->experts_per_layer;
+            const int16_t *ex = st->n_moe_layers > 0 ? st->experts + (size_t)p * st->n_moe_layers * k : NULL;
+            if (only >= 0 && ex && ex[0] >= 0) { // one step: the experts fired, per MoE layer
+                printf(" experts");
+                for (int j = 0; j < st->n_moe_layers; j++) {
+                    printf(" L%d:", st->first_moe_layer + j);
+                    for (int e = 0; e < k; e++) printf("%s%d", e ? "," : "", ex[j * k + e]);
+                }
+            }
             putchar('\n');
         }
     }

@@ -131,7 +131,23 @@ json_t *trace_step_json(const dlm_trace *t, const dlm_step *st) {
         json_object_set_new(o, "interventions", ivs);
     }
     json_t *pos = json_array();
-    for (int p = h->prompt_len; p < h->n_tokens; p++) json_array_append_new(pos, pos_json(t, &st->pos[p], p));
+    for (int p = h->prompt_len; p < h->n_tokens; p++) {
+        json_t *pj = pos_json(t, &st->pos[p], p);
+        const int k = st->experts_per_layer;
+        const int16_t *ex = st->n_moe_layers > 0 ? st->experts + (size_t)p * st->n_moe_layers * k : NULL;
+        if (ex && ex[0] >= 0) { // MoE models: {"LAYER": [experts, best first], ...}
+            json_t *ej = json_object();
+            for (int j = 0; j < st->n_moe_layers; j++) {
+                char layer[16];
+                snprintf(layer, sizeof layer, "%d", st->first_moe_layer + j);
+                json_t *arr = json_array();
+                for (int e = 0; e < k; e++) json_array_append_new(arr, json_integer(ex[j * k + e]));
+                json_object_set_new(ej, layer, arr);
+            }
+            json_object_set_new(pj, "experts", ej);
+        }
+        json_array_append_new(pos, pj);
+    }
     json_object_set_new(o, "positions", pos);
     return o;
 }

@@ -141,7 +141,78 @@ static const dlm_arch sdar = {
     .source = "JetAstra/SDAR generate.py, modeling_sdar.py (MinerU-Diffusion copy), JetLM/SDAR-4B-Chat config.json",
 };
 
-static const dlm_arch *const families[] = {&llada, &a2d_llama, &dream, &a2d_qwen2, &a2d_qwen3, &sdar, NULL};
+// LLaDA-MoE-7B-A1B: OLMoE's layer (per-head QK-norm, softmax top-k without renormalisation) with
+// bidirectional attention. Its checkpoints say model_type "llada" like LLaDA-8B: architectures decides.
+static const dlm_arch llada_moe = {
+    .name = "llada-moe",
+    .users_call_it = "LLaDA-MoE-7B-A1B-Base/Instruct/Instruct-TD",
+    .architectures = LIST("LLaDAMoEModelLM"),
+    .model_types = LIST("llada", "lladamoe"), // dLLM tells users to rewrite it to "lladamoe"
+    .tensor_names = {HF_NAMES, QK_NORM_NAMES,
+                     [DLM_TENSOR_ROUTER] = "model.layers.%d.mlp.gate.weight",
+                     [DLM_TENSOR_EXPERT_BIAS] = "model.layers.%d.mlp.expert_bias",
+                     [DLM_TENSOR_SHARED_GATE] = "model.layers.%d.shared_expert.gate_proj.weight",
+                     [DLM_TENSOR_SHARED_UP] = "model.layers.%d.shared_expert.up_proj.weight",
+                     [DLM_TENSOR_SHARED_DOWN] = "model.layers.%d.shared_expert.down_proj.weight",
+                     [DLM_TENSOR_EXPERT_GATE] = "model.layers.%d.mlp.experts.%d.gate_proj.weight",
+                     [DLM_TENSOR_EXPERT_UP] = "model.layers.%d.mlp.experts.%d.up_proj.weight",
+                     [DLM_TENSOR_EXPERT_DOWN] = "model.layers.%d.mlp.experts.%d.down_proj.weight"},
+    .qk_norm = true,
+    .head_dim_from_heads = true,
+    .partial_rotary = true,
+    .moe = DLM_MOE_LLADA_MOE,
+    .router = DLM_ROUTER_SOFTMAX_TOPK,
+    .attention = DLM_ATTN_FULL,
+    .mask_token = "<|mask|>",
+    .chat = DLM_CHAT_NONE,
+    .default_rule = "llada",
+    .source = "inclusionAI/LLaDA-MoE-7B-A1B-Base modeling_lladamoe.py, configuration_lladamoe.py",
+};
+
+// LLaDA2.0 / LLaDA2.1 (mini, flash): Ling's layer (fused QKV, QK-norm, half-width RoPE, sigmoid
+// group-limited routing with a shared expert) with block-causal attention over absolute positions.
+static const dlm_arch llada2 = {
+    .name = "llada2",
+    .users_call_it = "LLaDA2.0-mini/flash, LLaDA2.1-mini/flash (inclusionAI), DMax-Math-16B",
+    .architectures = LIST("LLaDA2MoeModelLM"),
+    .model_types = LIST("llada2_moe"),
+    .tensor_names = {[DLM_TENSOR_WTE] = "model.word_embeddings.weight",
+                     [DLM_TENSOR_ATTN_NORM] = "model.layers.%d.input_layernorm.weight",
+                     [DLM_TENSOR_WQKV] = "model.layers.%d.attention.query_key_value.weight",
+                     [DLM_TENSOR_Q_NORM] = "model.layers.%d.attention.query_layernorm.weight",
+                     [DLM_TENSOR_K_NORM] = "model.layers.%d.attention.key_layernorm.weight",
+                     [DLM_TENSOR_WO] = "model.layers.%d.attention.dense.weight",
+                     [DLM_TENSOR_FF_NORM] = "model.layers.%d.post_attention_layernorm.weight",
+                     [DLM_TENSOR_W_GATE] = "model.layers.%d.mlp.gate_proj.weight",
+                     [DLM_TENSOR_W_UP] = "model.layers.%d.mlp.up_proj.weight",
+                     [DLM_TENSOR_W_DOWN] = "model.layers.%d.mlp.down_proj.weight",
+                     [DLM_TENSOR_ROUTER] = "model.layers.%d.mlp.gate.weight",
+                     [DLM_TENSOR_EXPERT_BIAS] = "model.layers.%d.mlp.gate.expert_bias",
+                     [DLM_TENSOR_SHARED_GATE] = "model.layers.%d.mlp.shared_experts.gate_proj.weight",
+                     [DLM_TENSOR_SHARED_UP] = "model.layers.%d.mlp.shared_experts.up_proj.weight",
+                     [DLM_TENSOR_SHARED_DOWN] = "model.layers.%d.mlp.shared_experts.down_proj.weight",
+                     [DLM_TENSOR_EXPERT_GATE] = "model.layers.%d.mlp.experts.%d.gate_proj.weight",
+                     [DLM_TENSOR_EXPERT_UP] = "model.layers.%d.mlp.experts.%d.up_proj.weight",
+                     [DLM_TENSOR_EXPERT_DOWN] = "model.layers.%d.mlp.experts.%d.down_proj.weight",
+                     [DLM_TENSOR_LN_F] = "model.norm.weight",
+                     [DLM_TENSOR_LM_HEAD] = "lm_head.weight"},
+    .qk_norm = true,
+    .fused_qkv = true,
+    .partial_rotary = true,
+    .moe = DLM_MOE_LLADA2,
+    .router = DLM_ROUTER_SIGMOID_GROUPED,
+    .attention = DLM_ATTN_BLOCK_CAUSAL,
+    .default_block = 32, // every generate() of LLaDA2.x and SGLang's server use block 32
+    .mask_token = "<|mask|>",
+    .eos_token = "<|endoftext|>", // generate(eos_id=156892)
+    .chat = DLM_CHAT_LING,
+    // LLaDA2.1's generate() in Q mode (threshold 0.7, editing threshold 0.5, block 32): algorithms.md §5.
+    .default_rule = "t2t:mode=q,block=32,cache=prefix",
+    .source = "inclusionAI/LLaDA2.1-mini modeling_llada2_moe.py, configuration_llada2_moe.py, config.json",
+};
+
+static const dlm_arch *const families[] = {&llada, &a2d_llama, &dream, &a2d_qwen2, &a2d_qwen3, &sdar, &llada_moe, &llada2,
+                                           NULL};
 
 const dlm_arch *const *dlm_arch_all(void) { return families; }
 
@@ -155,8 +226,6 @@ const dlm_arch *dlm_arch_find(const char *name) {
 static const struct {
     const char *architecture, *model_type, *why;
 } not_yet[] = {
-    {"LLaDAMoEModelLM", NULL, "LLaDA-MoE (mixture of experts) is not supported yet"},
-    {"LLaDA2MoeModelLM", "llada2_moe", "LLaDA2.x (mixture of experts, fused QKV, partial RoPE) is not supported yet"},
     {"Fast_dLLM_QwenForCausalLM", "Fast_dLLM_Qwen", "Fast-dLLM v2 (shifted block-causal decoding) is not supported yet"},
     {"ModernBertForMaskedLM", "modernbert", "ModernBERT (LayerNorm, GeGLU, local attention) is not supported yet"},
     {"MMadaModelLM", "mmada", "MMaDA (LLaDA with an image-token vocabulary) is not supported yet"},
@@ -188,9 +257,10 @@ dlm_status dlm_arch_detect(const void *json_root, const char *path, const dlm_ar
             return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: %s '%s': %s", path, arch ? "architectures" : "model_type",
                              arch ? arch : type, not_yet[i].why);
     // LLaDA-MoE's checkpoints say model_type "llada" like LLaDA-8B (models.md §5): its keys tell it apart.
-    if (!arch && type && strcmp(type, "llada") == 0 && json_object_get(root, "num_experts"))
-        return dlm_error(DLM_STATUS_UNSUPPORTED,
-                         "%s: model_type 'llada' with 'num_experts' is LLaDA-MoE, which is not supported yet", path);
+    if (!arch && type && strcmp(type, "llada") == 0 && json_object_get(root, "num_experts")) {
+        *out = &llada_moe;
+        return DLM_STATUS_OK;
+    }
     char known[512] = "";
     for (int i = 0; families[i]; i++)
         snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", families[i]->architectures[0]);
@@ -206,7 +276,7 @@ dlm_status dlm_arch_detect(const void *json_root, const char *path, const dlm_ar
                          path, arch, known);
     }
     if (type) {
-        for (int i = 0; families[i]; i++)
+        for (int i = 0; families[i] && !*out; i++) // first match: "llada" alone is LLaDA-8B, not LLaDA-MoE
             if (in_list(families[i]->model_types, type)) *out = families[i];
         if (*out) return DLM_STATUS_OK;
         return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: model_type '%s' is not a model family dlmscope runs (known: %s)", path,

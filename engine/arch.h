@@ -20,7 +20,14 @@ typedef enum {
     DLM_ATTN_BLOCK_CAUSAL, // blocks counted from absolute position 0: j visible from i iff j/B <= i/B (SDAR)
 } dlm_attn_kind;
 
-typedef enum { DLM_KEYS_LLADA, DLM_KEYS_HF } dlm_key_style; // d_model/n_layers... or hidden_size/num_hidden_layers...
+typedef enum { DLM_KEYS_LLADA, DLM_KEYS_HF } dlm_key_style;
+
+// Which config.json keys describe a family's mixture of experts (model.c reads them).
+typedef enum {
+    DLM_MOE_NONE,
+    DLM_MOE_LLADA_MOE, // LLaDAConfig of LLaDA-MoE: expert_intermediate_size, moe_layer_freq, ...
+    DLM_MOE_LLADA2,    // LLaDA2MoeConfig: moe_intermediate_size, first_k_dense_replace, n_group, ...
+} dlm_moe_keys; // d_model/n_layers... or hidden_size/num_hidden_layers...
 
 typedef struct dlm_arch {
     const char *name;                  // family name used in messages and docs ("dream")
@@ -33,6 +40,10 @@ typedef struct dlm_arch {
     bool          qk_norm;       // per-head RMSNorm of q and k before RoPE (Qwen3)
     bool          shift_logits;  // the distribution of position i is read from row i-1 (Dream)
     bool          head_dim_from_heads; // head_dim = hidden / heads even if config.json has head_dim (Dream's code)
+    bool          fused_qkv;     // one query_key_value projection (role WQKV)
+    bool          partial_rotary; // honours partial_rotary_factor (RoPE on the leading dims of each head)
+    dlm_moe_keys  moe;           // mixture-of-experts layers and the config keys that describe them
+    int           router;        // dlm_router_kind (model.h) of its MoE layers
     dlm_attn_kind attention;
     const char   *block_size_key; // config.json key of the attention block size (block-causal families)
     int           default_block;  // block size when config.json has none

@@ -1,8 +1,9 @@
 // backend_cpu.c — the readable fp32 reference forward pass of every model family (arch.h).
 //
 // Reads top to bottom like the model: embed (hard or soft) -> n_layers x [RMSNorm -> QKV (+ bias)
-// -> per-head QK-norm -> RoPE -> attention -> out-proj + residual -> RMSNorm -> SwiGLU MLP +
-// residual] -> final RMSNorm -> LM head for the requested rows only (row i-1 for position i when
+// -> per-head QK-norm -> RoPE (on the leading rotary dims) -> attention -> out-proj + residual ->
+// RMSNorm -> SwiGLU MLP, or in MoE layers the router and the chosen experts (+ a shared expert) ->
+// + residual] -> final RMSNorm -> LM head for the requested rows only (row i-1 for position i when
 // the family shifts its logits) -> per-row softmax summary. The weights are the layer plan's
 // slots (plan.h). Matrices stay in the checkpoint's
 // dtype, mapped from disk; the matrix products (cpu_gemm.c) convert them per panel and run OpenBLAS
@@ -29,6 +30,8 @@ void openblas_set_num_threads(int n);
 typedef struct {
     cpu_weight mat[DLM_LAYER_SLOT_COUNT][3];
     float     *vec[DLM_LAYER_SLOT_COUNT];
+    bool       moe;     // the MLP is the router + experts (mat[ROUTER], experts) instead of W_GATEUP/W_DOWN
+    cpu_weight *experts; // MoE layers: (n_experts, 3) gate, up, down views of the mapping
 } cpu_layer;
 
 typedef struct {
@@ -55,6 +58,18 @@ typedef struct {
     float *xr;         // (n_rows, d) final hidden states of the requested rows
     float *logits;     // (n_rows, n_vocab)
     float *kv;         // (2, L, kv_dim) one layer's K and V (uncached passes)
+    // MoE scratch (grown with the tokens): routing per position, rows grouped by expert.
+    cpu_weight *expert_views; // (n_layers, n_experts, 3), the one allocation behind cpu_layer.experts
+    float   *router_f32; // (n_experts, d) the layer's router in fp32
+    double  *router_logits; // (L, n_experts)
+    int16_t *route_id;   // (L, n_experts_used) chosen experts, best first
+    float   *route_w;    // (L, n_experts_used) their mixing weights
+    int     *by_expert;  // (L * n_experts_used) positions grouped by expert (counting sort)
+    int     *by_slot;    //   ... and which of the position's choices it is
+    int     *expert_start; // (n_experts + 1)
+    float   *xe;         // (L, d) the rows routed to one expert
+    float   *ye;         // (L, d) its output
+    float   *moe_out;    // (L, d) the weighted sum of the experts
     // KV cache (forward.h; what it holds is be->cache): every layer's post-RoPE K and V and the
     // final hidden states of the refreshing (or storing) passes; valid while be->cache_key is nonzero.
     float *kv_cache;   // (n_layers, 2, cache.cap, kv_dim)
@@ -86,11 +101,12 @@ static void rmsnorm(float *out, const float *x, const float *w, int d, float eps
     for (int i = 0; i < d; i++) out[i] = x[i] * scale * w[i];
 }
 
-// NeoX "rotate-half" RoPE over the whole head: pairs (i, i + hd/2).
+// NeoX "rotate-half" RoPE over the leading rotary_dim dims of each head (all of it, or half in
+// LLaDA2): pairs (i, i + rotary_dim/2); inv_freq over rotary_dim as transformers' default init.
 static void rope_tables(cpu_impl *cpu, const dlm_config *c, int n_tokens) {
-    int half = c->head_dim / 2;
+    int half = c->rotary_dim / 2;
     for (int i = 0; i < half; i++) {
-        float inv_freq = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)c->head_dim);
+        float inv_freq = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)c->rotary_dim);
         for (int p = 0; p < n_tokens; p++) {
             float angle = (float)p * inv_freq;
             cpu->rope_cos[(size_t)p * half + i] = cosf(angle);
@@ -117,21 +133,47 @@ static void attention(cpu_impl *cpu, const dlm_config *c, int q0, int Lq, int L,
 
 // ---- forward ----------------------------------------------------------------------------------
 
+// The widest SwiGLU of the model: the dense MLP, an expert or the shared expert.
+static int ff_width(const dlm_config *c) {
+    int w = c->d_ff;
+    if (c->d_expert > w) w = c->d_expert;
+    if (c->d_shared > w) w = c->d_shared;
+    return w;
+}
+
+static void free_moe_scratch(cpu_impl *cpu) {
+    free(cpu->router_logits); free(cpu->route_id); free(cpu->route_w); free(cpu->by_expert); free(cpu->by_slot);
+    free(cpu->xe); free(cpu->ye); free(cpu->moe_out);
+}
+
 static void grow_scratch(cpu_impl *cpu, const dlm_config *c, int n_tokens, int n_rows) {
     if (n_tokens > cpu->cap_tokens) {
         size_t L = (size_t)n_tokens;
+        const int dff = ff_width(c);
         free(cpu->x); free(cpu->xb); free(cpu->qkv); free(cpu->att); free(cpu->hb); free(cpu->hm);
         free(cpu->kt); free(cpu->rope_cos); free(cpu->rope_sin); free(cpu->kv);
+        free_moe_scratch(cpu);
+        if (c->n_experts > 0) {
+            const size_t k = (size_t)c->n_experts_used;
+            cpu->router_logits = dlm_xmalloc(L * c->n_experts * sizeof(double));
+            cpu->route_id = dlm_xmalloc(L * k * sizeof(int16_t));
+            cpu->route_w = dlm_xmalloc(L * k * sizeof(float));
+            cpu->by_expert = dlm_xmalloc(L * k * sizeof(int));
+            cpu->by_slot = dlm_xmalloc(L * k * sizeof(int));
+            cpu->xe = dlm_xmalloc(L * c->d_model * sizeof(float));
+            cpu->ye = dlm_xmalloc(L * c->d_model * sizeof(float));
+            cpu->moe_out = dlm_xmalloc(L * c->d_model * sizeof(float));
+        }
         cpu->x = dlm_xmalloc(L * c->d_model * sizeof(float));
         cpu->xb = dlm_xmalloc(L * c->d_model * sizeof(float));
         cpu->qkv = dlm_xmalloc(L * qkv_dim(c) * sizeof(float));
         cpu->att = dlm_xmalloc(L * c->n_heads * c->head_dim * sizeof(float));
-        cpu->hb = dlm_xmalloc(L * 2 * c->d_ff * sizeof(float));
-        cpu->hm = dlm_xmalloc(L * c->d_ff * sizeof(float));
+        cpu->hb = dlm_xmalloc(L * 2 * dff * sizeof(float));
+        cpu->hm = dlm_xmalloc(L * dff * sizeof(float));
         const cpu_attention_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, 0, n_tokens, n_tokens, 0};
         cpu->kt = dlm_xmalloc(cpu_attention_scratch_floats(&shape) * sizeof(float));
-        cpu->rope_cos = dlm_xmalloc(L * (c->head_dim / 2) * sizeof(float));
-        cpu->rope_sin = dlm_xmalloc(L * (c->head_dim / 2) * sizeof(float));
+        cpu->rope_cos = dlm_xmalloc(L * (c->rotary_dim / 2) * sizeof(float));
+        cpu->rope_sin = dlm_xmalloc(L * (c->rotary_dim / 2) * sizeof(float));
         cpu->kv = dlm_xmalloc(2 * L * kv_dim(c) * sizeof(float));
         cpu->cap_tokens = n_tokens;
     }
@@ -169,6 +211,128 @@ static void embed(cpu_impl *cpu, const dlm_config *c, const dlm_forward_args *a,
     }
 }
 
+// ---- mixture of experts -----------------------------------------------------------------------
+
+// The index of the largest of n scores not yet taken; ties go to the lowest index (the engine's
+// determinism rule; torch.topk promises no order among equal values).
+static int argmax_untaken(const double *score, int n, const bool *taken) {
+    int best = -1;
+    for (int i = 0; i < n; i++)
+        if (!taken[i] && (best < 0 || score[i] > score[best])) best = i;
+    return best;
+}
+
+// One position's routing from its router logits (n_experts): the chosen experts, best selection
+// score first, and their mixing weights (dlm_router_kind in model.h). In double precision; the
+// official gates compute in fp32.
+static void route_position(const dlm_config *c, const double *logits, const float *bias, int16_t *ids, float *w) {
+    const int n = c->n_experts, k = c->n_experts_used;
+    double prob[DLM_MAX_EXPERTS], sel[DLM_MAX_EXPERTS];
+    bool taken[DLM_MAX_EXPERTS] = {false};
+    if (c->router == DLM_ROUTER_SOFTMAX_TOPK) {
+        double mx = logits[0], sum = 0;
+        for (int e = 1; e < n; e++) mx = fmax(mx, logits[e]);
+        for (int e = 0; e < n; e++) sum += prob[e] = exp(logits[e] - mx);
+        for (int e = 0; e < n; e++) sel[e] = prob[e] / sum + (bias ? bias[e] : 0.0);
+        for (int j = 0; j < k; j++) {
+            int e = argmax_untaken(sel, n, taken);
+            taken[e] = true;
+            ids[j] = (int16_t)e;
+            w[j] = (float)sel[e]; // the biased probability, not renormalised (norm_topk_prob is off)
+        }
+        return;
+    }
+    // DLM_ROUTER_SIGMOID_GROUPED: select on s + bias inside the best groups, weigh by s.
+    for (int e = 0; e < n; e++) {
+        prob[e] = 1.0 / (1.0 + exp(-logits[e]));
+        sel[e] = prob[e] + (bias ? bias[e] : 0.0);
+    }
+    const int group = n / c->n_group;
+    double group_score[DLM_MAX_EXPERTS];
+    for (int g = 0; g < c->n_group; g++) { // the sum of the group's two best selection scores
+        const double *s = sel + (size_t)g * group;
+        int a = 0;
+        for (int i = 1; i < group; i++) if (s[i] > s[a]) a = i;
+        int b = a == 0 ? 1 : 0;
+        for (int i = 0; i < group; i++) if (i != a && s[i] > s[b]) b = i;
+        group_score[g] = s[a] + s[b];
+    }
+    bool group_taken[DLM_MAX_EXPERTS] = {false}, excluded[DLM_MAX_EXPERTS];
+    for (int j = 0; j < c->topk_group; j++) group_taken[argmax_untaken(group_score, c->n_group, group_taken)] = true;
+    for (int e = 0; e < n; e++) excluded[e] = !group_taken[e / group]; // masked to -inf in LLaDA2MoeGate
+    double total = 0;
+    for (int j = 0; j < k; j++) {
+        int e = argmax_untaken(sel, n, excluded);
+        excluded[e] = true;
+        ids[j] = (int16_t)e;
+        total += prob[e];
+    }
+    for (int j = 0; j < k; j++)
+        w[j] = (float)((k > 1 ? prob[ids[j]] / (total + 1e-20) : prob[ids[j]]) * c->routed_scale);
+}
+
+// out (Lq, d) = the SwiGLU of x through gate|up (two weights side by side) and down, scratch hb, hm.
+static void swiglu(cpu_impl *cpu, float *out, float beta, const float *x, const cpu_weight *gateup, const cpu_weight *down,
+                   int rows) {
+    const int dff = (int)gateup[0].rows;
+    matmul(cpu->hb, x, gateup, 2, rows, 0.0f);
+#pragma omp parallel for schedule(static) if ((size_t)rows * dff >= PARALLEL_MIN_VALUES)
+    for (int i = 0; i < rows; i++) {
+        const float *gate = cpu->hb + (size_t)i * 2 * dff, *up = gate + dff;
+        float *hm = cpu->hm + (size_t)i * dff;
+        for (int j = 0; j < dff; j++) hm[j] = gate[j] / (1.0f + expf(-gate[j])) * up[j];
+    }
+    matmul(out, cpu->hm, down, 1, rows, beta);
+}
+
+// x += MoE(xb) for the Lq rows: route every position, then run each expert once over all the rows
+// routed to it (gathered, one matrix product per expert; experts no row chose are never touched,
+// so their mapped weights are never read), and add the weighted outputs plus the shared expert.
+static void moe_mlp(cpu_impl *cpu, const dlm_config *c, const cpu_layer *w, int Lq) {
+    const int d = c->d_model, n_e = c->n_experts, k = c->n_experts_used;
+    cpu_convert_f32(w->mat[DLM_SLOT_ROUTER][0].dtype, w->mat[DLM_SLOT_ROUTER][0].data, (int64_t)n_e * d, cpu->router_f32);
+    const float *bias = w->vec[DLM_SLOT_EXPERT_BIAS];
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < Lq; i++) {
+        const float *x = cpu->xb + (size_t)i * d;
+        double *lg = cpu->router_logits + (size_t)i * n_e;
+        for (int e = 0; e < n_e; e++) { // fp32 weights and activations, accumulated in double
+            const float *r = cpu->router_f32 + (size_t)e * d;
+            double acc = 0;
+            for (int j = 0; j < d; j++) acc += (double)x[j] * r[j];
+            lg[e] = acc;
+        }
+        route_position(c, lg, bias, cpu->route_id + (size_t)i * k, cpu->route_w + (size_t)i * k);
+    }
+    // Group the (position, choice) pairs by expert, positions ascending within each expert.
+    int *start = cpu->expert_start;
+    memset(start, 0, (size_t)(n_e + 1) * sizeof(int));
+    for (int i = 0; i < Lq * k; i++) start[cpu->route_id[i] + 1]++;
+    for (int e = 0; e < n_e; e++) start[e + 1] += start[e];
+    for (int i = 0; i < Lq * k; i++) cpu->by_expert[start[cpu->route_id[i]]++] = i; // pair = position * k + choice
+    for (int e = n_e; e > 0; e--) start[e] = start[e - 1]; // the fill moved each start to the next one
+    start[0] = 0;
+    for (int j = 0; j < Lq * k; j++) cpu->by_slot[j] = cpu->by_expert[j] % k, cpu->by_expert[j] /= k;
+    memset(cpu->moe_out, 0, (size_t)Lq * d * sizeof(float));
+    for (int e = 0; e < n_e; e++) {
+        const int n_rows = start[e + 1] - start[e];
+        if (n_rows == 0) continue;
+        const int *rows = cpu->by_expert + start[e];
+        for (int r = 0; r < n_rows; r++) memcpy(cpu->xe + (size_t)r * d, cpu->xb + (size_t)rows[r] * d, (size_t)d * sizeof(float));
+        const cpu_weight *ew = w->experts + (size_t)e * 3;
+        swiglu(cpu, cpu->ye, 0.0f, cpu->xe, ew, ew + 2, n_rows);
+        for (int r = 0; r < n_rows; r++) {
+            const float wt = cpu->route_w[(size_t)rows[r] * k + cpu->by_slot[start[e] + r]];
+            float *o = cpu->moe_out + (size_t)rows[r] * d;
+            const float *y = cpu->ye + (size_t)r * d;
+            for (int j = 0; j < d; j++) o[j] += wt * y[j];
+        }
+    }
+    if (w->mat[DLM_SLOT_SHARED_GATEUP][0].data) // y += shared_expert(xb), as LLaDA2 and LLaDA-MoE add it
+        swiglu(cpu, cpu->moe_out, 1.0f, cpu->xb, w->mat[DLM_SLOT_SHARED_GATEUP], w->mat[DLM_SLOT_SHARED_DOWN], Lq);
+    for (size_t i = 0; i < (size_t)Lq * d; i++) cpu->x[i] += cpu->moe_out[i];
+}
+
 // Make the cache hold `cap` positions, keeping the K/V and hidden states of the first `keep`.
 static dlm_status cache_grow(dlm_backend *be, int cap, int keep) {
     cpu_impl *cpu = be->impl;
@@ -199,8 +363,8 @@ static dlm_status cpu_forward_pass(dlm_backend *be, const dlm_forward_args *a, c
     const dlm_config *c = &be->model->cfg;
     dlm_status st = dlm_forward_args_check(c, a, o);
     if (st != DLM_STATUS_OK) return st;
-    const int L = a->n_tokens, d = c->d_model, qd = qkv_dim(c), kvd = kv_dim(c), dff = c->d_ff, hd = c->head_dim,
-              half = hd / 2, od = c->n_heads * hd;
+    const int L = a->n_tokens, d = c->d_model, qd = qkv_dim(c), kvd = kv_dim(c), hd = c->head_dim,
+              half = c->rotary_dim / 2, od = c->n_heads * hd, n_moe = dlm_config_moe_layers(c);
     int q0, q1, grow_to;
     if ((st = dlm_cache_plan(be, a, &q0, &q1, &grow_to)) != DLM_STATUS_OK) return st;
     if (grow_to && (st = cache_grow(be, grow_to, a->cache == DLM_CACHE_BLOCK ? be->cache.len : 0)) != DLM_STATUS_OK)
@@ -209,6 +373,8 @@ static dlm_status cpu_forward_pass(dlm_backend *be, const dlm_forward_args *a, c
     const bool cached = a->cache != DLM_CACHE_NONE;
     {
         // The work estimate only needs to rank passes of one size: matrix products plus attention.
+        // MoE layers: the experts a row is routed to and the shared one (the router is small).
+        const double dff = c->n_experts ? (double)c->n_experts_used * c->d_expert + c->d_shared : (double)c->d_ff;
         const double per_row = 2.0 * c->n_layers * ((double)d * qd + (double)od * d + 3.0 * d * dff) + 4.0 * c->n_layers * (double)L * od;
         omp_set_num_threads(cpu_governor_begin(gov, Lq, per_row * Lq + 2.0 * a->n_rows * d * (double)c->n_vocab));
     }
@@ -216,7 +382,7 @@ static dlm_status cpu_forward_pass(dlm_backend *be, const dlm_forward_args *a, c
     rope_tables(cpu, c, L);
     embed(cpu, c, a, q0, Lq);
 
-    for (int l = 0; l < c->n_layers; l++) {
+    for (int l = 0, moe_j = 0; l < c->n_layers; l++) {
         if (a->cancel && *a->cancel) return dlm_error(DLM_STATUS_CANCELLED, "forward pass cancelled");
         const cpu_layer *w = &cpu->layers[l];
         // K and V of every position: this pass's rows written over the cached (or scratch) ones.
@@ -237,24 +403,27 @@ static dlm_status cpu_forward_pass(dlm_backend *be, const dlm_forward_args *a, c
                 for (int h = 0; h < c->n_heads + c->n_kv_heads; h++)
                     rmsnorm(row + (size_t)h * hd, row + (size_t)h * hd, h < c->n_heads ? q_norm : k_norm, hd, c->norm_eps);
             const float *cs = cpu->rope_cos + (size_t)(q0 + i) * half, *sn = cpu->rope_sin + (size_t)(q0 + i) * half;
-            for (int h = 0; h < c->n_heads + c->n_kv_heads; h++) rope_apply(row + (size_t)h * hd, cs, sn, half); // q and k heads
+            // q and k heads; dims from rotary_dim on pass through (LLaDA2's partial rotary)
+            for (int h = 0; h < c->n_heads + c->n_kv_heads; h++) rope_apply(row + (size_t)h * hd, cs, sn, half);
             memcpy(k_all + (size_t)(q0 + i) * kvd, row + od, (size_t)kvd * sizeof(float));
             memcpy(v_all + (size_t)(q0 + i) * kvd, row + od + kvd, (size_t)kvd * sizeof(float));
         }
         attention(cpu, c, q0, Lq, L, a->block_size, k_all, v_all);
         matmul(cpu->x, cpu->att, w->mat[DLM_SLOT_WO], cpu->n_parts[DLM_SLOT_WO], Lq, 1.0f); // x += attn_out(att)
-        // MLP sublayer: ff_out(silu(ff_proj(x)) * up_proj(x))
+        // MLP sublayer: ff_out(silu(ff_proj(x)) * up_proj(x)), or the experts
 #pragma omp parallel for schedule(static) if ((size_t)Lq * d >= PARALLEL_MIN_VALUES)
         for (int i = 0; i < Lq; i++)
             rmsnorm(cpu->xb + (size_t)i * d, cpu->x + (size_t)i * d, w->vec[DLM_SLOT_FF_NORM], d, c->norm_eps);
-        matmul(cpu->hb, cpu->xb, w->mat[DLM_SLOT_W_GATEUP], cpu->n_parts[DLM_SLOT_W_GATEUP], Lq, 0.0f);
-#pragma omp parallel for schedule(static) if ((size_t)Lq * dff >= PARALLEL_MIN_VALUES)
-        for (int i = 0; i < Lq; i++) {
-            const float *gate = cpu->hb + (size_t)i * 2 * dff, *up = gate + dff;
-            float *hm = cpu->hm + (size_t)i * dff;
-            for (int j = 0; j < dff; j++) hm[j] = gate[j] / (1.0f + expf(-gate[j])) * up[j];
+        if (!w->moe) {
+            swiglu(cpu, cpu->x, 1.0f, cpu->xb, w->mat[DLM_SLOT_W_GATEUP], w->mat[DLM_SLOT_W_DOWN], Lq); // x += mlp(xb)
+            continue;
         }
-        matmul(cpu->x, cpu->hm, w->mat[DLM_SLOT_W_DOWN], cpu->n_parts[DLM_SLOT_W_DOWN], Lq, 1.0f); // x += ff_out(...)
+        moe_mlp(cpu, c, w, Lq);
+        if (a->routing)
+            for (int i = 0; i < Lq; i++)
+                memcpy(a->routing + ((size_t)(q0 + i) * n_moe + moe_j) * c->n_experts_used,
+                       cpu->route_id + (size_t)i * c->n_experts_used, (size_t)c->n_experts_used * sizeof(int16_t));
+        moe_j++;
     }
     if (cached && (a->cache == DLM_CACHE_BLOCK ? a->cache_store : a->cache_refresh))
         memcpy(cpu->h_cache + (size_t)q0 * d, cpu->x, (size_t)Lq * d * sizeof(float));
@@ -290,6 +459,8 @@ static void cpu_free(dlm_backend *be) {
         free(cpu->x); free(cpu->xb); free(cpu->qkv); free(cpu->att); free(cpu->hb); free(cpu->hm);
         free(cpu->kt); free(cpu->rope_cos); free(cpu->rope_sin); free(cpu->xr); free(cpu->logits);
         free(cpu->kv); free(cpu->kv_cache); free(cpu->h_cache);
+        free_moe_scratch(cpu);
+        free(cpu->router_f32); free(cpu->expert_start); free(cpu->expert_views);
         free(cpu);
     }
     free(be);
@@ -305,6 +476,27 @@ static dlm_status cpu_forward(dlm_backend *be, const dlm_forward_args *a, const 
 
 static const dlm_backend_ops cpu_ops = {"cpu", cpu_forward, cpu_free};
 
+// Keep a private fp32 matrix until the backend is freed.
+static float *keep_copy(cpu_impl *cpu, size_t n) {
+    float *copy = dlm_xmalloc(n * sizeof(float));
+    cpu->copies = realloc(cpu->copies, (size_t)(cpu->n_copies + 1) * sizeof *cpu->copies);
+    if (!cpu->copies) dlm_die("out of memory");
+    cpu->copies[cpu->n_copies++] = copy;
+    return copy;
+}
+
+// A routed expert's matrix: a view of the mapping (a private fp32 copy if misaligned for its dtype).
+static cpu_weight expert_view(cpu_impl *cpu, const dlm_tensor *t) {
+    DLM_ASSERT(t && t->n_dims == 2);
+    cpu_weight w = {t->dtype, t->data, t->shape[0], t->shape[1]};
+    if ((uintptr_t)t->data % (t->dtype == DLM_DTYPE_F32 ? 4 : 2) != 0) {
+        float *copy = keep_copy(cpu, (size_t)dlm_tensor_numel(t));
+        dlm_tensor_to_f32(t, 0, dlm_tensor_numel(t), copy);
+        w.dtype = DLM_DTYPE_F32, w.data = copy;
+    }
+    return w;
+}
+
 // A matrix as the forward reads it: a view of the mapped tensor, or, where a LoRA delta must be
 // merged or the mapping is misaligned for its dtype, a private fp32 copy (dlm_model_load_tensor).
 static cpu_weight weight_of(cpu_impl *cpu, const dlm_model *m, dlm_tensor_role role, int layer) {
@@ -314,11 +506,8 @@ static cpu_weight weight_of(cpu_impl *cpu, const dlm_model *m, dlm_tensor_role r
     cpu_weight w = {t->dtype, t->data, t->shape[0], t->shape[1]};
     const size_t align = t->dtype == DLM_DTYPE_F32 ? 4 : 2;
     if ((m->lora && m->lora[slot].a) || (uintptr_t)t->data % align != 0) {
-        float *copy = dlm_xmalloc((size_t)dlm_tensor_numel(t) * sizeof(float));
+        float *copy = keep_copy(cpu, (size_t)dlm_tensor_numel(t));
         dlm_model_load_tensor(m, role, layer, copy);
-        cpu->copies = realloc(cpu->copies, (size_t)(cpu->n_copies + 1) * sizeof *cpu->copies);
-        if (!cpu->copies) dlm_die("out of memory");
-        cpu->copies[cpu->n_copies++] = copy;
         w.dtype = DLM_DTYPE_F32, w.data = copy;
     }
     return w;
@@ -341,8 +530,10 @@ dlm_backend *dlm_backend_cpu_new(const dlm_model *m, int n_threads) {
 
     // Vector slots: fp32 copies in one allocation. Matrix slots: views of the mapping (weight_of).
     size_t n_vec = (size_t)dlm_plan_slot_numel(&plan.global[DLM_GSLOT_LN_F]);
-    for (int s = 0; s < DLM_LAYER_SLOT_COUNT; s++)
-        if (plan.layer[s].present && !plan.layer[s].matrix) n_vec += (size_t)dlm_plan_slot_numel(&plan.layer[s]) * c->n_layers;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int s = 0; s < DLM_LAYER_SLOT_COUNT; s++)
+            if (dlm_plan_slot_in_layer(m, &plan.layer[s], l) && !plan.layer[s].matrix)
+                n_vec += (size_t)dlm_plan_slot_numel(&plan.layer[s]);
     float *p = cpu->vectors = dlm_xmalloc(n_vec * sizeof(float));
     cpu->ln_f = p, p += dlm_plan_slot_numel(&plan.global[DLM_GSLOT_LN_F]);
     dlm_plan_load_slot(m, &plan.global[DLM_GSLOT_LN_F], 0, cpu->ln_f);
@@ -350,10 +541,22 @@ dlm_backend *dlm_backend_cpu_new(const dlm_model *m, int n_threads) {
     cpu->lm_head = plan.tied_head ? cpu->wte : weight_of(cpu, m, DLM_TENSOR_LM_HEAD, 0);
     cpu->layers = dlm_xcalloc((size_t)c->n_layers, sizeof *cpu->layers);
     for (int s = 0; s < DLM_LAYER_SLOT_COUNT; s++) cpu->n_parts[s] = plan.layer[s].n_parts;
-    for (int l = 0; l < c->n_layers; l++)
+    if (c->n_experts > 0) {
+        cpu->router_f32 = dlm_xmalloc((size_t)c->n_experts * c->d_model * sizeof(float));
+        cpu->expert_start = dlm_xmalloc((size_t)(c->n_experts + 1) * sizeof(int));
+        cpu->expert_views = dlm_xcalloc((size_t)c->n_layers * c->n_experts * 3, sizeof *cpu->expert_views);
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        if (dlm_config_layer_is_moe(c, l)) {
+            cpu_layer *cl = &cpu->layers[l];
+            cl->moe = true;
+            cl->experts = cpu->expert_views + (size_t)l * c->n_experts * 3;
+            for (int e = 0; e < c->n_experts; e++)
+                for (int k = 0; k < 3; k++) cl->experts[e * 3 + k] = expert_view(cpu, dlm_model_expert_tensor(m, l, e, k));
+        }
         for (int s = 0; s < DLM_LAYER_SLOT_COUNT; s++) {
             const dlm_plan_slot *sl = &plan.layer[s];
-            if (!sl->present) continue;
+            if (!dlm_plan_slot_in_layer(m, sl, l)) continue;
             if (sl->matrix) {
                 for (int i = 0; i < sl->n_parts; i++) cpu->layers[l].mat[s][i] = weight_of(cpu, m, sl->parts[i], l);
             } else {
@@ -362,6 +565,7 @@ dlm_backend *dlm_backend_cpu_new(const dlm_model *m, int n_threads) {
                 p += dlm_plan_slot_numel(sl);
             }
         }
+    }
     DLM_ASSERT((size_t)(p - cpu->vectors) == n_vec);
     return be;
 }

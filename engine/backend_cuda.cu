@@ -24,6 +24,7 @@
 // The engine headers are C. error.h uses C11's _Noreturn, which C++ spells [[noreturn]].
 #define _Noreturn [[noreturn]]
 extern "C" {
+#include "arch.h"
 #include "backend.h"
 #include "plan.h"
 #include "rng.h"
@@ -912,6 +913,12 @@ static dlm_status cuda_init(dlm_backend *be, cuda_impl *cu, const dlm_config *c)
 
 extern "C" dlm_backend *dlm_backend_cuda_new(const dlm_model *m) {
     const dlm_config *c = &m->cfg;
+    // Not yet on the GPU: refuse rather than compute something else (the CPU backend runs them).
+    if (c->n_experts > 0 || c->rotary_dim != c->head_dim) {
+        dlm_error(DLM_STATUS_UNSUPPORTED, "--device cuda: the %s family (%s) is not implemented on the CUDA backend yet; "
+                  "use --device cpu", c->arch->name, c->n_experts > 0 ? "mixture of experts" : "partial rotary embeddings");
+        return NULL;
+    }
     dlm_layer_plan plan;
     dlm_layer_plan_make(m, &plan);
     dlm_backend *be = (dlm_backend *)dlm_xcalloc(1, sizeof *be);

@@ -24,6 +24,7 @@ int dlm_chat_find(const char *name) {
 
 int dlm_chat_identify(const char *jinja) {
     if (strstr(jinja, "<|start_header_id|>")) return DLM_CHAT_LLADA;
+    if (strstr(jinja, "<role>SYSTEM</role>") && strstr(jinja, "<|role_end|>")) return DLM_CHAT_LING;
     if (!strstr(jinja, "<|im_start|>")) return -1;
     if (strstr(jinja, "<think>")) return DLM_CHAT_QWEN3;
     if (strstr(jinja, "You are Qwen, created by Alibaba Cloud")) return DLM_CHAT_QWEN25;
@@ -61,6 +62,17 @@ dlm_status dlm_chat_render(dlm_chat_template t, const dlm_tokenizer *tok, const 
         dlm_buf_printf(out, "<|im_end|>\n<|im_start|>assistant\n");
         if (t == DLM_CHAT_QWEN3_NO_THINK) dlm_buf_printf(out, "<think>\n\n</think>\n\n");
         break;
+    case DLM_CHAT_LING: {
+        // LLaDA2.x's tokenizer_config.json (Ling): a system turn that only sets the thinking option
+        // ('off' in the template), then the user turn and the opened assistant turn. <role> and
+        // </role> encode as whatever the tokenizer makes of them; <|role_end|> must be one token.
+        static const char *const ling_tokens[] = {"<|role_end|>", NULL};
+        if ((st = need_tokens(tok, ling_tokens, t)) != DLM_STATUS_OK) break;
+        dlm_buf_printf(out, "<role>SYSTEM</role>detailed thinking off<|role_end|><role>HUMAN</role>");
+        dlm_buf_append(out, user, strlen(user));
+        dlm_buf_printf(out, "<|role_end|><role>ASSISTANT</role>");
+        break;
+    }
     case DLM_CHAT_TEMPLATE_COUNT: st = dlm_error(DLM_STATUS_ARG, "chat template %d", (int)t); break;
     }
     return st;

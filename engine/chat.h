@@ -15,7 +15,8 @@
     X(CHATML, "chatml", "<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n<|im_start|>user\\n{q}<|im_end|>\\n<|im_start|>assistant\\n") \
     X(QWEN25, "qwen2.5", "ChatML with Qwen2.5's default system message (You are Qwen, created by Alibaba Cloud. ...)") \
     X(QWEN3, "qwen3", "<|im_start|>user\\n{q}<|im_end|>\\n<|im_start|>assistant\\n")                           \
-    X(QWEN3_NO_THINK, "qwen3-no-think", "qwen3 with enable_thinking=False: the assistant turn opens with an empty <think></think>")
+    X(QWEN3_NO_THINK, "qwen3-no-think", "qwen3 with enable_thinking=False: the assistant turn opens with an empty <think></think>") \
+    X(LING, "ling", "<role>SYSTEM</role>detailed thinking off<|role_end|><role>HUMAN</role>{q}<|role_end|><role>ASSISTANT</role>")
 
 typedef enum {
 #define X(e, name, help) DLM_CHAT_##e,

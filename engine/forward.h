@@ -46,6 +46,11 @@ typedef struct {
     bool           cache_store;              // DLM_CACHE_BLOCK: keep this pass's rows
     uint64_t       cache_key;                // nonzero label of the cache contents
     int            active_start, active_end; // canvas positions of the block being refined
+    // Optional out (MoE models, NULL otherwise): the experts every recomputed position was routed to
+    // in each MoE layer j (counted from the first MoE layer), best selection score first:
+    // routing[((size_t)p * dlm_config_moe_layers(cfg) + j) * n_experts_used + k]. Positions this pass
+    // did not recompute (cached) are left as they are.
+    int16_t       *routing;
     // Set (from another thread) to abandon the pass: the backend returns DLM_STATUS_CANCELLED at its
     // next check (between layers) and the session's state is left as it was before the step.
     const volatile int *cancel;

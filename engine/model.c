@@ -80,7 +80,7 @@ static dlm_status check_unsupported(json_t *root, const char *path, const dlm_ar
         return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'rope' is false; only rotary position embeddings are supported", path);
     if ((v = json_object_get(root, "rope_scaling")) && !json_is_null(v))
         return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'rope_scaling' is not supported", path);
-    if ((v = json_object_get(root, "partial_rotary_factor")) && !json_is_null(v) &&
+    if (!arch->partial_rotary && (v = json_object_get(root, "partial_rotary_factor")) && !json_is_null(v) &&
         !(json_is_number(v) && json_number_value(v) == 1.0))
         return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'partial_rotary_factor' is not 1; partial rotary embeddings are not supported",
                          path);
@@ -97,6 +97,132 @@ static dlm_status check_unsupported(json_t *root, const char *path, const dlm_ar
     if ((v = json_object_get(root, "block_type")) && json_is_string(v) && strcmp(json_string_value(v), "llama"))
         return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'block_type' = '%s'; only 'llama' blocks are supported", path,
                          json_string_value(v));
+    return DLM_STATUS_OK;
+}
+
+// A key that must be absent, null or equal to `want` (a string), else refused by name with `why`.
+static dlm_status expect_string(json_t *root, const char *path, const char *key, const char *want, const char *why) {
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v) || (json_is_string(v) && strcmp(json_string_value(v), want) == 0)) return DLM_STATUS_OK;
+    return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: '%s' is not \"%s\"; %s", path, key, want, why);
+}
+
+// A boolean key: absent or null gives `dflt`; anything but true/false is an error.
+static dlm_status get_bool(json_t *root, const char *path, const char *key, bool dflt, bool *out) {
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) {
+        *out = dflt;
+        return DLM_STATUS_OK;
+    }
+    if (!json_is_boolean(v)) return dlm_error(DLM_STATUS_FORMAT, "%s: field '%s' is not true or false", path, key);
+    *out = json_is_true(v);
+    return DLM_STATUS_OK;
+}
+
+// The rotary width: partial_rotary_factor of the head (transformers' default RoPE init: dim =
+// int(head_dim * factor), inv_freq over that dim). LLaDA2.1's config.json also states rotary_dim.
+static dlm_status parse_rotary(json_t *root, const char *path, const dlm_arch *arch, dlm_config *c) {
+    c->rotary_dim = c->head_dim;
+    if (!arch->partial_rotary) return DLM_STATUS_OK;
+    // LLaDA2MoeConfig defaults the factor to 0.5; LLaDA-MoE's config class to -1 (it must be given).
+    float factor = 0;
+    dlm_status st = get_float(root, path, KEYS("partial_rotary_factor"), 0.0, 1.0,
+                              arch->moe == DLM_MOE_LLADA2 ? 0.5 : -1.0, &factor);
+    if (st != DLM_STATUS_OK) return st;
+    if (!(factor > 0)) return dlm_error(DLM_STATUS_FORMAT, "%s: missing field 'partial_rotary_factor'", path);
+    c->rotary_dim = (int)((double)c->head_dim * factor);
+    if (c->rotary_dim < 2 || c->rotary_dim % 2 != 0)
+        return dlm_error(DLM_STATUS_FORMAT, "%s: 'partial_rotary_factor' = %g gives %d rotary dims of %d; need an even number >= 2",
+                         path, (double)factor, c->rotary_dim, c->head_dim);
+    int stated = 0;
+    if ((st = get_int(root, path, KEYS("rotary_dim"), 0, 1 << 16, false, c->rotary_dim, &stated)) != DLM_STATUS_OK) return st;
+    if (stated != c->rotary_dim)
+        return dlm_error(DLM_STATUS_FORMAT, "%s: 'rotary_dim' = %d contradicts head_dim x partial_rotary_factor = %d", path,
+                         stated, c->rotary_dim);
+    return DLM_STATUS_OK;
+}
+
+// The mixture-of-experts keys of LLaDA-MoE (configuration_lladamoe.py) and LLaDA2.x
+// (configuration_llada2_moe.py), as their modeling code reads them. Keys the code reads but we do
+// not implement are refused by name; keys the code ignores are ignored (docs/model-families.md).
+static dlm_status parse_moe(json_t *root, const char *path, const dlm_arch *arch, dlm_config *c) {
+    dlm_status st;
+#define TRY(expr)                                      \
+    do {                                               \
+        if ((st = (expr)) != DLM_STATUS_OK) return st; \
+    } while (0)
+    c->router = arch->router;
+    TRY(get_int(root, path, KEYS("num_experts"), 1, DLM_MAX_EXPERTS, true, 0, &c->n_experts));
+    TRY(get_int(root, path, KEYS("num_experts_per_tok"), 1, c->n_experts, true, 0, &c->n_experts_used));
+    if (c->n_experts_used > 64)
+        return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'num_experts_per_tok' = %d; dlmscope routes to at most 64", path,
+                         c->n_experts_used);
+    if (arch->moe == DLM_MOE_LLADA2) {
+        TRY(get_int(root, path, KEYS("moe_intermediate_size"), 1, 1 << 20, true, 0, &c->d_expert));
+        int n_shared = 0;
+        TRY(get_int(root, path, KEYS("num_shared_experts"), 0, 64, false, 0, &n_shared));
+        c->d_shared = n_shared * c->d_expert;
+        TRY(get_int(root, path, KEYS("first_k_dense_replace"), 0, c->n_layers, false, 0, &c->n_dense_layers));
+        TRY(get_int(root, path, KEYS("n_group"), 1, c->n_experts, false, 8, &c->n_group));
+        TRY(get_int(root, path, KEYS("topk_group"), 1, c->n_group, false, 4, &c->topk_group));
+        TRY(get_float(root, path, KEYS("routed_scaling_factor"), 0.0, 1e6, 2.5, &c->routed_scale));
+        if (c->n_experts % c->n_group != 0 || c->n_experts / c->n_group < 2)
+            return dlm_error(DLM_STATUS_FORMAT, "%s: %d experts do not split into 'n_group' = %d groups of at least 2", path,
+                             c->n_experts, c->n_group);
+        if (c->n_experts_used > c->topk_group * (c->n_experts / c->n_group))
+            return dlm_error(DLM_STATUS_FORMAT, "%s: 'num_experts_per_tok' = %d exceeds the %d experts of 'topk_group' = %d groups",
+                             path, c->n_experts_used, c->topk_group * (c->n_experts / c->n_group), c->topk_group);
+        c->expert_bias = true; // LLaDA2MoeGate always registers expert_bias and adds it for selection
+        bool on = true;
+        TRY(get_bool(root, path, "moe_router_enable_expert_bias", true, &on));
+        if (!on)
+            return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'moe_router_enable_expert_bias' is false, but LLaDA2's gate always "
+                             "adds its expert_bias; dlmscope runs what the modeling code does only", path);
+        TRY(expect_string(root, path, "score_function", "sigmoid", "LLaDA2's gate (the code dlmscope follows) scores with a sigmoid"));
+        TRY(get_bool(root, path, "use_qk_norm", true, &c->qk_norm));
+        bool flag = false;
+        TRY(get_bool(root, path, "use_qkv_bias", false, &flag));
+        if (flag) return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'use_qkv_bias' is true; dlmscope runs LLaDA2 without a QKV bias", path);
+        // LLaDA2MoeConfig defaults use_bias to true (a bias on attention.dense); the released configs say false.
+        TRY(get_bool(root, path, "use_bias", true, &flag));
+        if (flag)
+            return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'use_bias' is %s; dlmscope runs LLaDA2 without the attention output "
+                             "bias (the released configs set it false)", path, json_object_get(root, "use_bias") ? "true" : "absent (its default is true)");
+        TRY(get_bool(root, path, "norm_head", false, &flag));
+        if (flag) return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'norm_head' is true; not supported", path);
+        TRY(get_bool(root, path, "norm_softmax", false, &flag));
+        if (flag) return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'norm_softmax' is true; not supported", path);
+    } else {
+        TRY(get_int(root, path, KEYS("expert_intermediate_size"), 1, 1 << 20, true, 0, &c->d_expert));
+        json_t *v = json_object_get(root, "shared_expert_intermediate_size");
+        if (!v) return dlm_error(DLM_STATUS_FORMAT, "%s: missing field 'shared_expert_intermediate_size' (null: no shared expert)", path);
+        TRY(get_int(root, path, KEYS("shared_expert_intermediate_size"), 1, 1 << 20, false, 0, &c->d_shared));
+        TRY(get_bool(root, path, "moe_router_enable_expert_bias", false, &c->expert_bias));
+        TRY(expect_string(root, path, "moe_router_score_function", "softmax",
+                          "modeling_lladamoe.py's router always takes a softmax, so this checkpoint expects something else"));
+        TRY(get_bool(root, path, "qk_layernorm", false, &c->qk_norm));
+        // moe_layer_freq: 0 = dense MLP, 1 = MoE, per layer. dlmscope runs dense layers first, then MoE.
+        v = json_object_get(root, "moe_layer_freq");
+        if (!json_is_array(v) || (int)json_array_size(v) != c->n_layers)
+            return dlm_error(DLM_STATUS_FORMAT, "%s: 'moe_layer_freq' must be a list of %d entries (0 dense, 1 MoE)", path,
+                             c->n_layers);
+        c->n_dense_layers = 0;
+        for (int l = 0; l < c->n_layers; l++) {
+            json_t *e = json_array_get(v, (size_t)l);
+            if (!json_is_integer(e) || (json_integer_value(e) != 0 && json_integer_value(e) != 1))
+                return dlm_error(DLM_STATUS_FORMAT, "%s: moe_layer_freq[%d] is not 0 or 1", path, l);
+            if (json_integer_value(e) == 0) {
+                if (c->n_dense_layers != l)
+                    return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'moe_layer_freq' has a dense layer %d after a MoE layer; "
+                                     "dlmscope runs dense layers only before the first MoE layer", path, l);
+                c->n_dense_layers++;
+            }
+        }
+    }
+    if (c->n_dense_layers > 0 && c->d_ff <= 0)
+        return dlm_error(DLM_STATUS_FORMAT, "%s: %d dense layers but no dense MLP width ('%s')", path, c->n_dense_layers,
+                         arch->moe == DLM_MOE_LLADA2 ? "intermediate_size" : "dense_intermediate_size");
+#undef TRY
     return DLM_STATUS_OK;
 }
 
@@ -125,7 +251,11 @@ dlm_status dlm_config_parse(const char *text, const char *path, dlm_config *cfg)
     TRY(get_int(root, path, KEYS("n_heads", "num_attention_heads"), 1, 1024, true, 0, &cfg->n_heads));
     TRY(get_int(root, path, KEYS("n_kv_heads", "num_key_value_heads"), 1, 1024, false, cfg->n_heads, &cfg->n_kv_heads));
     TRY(get_int(root, path, KEYS("n_layers", "num_hidden_layers"), 1, 1024, true, 0, &cfg->n_layers));
-    TRY(get_int(root, path, KEYS("mlp_hidden_size", "intermediate_size"), 1, 1 << 20, true, 0, &cfg->d_ff));
+    if (arch->moe == DLM_MOE_NONE)
+        TRY(get_int(root, path, KEYS("mlp_hidden_size", "intermediate_size"), 1, 1 << 20, true, 0, &cfg->d_ff));
+    else // only the dense layers have it (checked in parse_moe)
+        TRY(get_int(root, path, KEYS(arch->moe == DLM_MOE_LLADA2 ? "intermediate_size" : "dense_intermediate_size"), 1,
+                    1 << 20, false, 0, &cfg->d_ff));
     TRY(get_int(root, path, KEYS("vocab_size"), 2, 1 << 22, true, 0, &cfg->vocab_size));
     TRY(get_int(root, path, KEYS("embedding_size"), cfg->vocab_size, 1 << 22, false, cfg->vocab_size, &cfg->n_vocab));
     TRY(get_int(root, path, KEYS("max_sequence_length", "max_position_embeddings"), 1, 1 << 24, false, 4096,
@@ -140,6 +270,9 @@ dlm_status dlm_config_parse(const char *text, const char *path, dlm_config *cfg)
                        path, cfg->head_dim, hd_default, arch->name);
         goto done;
     }
+    cfg->fused_qkv = arch->fused_qkv;
+    TRY(parse_rotary(root, path, arch, cfg));
+    if (arch->moe != DLM_MOE_NONE) TRY(parse_moe(root, path, arch, cfg));
     if (arch->attention == DLM_ATTN_BLOCK_CAUSAL)
         TRY(get_int(root, path, KEYS(arch->block_size_key), 1, 1 << 16, false, arch->default_block, &cfg->block_causal));
     TRY(get_int(root, path, KEYS("mask_token_id"), -1, cfg->n_vocab - 1, false, -1, &cfg->mask_id));
@@ -176,15 +309,50 @@ static const struct {
 };
 
 const char *dlm_tensor_role_name(dlm_tensor_role role) { return role_info[role].name; }
-bool dlm_tensor_role_per_layer(dlm_tensor_role role) { return role_info[role].per_layer; }
+bool dlm_tensor_role_per_layer(dlm_tensor_role role) { return role_info[role].per_layer != 0; }
+bool dlm_tensor_role_per_expert(dlm_tensor_role role) { return role_info[role].per_layer == 2; }
 
 bool dlm_config_has_role(const dlm_config *c, dlm_tensor_role role) {
+    const bool moe = c->n_experts > 0 && c->n_dense_layers < c->n_layers;
     switch (role) {
     case DLM_TENSOR_BQ:
     case DLM_TENSOR_BK:
     case DLM_TENSOR_BV: return c->qkv_bias;
     case DLM_TENSOR_Q_NORM:
     case DLM_TENSOR_K_NORM: return c->qk_norm;
+    case DLM_TENSOR_WQ:
+    case DLM_TENSOR_WK:
+    case DLM_TENSOR_WV: return !c->fused_qkv;
+    case DLM_TENSOR_WQKV: return c->fused_qkv;
+    case DLM_TENSOR_W_GATE:
+    case DLM_TENSOR_W_UP:
+    case DLM_TENSOR_W_DOWN: return c->n_experts == 0 || c->n_dense_layers > 0;
+    case DLM_TENSOR_ROUTER:
+    case DLM_TENSOR_EXPERT_GATE:
+    case DLM_TENSOR_EXPERT_UP:
+    case DLM_TENSOR_EXPERT_DOWN: return moe;
+    case DLM_TENSOR_EXPERT_BIAS: return moe && c->expert_bias;
+    case DLM_TENSOR_SHARED_GATE:
+    case DLM_TENSOR_SHARED_UP:
+    case DLM_TENSOR_SHARED_DOWN: return moe && c->d_shared > 0;
+    default: return true;
+    }
+}
+
+bool dlm_config_layer_has_role(const dlm_config *c, dlm_tensor_role role, int layer) {
+    if (!dlm_config_has_role(c, role)) return false;
+    switch (role) {
+    case DLM_TENSOR_W_GATE:
+    case DLM_TENSOR_W_UP:
+    case DLM_TENSOR_W_DOWN: return !dlm_config_layer_is_moe(c, layer);
+    case DLM_TENSOR_ROUTER:
+    case DLM_TENSOR_EXPERT_BIAS:
+    case DLM_TENSOR_SHARED_GATE:
+    case DLM_TENSOR_SHARED_UP:
+    case DLM_TENSOR_SHARED_DOWN:
+    case DLM_TENSOR_EXPERT_GATE:
+    case DLM_TENSOR_EXPERT_UP:
+    case DLM_TENSOR_EXPERT_DOWN: return dlm_config_layer_is_moe(c, layer);
     default: return true;
     }
 }
@@ -210,6 +378,15 @@ void dlm_model_role_shape(const dlm_config *c, dlm_tensor_role role, int64_t *ro
     case DLM_TENSOR_W_GATE:
     case DLM_TENSOR_W_UP: *rows = c->d_ff; break;
     case DLM_TENSOR_W_DOWN: *rows = c->d_model; *cols = c->d_ff; break;
+    case DLM_TENSOR_WQKV: *rows = q + 2 * kv; break;
+    case DLM_TENSOR_ROUTER: *rows = c->n_experts; break;
+    case DLM_TENSOR_EXPERT_BIAS: *rows = c->n_experts; *cols = 0; break;
+    case DLM_TENSOR_SHARED_GATE:
+    case DLM_TENSOR_SHARED_UP: *rows = c->d_shared; break;
+    case DLM_TENSOR_SHARED_DOWN: *rows = c->d_model; *cols = c->d_shared; break;
+    case DLM_TENSOR_EXPERT_GATE:
+    case DLM_TENSOR_EXPERT_UP: *rows = c->d_expert; break;
+    case DLM_TENSOR_EXPERT_DOWN: *rows = c->d_model; *cols = c->d_expert; break;
     default: dlm_die("bad tensor role %d", (int)role);
     }
 }
@@ -217,8 +394,19 @@ void dlm_model_role_shape(const dlm_config *c, dlm_tensor_role role, int64_t *ro
 void dlm_config_tensor_name(const dlm_config *c, dlm_tensor_role role, int layer, char *buf, size_t n) {
     const char *pattern = c->arch->tensor_names[role];
     DLM_ASSERT(pattern);
+    DLM_ASSERT(role_info[role].per_layer != 2);
     if (role_info[role].per_layer) snprintf(buf, n, pattern, layer);
     else snprintf(buf, n, "%s", pattern);
+}
+
+void dlm_config_expert_tensor_name(const dlm_config *c, dlm_tensor_role role, int layer, int expert, char *buf, size_t n) {
+    const char *pattern = c->arch->tensor_names[role];
+    DLM_ASSERT(pattern && role_info[role].per_layer == 2);
+    snprintf(buf, n, pattern, layer, expert);
+}
+
+const dlm_tensor *dlm_model_expert_tensor(const dlm_model *m, int layer, int expert, int k) {
+    return m->expert[((size_t)layer * m->cfg.n_experts + expert) * 3 + k];
 }
 
 static int slot(const dlm_model *m, dlm_tensor_role role, int layer) {
@@ -254,47 +442,73 @@ static dlm_status check_tensor(const dlm_model *m, const dlm_tensor *t, dlm_tens
     return DLM_STATUS_OK;
 }
 
+static int compare_ptr(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)*(const void *const *)a, y = (uintptr_t)*(const void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
 // Bind every role the family has to its checkpoint tensor (required ones must exist with the
 // right shape and dtype), then claim: a tensor no role took is an error, never silently unused.
 static dlm_status bind_tensors(dlm_model *m) {
     const dlm_config *c = &m->cfg;
     const char *family = c->arch->name;
     m->tensor = dlm_xcalloc((size_t)DLM_TENSOR_ROLE_COUNT * c->n_layers, sizeof *m->tensor);
+    const size_t n_expert_slots = (size_t)c->n_layers * c->n_experts * 3;
+    if (n_expert_slots) m->expert = dlm_xcalloc(n_expert_slots, sizeof *m->expert);
     m->n_params = 0;
     char name[256];
     for (int r = 0; r < DLM_TENSOR_ROLE_COUNT; r++) {
         if (!dlm_config_has_role(c, r)) continue;
         int n = role_info[r].per_layer ? c->n_layers : 1;
         for (int l = 0; l < n; l++) {
-            dlm_config_tensor_name(c, r, l, name, sizeof name);
-            const dlm_tensor *t = dlm_tensor_set_find(m->weights, name);
-            // A tied model may still ship an explicit head; then the explicit one wins.
-            if (!t && r == DLM_TENSOR_LM_HEAD && c->tied_embeddings) t = m->tensor[slot(m, DLM_TENSOR_WTE, 0)];
-            if (!t) {
-                if (r == DLM_TENSOR_LM_HEAD)
-                    return dlm_error(DLM_STATUS_FORMAT,
-                                     "%s: missing tensor '%s' (LM head) and config.json does not tie it to the embedding "
-                                     "(family %s)", m->dir, name, family);
-                return dlm_error(DLM_STATUS_FORMAT, "%s: missing tensor '%s'%s (family %s, from %s/config.json)", m->dir,
-                                 name, r == DLM_TENSOR_WTE ? " (the token embedding)" : "", family, m->dir);
+            if (role_info[r].per_layer && !dlm_config_layer_has_role(c, r, l)) continue;
+            const int n_per = role_info[r].per_layer == 2 ? c->n_experts : 1;
+            for (int e = 0; e < n_per; e++) {
+                if (role_info[r].per_layer == 2) dlm_config_expert_tensor_name(c, r, l, e, name, sizeof name);
+                else dlm_config_tensor_name(c, r, l, name, sizeof name);
+                const dlm_tensor *t = dlm_tensor_set_find(m->weights, name);
+                // A tied model may still ship an explicit head; then the explicit one wins.
+                if (!t && r == DLM_TENSOR_LM_HEAD && c->tied_embeddings) t = m->tensor[slot(m, DLM_TENSOR_WTE, 0)];
+                if (!t) {
+                    if (r == DLM_TENSOR_LM_HEAD)
+                        return dlm_error(DLM_STATUS_FORMAT,
+                                         "%s: missing tensor '%s' (LM head) and config.json does not tie it to the embedding "
+                                         "(family %s)", m->dir, name, family);
+                    return dlm_error(DLM_STATUS_FORMAT, "%s: missing tensor '%s'%s (family %s, from %s/config.json)", m->dir,
+                                     name, r == DLM_TENSOR_WTE ? " (the token embedding)" : "", family, m->dir);
+                }
+                dlm_status st = check_tensor(m, t, r);
+                if (st != DLM_STATUS_OK) return st;
+                if (role_info[r].per_layer == 2)
+                    m->expert[((size_t)l * c->n_experts + e) * 3 + (r - DLM_TENSOR_EXPERT_GATE)] = t;
+                else
+                    m->tensor[slot(m, r, l)] = t;
+                if (!(r == DLM_TENSOR_LM_HEAD && t == m->tensor[slot(m, DLM_TENSOR_WTE, 0)])) m->n_params += dlm_tensor_numel(t);
             }
-            dlm_status st = check_tensor(m, t, r);
-            if (st != DLM_STATUS_OK) return st;
-            m->tensor[slot(m, r, l)] = t;
-            if (!(r == DLM_TENSOR_LM_HEAD && t == m->tensor[slot(m, DLM_TENSOR_WTE, 0)])) m->n_params += dlm_tensor_numel(t);
         }
     }
-    for (int i = 0; i < dlm_tensor_set_count(m->weights); i++) {
-        const dlm_tensor *t = dlm_tensor_set_at(m->weights, i);
-        bool claimed = false;
-        for (int s = 0; s < DLM_TENSOR_ROLE_COUNT * c->n_layers && !claimed; s++) claimed = m->tensor[s] == t;
-        if (!claimed)
-            return dlm_error(DLM_STATUS_UNSUPPORTED,
-                             "%s: tensor '%s' is not part of the %s architecture (detected from %s/config.json); "
-                             "dlmscope would ignore it and compute something else",
-                             t->file, t->name, family, m->dir);
+    // Claim: every checkpoint tensor must be bound (sorted pointers: MoE checkpoints hold ~15k tensors).
+    const size_t n_bound = (size_t)DLM_TENSOR_ROLE_COUNT * c->n_layers + n_expert_slots;
+    const void **bound = dlm_xmalloc(n_bound * sizeof *bound);
+    size_t nb = 0;
+    for (size_t s = 0; s < (size_t)DLM_TENSOR_ROLE_COUNT * c->n_layers; s++)
+        if (m->tensor[s]) bound[nb++] = m->tensor[s];
+    for (size_t s = 0; s < n_expert_slots; s++)
+        if (m->expert[s]) bound[nb++] = m->expert[s];
+    qsort(bound, nb, sizeof *bound, compare_ptr);
+    dlm_status st = DLM_STATUS_OK;
+    for (int i = 0; i < dlm_tensor_set_count(m->weights) && st == DLM_STATUS_OK; i++) {
+        const void *t = dlm_tensor_set_at(m->weights, i);
+        if (!bsearch(&t, bound, nb, sizeof *bound, compare_ptr)) {
+            const dlm_tensor *u = t;
+            st = dlm_error(DLM_STATUS_UNSUPPORTED,
+                           "%s: tensor '%s' is not part of the %s architecture (detected from %s/config.json); "
+                           "dlmscope would ignore it and compute something else",
+                           u->file, u->name, family, m->dir);
+        }
     }
-    return DLM_STATUS_OK;
+    free(bound);
+    return st;
 }
 
 // ---- PEFT LoRA adapters ------------------------------------------------------------------------
@@ -394,8 +608,10 @@ static dlm_status load_adapter(dlm_model *m, const char *adir) {
             dlm_model_role_shape(&m->cfg, r, &r_rows, &r_cols);
             if (r_cols == 0 || r == DLM_TENSOR_WTE || !dlm_config_has_role(&m->cfg, r))
                 continue; // PEFT LoRA wraps Linear layers' weights only
+            if (role_info[r].per_layer == 2) continue; // experts: not LoRA targets dlmscope merges
             int n = role_info[r].per_layer ? m->cfg.n_layers : 1;
             for (int l = 0; l < n; l++) {
+                if (role_info[r].per_layer && !dlm_config_layer_has_role(&m->cfg, r, l)) continue;
                 dlm_config_tensor_name(&m->cfg, r, l, name, sizeof name);
                 module_leaf(name, leaf, sizeof leaf);
                 if (strcmp(leaf, target) != 0) continue;
@@ -499,6 +715,7 @@ void dlm_model_free(dlm_model *m) {
     dlm_tensor_set_free(m->weights);
     dlm_tensor_set_free(m->adapter);
     free(m->tensor);
+    free(m->expert);
     free(m->lora);
     free(m->dir);
     free(m->adapter_dir);

@@ -41,7 +41,40 @@ typedef struct {
     bool  qk_norm;        // per-head RMSNorm of q and k (weights Q_NORM, K_NORM) before RoPE
     bool  shift_logits;   // position i's distribution comes from hidden row i-1 (row 0 for i = 0)
     int   block_causal;   // > 0: the family attends block-causally with this block size; 0: full attention
+    bool  fused_qkv;      // one query_key_value matrix (role WQKV) instead of q/k/v projections (LLaDA2)
+    int   rotary_dim;     // leading dims of each head that RoPE rotates (head_dim, or less: partial rotary)
+    // Mixture of experts (LLaDA-MoE, LLaDA2.x); n_experts == 0: every layer has the dense SwiGLU MLP.
+    int   n_experts;      // routed experts per MoE layer
+    int   n_experts_used; // experts chosen per position (top-k)
+    int   d_expert;       // each expert's SwiGLU width
+    int   d_shared;       // the shared expert's width (0: none)
+    int   n_dense_layers; // layers 0 .. n_dense_layers-1 keep the dense MLP (width d_ff); the rest are MoE
+    int   router;         // dlm_router_kind
+    bool  expert_bias;    // a per-expert bias vector (role EXPERT_BIAS) enters the selection
+    int   n_group, topk_group; // group-limited selection (DLM_ROUTER_SIGMOID_GROUPED)
+    float routed_scale;   // the normalised weights are multiplied by this (DLM_ROUTER_SIGMOID_GROUPED)
 } dlm_config;
+
+#define DLM_MAX_EXPERTS 1024 // routed experts per layer dlmscope accepts (LLaDA2.x has 256)
+
+// How a MoE layer picks and weighs its experts (research/models.md §2.8).
+typedef enum {
+    // LLaDA-MoE (modeling_lladamoe.py): p = softmax(x Wr^T), p += expert_bias if any, the top k of p
+    // are chosen and their (biased) p are the weights, not renormalised.
+    DLM_ROUTER_SOFTMAX_TOPK,
+    // LLaDA2.x (modeling_llada2_moe.py LLaDA2MoeGate): s = sigmoid(x Wr^T); selection on s + bias,
+    // limited to the topk_group groups (of n_experts / n_group) with the largest sum of their top-2;
+    // weights are the unbiased s of the chosen, divided by their sum, times routed_scale.
+    DLM_ROUTER_SIGMOID_GROUPED,
+} dlm_router_kind;
+
+// Layers whose MLP routes through experts (0 for a dense model).
+static inline int dlm_config_moe_layers(const dlm_config *c) { return c->n_experts > 0 ? c->n_layers - c->n_dense_layers : 0; }
+
+// Whether layer l of this model routes its MLP through experts.
+static inline bool dlm_config_layer_is_moe(const dlm_config *c, int layer) {
+    return c->n_experts > 0 && layer >= c->n_dense_layers;
+}
 
 // The tensor roles of the transformer block every family is built from. Which roles a family has
 // and their checkpoint names are in its description (arch.c). X(role, per_layer)
@@ -62,7 +95,16 @@ typedef struct {
     X(BK, 1)        /* (n_kv_heads*head_dim) */                                                         \
     X(BV, 1)        /* (n_kv_heads*head_dim) */                                                         \
     X(Q_NORM, 1)    /* (head_dim) per-head RMSNorm of q before RoPE (Qwen3) */                          \
-    X(K_NORM, 1)    /* (head_dim) */
+    X(K_NORM, 1)    /* (head_dim) */                                                                    \
+    X(WQKV, 1)      /* ((n_heads+2*n_kv_heads)*head_dim, d) fused q|k|v (LLaDA2), instead of WQ, WK, WV */ \
+    X(ROUTER, 1)    /* (n_experts, d) MoE layers: the router (gate) */                                  \
+    X(EXPERT_BIAS, 1) /* (n_experts) selection bias of the router */                                    \
+    X(SHARED_GATE, 1) /* (d_shared, d) the shared expert, added to every position */                    \
+    X(SHARED_UP, 1) /* (d_shared, d) */                                                                 \
+    X(SHARED_DOWN, 1) /* (d, d_shared) */                                                               \
+    X(EXPERT_GATE, 2) /* (d_expert, d) per expert: named with the layer and the expert number */        \
+    X(EXPERT_UP, 2) /* (d_expert, d) */                                                                 \
+    X(EXPERT_DOWN, 2) /* (d, d_expert) */
 
 typedef enum {
 #define X(role, per_layer) DLM_TENSOR_##role,
@@ -89,6 +131,8 @@ typedef struct dlm_model {
     int               lora_rank;
     // [role * n_layers + layer] (layer 0 for global roles); NULL where unused
     const dlm_tensor **tensor;
+    // [(layer * n_experts + e) * 3 + k], k = 0 gate, 1 up, 2 down; NULL in dense layers (and models)
+    const dlm_tensor **expert;
     dlm_lora_pair     *lora;
     int64_t           n_params;
     uint64_t          identity;     // hash of config.json and the tensor index (names, dtypes, shapes)
@@ -107,10 +151,19 @@ dlm_status dlm_config_parse(const char *text, const char *path, dlm_config *cfg)
 void dlm_model_role_shape(const dlm_config *cfg, dlm_tensor_role role, int64_t *rows, int64_t *cols);
 const char *dlm_tensor_role_name(dlm_tensor_role role);
 bool dlm_tensor_role_per_layer(dlm_tensor_role role);
-// Whether a model of this config has the role at all (biases only with qkv_bias, ...).
+// Whether a model of this config has the role in any layer (biases only with qkv_bias, ...), and
+// in layer `layer` (the dense MLP only in dense layers, the router and experts only in MoE layers).
 bool dlm_config_has_role(const dlm_config *cfg, dlm_tensor_role role);
-// Checkpoint name of a role's tensor in the config's family (layer ignored for global roles).
+bool dlm_config_layer_has_role(const dlm_config *cfg, dlm_tensor_role role, int layer);
+// Per-expert roles (EXPERT_GATE, EXPERT_UP, EXPERT_DOWN) are bound per layer and expert.
+bool dlm_tensor_role_per_expert(dlm_tensor_role role);
+// Checkpoint name of a role's tensor in the config's family (layer ignored for global roles;
+// expert used by the per-expert roles only).
 void dlm_config_tensor_name(const dlm_config *cfg, dlm_tensor_role role, int layer, char *buf, size_t n);
+void dlm_config_expert_tensor_name(const dlm_config *cfg, dlm_tensor_role role, int layer, int expert, char *buf,
+                                   size_t n);
+// An expert's matrix (k = 0 gate, 1 up, 2 down) of a MoE layer.
+const dlm_tensor *dlm_model_expert_tensor(const dlm_model *m, int layer, int expert, int k);
 // The tensor bound to a role (NULL where the model has none); the LM head is the embedding when tied.
 const dlm_tensor *dlm_model_tensor(const dlm_model *m, dlm_tensor_role role, int layer);
 // Whether the LM head is the embedding matrix itself (tied, no separate head, no LoRA on either).

@@ -33,6 +33,10 @@ void dlm_layer_plan_make(const dlm_model *m, dlm_layer_plan *p) {
     }
     DLM_GLOBAL_SLOTS(X)
 #undef X
+    if (m->cfg.fused_qkv) {
+        const dlm_tensor_role fused[] = {DLM_TENSOR_WQKV};
+        fill(m, &p->layer[DLM_SLOT_WQKV], "wqkv", true, 1, fused);
+    }
     p->tied_head = dlm_model_head_tied(m);
 }
 
@@ -43,4 +47,8 @@ void dlm_plan_load_slot(const dlm_model *m, const dlm_plan_slot *s, int layer, f
         dlm_model_load_tensor(m, s->parts[i], layer, dst);
         dst += r * (c ? c : 1);
     }
+}
+
+bool dlm_plan_slot_in_layer(const dlm_model *m, const dlm_plan_slot *s, int layer) {
+    return s->present && dlm_config_layer_has_role(&m->cfg, s->parts[0], layer);
 }

@@ -24,7 +24,11 @@
     X(WO, "wo", true, DLM_TENSOR_WO)                                                        \
     X(FF_NORM, "ff_norm", false, DLM_TENSOR_FF_NORM)                                        \
     X(W_GATEUP, "w_gateup", true, DLM_TENSOR_W_GATE, DLM_TENSOR_W_UP)                        \
-    X(W_DOWN, "w_down", true, DLM_TENSOR_W_DOWN)
+    X(W_DOWN, "w_down", true, DLM_TENSOR_W_DOWN)                                            \
+    X(ROUTER, "router", true, DLM_TENSOR_ROUTER)                                            \
+    X(EXPERT_BIAS, "expert_bias", false, DLM_TENSOR_EXPERT_BIAS)                            \
+    X(SHARED_GATEUP, "shared_gateup", true, DLM_TENSOR_SHARED_GATE, DLM_TENSOR_SHARED_UP)    \
+    X(SHARED_DOWN, "shared_down", true, DLM_TENSOR_SHARED_DOWN)
 
 #define DLM_GLOBAL_SLOTS(X)                                                                 \
     X(WTE, "wte", true, DLM_TENSOR_WTE)                                                     \
@@ -48,7 +52,8 @@ typedef enum {
 typedef struct {
     const char     *name;
     bool            matrix;   // a matrix-product operand (bf16 on the GPU); else a vector kept in fp32
-    bool            present;  // the model has it (biases and QK-norms only in some families)
+    bool            present;  // some layer of the model has it (biases and QK-norms only in some families;
+                              // the dense MLP and the MoE slots only in their layers: dlm_plan_slot_in_layer)
     int             n_parts;
     dlm_tensor_role parts[3]; // stacked by rows in this order
     int64_t         rows, cols; // of the whole slot; cols 0 for vectors
@@ -60,7 +65,12 @@ typedef struct {
     bool          tied_head; // the LM head is the embedding itself: hold it once
 } dlm_layer_plan;
 
+// WQKV is q | k | v stacked, or the family's fused query_key_value as one part (LLaDA2). The routed
+// experts are not slots: backends take them per layer and expert (dlm_model_expert_tensor).
 void dlm_layer_plan_make(const dlm_model *m, dlm_layer_plan *plan);
+
+// Whether layer `layer` has the slot (MoE layers have no dense MLP, dense layers no router).
+bool dlm_plan_slot_in_layer(const dlm_model *m, const dlm_plan_slot *s, int layer);
 
 // Elements of a slot (rows * cols, or rows for a vector).
 static inline int64_t dlm_plan_slot_numel(const dlm_plan_slot *s) { return s->rows * (s->cols ? s->cols : 1); }

@@ -38,6 +38,7 @@ struct dlm_session {
     int32_t          *fed_ids;  // the soft inputs of the running step, kept for the snapshot
     float            *fed_w;
     int               fed_k;
+    int16_t          *routing;  // MoE models: the forward's experts per position (dlm_forward_args.routing)
     uint64_t          cache_key; // label of this session's KV cache in the backend (0: none yet)
     // interventions applied since the last step, reported in the next step's snapshot
     dlm_intervention  pending[DLM_STEP_MAX_INTERVENTIONS];
@@ -91,14 +92,33 @@ dlm_step *dlm_step_new(int n_tokens) {
 void dlm_step_free(dlm_step *st) {
     if (!st) return;
     free(st->pos);
+    free(st->experts);
     free(st);
+}
+
+void dlm_step_reserve_experts(dlm_step *st, int n_moe_layers, int per_layer, int first_moe_layer) {
+    st->n_moe_layers = n_moe_layers > 0 ? n_moe_layers : 0;
+    st->experts_per_layer = n_moe_layers > 0 ? per_layer : 0;
+    st->first_moe_layer = first_moe_layer;
+    const size_t need = (size_t)st->n_tokens * st->n_moe_layers * st->experts_per_layer;
+    if (need > st->experts_cap) {
+        free(st->experts);
+        st->experts = dlm_xmalloc(need * sizeof *st->experts);
+        st->experts_cap = need;
+    }
 }
 
 void dlm_step_copy(dlm_step *dst, const dlm_step *src) {
     dlm_pos_info *pos = dst->pos;
+    int16_t *experts = dst->experts;
+    size_t cap = dst->experts_cap;
     *dst = *src;
     dst->pos = pos;
+    dst->experts = experts, dst->experts_cap = cap;
     memcpy(pos, src->pos, (size_t)src->n_tokens * sizeof *pos);
+    dlm_step_reserve_experts(dst, src->n_moe_layers, src->experts_per_layer, src->first_moe_layer);
+    if (src->n_moe_layers > 0)
+        memcpy(dst->experts, src->experts, (size_t)src->n_tokens * src->n_moe_layers * src->experts_per_layer * sizeof *dst->experts);
 }
 
 // ---- geometry and small helpers -----------------------------------------------------------------
@@ -281,6 +301,9 @@ static dlm_status session_setup(dlm_session *s, const dlm_model *m, dlm_backend 
     s->fed_tok = dlm_xcalloc((size_t)n, sizeof *s->fed_tok);
     s->fed_ids = dlm_xcalloc((size_t)n * DLM_SOFT_MAX, sizeof *s->fed_ids);
     s->fed_w = dlm_xcalloc((size_t)n * DLM_SOFT_MAX, sizeof *s->fed_w);
+    const dlm_config *mc = &s->model->cfg;
+    if (dlm_config_moe_layers(mc) > 0)
+        s->routing = dlm_xmalloc((size_t)n * dlm_config_moe_layers(mc) * mc->n_experts_used * sizeof *s->routing);
     return DLM_STATUS_OK;
 }
 
@@ -392,6 +415,7 @@ void dlm_session_free(dlm_session *s) {
     free(s->fed_tok);
     free(s->fed_ids);
     free(s->fed_w);
+    free(s->routing);
     free(s);
 }
 
@@ -687,7 +711,11 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
         ids = s->fed_tok;
     }
     dlm_forward_args fa = {.n_tokens = fwd_len, .ids = ids, .block_size = st->block_causal,
-                           .n_rows = n_rows, .rows = s->rows, .given = s->given, .cancel = s->opts.cancel};
+                           .n_rows = n_rows, .rows = s->rows, .given = s->given, .cancel = s->opts.cancel,
+                           .routing = s->routing};
+    const dlm_config *mc = &s->model->cfg;
+    const int n_moe = dlm_config_moe_layers(mc), per_pos = n_moe * mc->n_experts_used;
+    if (s->routing) memset(s->routing, 0xff, (size_t)st->n_tokens * per_pos * sizeof *s->routing); // -1: not computed
     if (s->fed_k) {
         fa.soft_k = st->soft_k;
         fa.soft_ids = st->soft_ids;
@@ -710,6 +738,13 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     double forward_ms = (dlm_now() - tf) * 1e3;
 
     // Snapshot header; per-position events are set by the rule.
+    dlm_step_reserve_experts(out, n_moe, mc->n_experts_used, mc->n_dense_layers);
+    if (out->experts) // the experts of the positions whose distribution this step shows
+        for (int i = 0; i < st->n_tokens; i++) {
+            int16_t *e = out->experts + (size_t)i * per_pos;
+            if (s->row_of[i] >= 0) memcpy(e, s->routing + (size_t)i * per_pos, (size_t)per_pos * sizeof *e);
+            else memset(e, 0xff, (size_t)per_pos * sizeof *e);
+        }
     dlm_pos_info *pos = out->pos;
     memset(pos, 0, (size_t)st->n_tokens * sizeof *pos);
     out->n_commits = out->n_edits = out->n_remasks = out->n_transitions = out->n_finalized = out->n_stuck = 0;

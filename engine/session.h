@@ -123,11 +123,22 @@ typedef struct {
     int           n_interventions; // applied before this step's forward, in order
     dlm_intervention interventions[DLM_STEP_MAX_INTERVENTIONS];
     dlm_pos_info *pos;           // (n_tokens)
+    // Mixture-of-experts models: the experts this step's forward routed each position to, in every
+    // MoE layer (the first is layer first_moe_layer of the checkpoint), best selection score first:
+    // experts[((size_t)i * n_moe_layers + j) * experts_per_layer + k]; -1 where this step's forward
+    // did not route the position (no distribution, or one read from the KV cache). NULL / 0 for
+    // dense models.
+    int           n_moe_layers, experts_per_layer, first_moe_layer;
+    int16_t      *experts;
+    size_t        experts_cap;   // entries the experts buffer holds
 } dlm_step;
 
 dlm_step *dlm_step_new(int n_tokens);
 void dlm_step_free(dlm_step *st);
 void dlm_step_copy(dlm_step *dst, const dlm_step *src); // dst must have room for src->n_tokens
+// Give a snapshot room for the routing of n_moe_layers x per_layer experts for each of its
+// n_tokens positions (n_moe_layers 0: none).
+void dlm_step_reserve_experts(dlm_step *st, int n_moe_layers, int per_layer, int first_moe_layer);
 
 typedef enum {
     DLM_ROWS_GENERATION, // every generation position gets a distribution (for viewing)

@@ -15,8 +15,8 @@
 
 #define DLM_TRACE_FORMAT "dlmscope-trace"
 #define DLM_TRACE_VERSION_MAJOR 1 // incompatible changes bump this; readers refuse newer majors
-#define DLM_TRACE_VERSION_MINOR 2 // compatible additions (1: KV-cache refresh inputs in the session state;
-                                  // 2: interventions of a step, pinned positions in the session state)
+#define DLM_TRACE_VERSION_MINOR 3 // compatible additions (1: KV-cache refresh inputs in the session state; 2: MoE routing;
+                                  // 3: interventions of a step, pinned positions in the session state)
 
 // Every key of every record, declared once (docs/trace-format.md lists exactly these; test_trace
 // checks it). X(RECORD, key): HEADER, MODEL (the header's `model` map), TOKENS (the token text
@@ -38,7 +38,8 @@
     X(STEP, finalized) X(STEP, stuck) X(STEP, forward_ms) X(STEP, step_ms) X(STEP, done) X(STEP, token)          \
     X(STEP, state) X(STEP, events) X(STEP, flags) X(STEP, sampled) X(STEP, p_sampled) X(STEP, p_current)         \
     X(STEP, entropy) X(STEP, top_k) X(STEP, n_top) X(STEP, top_id) X(STEP, top_p) X(STEP, changes)               \
-    X(STEP, soft_k) X(STEP, n_soft) X(STEP, soft_id) X(STEP, soft_w) X(STEP, session) X(STEP, interventions)     \
+    X(STEP, soft_k) X(STEP, n_soft) X(STEP, soft_id) X(STEP, soft_w) X(STEP, session)                            \
+    X(STEP, moe_layers) X(STEP, experts_per_layer) X(STEP, first_moe_layer) X(STEP, experts) X(STEP, interventions) \
     X(INTERVENTION, who) X(INTERVENTION, what) X(INTERVENTION, pos) X(INTERVENTION, end) X(INTERVENTION, token)   \
     X(SESSION, rule) X(SESSION, block) X(SESSION, step_in_block) X(SESSION, post_steps) X(SESSION, step)         \
     X(SESSION, block_masks) X(SESSION, done) X(SESSION, stopped) X(SESSION, prev_valid) X(SESSION, last_fwd_ids) \

@@ -385,6 +385,13 @@ dlm_status dlm_trace_writer_append(dlm_trace_writer *w, const dlm_step *st, cons
         COLUMN(DLM_TK(STEP, soft_id), for (int j = 0; j < fed_k; j++) col_id(c, W, j < p->n_soft ? p->soft_id[j] : 0));
         COLUMN(DLM_TK(STEP, soft_w), for (int j = 0; j < fed_k; j++) col_u16(c, j < p->n_soft ? dlm_f32_to_bf16(p->soft_w[j]) : 0));
     }
+    if (st->n_moe_layers > 0) { // the experts each position was routed to (MoE models)
+        const size_t E = (size_t)st->n_moe_layers * st->experts_per_layer;
+        kv_int(&m, DLM_TK(STEP, moe_layers), st->n_moe_layers);
+        kv_int(&m, DLM_TK(STEP, experts_per_layer), st->experts_per_layer);
+        kv_int(&m, DLM_TK(STEP, first_moe_layer), st->first_moe_layer);
+        COLUMN(DLM_TK(STEP, experts), for (size_t j = 0; j < E; j++) col_u16(c, (uint16_t)st->experts[(size_t)i * E + j]));
+    }
 #undef COLUMN
     if (st->n_interventions > 0) { // what a person did before this step (absent: nothing)
         msgpack_packer *pk = mb_key(&m, DLM_TK(STEP, interventions));

@@ -785,7 +785,7 @@ static dlm_status read_state(dlm_trace *t, const where *w0, const msgpack_object
             }
         }
     }
-    // Pinned positions (absent, as in traces before 1.2: none); a pin holds a generated token.
+    // Pinned positions (absent, as in traces before 1.3: none); a pin holds a generated token.
     if (get(s, DLM_TK(SESSION, pinned))) {
         if ((e = get_bin(&w, s, DLM_TK(SESSION, pinned), (size_t)G, &b)) != DLM_STATUS_OK) return e;
         for (int i = 0; i < G; i++) {
@@ -946,6 +946,25 @@ dlm_status dlm_trace_read_step(dlm_trace *t, int idx, dlm_step *out, dlm_session
             }
     }
     TRY(read_interventions(t, &w, o, out));
+    dlm_step_reserve_experts(out, 0, 0, 0);
+    if (get(o, DLM_TK(STEP, experts))) { // MoE models: the experts of every position, -1 (0xffff) where not computed
+        int n_layers, per_layer, first;
+        TRY(get_i(&w, o, DLM_TK(STEP, moe_layers), 1, 1024, &n_layers));
+        TRY(get_i(&w, o, DLM_TK(STEP, experts_per_layer), 1, 64, &per_layer));
+        TRY(get_i(&w, o, DLM_TK(STEP, first_moe_layer), 0, 1023, &first));
+        const size_t E = (size_t)n_layers * per_layer;
+        TRY(get_bin(&w, o, DLM_TK(STEP, experts), (size_t)G * E * 2, &b));
+        dlm_step_reserve_experts(out, n_layers, per_layer, first);
+        for (size_t j = 0; j < (size_t)P * E; j++) out->experts[j] = -1;
+        for (size_t j = 0; j < (size_t)G * E; j++) {
+            uint16_t v = le16(b + 2 * j);
+            if (v != 0xffff && v >= DLM_MAX_EXPERTS) {
+                e = bad(&w, DLM_TK(STEP, experts), "expert %u at position %zu is out of range", v, P + j / E);
+                goto done;
+            }
+            out->experts[(size_t)P * E + j] = v == 0xffff ? -1 : (int16_t)v;
+        }
+    }
     // State: always decoded for the exact values the snapshot shows (historical best, counters).
     dlm_session_state tmp = {0}, *st = state ? state : &tmp;
     e = read_state(t, &w, o, out, st);

@@ -562,6 +562,19 @@ static void draw_inspector(tui_app *app, tui_rect r) {
                      t2.text, p->p_sampled, p->entropy);
             put(y++, x, w, role(TUI_ROLE_NORMAL), buf);
         }
+        // Mixture-of-experts models: the experts this forward fired for the position, per MoE
+        // layer, best first, on one line (clipped; `trace dump --step N` lists every layer).
+        const int per = st->experts_per_layer;
+        const int16_t *ex = st->n_moe_layers > 0 ? st->experts + (size_t)i * st->n_moe_layers * per : NULL;
+        if (ex && ex[0] >= 0 && y < r.y + r.h) {
+            int len = snprintf(buf, sizeof buf, "experts");
+            for (int j = 0; j < st->n_moe_layers && len < (int)sizeof buf - 16; j++) {
+                len += snprintf(buf + len, sizeof buf - len, " L%d:", st->first_moe_layer + j);
+                for (int e = 0; e < per && len < (int)sizeof buf - 8; e++)
+                    len += snprintf(buf + len, sizeof buf - len, "%s%d", e ? "," : "", ex[j * per + e]);
+            }
+            put(y++, x, w, role(TUI_ROLE_DIM), buf);
+        }
         put(y++, x, w, role(TUI_ROLE_DIM), "top candidates:");
         for (int k = 0; k < p->n_top && y < r.y + r.h; k++) {
             if (tui_is_mask_id(t, p->top_id[k])) snprintf(t2.text, sizeof t2.text, "[MASK]");

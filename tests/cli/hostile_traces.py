@@ -142,7 +142,7 @@ def main():
     write(outdir, "huge-claim.dlmtrace", v)
     write(outdir, "huge-claim-header-only.dlmtrace", v[:1])
 
-    # Interventions (format 1.2, issue 19), on step 2: an unknown kind, a position past the canvas,
+    # Interventions (format 1.3, issue 19), on step 2: an unknown kind, a position past the canvas,
     # more entries than a step may hold, a token past the vocabulary, a pin on a masked position.
     P, N = head["prompt_len"], head["n_tokens"]
     iv = lambda **kw: dict({"who": "user", "what": "force", "pos": P, "end": P + 1, "token": 3}, **kw)

@@ -196,6 +196,15 @@ has "zoom: one row per block" "$TMP/zoom/blocks.txt" "heat: confidence +blocks"
 has "zooming does not move the step" "$TMP/zoom/blocks.txt" "│ step $st5/"
 has "a row per block: block 1 starts a row" "$TMP/zoom/blocks.txt" "^(▶| ) +$("$DLMSCOPE" trace dump "$TMP/t2m.dlmtrace" | grep -m1 '^step [0-9]*  block 1 ' | awk '{print $2}') "
 
+# ---- mixture of experts: the inspector names the experts the position's forward fired ----
+"$DLMSCOPE" run --model tests/fixtures/models/llada2-f32 --prompt-ids "5 6 7 8 9 10 11 12 13 14" --gen 32 \
+    --record "$TMP/moe.dlmtrace" >/dev/null 2>&1 || fail "record a LLaDA2-layout trace"
+ex=$("$DLMSCOPE" trace dump "$TMP/moe.dlmtrace" --step 0 | grep -a ' 13 mask' | sed 's/.* experts //')
+scr moe "size 120 40
+click 3 2
+screen s" "$DLMSCOPE" view "$TMP/moe.dlmtrace"
+has "MoE inspector: the experts, as trace dump lists them" "$TMP/moe/s.txt" "experts $ex"
+
 # ---- script errors name the line ----
 printf '.\nnot-a-key\n' >"$TMP/bad.script"
 expect_error "bad key" "bad.script:2: unknown key 'not-a-key'" "$DLMSCOPE" view "$TMP/t2m.dlmtrace" --script "$TMP/bad.script"

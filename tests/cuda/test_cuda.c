@@ -592,6 +592,24 @@ static void test_gpu_resume(void **state) {
     engines_close(&e);
 }
 
+// The families the CUDA backend does not run yet (mixture of experts, partial rotary) are refused
+// with a one-line error naming the family, never computed wrong.
+static void test_moe_refused(void **unused) {
+    (void)unused;
+    const char *const fixtures[] = {"tests/fixtures/models/llada2-f32", "tests/fixtures/models/llada-moe-f32"};
+    const char *const family[] = {"llada2", "llada-moe"};
+    for (int i = 0; i < 2; i++) {
+        dlm_model *m = dlm_model_load(fixtures[i], NULL);
+        if (!m) fail_msg("%s: %s", fixtures[i], dlm_error_message());
+        dlm_backend *be = dlm_backend_new(m, "cuda", 0);
+        if (be) fail_msg("%s: the CUDA backend accepted a %s model", fixtures[i], family[i]);
+        const char *msg = dlm_error_message();
+        if (!strstr(msg, family[i]) || strchr(msg, '\n')) fail_msg("%s: unexpected refusal: %s", fixtures[i], msg);
+        printf("refused as it should: %s\n", msg);
+        dlm_model_free(m);
+    }
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); // progress lines as they come (an emulated run takes minutes)
     // DLM_CUDA_TEST=PATTERN runs only the tests whose names match (cmocka's * and ? wildcards).
@@ -604,10 +622,11 @@ int main(void) {
         printf("SKIPPED: no usable CUDA device: the CUDA backend was NOT tested (make test-cuda on a GPU)\n");
         return 77;
     }
-    struct CMUnitTest tests[N_MODELS + 2];
+    struct CMUnitTest tests[N_MODELS + 3];
     for (int i = 0; i < N_MODELS; i++)
         tests[i] = (struct CMUnitTest){MODELS[i].name, test_model, NULL, NULL, (void *)&MODELS[i]};
     tests[N_MODELS] = (struct CMUnitTest){"sessions cpu vs cuda", test_sessions, NULL, NULL, NULL};
     tests[N_MODELS + 1] = (struct CMUnitTest){"resume on the gpu", test_gpu_resume, NULL, NULL, NULL};
-    return _cmocka_run_group_tests("cuda", tests, N_MODELS + 2, NULL, NULL);
+    tests[N_MODELS + 2] = (struct CMUnitTest){"mixture of experts refused", test_moe_refused, NULL, NULL, NULL};
+    return _cmocka_run_group_tests("cuda", tests, N_MODELS + 3, NULL, NULL);
 }

@@ -207,8 +207,8 @@ static void test_family_detection(void **state) {
     } cases[] = {
         {"{\"architectures\": [\"Qwen2ForCausalLM\"], \"model_type\": \"qwen2\"}", "architectures 'Qwen2ForCausalLM' is not"},
         {"{\"model_type\": \"gpt2\"}", "model_type 'gpt2' is not"},
-        {"{\"architectures\": [\"LLaDA2MoeModelLM\"]}", "LLaDA2.x"},
-        {"{\"model_type\": \"llada\", \"num_experts\": 64, \"d_model\": 64}", "LLaDA-MoE"},
+        {"{\"architectures\": [\"Fast_dLLM_QwenForCausalLM\"]}", "Fast-dLLM v2"},
+        {"{\"architectures\": [\"MMadaModelLM\"]}", "MMaDA"},
         {"{\"architectures\": [\"DreamModel\"], \"model_type\": \"sdar\"}", "model_type 'sdar' contradicts architectures 'DreamModel'"},
         {"{\"hidden_size\": 64, \"num_attention_heads\": 4}", "no 'architectures' or 'model_type'"},
         {"{\"architectures\": \"DreamModel\"}", "'architectures' is not a list"},
@@ -226,6 +226,101 @@ static void test_family_detection(void **state) {
     assert_true(c.qk_norm && !c.qkv_bias && !c.shift_logits);
     assert_int_equal(c.block_causal, 8);
     assert_int_equal(c.head_dim, 32);
+}
+
+// The mixture-of-experts configs: LLaDA2.1-mini's keys and values are read as its modeling code
+// reads them; LLaDA-MoE is told from LLaDA-8B by its keys; what the code does differently from
+// what we run is refused by name.
+static void test_moe_configs(void **state) {
+    dlm_config c;
+    const char *llada2 = "{\"architectures\": [\"LLaDA2MoeModelLM\"], \"model_type\": \"llada2_moe\", \"hidden_size\": 2048,"
+                         " \"num_attention_heads\": 16, \"num_key_value_heads\": 4, \"head_dim\": 128, \"num_hidden_layers\": 20,"
+                         " \"intermediate_size\": 5120, \"vocab_size\": 157184, \"moe_intermediate_size\": 512,"
+                         " \"num_experts\": 256, \"num_experts_per_tok\": 8, \"num_shared_experts\": 1, \"n_group\": 8,"
+                         " \"topk_group\": 4, \"routed_scaling_factor\": 2.5, \"first_k_dense_replace\": 1,"
+                         " \"partial_rotary_factor\": 0.5, \"rotary_dim\": 64, \"rope_theta\": 600000, \"score_function\": \"sigmoid\","
+                         " \"moe_router_enable_expert_bias\": true, \"norm_topk_prob\": true, \"use_qk_norm\": true,"
+                         " \"use_qkv_bias\": false, \"use_bias\": false, \"rms_norm_eps\": 1e-06, \"sliding_window\": 4096%s}";
+    char buf[2048];
+    snprintf(buf, sizeof buf, llada2, "");
+    assert_int_equal(dlm_config_parse(buf, "config.json", &c), DLM_STATUS_OK);
+    assert_string_equal(c.arch->name, "llada2");
+    assert_true(c.fused_qkv && c.qk_norm && c.expert_bias);
+    assert_int_equal(c.rotary_dim, 64);
+    assert_int_equal(c.n_experts, 256);
+    assert_int_equal(c.n_experts_used, 8);
+    assert_int_equal(c.d_expert, 512);
+    assert_int_equal(c.d_shared, 512);
+    assert_int_equal(c.n_dense_layers, 1);
+    assert_int_equal(c.d_ff, 5120);
+    assert_int_equal(c.n_group, 8);
+    assert_int_equal(c.topk_group, 4);
+    assert_int_equal(c.block_causal, 32);
+    assert_int_equal(c.router, DLM_ROUTER_SIGMOID_GROUPED);
+    assert_true(dlm_config_layer_has_role(&c, DLM_TENSOR_W_GATE, 0) && !dlm_config_layer_has_role(&c, DLM_TENSOR_W_GATE, 1));
+    assert_true(dlm_config_layer_has_role(&c, DLM_TENSOR_ROUTER, 1) && !dlm_config_layer_has_role(&c, DLM_TENSOR_ROUTER, 0));
+    assert_true(!dlm_config_has_role(&c, DLM_TENSOR_WQ) && dlm_config_has_role(&c, DLM_TENSOR_WQKV));
+    struct {
+        const char *extra, *needle;
+    } bad[] = {
+        {", \"score_function\": \"softmax\"", "'score_function'"},
+        {", \"use_bias\": true", "'use_bias'"},
+        {", \"rotary_dim\": 32", "'rotary_dim' = 32"},
+        {", \"moe_router_enable_expert_bias\": false", "'moe_router_enable_expert_bias'"},
+        {", \"n_group\": 5", "groups"},
+        {", \"norm_head\": true", "'norm_head'"},
+        {", \"rope_scaling\": {\"type\": \"yarn\"}", "'rope_scaling'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(buf, sizeof buf, llada2, bad[i].extra); // a repeated key: jansson keeps the last
+        if (dlm_config_parse(buf, "config.json", &c) == DLM_STATUS_OK) fail_msg("accepted: %s", bad[i].extra);
+        EXPECT_MSG(bad[i].needle);
+    }
+    const char *moe = "{\"model_type\": \"llada\", \"hidden_size\": 2048, \"num_attention_heads\": 16,"
+                      " \"num_hidden_layers\": 3, \"dense_intermediate_size\": 8192, \"vocab_size\": 157184,"
+                      " \"expert_intermediate_size\": 1024, \"shared_expert_intermediate_size\": null, \"num_experts\": 64,"
+                      " \"num_experts_per_tok\": 8, \"partial_rotary_factor\": 1.0, \"qk_layernorm\": true,"
+                      " \"moe_router_score_function\": \"softmax\", \"moe_layer_freq\": %s}";
+    snprintf(buf, sizeof buf, moe, "[0, 1, 1]");
+    assert_int_equal(dlm_config_parse(buf, "config.json", &c), DLM_STATUS_OK);
+    assert_string_equal(c.arch->name, "llada-moe"); // model_type "llada" and num_experts: not LLaDA-8B
+    assert_int_equal(c.router, DLM_ROUTER_SOFTMAX_TOPK);
+    assert_int_equal(c.n_dense_layers, 1);
+    assert_int_equal(c.d_shared, 0);
+    assert_int_equal(c.head_dim, 128);
+    assert_false(c.expert_bias);
+    snprintf(buf, sizeof buf, moe, "[1, 0, 1]");
+    assert_int_not_equal(dlm_config_parse(buf, "config.json", &c), DLM_STATUS_OK);
+    EXPECT_MSG("moe_layer_freq");
+    snprintf(buf, sizeof buf, moe, "[0, 1]");
+    assert_int_not_equal(dlm_config_parse(buf, "config.json", &c), DLM_STATUS_OK);
+    EXPECT_MSG("moe_layer_freq");
+}
+
+// Strict loading of a MoE checkpoint: every expert is claimed, a missing expert is named.
+static void test_moe_strict(void **state) {
+    const char *const shapes[] = {"llada2-tiny", "llada-moe-tiny"};
+    for (int i = 0; i < 2; i++) {
+        char *md = subdir(shapes[i]);
+        dlm_synth_spec spec;
+        assert_true(dlm_synth_preset(shapes[i], &spec));
+        assert_int_equal(dlm_synth_write(md, &spec), DLM_STATUS_OK);
+        dlm_model *m = dlm_model_load(md, NULL);
+        if (!m) fail_msg("%s: %s", shapes[i], dlm_error_message());
+        assert_non_null(dlm_model_expert_tensor(m, 1, spec.cfg.n_experts - 1, 2));
+        assert_null(m->expert[0]); // layer 0 is dense
+        dlm_model_free(m);
+        spec.omit = "model.layers.1.mlp.experts.3.up_proj.weight";
+        assert_int_equal(dlm_synth_write(md, &spec), DLM_STATUS_OK);
+        assert_null(dlm_model_load(md, NULL));
+        EXPECT_MSG("missing tensor 'model.layers.1.mlp.experts.3.up_proj.weight'");
+        spec.omit = NULL;
+        spec.extra_tensor = "model.layers.0.mlp.experts.0.up_proj.weight"; // an expert in the dense layer
+        assert_int_equal(dlm_synth_write(md, &spec), DLM_STATUS_OK);
+        assert_null(dlm_model_load(md, NULL));
+        EXPECT_MSG("is not part of the");
+        free(md);
+    }
 }
 
 static dlm_backend *load(const char *md, const char *adapter, dlm_model **m) {
@@ -467,6 +562,8 @@ int main(void) {
         cmocka_unit_test(test_unclaimed_tensor_refused),
         cmocka_unit_test(test_family_checkpoints),
         cmocka_unit_test(test_family_detection),
+        cmocka_unit_test(test_moe_configs),
+        cmocka_unit_test(test_moe_strict),
         cmocka_unit_test(test_forward_invariants),
         cmocka_unit_test(test_tied_and_dtypes),
         cmocka_unit_test(test_lora),

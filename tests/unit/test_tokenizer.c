@@ -3,6 +3,7 @@
 // The comparison with real Llama-3 / Qwen3 tokenizers is tests/cli/test_tokenizer_real.sh.
 #include <jansson.h>
 
+#include "engine/chat.h"
 #include "engine/tokenizer.h"
 #include "testutil.h"
 
@@ -47,8 +48,8 @@ static char *write_tokenizer(const char *name, const char *model_type, const cha
     }
     json_t *added = json_array();
     const char *specials[] = {"<|startoftext|>", "<|endoftext|>", "<|start_header_id|>", "<|end_header_id|>",
-                              "<|eot_id|>", "<|mdm_mask|>"};
-    for (int i = 0; i < 6; i++)
+                              "<|eot_id|>", "<|mdm_mask|>", "<|role_end|>"};
+    for (int i = 0; i < 7; i++)
         json_array_append_new(added, json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", 300 + i, "content", specials[i],
                                                "single_word", 0, "lstrip", i == 5, "rstrip", 0, "normalized", 0,
                                                "special", 1));
@@ -168,7 +169,7 @@ static void test_decode(void **state) {
     assert_int_equal(dlm_tokenizer_find(tok, "<|mdm_mask|>"), MASK);
     assert_int_equal(dlm_tokenizer_find(tok, "hello"), HELLO);
     assert_int_equal(dlm_tokenizer_find(tok, "nope"), -1);
-    assert_int_equal(dlm_tokenizer_n_vocab(tok), MASK + 1);
+    assert_int_equal(dlm_tokenizer_n_vocab(tok), MASK + 2); // <|role_end|> after the mask (test_chat_ling)
     dlm_buf_free(&out);
 }
 
@@ -194,6 +195,28 @@ static void test_chat_template(void **state) {
     assert_int_equal(ids[n - 1], '\n');
     free(ids);
     dlm_buf_free(&out);
+}
+
+// LLaDA2.x's template (Ling's tokenizer_config.json, one user turn, add_generation_prompt):
+// <|role_end|> must be one token; <role> tags encode as the tokenizer makes them.
+static void test_chat_ling(void **state) {
+    dlm_buf out = {0};
+    assert_int_equal(dlm_chat_render(DLM_CHAT_LING, tok, "hello", &out), DLM_STATUS_OK);
+    assert_string_equal(out.data, "<role>SYSTEM</role>detailed thinking off<|role_end|><role>HUMAN</role>hello<|role_end|>"
+                                  "<role>ASSISTANT</role>");
+    int32_t *ids;
+    int n, role_end = 0;
+    assert_int_equal(dlm_tokenizer_encode(tok, out.data, out.len, &ids, &n), DLM_STATUS_OK);
+    for (int i = 0; i < n; i++) role_end += ids[i] == 306;
+    assert_int_equal(role_end, 2);
+    free(ids);
+    dlm_buf_free(&out);
+    assert_int_equal(dlm_chat_render(DLM_CHAT_CHATML, tok, "hello", &out), DLM_STATUS_UNSUPPORTED);
+    assert_non_null(strstr(dlm_error_message(), "'<|im_start|>'"));
+    dlm_buf_free(&out);
+    assert_int_equal(dlm_chat_identify("{% set thinking_option = 'off' %}\n{{- '<role>SYSTEM</role>' }}...'<|role_end|>'"),
+                     DLM_CHAT_LING);
+    assert_int_equal(dlm_chat_find("ling"), DLM_CHAT_LING);
 }
 
 static void test_digits_and_bad_files(void **state) {
@@ -246,7 +269,7 @@ static void test_digits_and_bad_files(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merges),       cmocka_unit_test(test_added_tokens), cmocka_unit_test(test_nfc_and_utf8),
-        cmocka_unit_test(test_decode),       cmocka_unit_test(test_lossy),        cmocka_unit_test(test_chat_template),
+        cmocka_unit_test(test_decode),       cmocka_unit_test(test_lossy),        cmocka_unit_test(test_chat_template), cmocka_unit_test(test_chat_ling),
         cmocka_unit_test(test_digits_and_bad_files),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -501,8 +501,65 @@ static void test_docs_list_the_declared_fields(void **state) {
         }
 }
 
+// A mixture-of-experts model's routing (the experts every position fired, per MoE layer) comes
+// back from the trace exactly, -1 where the step computed no distribution.
+static void test_moe_routing_round_trip(void **state) {
+    dlm_model *m = dlm_model_load("tests/fixtures/models/llada2-f32", NULL);
+    if (!m) fail_msg("%s", dlm_error_message());
+    dlm_backend *b = dlm_backend_new(m, "cpu", 1);
+    dlm_rule_config rc;
+    assert_int_equal(dlm_rule_parse("t2t:mode=q,gen=24,block=8,cache=prefix", &rc), DLM_STATUS_OK);
+    dlm_session_opts opts = {.block_causal = 8};
+    dlm_session *s = dlm_session_new(m, b, PROMPT, 5, &rc, &opts);
+    if (!s) fail_msg("%s", dlm_error_message());
+    dlm_trace_header h;
+    dlm_trace_header_from_session(&h, m, s, "moe", NULL, "cpu");
+    char *path = dlm_path_join(dir, "moe.dlmtrace");
+    dlm_trace_writer *w;
+    assert_int_equal(dlm_trace_writer_open(path, &h, NULL, &w), DLM_STATUS_OK);
+    dlm_trace_header_free(&h);
+    dlm_step *steps[MAX_STEPS];
+    int n = 0;
+    while (!dlm_session_done(s) && n < MAX_STEPS) {
+        steps[n] = dlm_step_new(dlm_session_n_tokens(s));
+        assert_int_equal(dlm_session_step(s, steps[n]), DLM_STATUS_OK);
+        dlm_session_state st;
+        dlm_session_export(s, &st);
+        assert_int_equal(dlm_trace_writer_append(w, steps[n], &st), DLM_STATUS_OK);
+        dlm_session_state_free(&st);
+        n++;
+    }
+    assert_int_equal(dlm_trace_writer_close(w), DLM_STATUS_OK);
+    dlm_trace *t;
+    assert_int_equal(dlm_trace_open(path, &t), DLM_STATUS_OK);
+    dlm_step *back = dlm_step_new(dlm_trace_header_of(t)->n_tokens);
+    long fired = 0;
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(dlm_trace_read_step(t, i, back, NULL), DLM_STATUS_OK);
+        assert_int_equal(back->n_moe_layers, 2);
+        assert_int_equal(back->experts_per_layer, 4);
+        assert_int_equal(back->first_moe_layer, 1);
+        const size_t E = 2 * 4;
+        for (int p = 0; p < steps[i]->n_tokens; p++) {
+            if (memcmp(back->experts + p * E, steps[i]->experts + p * E, E * sizeof *back->experts))
+                fail_msg("step %d position %d: experts differ after the round trip", i, p);
+            assert_true(back->experts[p * E] < 0 || back->pos[p].has_dist); // cached rows: a distribution, no routing
+            fired += back->experts[p * E] >= 0;
+        }
+        dlm_step_free(steps[i]);
+    }
+    assert_true(fired > 0);
+    dlm_step_free(back);
+    dlm_trace_close(t);
+    free(path);
+    dlm_session_free(s);
+    dlm_backend_free(b);
+    dlm_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_moe_routing_round_trip),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_round_trip_interventions),
         cmocka_unit_test(test_old_traces_read),
