@@ -3,8 +3,8 @@
 # that step; resuming the fork after the intervened step continues it exactly, and rerunning the
 # same intervention reproduces it; `trace diff` names the interventions where the forks diverge.
 . tests/cli/lib.sh
-M=samples/models/dlm-tiny
-T=samples/traces/t2t.dlmtrace # step 3: block 1 (positions 74-105) half filled; 77 and 85 masked
+M=tests/fixtures/interim/dlm-tiny # the model that recorded the fixture traces (the bundled model before issue 21)
+T=tests/fixtures/interim/t2t.dlmtrace # step 3: block 1 (positions 74-105) half filled; 77 and 85 masked
 
 # Force position 77 to the text "7" (its second candidate) and pin it; remask the committed 76.
 expect_ok "force" "$DLMSCOPE" run --model $M --resume "$T@3" --force 77=7 --pin 77 --remask 76 \

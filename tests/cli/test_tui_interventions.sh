@@ -1,13 +1,13 @@
 # Interventions in the visualizer (issue 19), in script mode on the bundled model: on the stuck
-# token of samples/traces/stuck.dlmtrace (step 2, position 60: ' *', which the model doubts but
+# token of tests/fixtures/interim/stuck.dlmtrace (a copy of the sample the bundled model of issue 19 recorded) (step 2, position 60: ' *', which the model doubts but
 # T2T cannot edit), `x` finds it, `f` offers its candidates, Enter forces the first; the fork shows
 # in the status line, the model's answer in the next step, the divergence in the compare view;
 # `P` pins, `M` remasks; the demo caption names what was done by hand; `q` quits cleanly.
 . tests/cli/lib.sh
 export LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
 unset NO_COLOR COLUMNS LINES
-M=samples/models/dlm-tiny
-T=samples/traces/stuck.dlmtrace
+M=tests/fixtures/interim/dlm-tiny # the model that recorded the fixture traces (the bundled model before issue 21)
+T=tests/fixtures/interim/stuck.dlmtrace
 
 # scr NAME SCRIPT-TEXT COMMAND... : run the command with the script, screens in $TMP/NAME/
 scr() {
