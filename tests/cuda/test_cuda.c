@@ -469,6 +469,7 @@ static void check_routing(engines *e, int L) {
     for (int p = 0; p < L; p++) differ += memcmp(rc + (size_t)p * per, rg + (size_t)p * per, (size_t)per * sizeof *rc) != 0;
     printf("  %-44s routing of %d positions x %d MoE layers: %d positions differ\n", e->mc->name, L, n_moe, differ);
     if (exact_mode(e->gpu) && differ) fail_msg("%s: the fp32 emulation routes %d positions differently", e->mc->name, differ);
+    if (2 * differ > L) fail_msg("%s: %d of %d positions routed differently: more than bf16 rounding explains", e->mc->name, differ, L);
     free(rc);
     free(rg);
     inputs_free(&in);
@@ -484,6 +485,18 @@ static void test_model(void **state) {
     const int B = L_long >= 128 ? 32 : 8; // block of the long runs
     printf("%s: d=%d heads=%d/%d head_dim=%d layers=%d ff=%d vocab=%d on %s; tolerances x%g\n", mc->name, c->d_model,
            c->n_heads, c->n_kv_heads, c->head_dim, c->n_layers, c->d_ff, c->n_vocab, e.gpu->device, tol);
+    if (dlm_config_moe_layers(c) > 0 && !exact_mode(e.gpu)) {
+        // With bf16 activations a selection the fixtures decide by less than bf16's rounding (they
+        // hold exact ties and margins down to 1e-3) may go to another expert, which changes that
+        // position's output far beyond any rounding tolerance, as it would in the official bf16
+        // model. The kernels are checked against the CPU in the fp32 emulation (all checks below,
+        // routing exact); here the routing must mostly agree and passes must repeat bit for bit.
+        printf("  %-44s bf16: routing and repeatability only (probabilities: fp32 emulation)\n", mc->name);
+        check_routing(&e, 40);
+        check_errors_and_repeat(&e);
+        engines_close(&e);
+        return;
+    }
     check_plain(&e, 45, 0, 0, "hard, bidirectional, L=45");
     check_plain(&e, L_long, 0, 0, "hard, bidirectional, long");
     check_plain(&e, 1, 0, 0, "hard, one token");
