@@ -1,6 +1,7 @@
 # dlmscope run against PyTorch transcriptions of the official decoding algorithms
-# (tests/reference/rules_reference.py, float64): 28 trajectories covering llada, margin, threshold
+# (tests/reference/rules_reference.py, float64): 30 trajectories covering llada, margin, threshold
 # (tau and factor), t2t (Q, S, block-causal), t2m (each detector, C_max, rho_max, block-causal),
+# t2t Q and t2m LowProb on the LLaDA2.x-layout MoE fixture (block-causal, routing margins checked),
 # evotoken, the Fast-dLLM caches (and their June 2025 forward count), the T2M repository's block
 # cache (official-block), at T = 0 and T = 0.5; and Dream's own loop
 # (tests/reference/dream_reference.py: the maskgit_plus, topk_margin and entropy orderings on a
@@ -23,6 +24,6 @@ for args in tests/fixtures/rules/*.args tests/fixtures/dream/*.args; do
     fi
     n=$((n + 1))
 done
-[ $n -ge 22 ] || fail "expected at least 22 rule cases (with Dream's 3 from tests/reference/dream_reference.py), found $n"
+[ $n -ge 24 ] || fail "expected at least 24 rule cases (with Dream's 3 from tests/reference/dream_reference.py), found $n"
 echo "$n trajectories compared step by step"
 finish
