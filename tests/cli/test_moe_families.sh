@@ -23,4 +23,10 @@ done
 # the family's own default rule (LLaDA2: LLaDA2.1's t2t Q mode with the exact block cache)
 "$DLMSCOPE" run --model tests/fixtures/models/llada2-f32 --prompt-ids "5 6 7 8 9" --gen 32 >"$TMP/out" 2>&1 &&
     grep -q "t2t:gen=32,block=32,.*mode=q,.*cache=prefix" "$TMP/out" && ok || { fail "llada2 default rule"; cat "$TMP/out"; }
+# routing on the command line: one line per position, every MoE layer; a dense model refuses
+"$DLMSCOPE" logits --model tests/fixtures/models/llada-moe-f32 --ids "1 2 3 4" --experts >"$TMP/ex" 2>&1 &&
+    [ "$(wc -l <"$TMP/ex")" -eq 4 ] && grep -qE '^0 1:[0-9]+,[0-9]+ 2:[0-9]+,[0-9]+$' "$TMP/ex" && ok ||
+    { fail "logits --experts"; cat "$TMP/ex"; }
+expect_error "--experts on a dense model" "is not a mixture-of-experts model" \
+    "$DLMSCOPE" logits --model tests/fixtures/models/gqa-f32 --ids "1 2 3" --experts
 finish
