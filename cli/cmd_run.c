@@ -4,7 +4,8 @@
 // step (the positions that changed and how) for people and golden tests; --trace-ids prints, per
 // step, the generation region's token ids instead of the answer (the reference-parity format).
 // --record FILE writes a trace; --resume TRACE@N restores the session after step N of a trace and
-// continues it (with --rule: a fork under another rule).
+// continues it (with --rule: a fork under another rule). --force, --remask, --pin and --unpin
+// intervene before the first step this run makes (a scripted "what if"), recorded in its trace.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,15 @@ static void print_trace_text(const cli_engine *e, const dlm_step *st) {
     putchar('\n');
 }
 
+static void engine_token_text(const void *ctx, int32_t id, char *buf, size_t n) { token_text(ctx, id, buf, n); }
+
+static void print_interventions(const cli_engine *e, const dlm_step *st) {
+    if (!st->n_interventions) return;
+    char buf[1024];
+    cli_interventions_text(st, engine_token_text, e, buf, sizeof buf);
+    printf("  %s: %s\n", st->interventions[0].who, buf);
+}
+
 static void print_trace_ids(const dlm_session *s, const dlm_step *st) {
     const int32_t *t = dlm_session_tokens(s);
     const dlm_rule_config *r = dlm_session_rule(s);
@@ -51,6 +61,72 @@ static void print_trace_ids(const dlm_session *s, const dlm_step *st) {
     else printf("final :");
     for (int i = P; i < P + r->gen; i++) printf(" %d", t[i]);
     putchar('\n');
+}
+
+// "POS" or "POS-END" (inclusive) into [*pos, *end).
+static bool parse_range(const char *opt, const char *text, int32_t *pos, int32_t *end) {
+    char buf[64];
+    long long a, b;
+    snprintf(buf, sizeof buf, "%s", text);
+    char *dash = strchr(buf, '-');
+    if (dash) *dash = 0;
+    if (strlen(text) >= sizeof buf || !dlm_parse_int(buf, 0, INT32_MAX - 1, &a) ||
+        !dlm_parse_int(dash ? dash + 1 : buf, 0, INT32_MAX - 1, &b) || b < a) {
+        cli_error("run", "--%s: expected a canvas position POS or a range POS-END, got '%s'", opt, text);
+        return false;
+    }
+    *pos = (int32_t)a, *end = (int32_t)b + 1;
+    return true;
+}
+
+// The token of --force POS=TOKEN: #ID, or the text of one vocabulary token.
+static bool parse_forced_token(const cli_engine *e, const char *text, int32_t *id) {
+    long long v;
+    if (text[0] == '#' && dlm_parse_int(text + 1, 0, INT32_MAX, &v)) {
+        *id = (int32_t)v;
+        return true;
+    }
+    *id = e->tok ? dlm_tokenizer_lookup(e->tok, text) : -1;
+    if (*id >= 0) return true;
+    if (!e->tok) cli_error("run", "--force: '%s': without a tokenizer give the token as #ID", text);
+    else cli_error("run", "--force: '%s' is not the text of one token of the vocabulary (give #ID for any id)", text);
+    return false;
+}
+
+// --unpin, --remask, --force, --pin, in that order (each option's values in the order given).
+static bool apply_interventions(const cli_opt *opts, const cli_engine *e, dlm_session *s) {
+    static const struct {
+        const char *opt;
+        dlm_intervention_kind kind;
+    } order[] = {{"unpin", DLM_IV_UNPIN}, {"remask", DLM_IV_REMASK}, {"force", DLM_IV_FORCE}, {"pin", DLM_IV_PIN}};
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        const cli_opt *o = NULL;
+        for (const cli_opt *p = opts; p->name; p++)
+            if (strcmp(p->name, order[k].opt) == 0) o = p;
+        for (int j = 0; o && j < o->count; j++) {
+            dlm_intervention iv = {.kind = (uint8_t)order[k].kind, .token = -1};
+            snprintf(iv.who, sizeof iv.who, "user");
+            const char *v = o->values[j];
+            if (order[k].kind == DLM_IV_FORCE) {
+                const char *eq = strchr(v, '=');
+                char num[32];
+                long long p;
+                if (!eq || eq - v >= (long)sizeof num || (snprintf(num, sizeof num, "%.*s", (int)(eq - v), v), !dlm_parse_int(num, 0, INT32_MAX - 1, &p))) {
+                    cli_error("run", "--force: expected POS=TOKEN (TOKEN: its text or #ID), got '%s'", v);
+                    return false;
+                }
+                iv.pos = (int32_t)p, iv.end = (int32_t)p + 1;
+                if (!parse_forced_token(e, eq + 1, &iv.token)) return false;
+            } else if (!parse_range(order[k].opt, v, &iv.pos, &iv.end)) {
+                return false;
+            }
+            if (dlm_session_intervene(s, &iv) != DLM_STATUS_OK) {
+                cli_error("run", "--%s %s: %s", order[k].opt, v, dlm_error_message());
+                return false;
+            }
+        }
+    }
+    return true;
 }
 
 // Restore from TRACE@N. On success *s is the session and *parent the open trace (caller closes).
@@ -127,6 +203,10 @@ int cmd_run(int argc, char **argv) {
                       {"trace-text", NULL, "print one line per step: commits (+), edits (~), remasks (-)"},
                       {"trace-ids", NULL, "print the generation region's ids after every step (golden format)"},
                       {"rows", "WHICH", "distributions for 'all' generation positions (default) or 'needed' rows"},
+                      {"force", "POS=TOKEN", "before the first step: put TOKEN (its text, or #ID) at canvas position POS (repeatable)"},
+                      {"remask", "POS[-END]", "before the first step: reset positions of the current block to the mask (repeatable)"},
+                      {"pin", "POS[-END]", "before the first step: no rule may edit or remask these positions (repeatable)"},
+                      {"unpin", "POS[-END]", "before the first step: undo pins (of a resumed trace)"},
                       {0}};
     cli_positional pos;
     int exit_status;
@@ -178,6 +258,7 @@ int cmd_run(int argc, char **argv) {
             goto done;
         }
     }
+    if (!apply_interventions(opts, &e, s)) goto done;
     if (cli_has(opts, "record")) {
         const char *ptext = NULL;
         dlm_buf chat = {0};
@@ -213,7 +294,10 @@ int cmd_run(int argc, char **argv) {
             cli_error("run", "--record: %s", dlm_error_message());
             goto done;
         }
-        if (trace_text) print_trace_text(&e, st);
+        if (trace_text) {
+            print_interventions(&e, st);
+            print_trace_text(&e, st);
+        }
         if (trace_ids) print_trace_ids(s, st);
     }
     double secs = dlm_now() - t0;

@@ -45,6 +45,16 @@ static void tok_text(const dlm_trace *t, int32_t id, char *buf, size_t n) {
     buf[o] = 0;
 }
 
+static void trace_token_text(const void *ctx, int32_t id, char *buf, size_t n) { tok_text(ctx, id, buf, n); }
+
+// "  user: force 77'7', pin 77\n" for a step with interventions (nothing otherwise).
+static void print_interventions(const dlm_trace *t, const dlm_step *st, const char *indent) {
+    if (!st->n_interventions) return;
+    char buf[1024];
+    cli_interventions_text(st, trace_token_text, t, buf, sizeof buf);
+    printf("%s%s: %s\n", indent, st->interventions[0].who, buf);
+}
+
 static int report_problem(const dlm_trace *t) {
     const char *p = dlm_trace_problem(t);
     if (!p) return 0;
@@ -87,6 +97,11 @@ static int trace_info(const char *path) {
            blocks, blocks == 1 ? "" : "s", dlm_trace_has_footer(t) ? "" : " (no footer: the run did not finish cleanly)",
            commits, edits, remasks, stuck_steps);
     printf("time       %.1f ms in forward passes (%.2f ms per step)\n", fwd, n ? fwd / n : 0.0);
+    int n_iv = 0, first_iv = -1; // interventions by hand (trace format 1.3)
+    for (int i = 0; i < n; i++)
+        if (dlm_trace_info(t, i)->n_interventions) n_iv += dlm_trace_info(t, i)->n_interventions, first_iv = first_iv < 0 ? i : first_iv;
+    if (n_iv) printf("by hand    %d intervention%s, the first before step %d (trace dump --step %d shows them)\n", n_iv,
+                     n_iv == 1 ? "" : "s", first_iv, first_iv);
     if (n > 0) {
         dlm_step *st = dlm_step_new(h->n_tokens);
         if (dlm_trace_read_step(t, n - 1, st, NULL) == DLM_STATUS_OK) {
@@ -167,9 +182,10 @@ static int trace_dump(const char *path, int only, bool as_json) {
         char a[96], b[96];
         printf("step %d  block %d  +%d ~%d -%d  stuck %d  %.2f ms\n", st->step, st->block, st->n_commits, st->n_edits,
                st->n_remasks, st->n_stuck, st->forward_ms);
+        print_interventions(t, st, "  ");
         for (int p = h->prompt_len; p < h->n_tokens; p++) {
             const dlm_pos_info *q = &st->pos[p];
-            if (only < 0 && !q->events) continue; // whole traces: only what changed
+            if (only < 0 && !q->events && !q->intervened) continue; // whole traces: only what changed
             tok_text(t, q->token, a, sizeof a);
             printf("  %4d %-10s %-16s", p, dlm_pos_state_name(q->state), a);
             if (q->prev_token != q->token) {
@@ -186,6 +202,9 @@ static int trace_dump(const char *path, int only, bool as_json) {
             for (int bit = 0; bit < 5; bit++)
                 if (q->events & (1 << bit)) printf(" [%s]", dlm_event_name(bit));
             if (q->stuck) printf(" [stuck]");
+            for (int k = 0; k < DLM_IV_COUNT; k++)
+                if (q->intervened & (1 << k)) printf(" [user: %s]", dlm_intervention_name(k));
+            if (q->pinned) printf(" [pinned]");
             const int k = st->experts_per_layer;
             const int16_t *ex = st->n_moe_layers > 0 ? st->experts + (size_t)p * st->n_moe_layers * k : NULL;
             if (only >= 0 && ex && ex[0] >= 0) { // one step: the experts fired, per MoE layer
@@ -299,6 +318,9 @@ static int trace_diff(const char *pa, const char *pb, double tol) {
         printf("models: %s (identity %016llx) vs %s (identity %016llx)\n", ha->model_name,
                (unsigned long long)ha->model_identity, hb->model_name, (unsigned long long)hb->model_identity), differ = true;
     if (strcmp(ha->rule_spec, hb->rule_spec)) printf("rules: %s\n   vs: %s\n", ha->rule_spec, hb->rule_spec), differ = true;
+    // Forks: where each one left its parent (the steps before are copies).
+    if (hb->parent_step >= 0) printf("B forks %s after step %d\n", hb->parent, hb->parent_step);
+    if (ha->parent_step >= 0) printf("A forks %s after step %d\n", ha->parent, ha->parent_step);
     int na = dlm_trace_n_steps(a), nb = dlm_trace_n_steps(b), n = na < nb ? na : nb;
     if (na != nb) printf("steps: %s has %d, %s has %d\n", pa, na, pb, nb), differ = true;
     dlm_step *sa = dlm_step_new(ha->n_tokens), *sb = dlm_step_new(hb->n_tokens);
@@ -314,7 +336,8 @@ static int trace_diff(const char *pa, const char *pb, double tol) {
         bool sched_differs = tol >= 0 && !step_agrees(sa, sb, sched, sizeof sched);
         for (int p = ha->prompt_len; p < ha->n_tokens; p++) {
             const dlm_pos_info *qa = &sa->pos[p], *qb = &sb->pos[p];
-            bool tok = qa->token != qb->token || qa->state != qb->state || qa->events != qb->events;
+            bool tok = qa->token != qb->token || qa->state != qb->state || qa->events != qb->events ||
+                       qa->pinned != qb->pinned || qa->intervened != qb->intervened;
             bool prob;
             if (tol < 0) {
                 prob = qa->p_current != qb->p_current || qa->p_sampled != qb->p_sampled || qa->sampled != qb->sampled ||
@@ -327,7 +350,12 @@ static int trace_diff(const char *pa, const char *pb, double tol) {
             n_tok += tok;
             n_prob += !tok && prob;
         }
-        if (!n_tok && !n_prob && sa->block == sb->block && !sched_differs) continue;
+        bool iv_differs = sa->n_interventions != sb->n_interventions;
+        for (int k = 0; k < sa->n_interventions && !iv_differs; k++) {
+            const dlm_intervention *x = &sa->interventions[k], *y = &sb->interventions[k];
+            iv_differs = x->kind != y->kind || x->pos != y->pos || x->end != y->end || x->token != y->token || strcmp(x->who, y->who);
+        }
+        if (!n_tok && !n_prob && sa->block == sb->block && !sched_differs && !iv_differs) continue;
         if (first < 0) first = i;
         steps_differ++;
         printf("step %d (block %d", i, sa->block);
@@ -337,9 +365,18 @@ static int trace_diff(const char *pa, const char *pb, double tol) {
         if (n_prob && tol >= 0) printf(", %d more beyond the tolerance (first: pos %d: %s)", n_prob, why_pos, why);
         if (sched_differs) printf("; %s", sched);
         printf("\n");
+        if (iv_differs) { // the cause of a fork's divergence: what was done by hand before this step
+            printf("  interventions before step %d:\n", i);
+            if (sa->n_interventions) print_interventions(a, sa, "    A ");
+            else printf("    A: none\n");
+            if (sb->n_interventions) print_interventions(b, sb, "    B ");
+            else printf("    B: none\n");
+        }
         for (int p = ha->prompt_len; p < ha->n_tokens; p++) {
             const dlm_pos_info *qa = &sa->pos[p], *qb = &sb->pos[p];
-            if (qa->token == qb->token && qa->state == qb->state && qa->events == qb->events) continue;
+            if (qa->token == qb->token && qa->state == qb->state && qa->events == qb->events && qa->pinned == qb->pinned &&
+                qa->intervened == qb->intervened)
+                continue;
             char x[96], y[96];
             tok_text(a, qa->token, x, sizeof x);
             tok_text(b, qb->token, y, sizeof y);
@@ -349,6 +386,9 @@ static int trace_diff(const char *pa, const char *pb, double tol) {
                 for (int bit = 0; bit < 5; bit++)
                     if ((qa->events ^ qb->events) & (1 << bit)) printf(" %s in %s", dlm_event_name(bit), qa->events & (1 << bit) ? "A" : "B");
             }
+            for (int k = 0; k < DLM_IV_COUNT; k++)
+                if ((qa->intervened ^ qb->intervened) & (1 << k)) printf("  user %s in %s", dlm_intervention_name(k), qa->intervened & (1 << k) ? "A" : "B");
+            if (qa->pinned != qb->pinned) printf("  pinned in %s", qa->pinned ? "A" : "B");
             printf("\n");
         }
     }

@@ -309,3 +309,19 @@ bool cli_prompt_from_opts(const char *cmd, const cli_opt *opts, const cli_engine
     }
     return true;
 }
+
+void cli_interventions_text(const dlm_step *st, cli_token_text_fn text, const void *ctx, char *buf, size_t n) {
+    buf[0] = 0;
+    for (int k = 0; k < st->n_interventions; k++) {
+        const dlm_intervention *iv = &st->interventions[k];
+        char one[160], tok[96];
+        if (iv->kind == DLM_IV_FORCE) { // the token as text: "force 23'cat'"
+            text(ctx, iv->token, tok, sizeof tok);
+            snprintf(one, sizeof one, "%s %d'%s'", dlm_intervention_name(iv->kind), iv->pos, tok);
+        } else {
+            dlm_intervention_format(iv, one, sizeof one);
+        }
+        size_t len = strlen(buf);
+        snprintf(buf + len, n - len, "%s%s", k ? ", " : "", one);
+    }
+}

@@ -81,4 +81,9 @@ bool cli_prompt_from_opts(const char *cmd, const cli_opt *opts, const cli_engine
 // Parse "1 2 3" / "1,2,3" ids. false with an error line naming the option.
 bool cli_parse_ids(const char *cmd, const char *option, const char *text, int32_t **ids, int *n);
 
+// What a step's interventions did, for one line: "force 77'7', pin 77" ("" if none). `text`
+// writes a token's display text (the tokenizer's or the trace's).
+typedef void (*cli_token_text_fn)(const void *ctx, int32_t id, char *buf, size_t n);
+void cli_interventions_text(const dlm_step *st, cli_token_text_fn text, const void *ctx, char *buf, size_t n);
+
 #endif

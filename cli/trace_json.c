@@ -60,6 +60,13 @@ static json_t *pos_json(const dlm_trace *t, const dlm_pos_info *p, int i) {
     }
     if (p->remask_count) json_object_set_new(o, "remask_count", json_integer(p->remask_count));
     if (p->stuck) json_object_set_new(o, "stuck", json_true());
+    if (p->pinned) json_object_set_new(o, "pinned", json_true());
+    if (p->intervened) { // what a person did here before this step
+        json_t *u = json_array();
+        for (int k = 0; k < DLM_IV_COUNT; k++)
+            if (p->intervened & (1 << k)) json_array_append_new(u, json_string(dlm_intervention_name(k)));
+        json_object_set_new(o, "user", u);
+    }
     (void)b;
     return o;
 }
@@ -109,6 +116,20 @@ json_t *trace_step_json(const dlm_trace *t, const dlm_step *st) {
     set_int(o, "stuck", st->n_stuck);
     json_object_set_new(o, "forward_ms", jnum(st->forward_ms));
     json_object_set_new(o, "done", json_boolean(st->done));
+    if (st->n_interventions) {
+        json_t *ivs = json_array();
+        for (int k = 0; k < st->n_interventions; k++) {
+            const dlm_intervention *iv = &st->interventions[k];
+            json_t *e = json_object();
+            json_object_set_new(e, "who", jstr(iv->who));
+            json_object_set_new(e, "what", json_string(dlm_intervention_name(iv->kind)));
+            set_int(e, "pos", iv->pos);
+            set_int(e, "end", iv->end);
+            if (iv->kind == DLM_IV_FORCE) set_int(e, "token", iv->token);
+            json_array_append_new(ivs, e);
+        }
+        json_object_set_new(o, "interventions", ivs);
+    }
     json_t *pos = json_array();
     for (int p = h->prompt_len; p < h->n_tokens; p++) {
         json_t *pj = pos_json(t, &st->pos[p], p);

@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,9 @@ struct dlm_session {
     int               fed_k;
     int16_t          *routing;  // MoE models: the forward's experts per position (dlm_forward_args.routing)
     uint64_t          cache_key; // label of this session's KV cache in the backend (0: none yet)
+    // interventions applied since the last step, reported in the next step's snapshot
+    dlm_intervention  pending[DLM_STEP_MAX_INTERVENTIONS];
+    int               n_pending;
 };
 
 static const char *const state_names[] = {
@@ -47,6 +51,25 @@ static const char *const state_names[] = {
 #undef X
 };
 const char *dlm_pos_state_name(dlm_pos_state st) { return (unsigned)st < DLM_POS_STATE_COUNT ? state_names[st] : "?"; }
+
+static const char *const intervention_names[] = {
+#define X(e, name) name,
+    DLM_INTERVENTIONS(X)
+#undef X
+};
+const char *dlm_intervention_name(int kind) { return (unsigned)kind < DLM_IV_COUNT ? intervention_names[kind] : "?"; }
+int dlm_intervention_find(const char *name) {
+    for (int k = 0; k < DLM_IV_COUNT; k++)
+        if (strcmp(intervention_names[k], name) == 0) return k;
+    return -1;
+}
+
+void dlm_intervention_format(const dlm_intervention *iv, char *buf, size_t n) {
+    const char *name = dlm_intervention_name(iv->kind);
+    if (iv->kind == DLM_IV_FORCE) snprintf(buf, n, "%s %d=#%d", name, iv->pos, iv->token);
+    else if (iv->end - iv->pos > 1) snprintf(buf, n, "%s %d-%d", name, iv->pos, iv->end - 1);
+    else snprintf(buf, n, "%s %d", name, iv->pos);
+}
 
 const char *dlm_event_name(int bit) {
     switch (bit) {
@@ -176,6 +199,7 @@ static void state_alloc(dlm_session_state *st, int n, int soft_k) {
     st->hist_conf = dlm_xcalloc((size_t)n, sizeof *st->hist_conf);
     st->remask_count = dlm_xcalloc((size_t)n, sizeof *st->remask_count);
     st->prev_p = dlm_xcalloc((size_t)n, sizeof *st->prev_p);
+    st->pinned = dlm_xcalloc((size_t)n, sizeof *st->pinned);
     st->soft_k = soft_k;
     st->soft_ids = dlm_xcalloc((size_t)n * (soft_k ? soft_k : 1), sizeof *st->soft_ids);
     st->soft_w = dlm_xcalloc((size_t)n * (soft_k ? soft_k : 1), sizeof *st->soft_w);
@@ -199,6 +223,7 @@ void dlm_session_state_free(dlm_session_state *st) {
     free(st->hist_conf);
     free(st->remask_count);
     free(st->prev_p);
+    free(st->pinned);
     free(st->soft_ids);
     free(st->soft_w);
     free(st->cache_ids);
@@ -218,6 +243,7 @@ static void copy_state(dlm_session_state *dst, const dlm_session_state *src) {
     memcpy(dst->hist_conf, src->hist_conf, (size_t)n * sizeof *dst->hist_conf);
     memcpy(dst->remask_count, src->remask_count, (size_t)n * sizeof *dst->remask_count);
     memcpy(dst->prev_p, src->prev_p, (size_t)n * sizeof *dst->prev_p);
+    if (src->pinned) memcpy(dst->pinned, src->pinned, (size_t)n * sizeof *dst->pinned); // else none pinned
     if (src->soft_k) {
         memcpy(dst->soft_ids, src->soft_ids, (size_t)n * src->soft_k * sizeof *dst->soft_ids);
         memcpy(dst->soft_w, src->soft_w, (size_t)n * src->soft_k * sizeof *dst->soft_w);
@@ -423,6 +449,8 @@ dlm_status dlm_session_state_check(const dlm_session_state *st, const dlm_config
                              st->tokens[i], i);
         if (st->state[i] >= DLM_POS_STATE_COUNT)
             return dlm_error(DLM_STATUS_FORMAT, "session state: bad state %d at position %d", st->state[i], i);
+        if (st->pinned && st->pinned[i] && (st->pinned[i] != 1 || i < st->prompt_len || st->tokens[i] == c->mask_id))
+            return dlm_error(DLM_STATUS_FORMAT, "session state: position %d is pinned but is not a generated token", i);
     }
     for (int i = 0; i < st->n_tokens * st->soft_k; i++)
         if (st->soft_ids[i] < 0 || st->soft_ids[i] >= c->n_vocab || !isfinite(st->soft_w[i]))
@@ -463,6 +491,93 @@ int32_t *dlm_session_output(const dlm_session *s, int *n) {
     }
     *n = k;
     return out;
+}
+
+// ---- interventions --------------------------------------------------------------------------------
+
+// A position's inputs after an intervention set its token: hard (a soft mixture computed for the
+// old token would feed something else), no history (EvoToken's historical best, LogitDiff's memory).
+static void intervene_reset(dlm_session *s, int i, int32_t tok, uint8_t state) {
+    dlm_session_state *st = &s->st;
+    st->tokens[i] = tok;
+    st->state[i] = state;
+    st->hist_conf[i] = 0;
+    st->prev_p[i] = 0;
+    st->last_fwd_ids[i] = tok; // official-block: a finished block is fed what it now holds
+    if (st->soft_k) {
+        int k = st->soft_k;
+        for (int j = 0; j < k; j++) {
+            st->soft_ids[(size_t)i * k + j] = tok;
+            st->soft_w[(size_t)i * k + j] = j == k - 1 ? 1.0f : 0.0f;
+        }
+    }
+}
+
+dlm_status dlm_session_intervene(dlm_session *s, const dlm_intervention *iv) {
+    dlm_session_state *st = &s->st;
+    const char *name = dlm_intervention_name(iv->kind);
+    if ((unsigned)iv->kind >= DLM_IV_COUNT) return dlm_error(DLM_STATUS_ARG, "unknown intervention %d", iv->kind);
+    if (st->done) return dlm_error(DLM_STATUS_ARG, "%s: generation is finished (%d steps)", name, st->step);
+    if (iv->pos < st->prompt_len || iv->end <= iv->pos || iv->end > st->n_tokens)
+        return dlm_error(DLM_STATUS_ARG, "%s: positions %d-%d are outside the generation region %d-%d", name, iv->pos,
+                         iv->end - 1, st->prompt_len, st->n_tokens - 1);
+    if (s->n_pending == DLM_STEP_MAX_INTERVENTIONS)
+        return dlm_error(DLM_STATUS_ARG, "%s: %d interventions before one step is the most a step records", name,
+                         DLM_STEP_MAX_INTERVENTIONS);
+    int b = st->block < s->n_blocks ? st->block : s->n_blocks - 1, fg = first_gen(s, b), be = block_end(s, b);
+    bool changed_block = false, changed = false;
+    switch (iv->kind) {
+    case DLM_IV_FORCE:
+        if (iv->end != iv->pos + 1) return dlm_error(DLM_STATUS_ARG, "force: one position at a time (got %d-%d)", iv->pos, iv->end - 1);
+        if (iv->token < 0 || iv->token >= s->n_vocab)
+            return dlm_error(DLM_STATUS_ARG, "force: token %d is outside the vocabulary [0, %d)", iv->token, s->n_vocab);
+        if (iv->token == s->mask_id) return dlm_error(DLM_STATUS_ARG, "force: the mask is not a token to force (remask the position)");
+        changed = st->tokens[iv->pos] != iv->token;
+        changed_block = changed && iv->pos >= fg && iv->pos < be;
+        intervene_reset(s, iv->pos, iv->token, DLM_POS_DECODED);
+        break;
+    case DLM_IV_REMASK:
+        for (int i = iv->pos; i < iv->end; i++) {
+            if (st->pinned[i]) return dlm_error(DLM_STATUS_ARG, "remask: position %d is pinned (unpin it first)", i);
+            if (i < fg && st->tokens[i] != s->mask_id)
+                return dlm_error(DLM_STATUS_ARG, "remask: position %d is in a finished block (the current block starts at %d)", i, fg);
+        }
+        for (int i = iv->pos; i < iv->end; i++) {
+            if (st->tokens[i] == s->mask_id) continue;
+            changed = true;
+            changed_block |= i >= fg && i < be;
+            intervene_reset(s, i, s->mask_id, DLM_POS_MASK);
+        }
+        break;
+    case DLM_IV_PIN:
+        for (int i = iv->pos; i < iv->end; i++)
+            if (st->tokens[i] == s->mask_id)
+                return dlm_error(DLM_STATUS_ARG, "pin: position %d is masked (force a token there first)", i);
+        for (int i = iv->pos; i < iv->end; i++) {
+            st->pinned[i] = 1;
+            // A pinned token is final: fed as itself, never as a soft mixture (EvoToken's [Decode]).
+            if (st->state[i] == DLM_POS_SOFT) intervene_reset(s, i, st->tokens[i], DLM_POS_DECODED);
+        }
+        break;
+    case DLM_IV_UNPIN:
+        for (int i = iv->pos; i < iv->end; i++) st->pinned[i] = 0;
+        break;
+    }
+    if (changed) { // the KV cache no longer matches the tokens: the next forward refreshes it
+        st->cache_len = 0;
+        s->cache_key = 0;
+    }
+    if (changed_block) { // the current block's schedule restarts, as after a fork
+        st->step_in_block = 0;
+        st->post_steps = 0;
+        st->block_masks = count_masks(s, fg, be);
+    }
+    dlm_intervention *p = &s->pending[s->n_pending++];
+    *p = *iv;
+    if (iv->kind != DLM_IV_FORCE) p->token = -1;
+    if (!p->who[0]) snprintf(p->who, sizeof p->who, "user");
+    p->who[sizeof p->who - 1] = 0;
+    return DLM_STATUS_OK;
 }
 
 // ---- KV cache -----------------------------------------------------------------------------------
@@ -649,6 +764,7 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
         pi->state = st->state[i];
         pi->hist_conf = st->hist_conf[i];
         pi->remask_count = st->remask_count[i];
+        pi->pinned = st->pinned[i];
         if (rf.soft_inputs && st->state[i] != s->state_old[i]) pi->events |= DLM_EVENT_TRANSITION;
         if (s->fed_k) {
             int k = s->fed_k;
@@ -695,6 +811,13 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     out->gen_len = st->gen_len;
     out->n_tokens = st->n_tokens;
     out->forward_ms = forward_ms;
+    out->n_interventions = s->n_pending;
+    for (int k = 0; k < s->n_pending; k++) {
+        const dlm_intervention *iv = &s->pending[k];
+        out->interventions[k] = *iv;
+        for (int i = iv->pos; i < iv->end; i++) pos[i].intervened |= (uint8_t)(1u << iv->kind);
+    }
+    s->n_pending = 0;
 
     st->step++;
     st->step_in_block++;

@@ -14,6 +14,7 @@
 #define DLM_SESSION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "backend.h"
@@ -50,6 +51,35 @@ enum {
 #undef X
 };
 
+// What a person (or a script) may do to a session between two steps: X(ENUM, "name").
+//   force  POS=TOKEN  put a token at a position (any vocabulary token but the mask)
+//   remask POS[-END]  reset positions of the current block (or a later one) to the mask
+//   pin    POS[-END]  no rule may edit or remask these positions (they must hold tokens)
+//   unpin  POS[-END]  undo a pin
+#define DLM_INTERVENTIONS(X) \
+    X(FORCE, "force")        \
+    X(REMASK, "remask")      \
+    X(PIN, "pin")            \
+    X(UNPIN, "unpin")
+
+typedef enum {
+#define X(e, name) DLM_IV_##e,
+    DLM_INTERVENTIONS(X)
+#undef X
+    DLM_IV_COUNT
+} dlm_intervention_kind;
+
+#define DLM_STEP_MAX_INTERVENTIONS 64 // per step: what one person does between two steps
+#define DLM_IV_WHO_MAX 16
+
+// One intervention: who did what where. Recorded in the trace as an event of the step it preceded.
+typedef struct {
+    uint8_t kind;                 // dlm_intervention_kind
+    int32_t pos, end;             // canvas positions [pos, end); force: end = pos + 1
+    int32_t token;                // force: the token placed; else -1
+    char    who[DLM_IV_WHO_MAX];  // "user" (the TUI, the command line); "" reads as "user"
+} dlm_intervention;
+
 #define DLM_SOFT_MAX 9 // k_soft (<= 8) candidates + the position's own token
 // Steps one session may run (about 1e9, far beyond any schedule): counters never overflow.
 #define DLM_SESSION_MAX_STEPS (1 << 30)
@@ -73,6 +103,8 @@ typedef struct {
     float    soft_w[DLM_SOFT_MAX];
     float    hist_conf;    // EvoToken: historical-best confidence of the position's token
     uint16_t remask_count; // T2M: remasks of this position in the current block
+    bool     pinned;       // after this step: no rule may edit or remask the position
+    uint8_t  intervened;   // bit (1 << dlm_intervention_kind) per intervention that touched it before this step
 } dlm_pos_info;
 
 typedef struct {
@@ -88,6 +120,8 @@ typedef struct {
     double        forward_ms;
     double        step_ms;
     bool          done;          // generation finished with this step
+    int           n_interventions; // applied before this step's forward, in order
+    dlm_intervention interventions[DLM_STEP_MAX_INTERVENTIONS];
     dlm_pos_info *pos;           // (n_tokens)
     // Mixture-of-experts models: the experts this step's forward routed each position to, in every
     // MoE layer (the first is layer first_moe_layer of the checkpoint), best selection score first:
@@ -133,6 +167,7 @@ typedef struct {
     float    *hist_conf;      // (n_tokens) EvoToken conf_x
     uint16_t *remask_count;   // (n_tokens) T2M counters, reset per block
     float    *prev_p;         // (n_tokens) probability, at the previous step, of the token now held
+    uint8_t  *pinned;         // (n_tokens) 1: pinned by an intervention (NULL in a state built by hand: none)
     int       soft_k;         // slots per position below; 0: the next forward takes hard tokens
     int32_t  *soft_ids;       // (n_tokens, soft_k)
     float    *soft_w;         // (n_tokens, soft_k)
@@ -170,6 +205,18 @@ const dlm_rule_config *dlm_session_rule(const dlm_session *s);
 int dlm_session_steps_done(const dlm_session *s);
 // The generated tokens: positions [P, P+G) up to (not including) the first EOS. Caller frees.
 int32_t *dlm_session_output(const dlm_session *s, int *n);
+
+// Apply an intervention now: it takes effect before the next step and is recorded in that step's
+// snapshot (dlm_step.interventions). Forced and pinned tokens are committed tokens to every rule;
+// a pinned position is never edited nor remasked. A change of tokens in the current block
+// restarts its schedule (as a fork does: step_in_block 0, the masks counted again) and any KV
+// cache is rebuilt. Errors (position outside the generation region, the mask as a forced token,
+// remasking a pinned or finished position, pinning a mask, a finished session) change nothing.
+dlm_status dlm_session_intervene(dlm_session *s, const dlm_intervention *iv);
+// "force 23=#812", "remask 20-24", "pin 7" (ranges inclusive, as typed; token text is the caller's).
+void dlm_intervention_format(const dlm_intervention *iv, char *buf, size_t n);
+const char *dlm_intervention_name(int kind);
+int dlm_intervention_find(const char *name); // -1 if unknown
 
 // Deep copy of the state; free with dlm_session_state_free. restore reads, never keeps, it.
 void dlm_session_export(const dlm_session *s, dlm_session_state *out);

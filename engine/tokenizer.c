@@ -638,6 +638,13 @@ int32_t dlm_tokenizer_find(const dlm_tokenizer *t, const char *text) {
     return dlm_strmap_get(&t->vocab, text, len, &id) ? id : -1;
 }
 
+int32_t dlm_tokenizer_lookup(const dlm_tokenizer *t, const char *text) {
+    size_t len = strlen(text);
+    for (int id = 0; id < t->n_vocab; id++) // lowest id first: ties resolved the same way everywhere
+        if (t->token_bytes[id] && t->token_len[id] == len && memcmp(t->token_bytes[id], text, len) == 0) return id;
+    return dlm_tokenizer_find(t, text);
+}
+
 // ---- BPE ----------------------------------------------------------------------------------------
 
 typedef struct {

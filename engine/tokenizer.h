@@ -57,6 +57,9 @@ void dlm_tokenizer_token_display(const dlm_tokenizer *tok, int32_t id, char *buf
 
 // Id of a token by its text (added tokens and vocabulary entries in byte-level form), or -1.
 int32_t dlm_tokenizer_find(const dlm_tokenizer *tok, const char *text);
+// Id of the token whose raw bytes are exactly `text` (" cat", not "Ġcat"; the lowest such id),
+// else dlm_tokenizer_find's answer, or -1. For people typing a token to force.
+int32_t dlm_tokenizer_lookup(const dlm_tokenizer *tok, const char *text);
 
 // LLaDA-Instruct chat template for one user turn (research/algorithms.md §1.1):
 //   <|startoftext|><|start_header_id|>user<|end_header_id|>\n\n{strip(user)}<|eot_id|>

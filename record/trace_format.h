@@ -15,13 +15,15 @@
 
 #define DLM_TRACE_FORMAT "dlmscope-trace"
 #define DLM_TRACE_VERSION_MAJOR 1 // incompatible changes bump this; readers refuse newer majors
-#define DLM_TRACE_VERSION_MINOR 2 // compatible additions (1: KV-cache refresh inputs in the session state; 2: MoE routing)
+#define DLM_TRACE_VERSION_MINOR 3 // compatible additions (1: KV-cache refresh inputs in the session state; 2: MoE routing;
+                                  // 3: interventions of a step, pinned positions in the session state)
 
 // Every key of every record, declared once (docs/trace-format.md lists exactly these; test_trace
 // checks it). X(RECORD, key): HEADER, MODEL (the header's `model` map), TOKENS (the token text
 // table, in the header and in step records), STEP, SESSION (a step's `session` map; a rule's own
-// per-position keys come from its table, engine/rules/*.c), FOOTER, RULE_PARAMS (the header's
-// `rule_params` map: `name` and the rule's parameter names).
+// per-position keys come from its table, engine/rules/*.c), INTERVENTION (an entry of a step's
+// `interventions` array), FOOTER, RULE_PARAMS (the header's `rule_params` map: `name` and the
+// rule's parameter names).
 #define DLM_TRACE_FIELDS(X)                                                                                        \
     X(HEADER, type) X(HEADER, format) X(HEADER, version) X(HEADER, dlmscope) X(HEADER, created) X(HEADER, model) \
     X(HEADER, tokenizer) X(HEADER, device) X(HEADER, id_width) X(HEADER, prompt_text) X(HEADER, prompt_ids)      \
@@ -37,11 +39,12 @@
     X(STEP, state) X(STEP, events) X(STEP, flags) X(STEP, sampled) X(STEP, p_sampled) X(STEP, p_current)         \
     X(STEP, entropy) X(STEP, top_k) X(STEP, n_top) X(STEP, top_id) X(STEP, top_p) X(STEP, changes)               \
     X(STEP, soft_k) X(STEP, n_soft) X(STEP, soft_id) X(STEP, soft_w) X(STEP, session)                            \
-    X(STEP, moe_layers) X(STEP, experts_per_layer) X(STEP, first_moe_layer) X(STEP, experts)                     \
+    X(STEP, moe_layers) X(STEP, experts_per_layer) X(STEP, first_moe_layer) X(STEP, experts) X(STEP, interventions) \
+    X(INTERVENTION, who) X(INTERVENTION, what) X(INTERVENTION, pos) X(INTERVENTION, end) X(INTERVENTION, token)   \
     X(SESSION, rule) X(SESSION, block) X(SESSION, step_in_block) X(SESSION, post_steps) X(SESSION, step)         \
     X(SESSION, block_masks) X(SESSION, done) X(SESSION, stopped) X(SESSION, prev_valid) X(SESSION, last_fwd_ids) \
     X(SESSION, soft_k) X(SESSION, soft_ids) X(SESSION, soft_w) X(SESSION, cache_len) X(SESSION, cache_ids)       \
-    X(SESSION, cache_soft_k) X(SESSION, cache_soft_ids) X(SESSION, cache_soft_w)                                  \
+    X(SESSION, cache_soft_k) X(SESSION, cache_soft_ids) X(SESSION, cache_soft_w) X(SESSION, pinned)              \
     X(FOOTER, type) X(FOOTER, steps) X(FOOTER, final) X(FOOTER, commits) X(FOOTER, edits) X(FOOTER, remasks)     \
     X(FOOTER, forward_ms) X(FOOTER, index)                                                                         \
     X(RULE_PARAMS, name)

@@ -393,6 +393,21 @@ dlm_status dlm_trace_writer_append(dlm_trace_writer *w, const dlm_step *st, cons
         COLUMN(DLM_TK(STEP, experts), for (size_t j = 0; j < E; j++) col_u16(c, (uint16_t)st->experts[(size_t)i * E + j]));
     }
 #undef COLUMN
+    if (st->n_interventions > 0) { // what a person did before this step (absent: nothing)
+        msgpack_packer *pk = mb_key(&m, DLM_TK(STEP, interventions));
+        msgpack_pack_array(pk, (size_t)st->n_interventions);
+        for (int k = 0; k < st->n_interventions; k++) {
+            const dlm_intervention *iv = &st->interventions[k];
+            map_builder e;
+            mb_init(&e);
+            kv_str(&e, DLM_TK(INTERVENTION, who), iv->who[0] ? iv->who : "user");
+            kv_str(&e, DLM_TK(INTERVENTION, what), dlm_intervention_name(iv->kind));
+            kv_int(&e, DLM_TK(INTERVENTION, pos), iv->pos);
+            kv_int(&e, DLM_TK(INTERVENTION, end), iv->end);
+            if (iv->kind == DLM_IV_FORCE) kv_int(&e, DLM_TK(INTERVENTION, token), iv->token);
+            mb_end(&e, pk);
+        }
+    }
 
     // The session state after this step, beyond what the columns already hold: enough to resume.
     mb_init(&sm);
@@ -420,6 +435,9 @@ dlm_status dlm_trace_writer_append(dlm_trace_writer *w, const dlm_step *st, cons
         if (sc->type == DLM_STATE_F32) STATE_COLUMN(sc->name, col_f32(c, ((const float *)arr)[i]));
         else STATE_COLUMN(sc->name, col_u16(c, ((const uint16_t *)arr)[i]));
     }
+    bool any_pinned = false;
+    for (int i = P; i < N && state->pinned; i++) any_pinned |= state->pinned[i] != 0;
+    if (any_pinned) STATE_COLUMN(DLM_TK(SESSION, pinned), col_u8(c, state->pinned[i] ? 1 : 0));
     if (r->cache == DLM_RULE_CACHE_OFFICIAL_BLOCK) // the tokens the official block cache was built from
         STATE_COLUMN(DLM_TK(SESSION, last_fwd_ids), col_id(c, W, state->last_fwd_ids[i]));
     if (state->soft_k > 0) {

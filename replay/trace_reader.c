@@ -462,6 +462,8 @@ static dlm_status read_info(dlm_trace *t, const where *w, const msgpack_object *
     if ((st = get_i(w, o, DLM_TK(STEP, stuck), 0, n, &info->n_stuck)) != DLM_STATUS_OK) return st;
     if ((st = get_bool(w, o, DLM_TK(STEP, done), &info->done)) != DLM_STATUS_OK) return st;
     if ((st = get_double(w, o, DLM_TK(STEP, forward_ms), &info->forward_ms)) != DLM_STATUS_OK) return st;
+    const msgpack_object *iv = get(o, DLM_TK(STEP, interventions));
+    info->n_interventions = iv && iv->type == MSGPACK_OBJECT_ARRAY ? (int)(iv->via.array.size < 255 ? iv->via.array.size : 255) : 0;
     info->rule = -1;
     const msgpack_object *sess = get(o, DLM_TK(STEP, session)), *rule = sess ? get(sess, DLM_TK(SESSION, rule)) : NULL;
     if (rule && rule->type == MSGPACK_OBJECT_STR && rule->via.str.size < 512) {
@@ -686,6 +688,40 @@ static dlm_status read_soft_inputs(const where *w, const msgpack_object *s, cons
     return DLM_STATUS_OK;
 }
 
+// The interventions applied before a step (absent: none), checked against the canvas.
+static dlm_status read_interventions(dlm_trace *t, const where *w, const msgpack_object *o, dlm_step *out) {
+    const dlm_trace_header *h = &t->h;
+    out->n_interventions = 0;
+    const msgpack_object *a = get(o, DLM_TK(STEP, interventions));
+    if (!a) return DLM_STATUS_OK;
+    const char *key = DLM_TK(STEP, interventions);
+    if (a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size > DLM_STEP_MAX_INTERVENTIONS)
+        return bad(w, key, "expected an array of at most %d maps", DLM_STEP_MAX_INTERVENTIONS);
+    for (uint32_t k = 0; k < a->via.array.size; k++) {
+        const msgpack_object *e = &a->via.array.ptr[k];
+        if (e->type != MSGPACK_OBJECT_MAP) return bad(w, key, "entry %u is not a map", k);
+        dlm_intervention *iv = &out->interventions[k];
+        memset(iv, 0, sizeof *iv);
+        char what[16];
+        dlm_status st;
+        if ((st = get_str(w, e, DLM_TK(INTERVENTION, who), iv->who, sizeof iv->who)) != DLM_STATUS_OK) return st;
+        if ((st = get_str(w, e, DLM_TK(INTERVENTION, what), what, sizeof what)) != DLM_STATUS_OK) return st;
+        int kind = dlm_intervention_find(what);
+        if (kind < 0) return bad(w, DLM_TK(INTERVENTION, what), "entry %u: unknown intervention '%s'", k, what);
+        iv->kind = (uint8_t)kind;
+        if ((st = get_i(w, e, DLM_TK(INTERVENTION, pos), h->prompt_len, h->n_tokens - 1, &iv->pos)) != DLM_STATUS_OK) return st;
+        if ((st = get_i(w, e, DLM_TK(INTERVENTION, end), iv->pos + 1, h->n_tokens, &iv->end)) != DLM_STATUS_OK) return st;
+        iv->token = -1;
+        if (kind == DLM_IV_FORCE) {
+            if (iv->end != iv->pos + 1) return bad(w, DLM_TK(INTERVENTION, end), "entry %u: a force covers one position", k);
+            if ((st = get_i(w, e, DLM_TK(INTERVENTION, token), 0, h->n_vocab - 1, &iv->token)) != DLM_STATUS_OK) return st;
+        }
+        out->n_interventions = (int)k + 1;
+        for (int i = iv->pos; i < iv->end; i++) out->pos[i].intervened |= (uint8_t)(1u << kind);
+    }
+    return DLM_STATUS_OK;
+}
+
 static dlm_status read_state(dlm_trace *t, const where *w0, const msgpack_object *o, const dlm_step *snap,
                              dlm_session_state *out) {
     const dlm_trace_header *h = &t->h;
@@ -725,6 +761,7 @@ static dlm_status read_state(dlm_trace *t, const where *w0, const msgpack_object
     st->hist_conf = dlm_xcalloc((size_t)N, sizeof *st->hist_conf);
     st->remask_count = dlm_xcalloc((size_t)N, sizeof *st->remask_count);
     st->prev_p = dlm_xcalloc((size_t)N, sizeof *st->prev_p);
+    st->pinned = dlm_xcalloc((size_t)N, sizeof *st->pinned);
     st->soft_ids = dlm_xcalloc((size_t)N * (S ? S : 1), sizeof *st->soft_ids);
     st->soft_w = dlm_xcalloc((size_t)N * (S ? S : 1), sizeof *st->soft_w);
     for (int i = 0; i < N; i++) {
@@ -746,6 +783,15 @@ static dlm_status read_state(dlm_trace *t, const where *w0, const msgpack_object
             } else {
                 ((uint16_t *)arr)[P + i] = le16(b + 2 * i);
             }
+        }
+    }
+    // Pinned positions (absent, as in traces before 1.3: none); a pin holds a generated token.
+    if (get(s, DLM_TK(SESSION, pinned))) {
+        if ((e = get_bin(&w, s, DLM_TK(SESSION, pinned), (size_t)G, &b)) != DLM_STATUS_OK) return e;
+        for (int i = 0; i < G; i++) {
+            if (b[i] > 1 || (b[i] && st->tokens[P + i] == h->mask_id))
+                return bad(&w, DLM_TK(SESSION, pinned), "value %u at position %d (a pin is 1, on a token)", b[i], P + i);
+            st->pinned[P + i] = b[i];
         }
     }
     // official-block cache: the tokens of the last forwards (absent: finished blocks taken as exact)
@@ -899,6 +945,7 @@ dlm_status dlm_trace_read_step(dlm_trace *t, int idx, dlm_step *out, dlm_session
                 pos[P + i].soft_w[j] = dlm_bf16_to_f32(le16(b + 2 * ((size_t)i * S + j)));
             }
     }
+    TRY(read_interventions(t, &w, o, out));
     dlm_step_reserve_experts(out, 0, 0, 0);
     if (get(o, DLM_TK(STEP, experts))) { // MoE models: the experts of every position, -1 (0xffff) where not computed
         int n_layers, per_layer, first;
@@ -925,6 +972,7 @@ dlm_status dlm_trace_read_step(dlm_trace *t, int idx, dlm_step *out, dlm_session
         for (int i = P; i < N; i++) {
             pos[i].hist_conf = st->hist_conf[i];
             pos[i].remask_count = st->remask_count[i];
+            pos[i].pinned = st->pinned[i];
         }
     }
     if (e != DLM_STATUS_OK || !state) dlm_session_state_free(st);

@@ -28,6 +28,7 @@ typedef struct {
     int    step, block, step_in_block;
     int    rule;  // index for dlm_trace_rule_spec: the rule in force after this step
     int    n_commits, n_edits, n_remasks, n_transitions, n_finalized, n_stuck;
+    int    n_interventions; // entries of the step's interventions (checked when the step is read)
     bool   done;
     double forward_ms;
 } dlm_trace_step_info;

@@ -38,6 +38,9 @@
     X(TOGGLE_EVO, "toggle-evotoken", "live: EvoToken soft tokens on / off (forks here)")      \
     X(NEXT_RULE, "next-rule", "live: next decoding rule (forks here)")                        \
     X(PARAMS, "params", "rule parameters: adjust, then Enter forks with them")                \
+    X(FORCE, "force", "force a top-K candidate or typed token here (forks)")                 \
+    X(REMASK, "remask", "remask the selected position (forks here)")                          \
+    X(PIN, "pin", "pin / unpin the selected position: no rule changes it")                    \
     X(COMPARE, "compare", "compare two trajectories side by side")                            \
     X(DEMO, "demo", "demo mode: autoplay with captions")                                      \
     X(INSPECTOR, "inspector", "show / hide the position inspector")                           \

@@ -182,6 +182,17 @@ static void make_caption(tui_app *app) {
     char *c = app->caption;
     size_t n = sizeof app->caption;
     int len = snprintf(c, n, "step %d, block %d: ", st->step, st->block);
+    for (int k = 0; k < st->n_interventions && len < (int)n - 60; k++) { // what was done by hand comes first
+        const dlm_intervention *iv = &st->interventions[k];
+        char what[64];
+        dlm_intervention_format(iv, what, sizeof what);
+        if (iv->kind == DLM_IV_FORCE) {
+            tui_token_text a;
+            tui_token_display(app, app->a.trace, iv->token, &a);
+            snprintf(what, sizeof what, "forced '%s' at %d", a.text, iv->pos);
+        }
+        len += snprintf(c + len, n - (size_t)len, "%s %s%s", k ? "," : "you", what, k + 1 == st->n_interventions ? ", then " : "");
+    }
     int shown = 0;
     for (int i = st->prompt_len; i < st->n_tokens && len < (int)n - 40 && shown < 4; i++) {
         const dlm_pos_info *p = &st->pos[i];
@@ -373,6 +384,33 @@ static void do_action(tui_app *app, tui_action a, int arg) {
         app->param_sel = 0;
         break;
     case TUI_ACTION_COMPARE: tui_start_compare(app); break;
+    case TUI_ACTION_FORCE:
+    case TUI_ACTION_REMASK:
+    case TUI_ACTION_PIN: {
+        const dlm_step *st = dlm_player_step(app->a.player);
+        int sel = app->sel;
+        if (!app->opts.model) { // said before a candidate is picked, not after
+            tui_message(app, true, "%s needs the model: this is a replay (dlmscope view TRACE --model DIR)", tui_action_name(a));
+            break;
+        }
+        if (!st || sel < st->prompt_len || sel >= st->n_tokens) {
+            tui_message(app, true, "select a generated position first");
+            break;
+        }
+        if (a == TUI_ACTION_FORCE) { // the candidates: the inspector's top-K, and a line to type into
+            app->lopts.inspector = true;
+            app->input = INPUT_FORCE;
+            app->force_pos = sel;
+            app->force_cand = -1;
+            tui_input_set(app, "");
+            tui_force_candidate(app, +1); // the most likely token the position does not hold
+            break;
+        }
+        dlm_intervention iv = {.kind = a == TUI_ACTION_REMASK ? DLM_IV_REMASK : st->pos[sel].pinned ? DLM_IV_UNPIN : DLM_IV_PIN,
+                               .pos = sel, .end = sel + 1, .token = -1};
+        tui_intervene(app, &iv);
+        break;
+    }
     case TUI_ACTION_DEMO:
         app->demo = !app->demo;
         app->playing = app->demo;

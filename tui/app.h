@@ -31,10 +31,11 @@ typedef struct {
     int         cap_rows;
     dlm_step   *scratch;  // decoding buffer for rows
     char        label[96];
+    char        note[96];  // "fork@3: force 77 '8'" when forked by an intervention, else "": the status line says it
 } tui_timeline;
 
 typedef enum { FOCUS_CANVAS, FOCUS_HEAT } tui_focus;
-typedef enum { INPUT_NONE, INPUT_SEARCH, INPUT_GOTO, INPUT_PROMPT } tui_input;
+typedef enum { INPUT_NONE, INPUT_SEARCH, INPUT_GOTO, INPUT_PROMPT, INPUT_FORCE } tui_input;
 
 typedef struct {
     tui_opts      opts;
@@ -65,6 +66,10 @@ typedef struct {
     tui_input     input;
     char          input_buf[256];
     size_t        input_pos;  // cursor: a byte offset into input_buf, on a character boundary
+    // INPUT_FORCE: the position, the candidate shown (index into its top-K; -1: typed text) and
+    // the line as that candidate put it (typing over it means text to look up instead)
+    int           force_pos, force_cand;
+    char          force_line[256];
     char          search[256];
     char          message[512];
     bool          message_error;
@@ -95,6 +100,8 @@ void tui_message(tui_app *app, bool error, const char *fmt, ...) __attribute__((
 
 // control.c: forks and live sessions.
 void tui_fork_to(tui_app *app, const dlm_rule_config *rule); // fork at the current step under `rule`
+// Fork at the current step with an intervention before the next step (same rule), and run it.
+void tui_intervene(tui_app *app, const dlm_intervention *iv);
 dlm_rule_config tui_current_rule(const tui_app *app);       // the rule the next step from here runs under
 // A rule of another kind that keeps the canvas, seed, temperature and shared thresholds.
 dlm_rule_config tui_switch_kind(const dlm_rule_config *from, dlm_rule_kind kind);
@@ -104,6 +111,8 @@ void tui_param_adjust(tui_app *app, int dir); // the params panel: change the se
 
 // input.c: the key bar's line editor.
 void tui_input_set(tui_app *app, const char *text); // the line, cursor at its end
+// INPUT_FORCE: show the next (+1) or previous (-1) candidate of the position on the line.
+void tui_force_candidate(tui_app *app, int dir);
 void tui_input_key(tui_app *app, const TermKeyKey *k);
 
 // app.c: the pieces of the event loop, for the terminal loop and for script mode.

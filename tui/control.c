@@ -10,41 +10,74 @@
 
 // ---- forks (live, or replay with a model) --------------------------------------------------------------
 
-void tui_fork_to(tui_app *app, const dlm_rule_config *rule) {
-    if (!app->opts.model) {
-        tui_message(app, true, "switching rules needs the model: this is a replay (dlmscope view TRACE --model DIR)");
-        return;
-    }
+// Fork at the current step under `rule`, with n_iv interventions before the fork's first step.
+// `what` names the change for the labels and the message. The parent becomes B.
+static bool fork_at(tui_app *app, const dlm_rule_config *rule, const dlm_intervention *iv, int n_iv, const char *what) {
     int s = tui_cur_step(app);
     if (s < 0) {
         tui_message(app, true, "run a step first");
-        return;
+        return false;
     }
     if (app->a.live) {
         tui_live_cancel(app->a.live);
         tui_live_wait(app->a.live);
     }
     tui_live_config cfg = tui_app_live_config(app, NULL);
-    tui_live *l = tui_live_fork(&cfg, app->a.trace, s, rule);
+    tui_live *l = tui_live_fork(&cfg, app->a.trace, s, rule, iv, n_iv);
     if (!l) {
-        tui_message(app, true, "fork: %s", dlm_error_message());
-        return;
+        tui_message(app, true, "%s%s", n_iv ? "" : "fork: ", dlm_error_message()); // the engine's says which intervention
+        return false;
     }
     tui_timeline nt;
     if (tui_timeline_open(&nt, tui_live_path(l), l) != DLM_STATUS_OK) {
         tui_message(app, true, "fork: %s", dlm_error_message());
-        return;
+        return false;
     }
     tui_timeline_free(&app->b); // the previous comparison goes; the parent becomes B
     app->b = app->a;
     snprintf(app->b.label, sizeof app->b.label, "parent: %s", dlm_rule_name(dlm_trace_header_of(app->b.trace)->rule.kind));
+    app->b.note[0] = 0;
     app->a = nt;
-    snprintf(app->a.label, sizeof app->a.label, "fork after step %d: %s", s, dlm_rule_name(rule->kind));
+    snprintf(app->a.label, sizeof app->a.label, "fork after step %d: %s", s, what);
+    if (n_iv) snprintf(app->a.note, sizeof app->a.note, "fork@%d: %s", s, what);
+    else app->a.note[0] = 0;
     dlm_player_seek(app->a.player, s);
     app->follow = true;
+    return true;
+}
+
+void tui_fork_to(tui_app *app, const dlm_rule_config *rule) {
+    if (!app->opts.model) {
+        tui_message(app, true, "switching rules needs the model: this is a replay (dlmscope view TRACE --model DIR)");
+        return;
+    }
+    if (!fork_at(app, rule, NULL, 0, dlm_rule_name(rule->kind))) return;
     char spec[256];
     dlm_rule_format(rule, spec, sizeof spec);
-    tui_message(app, false, "forked after step %d: %s  (c compares with the parent)", s, spec);
+    tui_message(app, false, "forked after step %d: %s  (c compares with the parent)", tui_cur_step(app), spec);
+}
+
+// ---- interventions (force, remask, pin) -------------------------------------------------------------------
+
+void tui_intervene(tui_app *app, const dlm_intervention *iv) {
+    if (!app->opts.model) {
+        tui_message(app, true, "%s needs the model: this is a replay (dlmscope view TRACE --model DIR)", dlm_intervention_name(iv->kind));
+        return;
+    }
+    char what[96], tok[64] = "";
+    dlm_intervention_format(iv, what, sizeof what);
+    if (iv->kind == DLM_IV_FORCE) { // name the token by its text: "force 77 '7'"
+        tui_token_text tt;
+        tui_token_display(app, app->a.trace, iv->token, &tt);
+        snprintf(tok, sizeof tok, "%s", tt.text);
+        snprintf(what, sizeof what, "force %d '%s'", iv->pos, tok);
+    }
+    dlm_rule_config rule = tui_current_rule(app);
+    int s = tui_cur_step(app);
+    if (!fork_at(app, &rule, iv, 1, what)) return;
+    tui_message(app, false, "forked after step %d: %s  (the next step shows the model's answer; c compares)", s, what);
+    // Run the step that answers the intervention right away: that is what the user wants to see.
+    if (app->a.live && !tui_live_request(app->a.live)) app->steps_wanted++;
 }
 
 // The rule the next step from here runs under: at the newest step of a live session that is the

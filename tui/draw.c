@@ -146,6 +146,10 @@ static void draw_status(tui_app *app) {
         snprintf(buf, sizeof buf, "%scompare", sep);
         x += put(r.y, x, r.x + r.w - x, role(TUI_ROLE_STATUS_KEY), buf);
     }
+    if (t->note[0]) { // a fork made by hand: which step it left, and what was done
+        snprintf(buf, sizeof buf, "%s%s", sep, t->note);
+        x += put(r.y, x, r.x + r.w - x, role(TUI_ROLE_STATUS_KEY), buf);
+    }
     int dw = tui_text_width(h->device) + 1;
     if (x + dw + 2 < r.x + r.w) put(r.y, r.x + r.w - dw, dw, role(TUI_ROLE_STATUS), h->device);
 }
@@ -157,10 +161,12 @@ static int canvas_attr(const tui_app *app, const tui_timeline *t, const dlm_step
     const dlm_pos_info *p = &st->pos[i];
     bool active = i >= st->block_start && i < st->block_end;
     int a;
-    if (p->events & DLM_EVENT_REMASK) a = role(TUI_ROLE_REMASK);
+    if (p->intervened) a = role(TUI_ROLE_INTERVENED); // done by hand before this step
+    else if (p->events & DLM_EVENT_REMASK) a = role(TUI_ROLE_REMASK);
     else if (p->events & DLM_EVENT_EDIT) a = role(TUI_ROLE_EDIT);
     else if (p->events & DLM_EVENT_COMMIT) a = role(TUI_ROLE_COMMIT);
     else if (p->stuck) a = role(TUI_ROLE_STUCK);
+    else if (p->pinned) a = role(TUI_ROLE_PINNED);
     else if (p->state == DLM_POS_MASK) a = role(active ? TUI_ROLE_MASK : TUI_ROLE_DIM);
     else if (p->state == DLM_POS_SOFT_MASK) a = role(TUI_ROLE_SOFT_MASK);
     else if (p->state == DLM_POS_SOFT) a = role(TUI_ROLE_SOFT);
@@ -601,6 +607,18 @@ static void draw_inspector(tui_app *app, tui_rect r) {
         snprintf(buf, sizeof buf, "remasked %d time%s in this block", p->remask_count, p->remask_count == 1 ? "" : "s");
         put(y++, x, w, role(TUI_ROLE_REMASK), buf);
     }
+    if (p->intervened && y < r.y + r.h) { // what a person did here
+        buf[0] = 0;
+        for (int k = 0; k < st->n_interventions; k++) {
+            const dlm_intervention *iv = &st->interventions[k];
+            if (i < iv->pos || i >= iv->end) continue;
+            char one[64];
+            dlm_intervention_format(iv, one, sizeof one);
+            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", buf[0] ? ", " : "by hand: ", one);
+        }
+        put(y++, x, w, role(TUI_ROLE_INTERVENED), buf);
+    }
+    if (p->pinned && y < r.y + r.h) put(y++, x, w, role(TUI_ROLE_PINNED), "pinned: no rule may change it");
     // Sparkline: p(current) of this position over every step so far.
     int cur = dlm_player_index(t->player);
     if (y + 1 < r.y + r.h && i >= h->prompt_len) {
@@ -671,7 +689,9 @@ static void draw_timeline(tui_app *app) {
         for (int s = s0; s < s1 && s < n; s++) {
             const dlm_trace_step_info *in = dlm_trace_info(t->trace, s);
             here |= s == cur;
-            if (in->n_stuck) g = "!", a = role(TUI_ROLE_STUCK);
+            if (in->n_interventions) g = glyph(app, "✎", "u"), a = role(TUI_ROLE_INTERVENED); // done by hand first
+            else if (a == role(TUI_ROLE_INTERVENED)) continue;
+            else if (in->n_stuck) g = "!", a = role(TUI_ROLE_STUCK);
             else if (in->n_remasks && a != role(TUI_ROLE_STUCK)) g = "x", a = role(TUI_ROLE_REMASK);
             else if (in->n_edits && a == role(TUI_ROLE_DIM)) g = "e", a = role(TUI_ROLE_EDIT);
             else if (in->step_in_block == 0 && a == role(TUI_ROLE_DIM)) g = "|", a = role(TUI_ROLE_BORDER);
@@ -685,7 +705,17 @@ static void draw_keybar(tui_app *app) {
     tui_rect r = app->L.keybar;
     fill(r.y, r.x, r.w, role(TUI_ROLE_KEYBAR));
     if (app->input != INPUT_NONE) {
-        const char *label = app->input == INPUT_SEARCH ? "search: " : app->input == INPUT_GOTO ? "go to step: " : "prompt: ";
+        char force[160];
+        if (app->input == INPUT_FORCE) { // which candidate the line shows (the inspector lists them)
+            const dlm_step *st = dlm_player_step(app->a.player);
+            bool shown = st && app->force_cand >= 0 && strcmp(app->input_buf, app->force_line) == 0;
+            if (shown)
+                snprintf(force, sizeof force, "force %d, candidate %d p %.3f (%s Tab: others; type any token; Enter forks): ",
+                         app->force_pos, app->force_cand + 1, st->pos[app->force_pos].top_p[app->force_cand], glyph(app, "↑↓", "Up/Down"));
+            else snprintf(force, sizeof force, "force %d, token (text or #ID; Enter forks): ", app->force_pos);
+        }
+        const char *label = app->input == INPUT_SEARCH ? "search: " : app->input == INPUT_GOTO ? "go to step: "
+                          : app->input == INPUT_FORCE ? force : "prompt: ";
         int x = put(r.y, r.x, r.w, role(TUI_ROLE_KEYBAR_KEY), label);
         // The text with the cursor shown as a reversed cell; a long text scrolls to keep it in view.
         char before[256], at[8] = " ";

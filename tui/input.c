@@ -8,6 +8,37 @@
 
 // ---- input -----------------------------------------------------------------------------------------------
 
+void tui_force_candidate(tui_app *app, int dir) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    if (!st || app->force_pos < 0 || app->force_pos >= st->n_tokens) return;
+    const dlm_pos_info *p = &st->pos[app->force_pos];
+    int n = p->n_top;
+    if (n == 0) return;
+    int c = app->force_cand;
+    for (int k = 0; k < n; k++) { // skip the token it holds and the mask: forcing those changes nothing
+        c = c < 0 ? (dir > 0 ? 0 : n - 1) : ((c + dir) % n + n) % n;
+        if (p->top_id[c] != p->token && !tui_is_mask_id(&app->a, p->top_id[c])) break;
+    }
+    app->force_cand = c;
+    tui_token_text tt;
+    tui_token_display(app, app->a.trace, p->top_id[c], &tt);
+    tui_input_set(app, tt.text);
+    snprintf(app->force_line, sizeof app->force_line, "%s", app->input_buf);
+}
+
+// The token the force line names: the candidate shown (the line as it put it), #ID, or the text
+// of one vocabulary token. -1 with a message otherwise.
+static int32_t force_token(tui_app *app) {
+    const dlm_step *st = dlm_player_step(app->a.player);
+    const char *line = app->input_buf;
+    long long id;
+    if (st && app->force_cand >= 0 && strcmp(line, app->force_line) == 0) return st->pos[app->force_pos].top_id[app->force_cand];
+    if (line[0] == '#' && dlm_parse_int(line + 1, 0, INT32_MAX, &id)) return (int32_t)id;
+    int32_t t = app->opts.tok && line[0] ? dlm_tokenizer_lookup(app->opts.tok, line) : -1;
+    if (t < 0) tui_message(app, true, "'%s' is not one token of the vocabulary (type #ID for any id)", line);
+    return t;
+}
+
 static void commit_input(tui_app *app) {
     tui_input in = app->input;
     app->input = INPUT_NONE;
@@ -20,6 +51,10 @@ static void commit_input(tui_app *app) {
         else if (app->input_buf[0]) tui_message(app, true, "'%s' is not a step number", app->input_buf);
     } else if (in == INPUT_PROMPT && app->input_buf[0]) {
         tui_restart_with_prompt(app, app->input_buf);
+    } else if (in == INPUT_FORCE) {
+        int32_t tok = force_token(app);
+        dlm_intervention iv = {.kind = DLM_IV_FORCE, .pos = app->force_pos, .end = app->force_pos + 1, .token = tok};
+        if (tok >= 0) tui_intervene(app, &iv);
     }
 }
 
@@ -53,7 +88,9 @@ void tui_input_key(tui_app *app, const TermKeyKey *k) {
     bool ctrl = k->modifiers & TERMKEY_KEYMOD_CTRL;
     int sym = k->type == TERMKEY_TYPE_KEYSYM ? k->code.sym : -1;
     int ch = k->type == TERMKEY_TYPE_UNICODE && ctrl ? (int)k->code.codepoint : 0;
-    if (sym == TERMKEY_SYM_ENTER) commit_input(app);
+    if (app->input == INPUT_FORCE && (sym == TERMKEY_SYM_UP || sym == TERMKEY_SYM_DOWN || sym == TERMKEY_SYM_TAB))
+        tui_force_candidate(app, sym == TERMKEY_SYM_UP ? -1 : +1);
+    else if (sym == TERMKEY_SYM_ENTER) commit_input(app);
     else if (sym == TERMKEY_SYM_ESCAPE || ch == 'g') app->input = INPUT_NONE;
     else if (sym == TERMKEY_SYM_LEFT || ch == 'b') {
         while (pos > 0 && utf8_cont(b[--pos])) {}

@@ -45,6 +45,7 @@ static const struct {
     {"/", TUI_ACTION_SEARCH},         {"n", TUI_ACTION_SEARCH_NEXT},   {"N", TUI_ACTION_SEARCH_PREV},
     {"t", TUI_ACTION_TOGGLE_T2X},     {"v", TUI_ACTION_TOGGLE_EVO},    {"r", TUI_ACTION_NEXT_RULE},
     {"o", TUI_ACTION_PARAMS},         {"F2", TUI_ACTION_PARAMS},       {"c", TUI_ACTION_COMPARE},
+    {"f", TUI_ACTION_FORCE},          {"M", TUI_ACTION_REMASK},        {"P", TUI_ACTION_PIN},
     {"d", TUI_ACTION_DEMO},           {"i", TUI_ACTION_INSPECTOR},     {"H", TUI_ACTION_HEAT},          {"K", TUI_ACTION_CAND},          {"z", TUI_ACTION_ZOOM},
     {"p", TUI_ACTION_PROMPT},         {"C-l", TUI_ACTION_REDRAW},      {"Escape", TUI_ACTION_CANCEL},
 };

@@ -99,7 +99,8 @@ tui_live *tui_live_new(const tui_live_config *cfg, const int32_t *prompt, int n_
     return start(l, NULL, -1);
 }
 
-tui_live *tui_live_fork(const tui_live_config *cfg, dlm_trace *parent, int step, const dlm_rule_config *rule) {
+tui_live *tui_live_fork(const tui_live_config *cfg, dlm_trace *parent, int step, const dlm_rule_config *rule,
+                        const dlm_intervention *iv, int n_iv) {
     dlm_step *tmp = dlm_step_new(dlm_trace_header_of(parent)->n_tokens);
     dlm_session_state state;
     dlm_status st = dlm_trace_read_step(parent, step, tmp, &state);
@@ -116,6 +117,12 @@ tui_live *tui_live_fork(const tui_live_config *cfg, dlm_trace *parent, int step,
         free(l);
         return NULL;
     }
+    for (int k = 0; k < n_iv; k++)
+        if (dlm_session_intervene(l->s, &iv[k]) != DLM_STATUS_OK) {
+            dlm_session_free(l->s);
+            free(l);
+            return NULL;
+        }
     return start(l, parent, step);
 }
 

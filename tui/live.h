@@ -27,8 +27,10 @@ typedef struct {
 // Start a session from prompt ids. NULL with a message on error.
 tui_live *tui_live_new(const tui_live_config *cfg, const int32_t *prompt, int n_prompt, const dlm_rule_config *rule);
 // Fork: a new live session whose trace starts with `parent`'s steps 0..step (copied) and that
-// continues from the state after `step` under `rule`. record: NULL for a temporary file.
-tui_live *tui_live_fork(const tui_live_config *cfg, dlm_trace *parent, int step, const dlm_rule_config *rule);
+// continues from the state after `step` under `rule`, with the n_iv interventions (may be 0)
+// applied before its first step. record: NULL for a temporary file.
+tui_live *tui_live_fork(const tui_live_config *cfg, dlm_trace *parent, int step, const dlm_rule_config *rule,
+                        const dlm_intervention *iv, int n_iv);
 void tui_live_free(tui_live *l); // waits for a running step
 
 const char *tui_live_path(const tui_live *l);

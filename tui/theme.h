@@ -19,7 +19,8 @@
     X(ERROR, "error") X(PROMPT, "prompt") X(MASK, "mask") X(SOFT_MASK, "soft-mask") X(SOFT, "soft") \
     X(DECODED, "decoded") X(COMMIT, "commit") X(EDIT, "edit") X(REMASK, "remask")                   \
     X(FINALIZE, "finalize") X(STUCK, "stuck") X(ACTIVE_BLOCK, "active-block") X(CURSOR, "cursor")   \
-    X(MATCH, "match") X(BAR, "bar") X(SPARK, "spark") X(DIFF, "diff")                                \
+    X(MATCH, "match") X(BAR, "bar") X(SPARK, "spark") X(DIFF, "diff") X(INTERVENED, "intervened")    \
+    X(PINNED, "pinned")                                                                              \
     X(CONF0, "conf0") X(CONF1, "conf1") X(CONF2, "conf2") X(CONF3, "conf3") X(CONF4, "conf4")       \
     X(HEAT0, "heat0") X(HEAT1, "heat1") X(HEAT2, "heat2") X(HEAT3, "heat3") X(HEAT4, "heat4")       \
     X(HEAT5, "heat5") X(HEAT6, "heat6") X(HEAT7, "heat7")

@@ -21,6 +21,17 @@ void tui_rule_short(const tui_app *app, const char *spec, char *buf, size_t n) {
     dlm_rule_describe(&r, app->utf8, buf, n); // the rule's own short description (engine/rules)
 }
 
+// A mark before the cell of a position touched by hand (this step) or pinned: the role's colour
+// says it too, but glyphs carry meaning without colour.
+static void mark_cell(const tui_app *app, const dlm_pos_info *p, tui_token_text *tt) {
+    const char *m = p->intervened ? glyph(app, "✎", "!") : p->pinned ? glyph(app, "⌖", "^") : NULL;
+    size_t ml = m ? strlen(m) : 0, tl = strlen(tt->text);
+    if (!m || ml + tl >= sizeof tt->text) return;
+    memmove(tt->text + ml, tt->text, tl + 1);
+    memcpy(tt->text, m, ml);
+    tt->width += tui_text_width(m);
+}
+
 void tui_cell_text(const tui_app *app, const tui_timeline *t, const dlm_pos_info *p, tui_token_text *tt) {
     if (p->events & DLM_EVENT_REMASK) {
         tui_render_token(glyph(app, "×", "x"), strlen(glyph(app, "×", "x")), app->utf8, tt);
@@ -34,6 +45,7 @@ void tui_cell_text(const tui_app *app, const tui_timeline *t, const dlm_pos_info
         tui_token_display(app, t->trace, p->token, tt);
         if (tt->width == 0) tui_render_token(glyph(app, "∅", "0"), strlen(glyph(app, "∅", "0")), app->utf8, tt);
     }
+    mark_cell(app, p, tt);
 }
 
 int tui_canvas_layout(const tui_app *app, const tui_timeline *t, const dlm_step *st, int W, tui_cell_pos *cells) {

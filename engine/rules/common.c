@@ -23,7 +23,10 @@ void dlm_rule_appendf(char *buf, size_t n, const char *fmt, ...) {
     va_end(ap);
 }
 
+bool dlm_rule_pinned(const dlm_rule_ctx *c, int pos) { return c->st->pinned && c->st->pinned[pos]; }
+
 void dlm_rule_set_token(dlm_rule_ctx *c, int pos, int32_t tok, int event) {
+    if (dlm_rule_pinned(c, pos)) return; // the rules skip pinned positions; this is the guarantee
     c->st->tokens[pos] = tok;
     c->out->pos[pos].events |= (uint8_t)event;
 }

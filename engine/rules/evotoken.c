@@ -54,7 +54,8 @@ static bool step(dlm_rule_ctx *c) {
     }
     for (int i = c->first_gen; i < c->block_end; i++) { // historical best: strictly more confident candidates replace
         const dlm_row_summary *rs = &c->sum[c->row_of[i]];
-        if (st->tokens[i] == c->mask_id || rs->token == c->mask_id || !(rs->p_token > st->hist_conf[i])) continue;
+        if (st->tokens[i] == c->mask_id || rs->token == c->mask_id || dlm_rule_pinned(c, i) || !(rs->p_token > st->hist_conf[i]))
+            continue;
         if (rs->token != st->tokens[i]) dlm_rule_set_token(c, i, rs->token, DLM_EVENT_EDIT);
         st->hist_conf[i] = rs->p_token;
     }
@@ -74,7 +75,7 @@ static bool step(dlm_rule_ctx *c) {
         float *w = st->soft_w + (size_t)i * slots;
         memset(w, 0, (size_t)slots * sizeof *w);
         for (int j = 0; j < slots; j++) ids[j] = st->tokens[i];
-        if (i < c->block_start || i >= c->fwd_len || c->row_of[i] < 0) {
+        if (i < c->block_start || i >= c->fwd_len || c->row_of[i] < 0 || dlm_rule_pinned(c, i)) { // pinned: [Decode]
             w[K] = 1.0f;
             continue;
         }

@@ -17,7 +17,7 @@ static const dlm_rule_param params[] = {
 };
 
 static dlm_status finalize(dlm_rule_config *rc) {
-    if (rc->block % rc->sub_block != 0)
+    if (rc->sub_block < rc->block && rc->block % rc->sub_block != 0) // a longer one is the whole block
         return dlm_error(DLM_STATUS_ARG, "rule fdllm2: sub_block=%d does not divide block=%d (generate() would never "
                                          "decode the remainder)", rc->sub_block, rc->block);
     return DLM_STATUS_OK;

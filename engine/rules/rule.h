@@ -109,7 +109,10 @@ DLM_RULE_LIST(X)
 #define DLM_CACHE_BIT(m) (1u << DLM_RULE_CACHE_##m)
 #define DLM_FAST_DLLM_CACHES (DLM_CACHE_BIT(NONE) | DLM_CACHE_BIT(PREFIX) | DLM_CACHE_BIT(DUAL))
 
+// Set a position's token and record the event. A pinned position (an intervention) is left as it
+// is: rules skip pinned positions in their own selections, and this makes it a guarantee.
 void dlm_rule_set_token(dlm_rule_ctx *c, int pos, int32_t tok, int event);
+bool dlm_rule_pinned(const dlm_rule_ctx *c, int pos);
 int dlm_rule_count_masks(const dlm_rule_ctx *c, int from, int to);
 bool dlm_rule_eos_in(const dlm_rule_ctx *c, int from, int to);
 // Order n positions by score descending (ascending if asked); ties to the lowest position.

@@ -63,7 +63,8 @@ static bool step(dlm_rule_ctx *c) {
     int n_e = 0;
     for (int i = c->first_gen; i < c->block_end; i++) {
         bool filled = c->x_old[i] == c->mask_id && st->tokens[i] != c->mask_id;
-        c->mark[i] = c->x_old[i] != c->mask_id || (r->editable == DLM_EDITABLE_AFTER && filled);
+        c->mark[i] = (c->x_old[i] != c->mask_id || (r->editable == DLM_EDITABLE_AFTER && filled)) &&
+                     !dlm_rule_pinned(c, i); // a pinned token is not editable: never remasked
         n_e += c->mark[i];
     }
     if (n_e == 0) {

@@ -25,7 +25,7 @@ static bool step(dlm_rule_ctx *c) {
     bool edited = false;
     for (int i = c->first_gen; i < c->block_end; i++) {
         c->mark[i] = false;
-        if (c->x_old[i] == c->mask_id) continue;
+        if (c->x_old[i] == c->mask_id || dlm_rule_pinned(c, i)) continue; // pinned: never edited
         const dlm_row_summary *r = &c->sum[c->row_of[i]];
         c->mark[i] = r->p_token > c->rc->tau_edit && r->token != c->x_old[i];
     }

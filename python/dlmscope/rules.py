@@ -130,7 +130,7 @@ class Rule:
                 name, v["steps"], v["gen"] // v["block"], v["gen"], v["block"]))
         if v["cache"] == "official-block" and name not in _LLADA2:
             raise ValueError("rule %s does not support cache=official-block" % name)
-        if name == "fdllm2" and v["block"] % v["sub_block"]:
+        if name == "fdllm2" and v["sub_block"] < v["block"] and v["block"] % v["sub_block"]:
             raise ValueError("rule fdllm2: sub_block=%d does not divide block=%d" % (v["sub_block"], v["block"]))
         if v["fastdllm_nfe"] and v["cache"] == "none":
             raise ValueError("rule threshold: fastdllm_nfe=1 needs cache=prefix or cache=dual")

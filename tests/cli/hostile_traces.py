@@ -142,6 +142,22 @@ def main():
     write(outdir, "huge-claim.dlmtrace", v)
     write(outdir, "huge-claim-header-only.dlmtrace", v[:1])
 
+    # Interventions (format 1.3, issue 19), on step 2: an unknown kind, a position past the canvas,
+    # more entries than a step may hold, a token past the vocabulary, a pin on a masked position.
+    P, N = head["prompt_len"], head["n_tokens"]
+    iv = lambda **kw: dict({"who": "user", "what": "force", "pos": P, "end": P + 1, "token": 3}, **kw)
+    for name, entries in (("iv-what", [iv(what="delete")]), ("iv-pos", [iv(what="pin", pos=N, end=N + 1)]),
+                          ("iv-many", [iv(what="pin")] * 65), ("iv-token", [iv(token=head["model"]["n_vocab"])])):
+        v = copy()
+        v[3]["interventions"] = entries
+        write(outdir, name + ".dlmtrace", v)
+    v = copy()
+    masked = [i for i in range(N - P) if v[3]["token"][2 * i:2 * i + 2] == head["model"]["mask_id"].to_bytes(2, "little")]
+    pinned = bytearray(N - P)
+    pinned[masked[0] if masked else 0] = 1 if masked else 2
+    v[3]["session"] = dict(v[3]["session"], pinned=bytes(pinned))
+    write(outdir, "iv-pinned-mask.dlmtrace", v)
+
     # 12: records out of order, and a record repeated.
     v = copy()
     v[2], v[3] = v[3], v[2]

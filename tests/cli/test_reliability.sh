@@ -160,4 +160,12 @@ for f in swapped repeated; do
         fail "$f: $(cat "$TMP/out" "$TMP/err")"
     expect_error "resume $f@2" "has 1 steps" "$DLMSCOPE" run --model $M --resume "$TMP/h/$f.dlmtrace@2"
 done
+
+# Interventions (issue 19): a bad entry or pin is refused when its step is read, naming the field.
+expect_error "intervention kind" "step record 2: field 'what': entry 0: unknown intervention 'delete'" "$DLMSCOPE" trace dump "$TMP/h/iv-what.dlmtrace" --step 2
+expect_error "intervention position" "step record 2: field 'pos': .* out of range" "$DLMSCOPE" trace dump "$TMP/h/iv-pos.dlmtrace" --step 2
+expect_error "interventions per step" "step record 2: field 'interventions': expected an array of at most 64 maps" "$DLMSCOPE" trace dump "$TMP/h/iv-many.dlmtrace" --step 2
+expect_error "forced token" "step record 2: field 'token': .* out of range" "$DLMSCOPE" trace dump "$TMP/h/iv-token.dlmtrace" --step 2
+expect_error "pin on a mask" "step record 2.session: field 'pinned': value" $TO "$DLMSCOPE" run --model $M --resume "$TMP/h/iv-pinned-mask.dlmtrace@2"
+expect_ok "the steps before still read" "$DLMSCOPE" trace dump "$TMP/h/iv-what.dlmtrace" --step 1
 finish

@@ -2,7 +2,8 @@
 // step a trace holds, read the session state, restore a session on a small random-weight model
 // (written once at start), and run a bounded number of steps. Whatever the reader and
 // dlm_session_restore accept must run without a crash, overflow or unbounded loop (issue 18:
-// counters near INT32_MAX made a block never end).
+// counters near INT32_MAX made a block never end). The next step's recorded interventions are
+// replayed first, as a replay would (whatever they say; the session refuses what it must).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,8 @@ static void resume_at(dlm_trace *t, int i) {
     dlm_session_state state;
     if (dlm_trace_read_step(t, i, st, &state) == DLM_STATUS_OK) {
         dlm_session *s = dlm_session_restore(model, be, &state, NULL, NULL);
+        if (s && i + 1 < dlm_trace_n_steps(t) && dlm_trace_read_step(t, i + 1, st, NULL) == DLM_STATUS_OK)
+            for (int k = 0; k < st->n_interventions; k++) dlm_session_intervene(s, &st->interventions[k]);
         if (s) {
             dlm_step *out = dlm_step_new(dlm_session_n_tokens(s));
             for (int k = 0; k < MAX_STEPS_PER_RESUME && !dlm_session_done(s); k++)

@@ -412,6 +412,205 @@ static void test_evotoken_states(void **state) {
     rig_free(&r);
 }
 
+// ---- interventions ---------------------------------------------------------------------------------
+
+static dlm_status intervene(rig *r, dlm_intervention_kind kind, int pos, int end, int32_t token) {
+    dlm_intervention iv = {.kind = (uint8_t)kind, .pos = pos, .end = end, .token = token};
+    return dlm_session_intervene(r->s, &iv);
+}
+#define INTERVENE(r, kind, pos, end, token) assert_int_equal(intervene(r, kind, pos, end, token), DLM_STATUS_OK)
+
+// Position 3 is confidently something else (6 at 0.95); the rest confidently 4.
+static void disagree_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    peak(probs, V, pos == 3 ? 6 : 4, pos == 3 ? 0.95 : 0.9);
+}
+
+// Every rule: a token forced and pinned before the first step is committed from then on (never
+// re-committed, edited, replaced or remasked), even where the model confidently wants another.
+static void test_forced_pinned_every_rule(void **state) {
+    for (int k = 0; k < DLM_RULE_COUNT; k++) {
+        const char *name = dlm_rule_name(k);
+        bool steps = dlm_param_applies(DLM_PARAM_steps, k);
+        rig r = rig_new(disagree_script, name, 4, 4, steps ? 4 : 0);
+        INTERVENE(&r, DLM_IV_FORCE, 3, 4, 9);
+        INTERVENE(&r, DLM_IV_PIN, 3, 4, -1);
+        int n = 0, commits = 0;
+        while (!dlm_session_done(r.s)) {
+            step(&r);
+            if (r.st->pos[3].events & ~DLM_EVENT_FINALIZE) fail_msg("%s: step %d touched the pinned position (events %u)", name, n, r.st->pos[3].events);
+            if (!r.st->pos[3].pinned || r.st->pos[3].token != 9) fail_msg("%s: step %d: position 3 holds %d, pinned %d", name, n, r.st->pos[3].token, r.st->pos[3].pinned);
+            assert_int_equal(r.st->n_interventions, n == 0 ? 2 : 0);
+            assert_int_equal(r.st->pos[3].intervened, n == 0 ? (1 << DLM_IV_FORCE | 1 << DLM_IV_PIN) : 0);
+            commits += r.st->n_commits;
+            assert_true(++n < 32);
+        }
+        assert_int_equal(commits, 3); // the other three, once each
+        rig_free(&r);
+    }
+}
+
+// Every rule: a committed token remasked after the first step is a mask before the next forward
+// and is filled again before the block ends (the flat script makes every rule commit one token
+// or a few per step, so the first step leaves masks and the block running).
+static void test_remask_every_rule(void **state) {
+    for (int k = 0; k < DLM_RULE_COUNT; k++) {
+        const char *name = dlm_rule_name(k);
+        bool steps = dlm_param_applies(DLM_PARAM_steps, k);
+        rig r = rig_new(flat, name, 4, 4, steps ? 4 : 0);
+        step(&r);
+        int p = -1;
+        for (int i = 2; i < 6 && p < 0; i++)
+            if (dlm_session_tokens(r.s)[i] != MASK) p = i;
+        if (p < 0 || dlm_session_done(r.s)) fail_msg("%s: the first step committed nothing or finished", name);
+        INTERVENE(&r, DLM_IV_REMASK, p, p + 1, -1);
+        assert_int_equal(dlm_session_tokens(r.s)[p], MASK);
+        bool refilled = false;
+        for (int n = 0; !dlm_session_done(r.s); n++) {
+            assert_true(n < 32);
+            step(&r);
+            if (n == 0) {
+                assert_int_equal(r.st->pos[p].prev_token, MASK); // the forward saw the mask
+                assert_int_equal(r.st->pos[p].intervened, 1 << DLM_IV_REMASK);
+            }
+            refilled |= (r.st->pos[p].events & DLM_EVENT_COMMIT) != 0;
+        }
+        if (!refilled || strstr(gen_tokens(&r), "15")) fail_msg("%s: remasked position %d not filled again: %s", name, p, gen_tokens(&r));
+        rig_free(&r);
+    }
+}
+
+// Forced but not pinned: a committed token like any other, so T2T edits it and T2M remasks it.
+static void test_forced_is_committed(void **state) {
+    rig r = rig_new(disagree_script, "t2t", 4, 4, 0);
+    INTERVENE(&r, DLM_IV_FORCE, 3, 4, 9);
+    step(&r);
+    ASSERT_GEN(&r, "4 6 4 4"); // the fill and the edit of the forced token, in one step
+    assert_true(r.st->pos[3].events & DLM_EVENT_EDIT);
+    assert_int_equal(r.st->pos[3].prev_token, 9);
+    assert_int_equal(r.st->n_commits, 3);
+    rig_free(&r);
+    r = rig_new(disagree_script, "t2m", 4, 4, 0);
+    INTERVENE(&r, DLM_IV_FORCE, 3, 4, 9);
+    step(&r);
+    ASSERT_GEN(&r, "4 15 4 4"); // LowProb: p(9) is tiny
+    assert_true(r.st->pos[3].events & DLM_EVENT_REMASK);
+    rig_free(&r);
+}
+
+// The stuck token of test_stuck_set_t2t_silent_t2m_remasks, pinned: T2M leaves it; unpinned, it goes.
+static void test_pinned_never_remasked_by_t2m(void **state) {
+    rig r = rig_new(stuck_script, "t2m", 4, 4, 0);
+    step(&r);
+    ASSERT_GEN(&r, "4 4 4 4");
+    INTERVENE(&r, DLM_IV_PIN, 3, 4, -1);
+    step(&r);
+    ASSERT_GEN(&r, "4 4 4 4");
+    assert_int_equal(r.st->n_remasks, 0);
+    assert_true(r.st->pos[3].pinned);
+    rig_free(&r);
+    r = rig_new(stuck_script, "t2m", 4, 4, 0);
+    step(&r);
+    INTERVENE(&r, DLM_IV_PIN, 2, 6, -1);
+    INTERVENE(&r, DLM_IV_UNPIN, 3, 4, -1);
+    step(&r);
+    ASSERT_GEN(&r, "4 15 4 4");
+    assert_true(r.st->pos[2].pinned && !r.st->pos[3].pinned);
+    assert_int_equal(r.st->pos[3].intervened, 1 << DLM_IV_PIN | 1 << DLM_IV_UNPIN);
+    rig_free(&r);
+}
+
+// T2T's edit of position 2 (3 -> 5 at 0.6) does not happen when it is pinned.
+static void test_pinned_never_edited_by_t2t(void **state) {
+    rig r = rig_new(t2t_script, "t2t", 4, 4, 0);
+    step(&r);
+    ASSERT_GEN(&r, "3 15 15 15");
+    INTERVENE(&r, DLM_IV_PIN, 2, 3, -1);
+    step(&r);
+    ASSERT_GEN(&r, "3 7 15 15");
+    assert_int_equal(r.st->n_edits, 0);
+    assert_int_equal(r.st->pos[2].events, 0);
+    rig_free(&r);
+}
+
+// EvoToken: a pinned token is fed hard and never replaced by a more confident candidate.
+static void test_pinned_evotoken(void **state) {
+    rig r = rig_new(evo_script, "evotoken:temperature=0,k_soft=2,alpha=0.5", 4, 2, 4);
+    scripted_impl *sc = r.be->impl;
+    step(&r);
+    ASSERT_GEN(&r, "3 15 15 15");
+    INTERVENE(&r, DLM_IV_PIN, 2, 3, -1);
+    step(&r);
+    assert_true(sc->last_soft_w[2 * 3 + 2] == 1.0f && sc->last_soft_ids[2 * 3 + 2] == 3); // [Decode]: itself
+    ASSERT_GEN(&r, "3 5 15 15");                  // no historical-best replacement (8 at 0.9)
+    assert_int_equal(r.st->pos[2].state, DLM_POS_DECODED);
+    rig_free(&r);
+}
+
+// Remasking a position of the current block: the next step predicts it again, on a schedule that
+// restarts (LLaDA: the block's masks counted again over its steps).
+static void test_remask_restarts_schedule(void **state) {
+    rig r = rig_new(t2t_script, "t2t", 4, 4, 0);
+    step(&r);
+    INTERVENE(&r, DLM_IV_REMASK, 2, 3, -1);
+    ASSERT_GEN(&r, "15 15 15 15");
+    step(&r); // call 1: position 2 at 0.6 < tau 0.7 stays masked; 3 fills
+    ASSERT_GEN(&r, "15 7 15 15");
+    assert_int_equal(r.st->pos[2].intervened, 1 << DLM_IV_REMASK);
+    assert_int_equal(r.st->pos[2].state, DLM_POS_MASK);
+    assert_int_equal(r.st->step_in_block, 0); // restarted
+    rig_free(&r);
+    r = rig_new(falling, "llada", 4, 4, 4);
+    step(&r), step(&r), step(&r);
+    INTERVENE(&r, DLM_IV_REMASK, 2, 6, -1);
+    int n = 0;
+    while (!dlm_session_done(r.s)) step(&r), n++;
+    assert_int_equal(n, 4); // four masks over a fresh four-step schedule
+    assert_true(strstr(gen_tokens(&r), "15") == NULL);
+    rig_free(&r);
+}
+
+static void test_intervention_errors(void **state) {
+    rig r = rig_new(disagree_script, "t2t", 8, 4, 0);
+    step(&r);
+    ASSERT_GEN(&r, "4 6 4 4 15 15 15 15");
+    struct {
+        dlm_intervention_kind kind;
+        int pos, end, token;
+        const char *msg;
+    } bad[] = {
+        {DLM_IV_FORCE, 1, 2, 4, "outside the generation region"},
+        {DLM_IV_FORCE, 9, 11, 4, "outside the generation region"},
+        {DLM_IV_FORCE, 3, 5, 4, "one position at a time"},
+        {DLM_IV_FORCE, 3, 4, MASK, "remask the position"},
+        {DLM_IV_FORCE, 3, 4, V, "outside the vocabulary"},
+        {DLM_IV_PIN, 5, 7, -1, "position 6 is masked"},
+        {DLM_IV_REMASK, 5, 4, -1, "outside the generation region"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(intervene(&r, bad[i].kind, bad[i].pos, bad[i].end, bad[i].token), DLM_STATUS_ARG);
+        if (!strstr(dlm_error_message(), bad[i].msg)) fail_msg("case %zu: '%s' lacks '%s'", i, dlm_error_message(), bad[i].msg);
+    }
+    ASSERT_GEN(&r, "4 6 4 4 15 15 15 15"); // nothing changed
+    INTERVENE(&r, DLM_IV_PIN, 2, 3, -1);
+    assert_int_equal(intervene(&r, DLM_IV_REMASK, 2, 4, -1), DLM_STATUS_ARG);
+    assert_non_null(strstr(dlm_error_message(), "position 2 is pinned"));
+    step(&r); // mask-free and nothing to edit: block 0 ends
+    assert_int_equal(dlm_session_tokens(r.s)[6], MASK);
+    // block 0 is finished: its positions can no longer be remasked, but still forced
+    INTERVENE(&r, DLM_IV_UNPIN, 2, 3, -1);
+    assert_int_equal(intervene(&r, DLM_IV_REMASK, 2, 3, -1), DLM_STATUS_ARG);
+    assert_non_null(strstr(dlm_error_message(), "finished block"));
+    INTERVENE(&r, DLM_IV_FORCE, 2, 3, 11);
+    for (int n = 0; !dlm_session_done(r.s); n++) {
+        assert_true(n < 16);
+        step(&r);
+    }
+    ASSERT_GEN(&r, "11 6 4 4 4 4 4 4");
+    assert_int_equal(intervene(&r, DLM_IV_FORCE, 2, 3, 4), DLM_STATUS_ARG);
+    assert_non_null(strstr(dlm_error_message(), "generation is finished"));
+    rig_free(&r);
+}
+
 // ---- margin ---------------------------------------------------------------------------------------
 
 // Position 2: p1 0.6 but a close second (margin 0.2); position 3: p1 0.5, far ahead (margin 0.275).
@@ -608,6 +807,14 @@ int main(void) {
         cmocka_unit_test(test_margin_ordering),
         cmocka_unit_test(test_fdllm2_sub_blocks),
         cmocka_unit_test(test_fdllm2_stop),
+        cmocka_unit_test(test_forced_pinned_every_rule),
+        cmocka_unit_test(test_forced_is_committed),
+        cmocka_unit_test(test_remask_every_rule),
+        cmocka_unit_test(test_pinned_never_remasked_by_t2m),
+        cmocka_unit_test(test_pinned_never_edited_by_t2t),
+        cmocka_unit_test(test_pinned_evotoken),
+        cmocka_unit_test(test_remask_restarts_schedule),
+        cmocka_unit_test(test_intervention_errors),
         cmocka_unit_test(test_rule_tables_complete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

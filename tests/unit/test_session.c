@@ -57,7 +57,8 @@ static void assert_same_step(const dlm_step *a, const dlm_step *b, const char *s
         const dlm_pos_info *p = &a->pos[i], *q = &b->pos[i];
         if (p->token != q->token || p->state != q->state || p->events != q->events || p->p_sampled != q->p_sampled ||
             p->p_current != q->p_current || p->sampled != q->sampled || p->hist_conf != q->hist_conf ||
-            p->remask_count != q->remask_count || p->n_soft != q->n_soft ||
+            p->remask_count != q->remask_count || p->n_soft != q->n_soft || p->pinned != q->pinned ||
+            p->intervened != q->intervened ||
             memcmp(p->soft_w, q->soft_w, sizeof p->soft_w) != 0 || memcmp(p->top_id, q->top_id, sizeof p->top_id) != 0)
             fail_msg("%s: step %d position %d differs after resume", spec, a->step, i);
     }
@@ -307,6 +308,76 @@ static void test_fork(void **state) {
     dlm_step_free(st);
 }
 
+// Interventions after step 3 (force and pin one position, remask a committed one of the current
+// block): restoring the state after the intervened step continues bit for bit (resume), and
+// restoring the state before it, applying the step's recorded interventions and stepping gives
+// the same step and the same rest of the run (replay).
+static void check_intervention(const char *spec, int block_causal) {
+    dlm_rule_config rc = rule(spec);
+    dlm_session_opts opts = {.block_causal = block_causal};
+    dlm_session *s = dlm_session_new(model, be, PROMPT, 5, &rc, &opts);
+    if (!s) fail_msg("%s: %s", spec, dlm_error_message());
+    dlm_step *st = dlm_step_new(dlm_session_n_tokens(s));
+    for (int i = 0; i < 3; i++) assert_int_equal(dlm_session_step(s, st), DLM_STATUS_OK);
+    assert_false(dlm_session_done(s));
+    dlm_session_state before, after;
+    dlm_session_export(s, &before);
+    int mask = model->cfg.mask_id, n = dlm_session_n_tokens(s);
+    dlm_intervention f = {.kind = DLM_IV_FORCE, .pos = 7, .end = 8, .token = 11}, p = {.kind = DLM_IV_PIN, .pos = 7, .end = 8};
+    assert_int_equal(dlm_session_intervene(s, &f), DLM_STATUS_OK);
+    assert_int_equal(dlm_session_intervene(s, &p), DLM_STATUS_OK);
+    bool remasked = false;
+    for (int i = 5; i < n && !remasked; i++) { // the first committed position the session lets us remask
+        dlm_intervention r = {.kind = DLM_IV_REMASK, .pos = i, .end = i + 1};
+        remasked = dlm_session_tokens(s)[i] != mask && i != 7 && dlm_session_intervene(s, &r) == DLM_STATUS_OK;
+    }
+    recording full = {0};
+    record_run(s, &full);
+    dlm_session_free(s);
+    const dlm_step *first = full.steps[0];
+    assert_int_equal(first->n_interventions, 2 + remasked);
+    assert_true(first->pos[7].pinned && (first->pos[7].intervened & 1 << DLM_IV_FORCE));
+    for (int k = 0; k < full.n; k++)
+        if (full.steps[k]->pos[7].token != 11) fail_msg("%s: step %d changed the pinned position", spec, full.steps[k]->step);
+    // replay: the state before, the recorded interventions, the step
+    s = dlm_session_restore(model, be, &before, NULL, &opts);
+    assert_non_null(s);
+    for (int k = 0; k < first->n_interventions; k++) assert_int_equal(dlm_session_intervene(s, &first->interventions[k]), DLM_STATUS_OK);
+    assert_int_equal(dlm_session_step(s, st), DLM_STATUS_OK);
+    assert_same_step(st, first, spec); // replayed exactly
+    dlm_session_export(s, &after);
+    dlm_session_free(s);
+    s = dlm_session_restore(model, be, &after, NULL, &opts); // resume after the intervened step
+    assert_non_null(s);
+    for (int k = 1; k < full.n; k++) {
+        assert_int_equal(dlm_session_step(s, st), DLM_STATUS_OK);
+        assert_same_step(st, full.steps[k], spec);
+    }
+    assert_true(dlm_session_done(s));
+    // and a fork under another rule keeps the pin
+    dlm_rule_config other = rule(rc.kind == DLM_RULE_T2T ? "t2m" : "t2t");
+    dlm_session *g = dlm_session_restore(model, be, &after, &other, &opts);
+    assert_non_null(g);
+    while (!dlm_session_done(g)) {
+        assert_int_equal(dlm_session_step(g, st), DLM_STATUS_OK);
+        assert_true(st->pos[7].pinned && st->pos[7].token == 11);
+    }
+    dlm_session_free(g);
+    dlm_session_free(s);
+    dlm_session_state_free(&before);
+    dlm_session_state_free(&after);
+    dlm_step_free(st);
+    recording_free(&full);
+}
+
+static void test_intervention_resume_replay(void **state) {
+    const char *specs[] = {"llada", "t2t", "t2m", "t2m:detector=logitdiff,tau_remask=0.05", "evotoken", "threshold:tau=0.3,cache=dual",
+                           "llada:cache=prefix,steps=8", "t2m:cache=prefix", "evotoken:cache=dual", "margin"};
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) check_intervention(specs[i], 0);
+    check_intervention("t2t:cache=prefix", 8); // block-causal: the stored prefix is rebuilt
+    check_intervention("t2m:max_post=1,tau_remask=0.5,cache=official-block", 8);
+}
+
 // Counters a run cannot reach are refused on restore (issue 18: near INT32_MAX they overflowed and
 // a block never ended); the largest reachable ones are accepted.
 static void test_restore_counter_bounds(void **state) {
@@ -346,6 +417,7 @@ int main(void) {
         cmocka_unit_test(test_block_cache_exact),
         cmocka_unit_test(test_cache_backend_contract),
         cmocka_unit_test(test_fork),
+        cmocka_unit_test(test_intervention_resume_replay),
         cmocka_unit_test(test_restore_counter_bounds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -31,6 +31,9 @@ typedef struct {
     char             *path;
 } recorded;
 
+// Optional: called before each step of record() (interventions by hand).
+static void (*before_step)(dlm_session *s, int step);
+
 static void record(const char *spec, int gen, recorded *rec) {
     dlm_rule_config rc;
     if (dlm_rule_parse(spec, &rc) != DLM_STATUS_OK) fail_msg("%s", dlm_error_message());
@@ -52,6 +55,7 @@ static void record(const char *spec, int gen, recorded *rec) {
     while (!dlm_session_done(s)) {
         assert_true(rec->n < MAX_STEPS);
         dlm_step *st = dlm_step_new(dlm_session_n_tokens(s));
+        if (before_step) before_step(s, rec->n);
         assert_int_equal(dlm_session_step(s, st), DLM_STATUS_OK);
         dlm_session_export(s, &rec->states[rec->n]);
         assert_int_equal(dlm_trace_writer_append(w, st, &rec->states[rec->n]), DLM_STATUS_OK);
@@ -105,12 +109,21 @@ static void check_round_trip(const char *spec) {
         assert_int_equal(st->n_stuck, a->n_stuck);
         assert_int_equal(st->done, a->done);
         assert_true(st->forward_ms == a->forward_ms);
+        assert_int_equal(st->n_interventions, a->n_interventions);
+        for (int k = 0; k < a->n_interventions; k++) {
+            const dlm_intervention *x = &st->interventions[k], *y = &a->interventions[k];
+            assert_int_equal(x->kind, y->kind);
+            assert_int_equal(x->pos, y->pos);
+            assert_int_equal(x->end, y->end);
+            assert_int_equal(x->token, y->token);
+            assert_string_equal(x->who, y->who);
+        }
         for (int p = 0; p < a->n_tokens; p++) {
             const dlm_pos_info *x = &st->pos[p], *y = &a->pos[p];
             if (x->token != y->token || x->prev_token != y->prev_token || x->state != y->state ||
                 x->events != y->events || x->has_dist != y->has_dist || x->stuck != y->stuck ||
                 x->n_top != y->n_top || x->n_soft != y->n_soft || x->remask_count != y->remask_count ||
-                x->hist_conf != y->hist_conf)
+                x->hist_conf != y->hist_conf || x->pinned != y->pinned || x->intervened != y->intervened)
                 fail_msg("%s: step %d pos %d differs after the round trip", spec, i, p);
             if (!y->has_dist) continue;
             assert_int_equal(x->sampled, y->sampled);
@@ -140,6 +153,7 @@ static void check_round_trip(const char *spec) {
         assert_memory_equal(state.state, e->state, (size_t)e->n_tokens);
         assert_memory_equal(state.hist_conf, e->hist_conf, (size_t)e->n_tokens * sizeof(float));
         assert_memory_equal(state.remask_count, e->remask_count, (size_t)e->n_tokens * sizeof(uint16_t));
+        assert_memory_equal(state.pinned, e->pinned, (size_t)e->n_tokens);
         if (e->rule.kind == DLM_RULE_T2M) assert_memory_equal(state.prev_p, e->prev_p, (size_t)e->n_tokens * sizeof(float));
         if (e->rule.cache == DLM_RULE_CACHE_OFFICIAL_BLOCK)
             assert_memory_equal(state.last_fwd_ids, e->last_fwd_ids, (size_t)e->n_tokens * sizeof(int32_t));
@@ -183,6 +197,50 @@ static void test_round_trip(void **state) {
                            "llada:cache=dual", "t2m:cache=prefix", "evotoken:cache=dual", "margin",
                            "t2m:max_post=1,tau_remask=0.5,cache=official-block"};
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) check_round_trip(specs[i]);
+}
+
+// Interventions by hand (generation starts at 5; blocks of 8): before step 2 force position 6 and
+// pin it, before step 3 remask the current block's positions 8-9 and pin 5 (when it holds a token).
+static void intervene_script(dlm_session *s, int step) {
+    const int32_t *t = dlm_session_tokens(s);
+    if (step == 2) {
+        dlm_intervention f = {.kind = DLM_IV_FORCE, .pos = 6, .end = 7, .token = 42}, p = {.kind = DLM_IV_PIN, .pos = 6, .end = 7};
+        assert_int_equal(dlm_session_intervene(s, &f), DLM_STATUS_OK);
+        assert_int_equal(dlm_session_intervene(s, &p), DLM_STATUS_OK);
+    }
+    if (step == 3) {
+        dlm_intervention r = {.kind = DLM_IV_REMASK, .pos = 8, .end = 10}, p = {.kind = DLM_IV_PIN, .pos = 5, .end = 6};
+        if (dlm_session_intervene(s, &r) != DLM_STATUS_OK) fail_msg("remask: %s", dlm_error_message());
+        if (t[5] != model->cfg.mask_id) assert_int_equal(dlm_session_intervene(s, &p), DLM_STATUS_OK);
+        snprintf(p.who, sizeof p.who, "script"); // who travels too
+        p.kind = DLM_IV_UNPIN;
+        assert_int_equal(dlm_session_intervene(s, &p), DLM_STATUS_OK);
+    }
+}
+
+static void test_round_trip_interventions(void **state) {
+    const char *specs[] = {"llada", "t2t", "t2m", "evotoken", "threshold:tau=0.4,cache=dual", "t2m:cache=prefix"};
+    before_step = intervene_script;
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) check_round_trip(specs[i]);
+    before_step = NULL;
+}
+
+// Traces written before interventions existed (format 1.1: the bundled samples) read as runs
+// nobody touched.
+static void test_old_traces_read(void **state) {
+    dlm_trace *t;
+    assert_int_equal(dlm_trace_open("samples/traces/t2m.dlmtrace", &t), DLM_STATUS_OK);
+    assert_int_equal(dlm_trace_header_of(t)->version_minor, 1);
+    dlm_step *st = dlm_step_new(dlm_trace_header_of(t)->n_tokens);
+    for (int i = 0; i < dlm_trace_n_steps(t); i++) {
+        dlm_session_state s;
+        assert_int_equal(dlm_trace_read_step(t, i, st, &s), DLM_STATUS_OK);
+        assert_int_equal(st->n_interventions, 0);
+        for (int p = 0; p < st->n_tokens; p++) assert_true(!st->pos[p].pinned && !st->pos[p].intervened && !s.pinned[p]);
+        dlm_session_state_free(&s);
+    }
+    dlm_step_free(st);
+    dlm_trace_close(t);
 }
 
 static void test_player(void **state) {
@@ -370,6 +428,7 @@ static const char *doc_record(const char *line) {
     if (!strncmp(line, "### `model`", 11)) return "MODEL";
     if (!strncmp(line, "## Step record", 14)) return "STEP";
     if (!strncmp(line, "### `session`", 13)) return "SESSION";
+    if (!strncmp(line, "### `interventions`", 19)) return "INTERVENTION";
     if (!strncmp(line, "## Footer record", 16)) return "FOOTER";
     if (!strncmp(line, "### Token text", 14)) return "";
     if (!strncmp(line, "## ", 3)) return "";
@@ -502,6 +561,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_moe_routing_round_trip),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_round_trip_interventions),
+        cmocka_unit_test(test_old_traces_read),
         cmocka_unit_test(test_docs_list_the_declared_fields),
         cmocka_unit_test(test_player),
         cmocka_unit_test(test_truncation_at_every_byte),
