@@ -514,7 +514,7 @@ static int32_t *run_session(const dlm_model *m, dlm_backend *be, const dlm_rule_
 static void test_sessions(void **state) {
     static const char *const specs[] = {"llada", "llada:cache=prefix", "llada:cache=dual", "threshold:tau=0.3",
                                         "threshold:tau=0.3,cache=dual", "t2t", "t2m", "t2m:detector=logitdiff,tau_remask=0.05",
-                                        "evotoken", "evotoken:cache=dual"};
+                                        "evotoken", "evotoken:cache=dual", "fdllm2:sub_block=4,tau=0.5"};
     static const int models[] = {1, 2, 5}; // gqa bf16, LLaDA's head size, fixture mha-bf16
     int agree = 0, total = 0, n_models = (int)(sizeof models / sizeof models[0]);
     bool exact = false;
