@@ -14,7 +14,7 @@
 
 int cmd_synth(int argc, char **argv) {
     cli_opt opts[] = {{"shape", "NAME", "tiny, small (the bundled model's size), medium, llada-8b, or a family's: dream-7b, "
-                                        "a2d-qwen3-0.6b, a2d-qwen2.5-0.5b, sdar-1.7b, llada2-mini, llada-moe-7b, *-tiny (required)"},
+                                        "a2d-qwen3-0.6b, a2d-qwen2.5-0.5b, sdar-1.7b, fast-dllm-v2-1.5b, llada2-mini, llada-moe-7b, *-tiny (required)"},
                       {"out", "DIR", "output folder, created if missing (required)"},
                       {"dtype", "TYPE", "BF16 (default), F16 or F32"},
                       {"shards", "N", "number of safetensors shards (default: 1; llada-8b: 6, dream-7b: 4)"},

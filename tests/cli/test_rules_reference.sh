@@ -5,11 +5,13 @@
 # evotoken, the Fast-dLLM caches (and their June 2025 forward count), the T2M repository's block
 # cache (official-block), at T = 0 and T = 0.5; and Dream's own loop
 # (tests/reference/dream_reference.py: the maskgit_plus, topk_margin and entropy orderings on a
-# Dream-layout model). Every step's tokens must match exactly. The cases were chosen
+# Dream-layout model); and Fast-dLLM v2's generate() (tests/reference/fdllm2_reference.py: sub-blocks,
+# the autoregressive first token of a block, the stop token; each case cached and uncached on the
+# fast-dllm-v2-f32 model). Every step's tokens must match exactly. The cases were chosen
 # so that no decision is closer than 1e-4 (tests/fixtures/rules/README.md).
 . tests/cli/lib.sh
 n=0
-for args in tests/fixtures/rules/*.args tests/fixtures/dream/*.args; do
+for args in tests/fixtures/rules/*.args tests/fixtures/dream/*.args tests/fixtures/fdllm2/*.args; do
     case_name=$(basename "$args" .args)
     eval "set -- $(cat "$args")"
     if ! "$DLMSCOPE" run "$@" >"$TMP/$case_name.out" 2>"$TMP/err"; then
@@ -24,6 +26,6 @@ for args in tests/fixtures/rules/*.args tests/fixtures/dream/*.args; do
     fi
     n=$((n + 1))
 done
-[ $n -ge 24 ] || fail "expected at least 24 rule cases (with Dream's 3 from tests/reference/dream_reference.py), found $n"
+[ $n -ge 30 ] || fail "expected at least 30 rule cases (with Dream's 3 and Fast-dLLM v2's 8), found $n"
 echo "$n trajectories compared step by step"
 finish

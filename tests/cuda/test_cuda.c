@@ -73,7 +73,11 @@ static const model_case MODELS[] = {
      {.d = 64, .n_heads = 4, .n_kv_heads = 2, .n_layers = 2, .d_ff = 96, .n_vocab = 300, .tied = true, .seed = 9, .family = "a2d-qwen3"}},
     {"sdar f32 (QK-norm, block-causal)", NULL, 96, 1.0,
      {.d = 64, .n_heads = 2, .n_kv_heads = 1, .n_layers = 2, .d_ff = 96, .n_vocab = 300, .seed = 10, .family = "sdar"}},
+    {"fast-dllm-v2 tied bf16 (q/k/v bias, shifted, block-causal)", NULL, 96, 1.0,
+     {.d = 64, .n_heads = 4, .n_kv_heads = 2, .n_layers = 2, .d_ff = 96, .n_vocab = 300, .tied = true, .dtype = "BF16",
+      .seed = 11, .family = "fast-dllm-v2"}},
     {"fixture dream-f32", "tests/fixtures/models/dream-f32", 48, 2.5, {0}},
+    {"fixture fast-dllm-v2-bf16", "tests/fixtures/models/fast-dllm-v2-bf16", 48, 2.5, {0}},
     {"fixture sdar-bf16", "tests/fixtures/models/sdar-bf16", 48, 2.5, {0}},
     {"fixture mha-bf16", "tests/fixtures/models/mha-bf16", 48, 2.5, {0}},
     {"fixture gqa-f16", "tests/fixtures/models/gqa-f16", 48, 2.5, {0}},
@@ -556,7 +560,7 @@ static int32_t *run_session(const dlm_model *m, dlm_backend *be, const dlm_rule_
 static void test_sessions(void **state) {
     static const char *const specs[] = {"llada", "llada:cache=prefix", "llada:cache=dual", "threshold:tau=0.3",
                                         "threshold:tau=0.3,cache=dual", "t2t", "t2m", "t2m:detector=logitdiff,tau_remask=0.05",
-                                        "evotoken", "evotoken:cache=dual"};
+                                        "evotoken", "evotoken:cache=dual", "fdllm2:sub_block=4,tau=0.5"};
     static const int models[] = {1, 2, 5}; // gqa bf16, LLaDA's head size, fixture mha-bf16
     int agree = 0, total = 0, n_models = (int)(sizeof models / sizeof models[0]);
     bool exact = false;
