@@ -283,6 +283,7 @@ fixtures:
 	$(PYTHON) tests/reference/families_reference.py tests/fixtures
 	$(PYTHON) tests/reference/moe_reference.py tests/fixtures
 	$(PYTHON) tests/reference/dream_reference.py tests/fixtures
+	$(PYTHON) tests/reference/fdllm2_reference.py tests/fixtures
 	$(PYTHON) tests/reference/rules_reference.py tests/fixtures
 
 # ---- install ----------------------------------------------------------------------------------

@@ -14,11 +14,12 @@
 
 int cmd_synth(int argc, char **argv) {
     cli_opt opts[] = {{"shape", "NAME", "tiny, small (the bundled model's size), medium, llada-8b, or a family's: dream-7b, "
-                                        "a2d-qwen3-0.6b, a2d-qwen2.5-0.5b, sdar-1.7b, *-tiny (required)"},
+                                        "a2d-qwen3-0.6b, a2d-qwen2.5-0.5b, sdar-1.7b, fast-dllm-v2-1.5b, llada2-mini, llada-moe-7b, *-tiny (required)"},
                       {"out", "DIR", "output folder, created if missing (required)"},
                       {"dtype", "TYPE", "BF16 (default), F16 or F32"},
                       {"shards", "N", "number of safetensors shards (default: 1; llada-8b: 6, dream-7b: 4)"},
                       {"seed", "N", "weights seed (default 1)"},
+                      {"layers", "N", "keep the shape's layer widths but write N layers (a slice of a large model)"},
                       {0}};
     cli_positional pos;
     int exit_status;
@@ -26,7 +27,7 @@ int cmd_synth(int argc, char **argv) {
         return exit_status;
     int status = 2;
     dlm_synth_spec spec;
-    long long shards, seed;
+    long long shards, seed, layers;
     const char *dtype = cli_has(opts, "dtype") ? cli_get(opts, "dtype") : "BF16";
     if (!cli_has(opts, "shape") || !cli_has(opts, "out")) {
         cli_error("synth", "--shape and --out are required");
@@ -41,8 +42,11 @@ int cmd_synth(int argc, char **argv) {
         goto done;
     }
     if (!cli_get_int("synth", opts, "shards", 1, 99999, spec.n_shards, &shards) ||
-        !cli_get_int("synth", opts, "seed", 0, INT32_MAX, 1, &seed))
+        !cli_get_int("synth", opts, "seed", 0, INT32_MAX, 1, &seed) ||
+        !cli_get_int("synth", opts, "layers", 1, 1024, spec.cfg.n_layers, &layers))
         goto done;
+    spec.cfg.n_layers = (int)layers;
+    if (spec.cfg.n_dense_layers > spec.cfg.n_layers) spec.cfg.n_dense_layers = spec.cfg.n_layers;
     spec.dtype = dtype;
     spec.n_shards = (int)shards;
     spec.seed = (uint64_t)seed;

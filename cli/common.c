@@ -198,7 +198,10 @@ void cli_print_rules(void) {
     }
 }
 
-static bool rule_from_spec(const char *cmd, const cli_opt *opts, const char *default_spec, dlm_rule_config *rc) {
+// model_block > 0: the block-causal model's attention block, the rule's block unless --block says
+// otherwise (set before finalizing, so the checks see the block that will run).
+static bool rule_from_spec(const char *cmd, const cli_opt *opts, const char *default_spec, int model_block,
+                           dlm_rule_config *rc) {
     const char *spec = cli_has(opts, "rule") ? cli_get(opts, "rule") : default_spec;
     if (dlm_rule_parse(spec, rc) != DLM_STATUS_OK) {
         cli_error(cmd, "--rule: %s", dlm_error_message());
@@ -217,6 +220,12 @@ static bool rule_from_spec(const char *cmd, const cli_opt *opts, const char *def
             return false;
         }
     }
+    char b[16];
+    snprintf(b, sizeof b, "%d", model_block);
+    if (model_block > 0 && !cli_has(opts, "block") && dlm_rule_set(rc, "block", b) != DLM_STATUS_OK) {
+        cli_error(cmd, "the model attends in blocks of %d: %s", model_block, dlm_error_message());
+        return false;
+    }
     if (dlm_rule_finalize(rc) != DLM_STATUS_OK) {
         cli_error(cmd, "%s", dlm_error_message());
         return false;
@@ -225,12 +234,13 @@ static bool rule_from_spec(const char *cmd, const cli_opt *opts, const char *def
 }
 
 bool cli_rule_from_opts(const char *cmd, const cli_opt *opts, dlm_rule_config *rc) {
-    return rule_from_spec(cmd, opts, "llada", rc);
+    return rule_from_spec(cmd, opts, "llada", 0, rc);
 }
 
 bool cli_rule_fit_model(const char *cmd, const cli_opt *opts, const cli_engine *e, dlm_rule_config *rc) {
     const char *family_rule = e->model->cfg.arch->default_rule;
-    if (!cli_has(opts, "rule") && !rule_from_spec(cmd, opts, family_rule ? family_rule : "llada", rc)) return false;
+    if (!cli_has(opts, "rule") && !rule_from_spec(cmd, opts, family_rule ? family_rule : "llada", e->block_causal, rc))
+        return false;
     if (e->block_causal > 0 && !cli_has(opts, "block") && rc->block != e->block_causal) {
         char b[16];
         snprintf(b, sizeof b, "%d", e->block_causal);

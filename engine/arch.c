@@ -141,6 +141,31 @@ static const dlm_arch sdar = {
     .source = "JetAstra/SDAR generate.py, modeling_sdar.py (MinerU-Diffusion copy), JetLM/SDAR-4B-Chat config.json",
 };
 
+// Fast-dLLM v2: Qwen2.5-Instruct fine-tuned into a block diffusion model. The Qwen2 layer (q/k/v
+// bias, o without) under block-causal attention over absolute positions (eval_mask: q_block >=
+// kv_block), and shifted logits: the decoder reads position i from row i-1, so the first token
+// of a block comes from the previous block's last row (generate() decodes it autoregressively).
+static const dlm_arch fast_dllm_v2 = {
+    .name = "fast-dllm-v2",
+    .users_call_it = "Fast-dLLM v2 (NVlabs): Fast_dLLM_v2_7B, Fast_dLLM_v2_1.5B",
+    .architectures = LIST("Fast_dLLM_QwenForCausalLM"),
+    .model_types = LIST("Fast_dLLM_Qwen"),
+    .tensor_names = {HF_NAMES, QKV_BIAS_NAMES},
+    .qkv_bias = true,
+    .shift_logits = true,
+    .attention = DLM_ATTN_BLOCK_CAUSAL,
+    .block_size_key = "bd_size",
+    .default_block = 32, // generate(block_size=32); bd_size 32 in both released configs
+    .mask_token = "|<MASK>|", // generate(mask_id=151665)
+    .eos_token = "<|im_end|>",  // generate(stop_token=151645)
+    .chat = DLM_CHAT_QWEN25,
+    // generate() as v2/run_chatbot.py and the model card call it: block 32, sub-blocks of 8,
+    // threshold 0.9, greedy (docs/model-families.md).
+    .default_rule = "fdllm2",
+    .source = "Efficient-Large-Model/Fast_dLLM_v2_7B modeling.py (copies in Satgoy152/DualDiffusion and others), "
+              "NVlabs/Fast-dLLM v2/run_chatbot.py, Fast_dLLM_v2_1.5B config.json",
+};
+
 // LLaDA-MoE-7B-A1B: OLMoE's layer (per-head QK-norm, softmax top-k without renormalisation) with
 // bidirectional attention. Its checkpoints say model_type "llada" like LLaDA-8B: architectures decides.
 static const dlm_arch llada_moe = {
@@ -211,8 +236,8 @@ static const dlm_arch llada2 = {
     .source = "inclusionAI/LLaDA2.1-mini modeling_llada2_moe.py, configuration_llada2_moe.py, config.json",
 };
 
-static const dlm_arch *const families[] = {&llada, &a2d_llama, &dream, &a2d_qwen2, &a2d_qwen3, &sdar, &llada_moe, &llada2,
-                                           NULL};
+static const dlm_arch *const families[] = {&llada, &a2d_llama, &dream, &a2d_qwen2, &a2d_qwen3, &sdar, &fast_dllm_v2, &llada_moe,
+                                           &llada2, NULL};
 
 const dlm_arch *const *dlm_arch_all(void) { return families; }
 
@@ -226,7 +251,6 @@ const dlm_arch *dlm_arch_find(const char *name) {
 static const struct {
     const char *architecture, *model_type, *why;
 } not_yet[] = {
-    {"Fast_dLLM_QwenForCausalLM", "Fast_dLLM_Qwen", "Fast-dLLM v2 (shifted block-causal decoding) is not supported yet"},
     {"ModernBertForMaskedLM", "modernbert", "ModernBERT (LayerNorm, GeGLU, local attention) is not supported yet"},
     {"MMadaModelLM", "mmada", "MMaDA (LLaDA with an image-token vocabulary) is not supported yet"},
 };

@@ -18,6 +18,7 @@
 #include "cpu_attention.h"
 #include "cpu_gemm.h"
 #include "cpu_threads.h"
+#include "moe.h"
 #include "plan.h"
 #include "util.h"
 
@@ -213,64 +214,6 @@ static void embed(cpu_impl *cpu, const dlm_config *c, const dlm_forward_args *a,
 
 // ---- mixture of experts -----------------------------------------------------------------------
 
-// The index of the largest of n scores not yet taken; ties go to the lowest index (the engine's
-// determinism rule; torch.topk promises no order among equal values).
-static int argmax_untaken(const double *score, int n, const bool *taken) {
-    int best = -1;
-    for (int i = 0; i < n; i++)
-        if (!taken[i] && (best < 0 || score[i] > score[best])) best = i;
-    return best;
-}
-
-// One position's routing from its router logits (n_experts): the chosen experts, best selection
-// score first, and their mixing weights (dlm_router_kind in model.h). In double precision; the
-// official gates compute in fp32.
-static void route_position(const dlm_config *c, const double *logits, const float *bias, int16_t *ids, float *w) {
-    const int n = c->n_experts, k = c->n_experts_used;
-    double prob[DLM_MAX_EXPERTS], sel[DLM_MAX_EXPERTS];
-    bool taken[DLM_MAX_EXPERTS] = {false};
-    if (c->router == DLM_ROUTER_SOFTMAX_TOPK) {
-        double mx = logits[0], sum = 0;
-        for (int e = 1; e < n; e++) mx = fmax(mx, logits[e]);
-        for (int e = 0; e < n; e++) sum += prob[e] = exp(logits[e] - mx);
-        for (int e = 0; e < n; e++) sel[e] = prob[e] / sum + (bias ? bias[e] : 0.0);
-        for (int j = 0; j < k; j++) {
-            int e = argmax_untaken(sel, n, taken);
-            taken[e] = true;
-            ids[j] = (int16_t)e;
-            w[j] = (float)sel[e]; // the biased probability, not renormalised (norm_topk_prob is off)
-        }
-        return;
-    }
-    // DLM_ROUTER_SIGMOID_GROUPED: select on s + bias inside the best groups, weigh by s.
-    for (int e = 0; e < n; e++) {
-        prob[e] = 1.0 / (1.0 + exp(-logits[e]));
-        sel[e] = prob[e] + (bias ? bias[e] : 0.0);
-    }
-    const int group = n / c->n_group;
-    double group_score[DLM_MAX_EXPERTS];
-    for (int g = 0; g < c->n_group; g++) { // the sum of the group's two best selection scores
-        const double *s = sel + (size_t)g * group;
-        int a = 0;
-        for (int i = 1; i < group; i++) if (s[i] > s[a]) a = i;
-        int b = a == 0 ? 1 : 0;
-        for (int i = 0; i < group; i++) if (i != a && s[i] > s[b]) b = i;
-        group_score[g] = s[a] + s[b];
-    }
-    bool group_taken[DLM_MAX_EXPERTS] = {false}, excluded[DLM_MAX_EXPERTS];
-    for (int j = 0; j < c->topk_group; j++) group_taken[argmax_untaken(group_score, c->n_group, group_taken)] = true;
-    for (int e = 0; e < n; e++) excluded[e] = !group_taken[e / group]; // masked to -inf in LLaDA2MoeGate
-    double total = 0;
-    for (int j = 0; j < k; j++) {
-        int e = argmax_untaken(sel, n, excluded);
-        excluded[e] = true;
-        ids[j] = (int16_t)e;
-        total += prob[e];
-    }
-    for (int j = 0; j < k; j++)
-        w[j] = (float)((k > 1 ? prob[ids[j]] / (total + 1e-20) : prob[ids[j]]) * c->routed_scale);
-}
-
 // out (Lq, d) = the SwiGLU of x through gate|up (two weights side by side) and down, scratch hb, hm.
 static void swiglu(cpu_impl *cpu, float *out, float beta, const float *x, const cpu_weight *gateup, const cpu_weight *down,
                    int rows) {
@@ -302,16 +245,11 @@ static void moe_mlp(cpu_impl *cpu, const dlm_config *c, const cpu_layer *w, int 
             for (int j = 0; j < d; j++) acc += (double)x[j] * r[j];
             lg[e] = acc;
         }
-        route_position(c, lg, bias, cpu->route_id + (size_t)i * k, cpu->route_w + (size_t)i * k);
+        dlm_moe_route(c, lg, bias, cpu->route_id + (size_t)i * k, cpu->route_w + (size_t)i * k);
     }
     // Group the (position, choice) pairs by expert, positions ascending within each expert.
     int *start = cpu->expert_start;
-    memset(start, 0, (size_t)(n_e + 1) * sizeof(int));
-    for (int i = 0; i < Lq * k; i++) start[cpu->route_id[i] + 1]++;
-    for (int e = 0; e < n_e; e++) start[e + 1] += start[e];
-    for (int i = 0; i < Lq * k; i++) cpu->by_expert[start[cpu->route_id[i]]++] = i; // pair = position * k + choice
-    for (int e = n_e; e > 0; e--) start[e] = start[e - 1]; // the fill moved each start to the next one
-    start[0] = 0;
+    dlm_moe_group(c, cpu->route_id, Lq, start, cpu->by_expert);
     for (int j = 0; j < Lq * k; j++) cpu->by_slot[j] = cpu->by_expert[j] % k, cpu->by_expert[j] /= k;
     memset(cpu->moe_out, 0, (size_t)Lq * d * sizeof(float));
     for (int e = 0; e < n_e; e++) {

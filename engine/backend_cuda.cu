@@ -26,6 +26,7 @@
 extern "C" {
 #include "arch.h"
 #include "backend.h"
+#include "moe.h"
 #include "plan.h"
 #include "rng.h"
 #include "topk.h"
@@ -93,9 +94,11 @@ template <typename T> static dlm_status dev_alloc(T **p, size_t n, const char *w
 typedef struct {
     bf16  *mat[DLM_LAYER_SLOT_COUNT];
     float *vec[DLM_LAYER_SLOT_COUNT];
+    bf16  *experts; // MoE layers: per expert its gate|up (2*d_expert, d) then down (d, d_expert)
 } cuda_layer;
 
 typedef struct {
+    const dlm_model *model; // not owned
     cudaStream_t   stream;  // every kernel, copy and GEMM of the backend runs on it, in order
     cublasHandle_t blas;
     char          *weights; // the one device allocation of all weights
@@ -128,6 +131,24 @@ typedef struct {
     // post-RoPE K and V and the final hidden states of the refreshing (or storing) passes.
     float *kv_cache;   // (n_layers, 2, cache.cap, kv_dim)
     float *h_cache;    // (cache.cap, d)
+    // MoE layers (backend_cpu.c's moe_mlp): router logits come to the host, which routes with the
+    // CPU's own code (moe.h); the (position, choice) pairs go back grouped by expert, each expert
+    // runs one GEMM pair over its gathered rows, and a combine kernel adds the weighted outputs.
+    int      cap_moe;     // positions the buffers below hold
+    float   *router;      // (L, n_experts) device
+    float   *h_router;    // (L, n_experts) host
+    int16_t *h_ids;       // (L, k) host: chosen experts
+    float   *h_w;         // (L, k) host: their weights
+    int     *h_start;     // (n_experts + 1) host
+    int     *h_pairs;     // (L * k) host: pairs grouped by expert
+    int32_t *h_slot;      // (L * k) host: pair -> its row in the grouped order
+    int32_t *pairs;       // (L * k) device copy of h_pairs
+    int32_t *slot;        // (L * k) device copy of h_slot
+    float   *w;           // (L * k) device copy of h_w
+    bf16    *xg;          // (L * k, d) the rows gathered by expert
+    float   *hg;          // (L * k, 2 * d_expert)
+    bf16    *hmg;         // (L * k, d_expert)
+    float   *yg;          // (L * k, d) each pair's expert output
 } cuda_impl;
 
 static int qkv_dim(const dlm_config *c) { return (c->n_heads + 2 * c->n_kv_heads) * c->head_dim; }
@@ -285,8 +306,9 @@ __global__ static void k_qkv_bias_norm(float *qkv, const float *bqkv, const floa
 // block per row), in place; the row's rotated K and its V are also stored at row q0 + r of k_all
 // and v_all (the KV cache or this layer's scratch).
 __global__ static void k_rope_kv(float *qkv, float *k_all, float *v_all, const float *rope_cos, const float *rope_sin,
-                                 int q0, int n_heads, int n_kv_heads, int hd) {
-    const int r = blockIdx.x, p = q0 + r, half = hd / 2;
+                                 int q0, int n_heads, int n_kv_heads, int hd, int rotary_dim) {
+    // pairs (i, i + rotary_dim/2) of each head's leading rotary_dim dims; the rest pass through
+    const int r = blockIdx.x, p = q0 + r, half = rotary_dim / 2;
     const int qd = (n_heads + 2 * n_kv_heads) * hd, od = n_heads * hd, kvd = n_kv_heads * hd;
     float *row = qkv + (size_t)r * qd;
     const float *cs = rope_cos + (size_t)p * half, *sn = rope_sin + (size_t)p * half;
@@ -297,13 +319,12 @@ __global__ static void k_rope_kv(float *qkv, float *k_all, float *v_all, const f
         const float y1 = x1 * cs[i] - x2 * sn[i], y2 = x2 * cs[i] + x1 * sn[i];
         v[i] = y1;
         v[i + half] = y2;
-        if (h >= n_heads) {
-            float *k = k_all + (size_t)p * kvd + (size_t)(h - n_heads) * hd;
-            k[i] = y1;
-            k[i + half] = y2;
-        }
     }
-    for (int e = threadIdx.x; e < kvd; e += blockDim.x) v_all[(size_t)p * kvd + e] = row[od + kvd + e];
+    __syncthreads(); // the rotated K heads are complete: store all of K (pass-through dims too) and V
+    for (int e = threadIdx.x; e < kvd; e += blockDim.x) {
+        k_all[(size_t)p * kvd + e] = row[od + e];
+        v_all[(size_t)p * kvd + e] = row[od + kvd + e];
+    }
 }
 
 // Keys visible from query position i: all of them, or, block-causally, those of blocks up to i's own.
@@ -433,6 +454,27 @@ __global__ static void k_swiglu(bf16 *hm, const float *hb, int Lq, int dff) {
     }
 }
 
+// Mixture of experts: row j of xg is row pairs[j] / k of xb (the position of the j-th pair in the
+// grouped order), so that each expert's rows are contiguous.
+__global__ static void k_moe_gather(bf16 *xg, const bf16 *xb, const int32_t *pairs, int n_pairs, int k, int d) {
+    const size_t n = (size_t)n_pairs * d;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
+        const size_t j = e / d, i = e % d;
+        xg[e] = xb[(size_t)(pairs[j] / k) * d + i];
+    }
+}
+
+// x[p] += sum over the position's k choices of w * (its expert's output row), one block per
+// position, the choices added in order (deterministic: no atomics).
+__global__ static void k_moe_combine(float *x, const float *yg, const int32_t *slot, const float *w, int k, int d) {
+    const int p = blockIdx.x;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) {
+        float acc = 0.0f;
+        for (int c = 0; c < k; c++) acc += w[(size_t)p * k + c] * yg[(size_t)slot[(size_t)p * k + c] * d + i];
+        x[(size_t)p * d + i] += acc;
+    }
+}
+
 // The summary options of one pass (dlm_sample_opts without its host pointers).
 typedef struct {
     int      n_vocab, top_k;
@@ -544,14 +586,15 @@ template <typename T> static dlm_status upload(cuda_impl *cu, T *dst, const T *s
 
 static dlm_status grow_scratch(cuda_impl *cu, const dlm_config *c, int n_tokens, int soft_k, int n_rows, bool probs) {
     if (n_tokens > cu->cap_tokens) {
-        const size_t L = (size_t)n_tokens, d = (size_t)c->d_model, half = (size_t)c->head_dim / 2;
+        const size_t L = (size_t)n_tokens, d = (size_t)c->d_model, half = (size_t)c->rotary_dim / 2;
         cu->cap_tokens = 0; // until every buffer below exists
         TRY(dev_alloc(&cu->x, L * d, "the residual stream"));
         TRY(dev_alloc(&cu->xb, L * d, "normalised activations"));
         TRY(dev_alloc(&cu->qkv, L * qkv_dim(c), "Q, K and V"));
         TRY(dev_alloc(&cu->att, L * c->n_heads * c->head_dim, "the attention output"));
-        TRY(dev_alloc(&cu->hb, L * 2 * c->d_ff, "the MLP gate and up projections"));
-        TRY(dev_alloc(&cu->hm, L * c->d_ff, "the MLP activations"));
+        const size_t dff = (size_t)(c->d_ff > c->d_shared ? c->d_ff : c->d_shared); // dense or shared expert
+        TRY(dev_alloc(&cu->hb, L * 2 * dff, "the MLP gate and up projections"));
+        TRY(dev_alloc(&cu->hm, L * dff, "the MLP activations"));
         TRY(dev_alloc(&cu->kv, 2 * L * kv_dim(c), "one layer's K and V"));
         TRY(dev_alloc(&cu->ids, L, "token ids"));
         TRY(dev_alloc(&cu->rope_cos, L * half, "RoPE tables"));
@@ -565,7 +608,7 @@ static dlm_status grow_scratch(cuda_impl *cu, const dlm_config *c, int n_tokens,
             return dlm_error(DLM_STATUS_NOMEM, "cannot allocate %.1f MB for RoPE tables", 2.0 * L * half * 4 / 1e6);
         }
         for (size_t i = 0; i < half; i++) {
-            float inv_freq = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)c->head_dim);
+            float inv_freq = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)c->rotary_dim);
             for (size_t p = 0; p < L; p++) {
                 float angle = (float)p * inv_freq;
                 cs[p * half + i] = cosf(angle);
@@ -638,6 +681,77 @@ static dlm_status cache_grow(dlm_backend *be, int cap, int keep) {
     return DLM_STATUS_OK;
 }
 
+static dlm_status grow_moe(cuda_impl *cu, const dlm_config *c, int n_tokens) {
+    if (n_tokens <= cu->cap_moe) return DLM_STATUS_OK;
+    const size_t L = (size_t)n_tokens, E = (size_t)c->n_experts, k = (size_t)c->n_experts_used, d = (size_t)c->d_model,
+                 de = (size_t)c->d_expert;
+    cu->cap_moe = 0;
+    TRY(dev_alloc(&cu->router, L * E, "router logits"));
+    TRY(dev_alloc(&cu->pairs, L * k, "expert routing"));
+    TRY(dev_alloc(&cu->slot, L * k, "expert routing"));
+    TRY(dev_alloc(&cu->w, L * k, "expert weights"));
+    TRY(dev_alloc(&cu->xg, L * k * d, "rows gathered by expert"));
+    TRY(dev_alloc(&cu->hg, L * k * 2 * de, "expert gate and up projections"));
+    TRY(dev_alloc(&cu->hmg, L * k * de, "expert activations"));
+    TRY(dev_alloc(&cu->yg, L * k * d, "expert outputs"));
+    free(cu->h_router), free(cu->h_ids), free(cu->h_w), free(cu->h_start), free(cu->h_pairs), free(cu->h_slot);
+    cu->h_router = (float *)dlm_xmalloc(L * E * sizeof(float));
+    cu->h_ids = (int16_t *)dlm_xmalloc(L * k * sizeof(int16_t));
+    cu->h_w = (float *)dlm_xmalloc(L * k * sizeof(float));
+    cu->h_start = (int *)dlm_xmalloc((E + 1) * sizeof(int));
+    cu->h_pairs = (int *)dlm_xmalloc(L * k * sizeof(int));
+    cu->h_slot = (int32_t *)dlm_xmalloc(L * k * sizeof(int32_t));
+    cu->cap_moe = n_tokens;
+    return DLM_STATUS_OK;
+}
+
+// x += MoE(xb) over the Lq rows (backend_cpu.c's moe_mlp): router GEMM, routing on the host with
+// the CPU's code (the pass waits for the logits), the rows gathered by expert, one gate|up and one
+// down GEMM per expert that any row chose (the others are never touched), the weighted combine,
+// and the shared expert. The chosen experts of position q0 + i land in routing_out (may be NULL).
+static dlm_status moe_forward(cuda_impl *cu, const dlm_config *c, const cuda_layer *w, int Lq, int16_t *routing_out,
+                              size_t routing_stride) {
+    const int d = c->d_model, E = c->n_experts, k = c->n_experts_used, de = c->d_expert, n_pairs = Lq * k;
+    TRY(gemm(cu, cu->router, cu->xb, w->mat[DLM_SLOT_ROUTER], Lq, E, d, 0.0f));
+    CUDA_TRY(cudaMemcpyAsync(cu->h_router, cu->router, (size_t)Lq * E * sizeof(float), cudaMemcpyDeviceToHost, cu->stream));
+    CUDA_TRY(cudaStreamSynchronize(cu->stream));
+    float bias[DLM_MAX_EXPERTS];
+    if (w->vec[DLM_SLOT_EXPERT_BIAS])
+        CUDA_TRY(cudaMemcpy(bias, w->vec[DLM_SLOT_EXPERT_BIAS], (size_t)E * sizeof(float), cudaMemcpyDeviceToHost));
+    double lg[DLM_MAX_EXPERTS];
+    for (int i = 0; i < Lq; i++) {
+        for (int e = 0; e < E; e++) lg[e] = cu->h_router[(size_t)i * E + e];
+        dlm_moe_route(c, lg, w->vec[DLM_SLOT_EXPERT_BIAS] ? bias : NULL, cu->h_ids + (size_t)i * k, cu->h_w + (size_t)i * k);
+        if (routing_out) memcpy(routing_out + (size_t)i * routing_stride, cu->h_ids + (size_t)i * k, (size_t)k * sizeof(int16_t));
+    }
+    dlm_moe_group(c, cu->h_ids, Lq, cu->h_start, cu->h_pairs);
+    for (int j = 0; j < n_pairs; j++) cu->h_slot[cu->h_pairs[j]] = j;
+    TRY(upload(cu, cu->pairs, (const int32_t *)cu->h_pairs, (size_t)n_pairs));
+    TRY(upload(cu, cu->slot, cu->h_slot, (size_t)n_pairs));
+    TRY(upload(cu, cu->w, cu->h_w, (size_t)n_pairs));
+    k_moe_gather<<<grid_for((size_t)n_pairs * d, 256), 256, 0, cu->stream>>>(cu->xg, cu->xb, cu->pairs, n_pairs, k, d);
+    LAUNCH_TRY("moe gather");
+    for (int e = 0; e < E; e++) {
+        const int n = cu->h_start[e + 1] - cu->h_start[e], r0 = cu->h_start[e];
+        if (n == 0) continue;
+        const bf16 *gateup = w->experts + (size_t)e * 3 * de * d, *down = gateup + (size_t)2 * de * d;
+        TRY(gemm(cu, cu->hg + (size_t)r0 * 2 * de, cu->xg + (size_t)r0 * d, gateup, n, 2 * de, d, 0.0f));
+        k_swiglu<<<grid_for((size_t)n * de, 256), 256, 0, cu->stream>>>(cu->hmg + (size_t)r0 * de, cu->hg + (size_t)r0 * 2 * de, n, de);
+        LAUNCH_TRY("expert swiglu");
+        TRY(gemm(cu, cu->yg + (size_t)r0 * d, cu->hmg + (size_t)r0 * de, down, n, d, de, 0.0f));
+    }
+    k_moe_combine<<<Lq, 256, 0, cu->stream>>>(cu->x, cu->yg, cu->slot, cu->w, k, d);
+    LAUNCH_TRY("moe combine");
+    if (w->mat[DLM_SLOT_SHARED_GATEUP]) { // x += shared_expert(xb)
+        const int ds = c->d_shared;
+        TRY(gemm(cu, cu->hb, cu->xb, w->mat[DLM_SLOT_SHARED_GATEUP], Lq, 2 * ds, d, 0.0f));
+        k_swiglu<<<grid_for((size_t)Lq * ds, 256), 256, 0, cu->stream>>>(cu->hm, cu->hb, Lq, ds);
+        LAUNCH_TRY("shared expert swiglu");
+        TRY(gemm(cu, cu->x, cu->hm, w->mat[DLM_SLOT_SHARED_DOWN], Lq, d, ds, 1.0f));
+    }
+    return DLM_STATUS_OK;
+}
+
 static dlm_status launch_attention(cuda_impl *cu, const dlm_config *c, const float *k_all, const float *v_all, int Lq,
                                    int q0, int L, int block_size) {
     const int hd = c->head_dim;
@@ -657,7 +771,7 @@ static dlm_status launch_attention(cuda_impl *cu, const dlm_config *c, const flo
 // x += mlp(norm(x)). k_all/v_all hold K and V of every position; this pass's rows are written
 // over them first.
 static dlm_status layer_forward(cuda_impl *cu, const dlm_config *c, const cuda_layer *w, float *k_all, float *v_all,
-                                int q0, int Lq, int L, int block_size) {
+                                int q0, int Lq, int L, int block_size, int16_t *routing_out, size_t routing_stride) {
     const int d = c->d_model, qd = qkv_dim(c), dff = c->d_ff, od = c->n_heads * c->head_dim;
     // attention sublayer
     k_rmsnorm<<<Lq, 256, 0, cu->stream>>>(cu->xb, cu->x, w->vec[DLM_SLOT_ATTN_NORM], d, c->norm_eps, NULL, 0, 0, NULL,
@@ -671,7 +785,7 @@ static dlm_status layer_forward(cuda_impl *cu, const dlm_config *c, const cuda_l
         LAUNCH_TRY("qkv bias and norm");
     }
     k_rope_kv<<<Lq, 256, 0, cu->stream>>>(cu->qkv, k_all, v_all, cu->rope_cos, cu->rope_sin, q0, c->n_heads,
-                                          c->n_kv_heads, c->head_dim);
+                                          c->n_kv_heads, c->head_dim, c->rotary_dim);
     LAUNCH_TRY("rope");
     TRY(launch_attention(cu, c, k_all, v_all, Lq, q0, L, block_size));
     TRY(gemm(cu, cu->x, cu->att, w->mat[DLM_SLOT_WO], Lq, d, od, 1.0f)); // x += attn_out(att)
@@ -679,6 +793,7 @@ static dlm_status layer_forward(cuda_impl *cu, const dlm_config *c, const cuda_l
     k_rmsnorm<<<Lq, 256, 0, cu->stream>>>(cu->xb, cu->x, w->vec[DLM_SLOT_FF_NORM], d, c->norm_eps, NULL, 0, 0, NULL,
                                           false);
     LAUNCH_TRY("rmsnorm");
+    if (w->experts) return moe_forward(cu, c, w, Lq, routing_out, routing_stride);
     TRY(gemm(cu, cu->hb, cu->xb, w->mat[DLM_SLOT_W_GATEUP], Lq, 2 * dff, d, 0.0f));
     k_swiglu<<<grid_for((size_t)Lq * dff, 256), 256, 0, cu->stream>>>(cu->hm, cu->hb, Lq, dff);
     LAUNCH_TRY("swiglu");
@@ -700,6 +815,8 @@ static dlm_status cuda_forward(dlm_backend *be, const dlm_forward_args *a, const
     const int Lq = q1 - q0; // rows of the residual stream this pass computes (positions q0 ..)
     const bool cached = a->cache != DLM_CACHE_NONE;
     TRY(grow_scratch(cu, c, L, a->soft_k, a->n_rows, o->probs != NULL));
+    if (c->n_experts > 0) TRY(grow_moe(cu, c, Lq));
+    const int n_moe = dlm_config_moe_layers(c);
 
     // Every input goes up before any work is queued: an upload from pageable memory may wait for
     // the stream.
@@ -719,7 +836,11 @@ static dlm_status cuda_forward(dlm_backend *be, const dlm_forward_args *a, const
         if (a->cancel && *a->cancel) return dlm_error(DLM_STATUS_CANCELLED, "forward pass cancelled");
         const size_t kv_rows = cached ? (size_t)be->cache.cap : (size_t)L;
         float *k_all = cached ? cu->kv_cache + (size_t)l * 2 * kv_rows * kvd : cu->kv, *v_all = k_all + kv_rows * kvd;
-        TRY(layer_forward(cu, c, &cu->layers[l], k_all, v_all, q0, Lq, L, a->block_size));
+        const int moe_j = l - c->n_dense_layers; // this layer's index among the MoE layers
+        int16_t *routing = a->routing && dlm_config_layer_is_moe(c, l)
+                               ? a->routing + ((size_t)q0 * n_moe + moe_j) * c->n_experts_used : NULL;
+        TRY(layer_forward(cu, c, &cu->layers[l], k_all, v_all, q0, Lq, L, a->block_size, routing,
+                          (size_t)n_moe * c->n_experts_used));
     }
     if (cached && (a->cache == DLM_CACHE_BLOCK ? a->cache_store : a->cache_refresh))
         CUDA_TRY(cudaMemcpyAsync(cu->h_cache + (size_t)q0 * d, cu->x, (size_t)Lq * d * sizeof(float),
@@ -765,6 +886,9 @@ static void cuda_free(dlm_backend *be) {
         cudaFree(cu->kv), cudaFree(cu->rope_cos), cudaFree(cu->rope_sin), cudaFree(cu->ids);
         cudaFree(cu->soft_ids), cudaFree(cu->soft_w), cudaFree(cu->rows), cudaFree(cu->given), cudaFree(cu->xr);
         cudaFree(cu->logits), cudaFree(cu->probs), cudaFree(cu->sums), cudaFree(cu->kv_cache), cudaFree(cu->h_cache);
+        cudaFree(cu->router), cudaFree(cu->pairs), cudaFree(cu->slot), cudaFree(cu->w), cudaFree(cu->xg), cudaFree(cu->hg);
+        cudaFree(cu->hmg), cudaFree(cu->yg);
+        free(cu->h_router), free(cu->h_ids), free(cu->h_w), free(cu->h_start), free(cu->h_pairs), free(cu->h_slot);
         if (cu->blas) cublasDestroy(cu->blas);
         if (cu->stream) cudaStreamDestroy(cu->stream);
         free(cu->layers);
@@ -789,14 +913,19 @@ static size_t weights_layout(cuda_impl *cu, const dlm_config *c, const dlm_layer
     cu->wte = (bf16 *)place(&plan->global[DLM_GSLOT_WTE]);
     cu->lm_head = plan->tied_head ? cu->wte : (bf16 *)place(&plan->global[DLM_GSLOT_LM_HEAD]);
     cu->ln_f = (float *)place(&plan->global[DLM_GSLOT_LN_F]);
-    for (int l = 0; l < c->n_layers; l++)
+    for (int l = 0; l < c->n_layers; l++) {
         for (int s = 0; s < DLM_LAYER_SLOT_COUNT; s++) {
             const dlm_plan_slot *sl = &plan->layer[s];
-            if (!sl->present) continue;
+            if (!dlm_plan_slot_in_layer(cu->model, sl, l)) continue;
             char *p = place(sl);
             if (sl->matrix) cu->layers[l].mat[s] = (bf16 *)p;
             else cu->layers[l].vec[s] = (float *)p;
         }
+        if (dlm_config_layer_is_moe(c, l)) { // every expert's gate|up and down, one after the other
+            cu->layers[l].experts = base ? (bf16 *)(base + off) : NULL;
+            off += align256((size_t)c->n_experts * 3 * c->d_expert * c->d_model * sizeof(bf16));
+        }
+    }
     return off;
 }
 
@@ -809,6 +938,18 @@ typedef struct {
     size_t chunk;   // floats per chunk
 } staging;
 
+// The n fp32 values staged in sg->host to bf16 at dst on the device.
+static dlm_status stage_to_bf16(cuda_impl *cu, staging *sg, size_t n, void *dst) {
+    for (size_t off = 0; off < n; off += sg->chunk) {
+        const size_t cnt = n - off < sg->chunk ? n - off : sg->chunk;
+        CUDA_TRY(cudaMemcpyAsync(sg->dev, sg->host + off, cnt * sizeof(float), cudaMemcpyHostToDevice, cu->stream));
+        k_f32_to_bf16<<<grid_for(cnt, 256), 256, 0, cu->stream>>>((bf16 *)dst + off, sg->dev, cnt);
+        LAUNCH_TRY("f32_to_bf16");
+        CUDA_TRY(cudaStreamSynchronize(cu->stream)); // both staging buffers are reused next
+    }
+    return DLM_STATUS_OK;
+}
+
 static dlm_status load_slot(cuda_impl *cu, staging *sg, const dlm_model *m, const dlm_plan_slot *s, int layer, void *dst) {
     const size_t n = (size_t)dlm_plan_slot_numel(s);
     dlm_plan_load_slot(m, s, layer, sg->host);
@@ -817,12 +958,19 @@ static dlm_status load_slot(cuda_impl *cu, staging *sg, const dlm_model *m, cons
         CUDA_TRY(cudaStreamSynchronize(cu->stream)); // the staging buffer is reused next
         return DLM_STATUS_OK;
     }
-    for (size_t off = 0; off < n; off += sg->chunk) {
-        const size_t cnt = n - off < sg->chunk ? n - off : sg->chunk;
-        CUDA_TRY(cudaMemcpyAsync(sg->dev, sg->host + off, cnt * sizeof(float), cudaMemcpyHostToDevice, cu->stream));
-        k_f32_to_bf16<<<grid_for(cnt, 256), 256, 0, cu->stream>>>((bf16 *)dst + off, sg->dev, cnt);
-        LAUNCH_TRY("f32_to_bf16");
-        CUDA_TRY(cudaStreamSynchronize(cu->stream)); // both staging buffers are reused next
+    return stage_to_bf16(cu, sg, n, dst);
+}
+
+// A MoE layer's experts: gate and up stacked, then down, per expert (the layout moe_forward reads).
+static dlm_status load_experts(cuda_impl *cu, staging *sg, const dlm_model *m, int layer, bf16 *dst) {
+    const dlm_config *c = &m->cfg;
+    const size_t mat = (size_t)c->d_expert * c->d_model;
+    for (int e = 0; e < c->n_experts; e++) {
+        for (int k = 0; k < 3; k++) {
+            const dlm_tensor *t = dlm_model_expert_tensor(m, layer, e, k);
+            dlm_tensor_to_f32(t, 0, dlm_tensor_numel(t), sg->host + (size_t)k * mat);
+        }
+        TRY(stage_to_bf16(cu, sg, 3 * mat, dst + (size_t)e * 3 * mat));
     }
     return DLM_STATUS_OK;
 }
@@ -839,6 +987,7 @@ static dlm_status load_weights(cuda_impl *cu, const dlm_model *m, const dlm_laye
             largest = (size_t)dlm_plan_slot_numel(&plan->layer[s]);
     for (int s = 0; s < DLM_GLOBAL_SLOT_COUNT; s++)
         if ((size_t)dlm_plan_slot_numel(&plan->global[s]) > largest) largest = (size_t)dlm_plan_slot_numel(&plan->global[s]);
+    if ((size_t)3 * c->d_expert * c->d_model > largest) largest = (size_t)3 * c->d_expert * c->d_model; // one expert
     staging sg = {NULL, NULL, largest < ((size_t)16 << 20) ? largest : ((size_t)16 << 20)};
     sg.host = (float *)malloc(largest * sizeof(float));
     if (!sg.host)
@@ -848,13 +997,15 @@ static dlm_status load_weights(cuda_impl *cu, const dlm_model *m, const dlm_laye
     if (st == DLM_STATUS_OK) st = load_slot(cu, &sg, m, &plan->global[DLM_GSLOT_WTE], 0, cu->wte);
     if (st == DLM_STATUS_OK && !plan->tied_head) st = load_slot(cu, &sg, m, &plan->global[DLM_GSLOT_LM_HEAD], 0, cu->lm_head);
     if (st == DLM_STATUS_OK) st = load_slot(cu, &sg, m, &plan->global[DLM_GSLOT_LN_F], 0, cu->ln_f);
-    for (int l = 0; l < c->n_layers && st == DLM_STATUS_OK; l++)
+    for (int l = 0; l < c->n_layers && st == DLM_STATUS_OK; l++) {
         for (int s = 0; s < DLM_LAYER_SLOT_COUNT && st == DLM_STATUS_OK; s++) {
             const dlm_plan_slot *sl = &plan->layer[s];
-            if (!sl->present) continue;
+            if (!dlm_plan_slot_in_layer(m, sl, l)) continue;
             void *dst = sl->matrix ? (void *)cu->layers[l].mat[s] : (void *)cu->layers[l].vec[s];
             st = load_slot(cu, &sg, m, sl, l, dst);
         }
+        if (st == DLM_STATUS_OK && cu->layers[l].experts) st = load_experts(cu, &sg, m, l, cu->layers[l].experts);
+    }
     free(sg.host);
     cudaFree(sg.dev);
     return st;
@@ -913,16 +1064,11 @@ static dlm_status cuda_init(dlm_backend *be, cuda_impl *cu, const dlm_config *c)
 
 extern "C" dlm_backend *dlm_backend_cuda_new(const dlm_model *m) {
     const dlm_config *c = &m->cfg;
-    // Not yet on the GPU: refuse rather than compute something else (the CPU backend runs them).
-    if (c->n_experts > 0 || c->rotary_dim != c->head_dim) {
-        dlm_error(DLM_STATUS_UNSUPPORTED, "--device cuda: the %s family (%s) is not implemented on the CUDA backend yet; "
-                  "use --device cpu", c->arch->name, c->n_experts > 0 ? "mixture of experts" : "partial rotary embeddings");
-        return NULL;
-    }
     dlm_layer_plan plan;
     dlm_layer_plan_make(m, &plan);
     dlm_backend *be = (dlm_backend *)dlm_xcalloc(1, sizeof *be);
     cuda_impl *cu = (cuda_impl *)dlm_xcalloc(1, sizeof *cu);
+    cu->model = m;
     be->ops = &cuda_ops;
     be->model = m;
     be->impl = cu;

@@ -94,6 +94,17 @@ static dlm_status check_unsupported(json_t *root, const char *path, const dlm_ar
             strcmp(json_string_value(v), "swiglu"))
             return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: '%s' = '%s'; only SiLU-gated MLPs are supported", path,
                              act_keys[i], json_string_value(v));
+    // Qwen2-style per-layer attention kinds (Fast-dLLM v2 passes sliding_window to the layers
+    // marked "sliding_attention"): dlmscope runs full attention only.
+    if ((v = json_object_get(root, "layer_types")) && !json_is_null(v)) {
+        if (!json_is_array(v)) return dlm_error(DLM_STATUS_FORMAT, "%s: 'layer_types' is not a list", path);
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            json_t *e = json_array_get(v, i);
+            if (!json_is_string(e) || strcmp(json_string_value(e), "full_attention"))
+                return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: layer_types[%zu] is not \"full_attention\"; dlmscope runs no "
+                                 "sliding-window layers", path, i);
+        }
+    }
     if ((v = json_object_get(root, "block_type")) && json_is_string(v) && strcmp(json_string_value(v), "llama"))
         return dlm_error(DLM_STATUS_UNSUPPORTED, "%s: 'block_type' = '%s'; only 'llama' blocks are supported", path,
                          json_string_value(v));

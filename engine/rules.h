@@ -91,6 +91,7 @@ typedef struct {
     int      cache;         // DLM_RULE_CACHE_*: none, prefix, dual (Fast-dLLM) or official-block (T2M repository)
     int      alg;           // dream: DLM_ALG_* order of unmasking
     double   eps;           // dream: the schedule's last time step (timesteps = linspace(1, eps, steps + 1))
+    int      sub_block;     // fdllm2: sub-block length (Fast-dLLM v2's small_block_size)
     uint64_t set;           // bit i: parameter i was given explicitly
 } dlm_rule_config;
 
@@ -128,7 +129,8 @@ typedef struct {
       "KV cache: none, prefix or dual (Fast-dLLM), official-block (t2t/t2m: the T2M repository's block cache)")     \
     X(alg, alg, ENUM, RULE, 0, 3,                                                                                   \
       "dream: unmasking order origin (random, p = 1 - s/t), maskgit_plus (top p), topk_margin or entropy")          \
-    X(eps, eps, FLOAT, RULE, 1e-9, 1, "dream: last time step of the schedule linspace(1, eps, steps + 1) (0.001)")
+    X(eps, eps, FLOAT, RULE, 1e-9, 1, "dream: last time step of the schedule linspace(1, eps, steps + 1) (0.001)") \
+    X(sub_block, sub_block, INT, RULE, 1, 1 << 20, "fdllm2: sub-block length; sub-blocks are decoded in order (8)")
 
 typedef enum {
 #define X(name, field, type, scope, lo, hi, help) DLM_PARAM_##name,

@@ -50,6 +50,10 @@ static const struct {
     {"a2d-qwen2.5-0.5b", "a2d-qwen2", 896, 14, 2, 64, 24, 4864, 151936, true, 1e6, 151665, 151645, 1},
     {"sdar-tiny", "sdar", 64, 4, 2, 32, 2, 160, 384, false, 1e6, -1, 0, 1},
     {"sdar-1.7b", "sdar", 2048, 16, 8, 128, 28, 6144, 151936, false, 1e6, 151669, 151645, 1},
+    {"fast-dllm-v2-tiny", "fast-dllm-v2", 64, 4, 2, 16, 2, 160, 384, true, 1e6, -1, 0, 1},
+    // Fast_dLLM_v2_1.5B's config.json (Qwen2.5-1.5B-Instruct, tied); the 7B is Qwen2.5-7B's (untied)
+    {"fast-dllm-v2-1.5b", "fast-dllm-v2", 1536, 12, 2, 128, 28, 8960, 151936, true, 1e6, 151665, 151645, 1},
+    {"fast-dllm-v2-7b", "fast-dllm-v2", 3584, 28, 4, 128, 28, 18944, 152064, false, 1e6, 151665, 151645, 4},
     {"llada-moe-tiny", "llada-moe", 64, 4, 4, 16, 2, 160, 384, false, 5e4, -1, 0, 1},
     {"llada-moe-7b", "llada-moe", 2048, 16, 16, 128, 16, 8192, 157184, false, 5e4, 156895, 156892, 3},
     {"llada2-tiny", "llada2", 64, 4, 2, 32, 3, 160, 384, false, 6e5, -1, 0, 1},
@@ -103,7 +107,7 @@ bool dlm_synth_preset(const char *name, dlm_synth_spec *out) {
 }
 
 const char *dlm_synth_preset_names(void) {
-    static char names[512];
+    static char names[1024];
     if (!names[0])
         for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", presets[i].name);
@@ -182,6 +186,12 @@ static dlm_status write_config(const char *dir, const dlm_synth_spec *s) {
         if (!arch->head_dim_from_heads) fprintf(f, ",\n  \"head_dim\": %d", c->head_dim);
         if (!arch->qkv_bias) fprintf(f, ",\n  \"attention_bias\": false");
         if (arch->block_size_key) fprintf(f, ",\n  \"%s\": %d", arch->block_size_key, c->block_causal);
+        if (strcmp(arch->name, "fast-dllm-v2") == 0) { // the other keys of its released config.json
+            fprintf(f, ",\n  \"max_window_layers\": %d,\n  \"sliding_window\": null,\n"
+                       "  \"layer_types\": [", c->n_layers);
+            for (int l = 0; l < c->n_layers; l++) fprintf(f, "%s\"full_attention\"", l ? ", " : "");
+            fprintf(f, "]");
+        }
         if (arch->partial_rotary) fprintf(f, ",\n  \"partial_rotary_factor\": %g", (double)c->rotary_dim / c->head_dim);
         if (arch->moe == DLM_MOE_LLADA2)
             fprintf(f,

@@ -13,6 +13,7 @@
     X(T2M, t2m)          \
     X(EVOTOKEN, evotoken) \
     X(MARGIN, margin)    \
-    X(DREAM, dream)
+    X(DREAM, dream)      \
+    X(FDLLM2, fdllm2)
 
 #endif

@@ -312,6 +312,14 @@ class Recorder:
                 end = s["step_in_block"] > 0 and masks == 0
             elif r.name == "threshold":  # fastdllm_nfe: a block filled by its first forward gets one more
                 end = masks == 0 and not (r["fastdllm_nfe"] and s["step_in_block"] == 1)
+            elif r.name == "fdllm2":  # a stop token with no mask before it ends generation (engine/rules/fdllm2.c)
+                gen = self.tokens[self.P:be]
+                before = gen[:np.argmax(gen == self.M)] if np.any(gen == self.M) else gen
+                if self.eos >= 0 and bool(np.any(before == self.eos)):
+                    end = True
+                    s["stopped"] = s["done"] = True
+                else:
+                    end = masks == 0
             else:
                 end = False
                 if converged:

@@ -7,7 +7,7 @@ reader parses, in canonical form. tests/cli/test_python_trace.sh checks this tab
 `dlmscope run --help-rules`, so the two cannot drift apart silently.
 """
 
-RULES = ("llada", "threshold", "t2t", "t2m", "evotoken", "margin", "dream")
+RULES = ("llada", "threshold", "t2t", "t2m", "evotoken", "margin", "dream", "fdllm2")
 _ALL = set(RULES)
 _LLADA2 = {"t2t", "t2m"}
 
@@ -19,7 +19,7 @@ PARAMS = (
     ("temperature", "float", _ALL, 0, 100, None),
     ("seed", "seed", _ALL, 0, 2 ** 63 - 1, None),
     ("remasking", "enum", {"llada"}, 0, 1, ("low_confidence", "random")),
-    ("tau", "float", {"threshold"} | _LLADA2, 0, 1, None),
+    ("tau", "float", {"threshold", "fdllm2"} | _LLADA2, 0, 1, None),
     ("factor", "float", {"threshold"}, 0, 100, None),
     ("fastdllm_nfe", "bool", {"threshold"}, 0, 1, None),
     ("mode", "enum", _LLADA2, 0, 1, ("q", "s")),
@@ -40,6 +40,7 @@ PARAMS = (
     ("cache", "enum", _ALL, 0, 3, ("none", "prefix", "dual", "official-block")),
     ("alg", "enum", {"dream"}, 0, 3, ("origin", "maskgit_plus", "topk_margin", "entropy")),
     ("eps", "float", {"dream"}, 1e-9, 1, None),
+    ("sub_block", "int", {"fdllm2"}, 1, 1 << 20, None),
 )
 _BY_NAME = {p[0]: p for p in PARAMS}
 
@@ -47,10 +48,10 @@ _BY_NAME = {p[0]: p for p in PARAMS}
 def defaults(rule):
     """dlm_rule_defaults: the papers' main settings (before finalize)."""
     return dict(gen=128, block=32, steps=0, temperature=0.5 if rule == "evotoken" else 0.0, seed=0,
-                remasking="low_confidence", tau=0.9 if rule == "threshold" else 0.7, factor=0.0, fastdllm_nfe=0, mode="q",
+                remasking="low_confidence", tau=0.9 if rule in ("threshold", "fdllm2") else 0.7, factor=0.0, fastdllm_nfe=0, mode="q",
                 tau_edit=0.5, max_post=16, eos_stop=1, detector="lowprob", tau_remask=0.3, cmax=1, rho_max=0.25,
                 cap="code", editable="before", k_soft=3, alpha=0.7, stuck_eps=0.05, stuck_tau=-1.0, top_k=5,
-                cache="none", alg="origin", eps=1e-3)
+                cache="prefix" if rule == "fdllm2" else "none", alg="origin", eps=1e-3, sub_block=8)
 
 
 def _fmt_float(v):
@@ -129,6 +130,8 @@ class Rule:
                 name, v["steps"], v["gen"] // v["block"], v["gen"], v["block"]))
         if v["cache"] == "official-block" and name not in _LLADA2:
             raise ValueError("rule %s does not support cache=official-block" % name)
+        if name == "fdllm2" and v["sub_block"] < v["block"] and v["block"] % v["sub_block"]:
+            raise ValueError("rule fdllm2: sub_block=%d does not divide block=%d" % (v["sub_block"], v["block"]))
         if v["fastdllm_nfe"] and v["cache"] == "none":
             raise ValueError("rule threshold: fastdllm_nfe=1 needs cache=prefix or cache=dual")
 

@@ -1,7 +1,8 @@
 # dlmscope logits against the float64 PyTorch references: LLaDA (tests/reference/make_fixtures.py:
 # MHA bf16 in two shards, GQA f32 and f16, a PEFT LoRA adapter, block-causal attention and soft
 # inputs) and the other families (tests/reference/families_reference.py: Dream with q/k/v bias
-# and shifted logits, Qwen2/Qwen3 A2D, SDAR's block-causal Qwen3 layer) and the mixture-of-experts
+# and shifted logits, Qwen2/Qwen3 A2D, SDAR's block-causal Qwen3 layer, Fast-dLLM v2's block-causal
+# shifted Qwen2 layer) and the mixture-of-experts
 # families (tests/reference/moe_reference.py: LLaDA2.x, LLaDA-MoE). Top-K ids must agree exactly
 # (where the margin is above tolerance) and probabilities within 2e-5 absolute; for the MoE cases
 # the experts every position is routed to in every MoE layer must be the reference's, exactly.

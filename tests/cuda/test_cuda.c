@@ -73,11 +73,20 @@ static const model_case MODELS[] = {
      {.d = 64, .n_heads = 4, .n_kv_heads = 2, .n_layers = 2, .d_ff = 96, .n_vocab = 300, .tied = true, .seed = 9, .family = "a2d-qwen3"}},
     {"sdar f32 (QK-norm, block-causal)", NULL, 96, 1.0,
      {.d = 64, .n_heads = 2, .n_kv_heads = 1, .n_layers = 2, .d_ff = 96, .n_vocab = 300, .seed = 10, .family = "sdar"}},
+    {"fast-dllm-v2 tied bf16 (q/k/v bias, shifted, block-causal)", NULL, 96, 1.0,
+     {.d = 64, .n_heads = 4, .n_kv_heads = 2, .n_layers = 2, .d_ff = 96, .n_vocab = 300, .tied = true, .dtype = "BF16",
+      .seed = 11, .family = "fast-dllm-v2"}},
     {"fixture dream-f32", "tests/fixtures/models/dream-f32", 48, 2.5, {0}},
+    {"fixture fast-dllm-v2-bf16", "tests/fixtures/models/fast-dllm-v2-bf16", 48, 2.5, {0}},
     {"fixture sdar-bf16", "tests/fixtures/models/sdar-bf16", 48, 2.5, {0}},
     {"fixture mha-bf16", "tests/fixtures/models/mha-bf16", 48, 2.5, {0}},
     {"fixture gqa-f16", "tests/fixtures/models/gqa-f16", 48, 2.5, {0}},
     {"fixture gqa-f32 hd8", "tests/fixtures/models/gqa-f32", 48, 2.5, {0}},
+    // Mixture of experts (tests/reference/moe_reference.py): fused QKV, partial rotary, routing
+    // with group limits, expert bias, exact ties and shared experts; routing computed on the host
+    // from the GPU's router logits with the CPU's code (engine/moe.c).
+    {"fixture llada2-f32 (MoE, partial rotary)", "tests/fixtures/models/llada2-f32", 48, 2.5, {0}},
+    {"fixture llada-moe-f32 (MoE, shared expert)", "tests/fixtures/models/llada-moe-f32", 48, 2.5, {0}},
 };
 #define N_MODELS (int)(sizeof MODELS / sizeof MODELS[0])
 
@@ -442,6 +451,34 @@ static void check_errors_and_repeat(engines *e) {
     inputs_free(&in);
 }
 
+// MoE models: the experts the GPU pass routes every position to, against the CPU's. The routing
+// code is shared (engine/moe.c); the router logits come from bf16 GEMM inputs on the GPU, so in
+// bf16 mode a selection decided by less than that rounding may differ (reported, and the
+// probability checks above bound its effect); in the fp32 emulation they must agree exactly.
+static void check_routing(engines *e, int L) {
+    const dlm_config *c = &e->model->cfg;
+    const int n_moe = dlm_config_moe_layers(c), per = n_moe * c->n_experts_used;
+    if (n_moe == 0) return;
+    inputs in;
+    inputs_make(&in, c, L, 0);
+    dlm_forward_args a = args_of(&in);
+    dlm_sample_opts o = dlm_sample_opts_default();
+    int16_t *rc = calloc((size_t)L * per, sizeof *rc), *rg = calloc((size_t)L * per, sizeof *rg);
+    dlm_row_summary sum[64];
+    a.routing = rc;
+    assert_int_equal(dlm_backend_forward(e->cpu, &a, &o, sum), DLM_STATUS_OK);
+    a.routing = rg;
+    assert_int_equal(dlm_backend_forward(e->gpu, &a, &o, sum), DLM_STATUS_OK);
+    int differ = 0;
+    for (int p = 0; p < L; p++) differ += memcmp(rc + (size_t)p * per, rg + (size_t)p * per, (size_t)per * sizeof *rc) != 0;
+    printf("  %-44s routing of %d positions x %d MoE layers: %d positions differ\n", e->mc->name, L, n_moe, differ);
+    if (exact_mode(e->gpu) && differ) fail_msg("%s: the fp32 emulation routes %d positions differently", e->mc->name, differ);
+    if (2 * differ > L) fail_msg("%s: %d of %d positions routed differently: more than bf16 rounding explains", e->mc->name, differ, L);
+    free(rc);
+    free(rg);
+    inputs_free(&in);
+}
+
 static void test_model(void **state) {
     const model_case *mc = *state;
     engines e;
@@ -452,6 +489,18 @@ static void test_model(void **state) {
     const int B = L_long >= 128 ? 32 : 8; // block of the long runs
     printf("%s: d=%d heads=%d/%d head_dim=%d layers=%d ff=%d vocab=%d on %s; tolerances x%g\n", mc->name, c->d_model,
            c->n_heads, c->n_kv_heads, c->head_dim, c->n_layers, c->d_ff, c->n_vocab, e.gpu->device, tol);
+    if (dlm_config_moe_layers(c) > 0 && !exact_mode(e.gpu)) {
+        // With bf16 activations a selection the fixtures decide by less than bf16's rounding (they
+        // hold exact ties and margins down to 1e-3) may go to another expert, which changes that
+        // position's output far beyond any rounding tolerance, as it would in the official bf16
+        // model. The kernels are checked against the CPU in the fp32 emulation (all checks below,
+        // routing exact); here the routing must mostly agree and passes must repeat bit for bit.
+        printf("  %-44s bf16: routing and repeatability only (probabilities: fp32 emulation)\n", mc->name);
+        check_routing(&e, 40);
+        check_errors_and_repeat(&e);
+        engines_close(&e);
+        return;
+    }
     check_plain(&e, 45, 0, 0, "hard, bidirectional, L=45");
     check_plain(&e, L_long, 0, 0, "hard, bidirectional, long");
     check_plain(&e, 1, 0, 0, "hard, one token");
@@ -466,6 +515,7 @@ static void test_model(void **state) {
     check_cache(&e, L_long, L_long / 3 / B * B, L_long / 3 / B * B + B, DLM_CACHE_DUAL, B, 0);
     check_cache(&e, L_long, L_long / 2 / B * B, L_long / 2 / B * B + B, DLM_CACHE_PREFIX, B, 2);
     check_block_cache(&e, 40, 8);
+    check_routing(&e, 40);
     check_errors_and_repeat(&e);
     engines_close(&e);
 }
@@ -510,7 +560,7 @@ static int32_t *run_session(const dlm_model *m, dlm_backend *be, const dlm_rule_
 static void test_sessions(void **state) {
     static const char *const specs[] = {"llada", "llada:cache=prefix", "llada:cache=dual", "threshold:tau=0.3",
                                         "threshold:tau=0.3,cache=dual", "t2t", "t2m", "t2m:detector=logitdiff,tau_remask=0.05",
-                                        "evotoken", "evotoken:cache=dual"};
+                                        "evotoken", "evotoken:cache=dual", "fdllm2:sub_block=4,tau=0.5"};
     static const int models[] = {1, 2, 5}; // gqa bf16, LLaDA's head size, fixture mha-bf16
     int agree = 0, total = 0, n_models = (int)(sizeof models / sizeof models[0]);
     bool exact = false;
@@ -592,24 +642,6 @@ static void test_gpu_resume(void **state) {
     engines_close(&e);
 }
 
-// The families the CUDA backend does not run yet (mixture of experts, partial rotary) are refused
-// with a one-line error naming the family, never computed wrong.
-static void test_moe_refused(void **unused) {
-    (void)unused;
-    const char *const fixtures[] = {"tests/fixtures/models/llada2-f32", "tests/fixtures/models/llada-moe-f32"};
-    const char *const family[] = {"llada2", "llada-moe"};
-    for (int i = 0; i < 2; i++) {
-        dlm_model *m = dlm_model_load(fixtures[i], NULL);
-        if (!m) fail_msg("%s: %s", fixtures[i], dlm_error_message());
-        dlm_backend *be = dlm_backend_new(m, "cuda", 0);
-        if (be) fail_msg("%s: the CUDA backend accepted a %s model", fixtures[i], family[i]);
-        const char *msg = dlm_error_message();
-        if (!strstr(msg, family[i]) || strchr(msg, '\n')) fail_msg("%s: unexpected refusal: %s", fixtures[i], msg);
-        printf("refused as it should: %s\n", msg);
-        dlm_model_free(m);
-    }
-}
-
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); // progress lines as they come (an emulated run takes minutes)
     // DLM_CUDA_TEST=PATTERN runs only the tests whose names match (cmocka's * and ? wildcards).
@@ -622,11 +654,10 @@ int main(void) {
         printf("SKIPPED: no usable CUDA device: the CUDA backend was NOT tested (make test-cuda on a GPU)\n");
         return 77;
     }
-    struct CMUnitTest tests[N_MODELS + 3];
+    struct CMUnitTest tests[N_MODELS + 2];
     for (int i = 0; i < N_MODELS; i++)
         tests[i] = (struct CMUnitTest){MODELS[i].name, test_model, NULL, NULL, (void *)&MODELS[i]};
     tests[N_MODELS] = (struct CMUnitTest){"sessions cpu vs cuda", test_sessions, NULL, NULL, NULL};
     tests[N_MODELS + 1] = (struct CMUnitTest){"resume on the gpu", test_gpu_resume, NULL, NULL, NULL};
-    tests[N_MODELS + 2] = (struct CMUnitTest){"mixture of experts refused", test_moe_refused, NULL, NULL, NULL};
-    return _cmocka_run_group_tests("cuda", tests, N_MODELS + 3, NULL, NULL);
+    return _cmocka_run_group_tests("cuda", tests, N_MODELS + 2, NULL, NULL);
 }

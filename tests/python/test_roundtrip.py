@@ -86,6 +86,9 @@ def random_params(rng, rule):
         p["eps"] = float(rng.choice([1e-3, 0.05]))
     if rule == "threshold":
         p["tau"] = float(rng.choice([0.9, 0.3, 0.55]))
+    if rule == "fdllm2":
+        p["tau"] = float(rng.choice([0.9, 0.3, 0.55]))
+        p["sub_block"] = int(rng.choice([d for d in range(1, B + 1) if B % d == 0]))
     if rule in ("t2t", "t2m"):
         p["mode"] = str(rng.choice(["q", "s"]))
         p["max_post"] = int(rng.integers(0, 4))

@@ -23,6 +23,16 @@ The forward passes below are transcribed from the official modeling code, not fr
     head_dim from config; bidirectional (A2DQwen3Model); tie_word_embeddings True (Qwen3-0.6B).
   - SDAR (modeling_sdar.py: the Qwen3 layer) with the block-diffusion mask of generate.py:
     position i attends to j iff j // block_size <= i // block_size, blocks counted from 0.
+  - Fast-dLLM v2 (Efficient-Large-Model/Fast_dLLM_v2_7B modeling.py; copies in
+    Satgoy152/DualDiffusion and others): Fast_dLLM_QwenAttention is Qwen2's (q/k/v bias=True,
+    o_proj bias=False, head_dim = getattr(config, "head_dim", hidden // heads), rotate_half RoPE,
+    SDPA with is_causal=False); at inference the mask is eval_block_diff_mask: q_block >= kv_block
+    with q_idx offset by the cached length, i.e. blocks over absolute positions; config.json's
+    bd_size (32 in both releases) is generate()'s block_size. generate() shifts the logits of the
+    forwarded block (cat([logits[:, :1], logits[:, :-1]])), and the first token of each block is
+    argmax(logits[:, -1]) of the forward that wrote the previous block to the cache: both are row
+    i-1 for position i, which is what dlmscope reports. The 1.5B ties its head (tie_word_embeddings
+    true), the 7B does not; both cases are covered.
 Weights are rounded to the storage dtype, then used in float64. Every case also checks that the
 family's switch matters (bias, QK-norm, shift, block mask), so a backend ignoring it would fail.
 """
@@ -61,6 +71,12 @@ FAMILIES = {
     "sdar-bf16": dict(arch="SDARForCausalLM", mtype="sdar", bias=False, qknorm=True, shift=False, block=8,
                       shape=dict(d=96, nh=6, nkv=3, hd=16, nl=3, dff=128, V=256), tied=False, dtype="BF16",
                       seed=8009),
+    "fast-dllm-v2-f32": dict(arch="Fast_dLLM_QwenForCausalLM", mtype="Fast_dLLM_Qwen", bias=True, qknorm=False,
+                             shift=True, block=8, shape=dict(d=64, nh=4, nkv=2, hd=16, nl=2, dff=128, V=320), tied=True,
+                             dtype="F32", seed=9009),
+    "fast-dllm-v2-bf16": dict(arch="Fast_dLLM_QwenForCausalLM", mtype="Fast_dLLM_Qwen", bias=True, qknorm=False,
+                              shift=True, block=16, shape=dict(d=96, nh=6, nkv=2, hd=16, nl=3, dff=160, V=256),
+                              tied=False, dtype="BF16", seed=9010),
 }
 
 CASES = [
@@ -70,6 +86,8 @@ CASES = [
     dict(name="a2d-qwen3-f32-qknorm", model="a2d-qwen3-f32", L=24, seed=34),
     dict(name="sdar-f32-block4", model="sdar-f32", L=22, seed=35),
     dict(name="sdar-bf16-block8", model="sdar-bf16", L=29, seed=36),
+    dict(name="fast-dllm-v2-f32-block8-tied", model="fast-dllm-v2-f32", L=27, seed=37),
+    dict(name="fast-dllm-v2-bf16-block16", model="fast-dllm-v2-bf16", L=40, seed=38),
 ]
 
 EPS = 1e-6
@@ -135,11 +153,16 @@ def config_json(spec):
     }
     if spec["mtype"] == "Dream":
         c["max_window_layers"] = s["nl"]
+    elif spec["mtype"] == "Fast_dLLM_Qwen":
+        # Fast_dLLM_v2_1.5B's keys: no head_dim (hidden // heads), bd_size, Qwen2's per-layer types
+        assert s["hd"] * s["nh"] == s["d"]
+        c.update(bd_size=spec["block"], max_window_layers=s["nl"], layer_types=["full_attention"] * s["nl"],
+                 initializer_range=0.02, use_cache=True)
     else:
         c["head_dim"] = s["hd"]
     if spec["qknorm"]:
         c["attention_bias"] = False
-    if spec["block"]:
+    if spec["block"] and spec["mtype"] != "Fast_dLLM_Qwen":
         c["block_size"] = spec["block"]
     return c
 

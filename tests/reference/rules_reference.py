@@ -220,6 +220,33 @@ class Model:
         return lg.to(torch.float64).numpy(), cache
 
 
+class MoeModel:
+    """A mixture-of-experts fixture (tests/reference/moe_reference.py: LLaDA2.x, LLaDA-MoE) behind
+    Model's interface: moe_reference.forward, float64, hard inputs, no KV cache. Each forward also
+    reports its smallest routing margin (an untied expert selection decided by less than MARGIN
+    would be fragile under the C engine's fp32), which the run counts as a decision margin. The
+    float32 replay is the same float64 forward here (the fixture's weights are fp32 values): the
+    routing margins stand in for it."""
+
+    def __init__(self, path, name):
+        import moe_reference
+        self.moe, self.spec = moe_reference, moe_reference.MODELS[name]
+        with open(os.path.join(path, "config.json")) as f:
+            c = json.load(f)
+        self.mask, self.eos = c["mask_token_id"], c["eos_token_id"]
+        self.w = mf.read_safetensors(os.path.join(path, "model.safetensors"))
+        self.V = self.spec["shape"]["V"]
+        self.n_forward = 0
+        self.last_route_margin = None
+
+    def logits(self, ids, block=0, soft=None, f32=False):
+        assert soft is None, "MoE fixtures run hard inputs only"
+        self.n_forward += 1
+        lg, _, margins, _ = self.moe.forward(self.spec, self.w, list(ids), block)
+        self.last_route_margin = min(margins) if margins else None
+        return lg.numpy()
+
+
 def softmax(row):
     e = np.exp(row - row.max())
     return e / e.sum()
@@ -289,7 +316,10 @@ class Run:
         return min((v[0] for v in self.margins.values()), default=float("inf"))
 
     def forward(self, x, block=0, soft=None):
-        return self.m.logits(x, block, soft, self.f32)
+        logits = self.m.logits(x, block, soft, self.f32)
+        if getattr(self.m, "last_route_margin", None) is not None: # MoE: the forward's expert selections
+            self.margin("routing", self.m.last_route_margin)
+        return logits
 
     def forward_block(self, x, bs, be, first, block=0, soft=None):
         """A forward for a step of the block [bs, be): full without a cache; with one, the block's
@@ -761,6 +791,14 @@ CASES = [
          run=lambda r: rule_llada2(r, 8, "t2m", detector="lowprob", tau_remask=0.4, cmax=2, max_post=1, eos_stop=0,
                                    block_causal=8),
          need={"max_post_reached": 1, "remasks": 1}),
+    # LLaDA2.1's loops on the LLaDA2.x-layout fixture (MoE routing, fused QKV, partial rotary), as
+    # the model attends: block-causally over absolute positions.
+    dict(name="t2t-q-llada2-bc8", model="llada2-f32", spec="t2t:mode=q", G=16, B=8, P=5, block_causal=8,
+         run=lambda r: rule_llada2(r, 8, "t2t", mode="q", block_causal=8), need={"edits": 1}),
+    dict(name="t2m-lowprob-llada2-bc8", model="llada2-f32", spec="t2m:detector=lowprob,tau_remask=0.4", G=16, B=8,
+         P=10, block_causal=8,
+         run=lambda r: rule_llada2(r, 8, "t2m", detector="lowprob", tau_remask=0.4, block_causal=8),
+         need={"remasks": 1}),
     dict(name="evotoken-t0", model="mha-bf16", spec="evotoken:k_soft=3,alpha=0.7", G=16, B=8, P=6, steps=8,
          run=lambda r: rule_evotoken(r, 8, 8, 3, 0.7), need={"hist_best_token_changes": 1}),
     dict(name="evotoken-t05", model="gqa-f32", spec="evotoken:k_soft=3,alpha=0.7", G=16, B=8, P=5, steps=8,
@@ -946,7 +984,8 @@ def main():
         if only and case["name"] not in only.split(","):
             continue
         if case["model"] not in models:
-            models[case["model"]] = Model(os.path.join(root, "models", case["model"]))
+            path = os.path.join(root, "models", case["model"])
+            models[case["model"]] = MoeModel(path, case["model"]) if case["model"].startswith("llada") else Model(path)
         model = models[case["model"]]
         why = {}
         for attempt in range(MAX_ATTEMPTS):

@@ -152,6 +152,8 @@ static void test_family_checkpoints(void **state) {
          ", \"attention_bias\": true", "'attention_bias' is set"},
         {"sdar", "model.layers.0.self_attn.k_norm.weight", "model.layers.0.self_attn.k_proj.bias",
          ", \"partial_rotary_factor\": 0.5", "'partial_rotary_factor'"},
+        {"fast-dllm-v2", "model.layers.1.self_attn.q_proj.bias", "model.layers.0.self_attn.k_norm.weight",
+         ", \"layer_types\": [\"full_attention\", \"sliding_attention\"]", "layer_types[1] is not \"full_attention\""},
     };
     for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
         char *md = subdir(fams[f].family);
@@ -207,7 +209,8 @@ static void test_family_detection(void **state) {
     } cases[] = {
         {"{\"architectures\": [\"Qwen2ForCausalLM\"], \"model_type\": \"qwen2\"}", "architectures 'Qwen2ForCausalLM' is not"},
         {"{\"model_type\": \"gpt2\"}", "model_type 'gpt2' is not"},
-        {"{\"architectures\": [\"Fast_dLLM_QwenForCausalLM\"]}", "Fast-dLLM v2"},
+        {"{\"architectures\": [\"ModernBertForMaskedLM\"]}", "ModernBERT"},
+        {"{\"architectures\": [\"Fast_dLLM_QwenForCausalLM\"], \"model_type\": \"Dream\"}", "model_type 'Dream' contradicts"},
         {"{\"architectures\": [\"MMadaModelLM\"]}", "MMaDA"},
         {"{\"architectures\": [\"DreamModel\"], \"model_type\": \"sdar\"}", "model_type 'sdar' contradicts architectures 'DreamModel'"},
         {"{\"hidden_size\": 64, \"num_attention_heads\": 4}", "no 'architectures' or 'model_type'"},
@@ -226,6 +229,22 @@ static void test_family_detection(void **state) {
     assert_true(c.qk_norm && !c.qkv_bias && !c.shift_logits);
     assert_int_equal(c.block_causal, 8);
     assert_int_equal(c.head_dim, 32);
+    // Fast_dLLM_v2_1.5B's config.json (layer_types shortened to 2 entries with 2 layers)
+    const char *fast = "{\"architectures\": [\"Fast_dLLM_QwenForCausalLM\"], \"attention_dropout\": 0.0, \"bd_size\": 32,"
+                       " \"bos_token_id\": 151643, \"eos_token_id\": 151645, \"hidden_act\": \"silu\", \"hidden_size\": 1536,"
+                       " \"initializer_range\": 0.02, \"intermediate_size\": 8960, \"layer_types\": [\"full_attention\","
+                       " \"full_attention\"], \"max_position_embeddings\": 32768, \"max_window_layers\": 21,"
+                       " \"model_type\": \"Fast_dLLM_Qwen\", \"num_attention_heads\": 12, \"num_hidden_layers\": 2,"
+                       " \"num_key_value_heads\": 2, \"pad_token_id\": 151645, \"rms_norm_eps\": 1e-06, \"rope_scaling\": null,"
+                       " \"rope_theta\": 1000000.0, \"sliding_window\": null, \"tie_word_embeddings\": true,"
+                       " \"torch_dtype\": \"bfloat16\", \"use_cache\": true, \"use_sliding_window\": false, \"vocab_size\": 151936}";
+    assert_int_equal(dlm_config_parse(fast, "config.json", &c), DLM_STATUS_OK);
+    assert_string_equal(c.arch->name, "fast-dllm-v2");
+    assert_true(c.qkv_bias && !c.qk_norm && c.shift_logits && c.tied_embeddings);
+    assert_int_equal(c.block_causal, 32);
+    assert_int_equal(c.head_dim, 128);
+    assert_int_equal(c.eos_id, 151645);
+    assert_int_equal(c.mask_id, -1); // from the tokenizer's |<MASK>| (151665)
 }
 
 // The mixture-of-experts configs: LLaDA2.1-mini's keys and values are read as its modeling code

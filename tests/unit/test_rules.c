@@ -636,6 +636,53 @@ static void test_margin_ordering(void **state) {
     rig_free(&r);
 }
 
+// ---- fdllm2 (Fast-dLLM v2) --------------------------------------------------------------------------
+
+// Position p predicts token p; the second sub-block is confident from the start.
+static void fdllm2_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    static const double conf[8] = {0.2, 0.95, 0.85, 0.5, 0.99, 0.99, 0.99, 0.99};
+    peak(probs, V, pos, conf[pos - 2]);
+}
+
+static void test_fdllm2_sub_blocks(void **state) {
+    rig r = rig_new(fdllm2_script, "fdllm2:sub_block=4", 8, 8, 0);
+    step(&r); // the block's first position alone, whatever its confidence (generate()'s argmax token)
+    assert_int_equal(r.st->n_commits, 1);
+    ASSERT_GEN(&r, "2 15 15 15 15 15 15 15");
+    step(&r); // first sub-block: 0.95 > 0.9; 0.85 is not; the second sub-block waits at 0.99
+    assert_int_equal(r.st->n_commits, 1);
+    ASSERT_GEN(&r, "2 3 15 15 15 15 15 15");
+    step(&r); // none above tau: the most probable mask of the sub-block
+    ASSERT_GEN(&r, "2 3 4 15 15 15 15 15");
+    step(&r);
+    ASSERT_GEN(&r, "2 3 4 5 15 15 15 15");
+    step(&r); // the second sub-block at once
+    assert_int_equal(r.st->n_commits, 4);
+    ASSERT_GEN(&r, "2 3 4 5 6 7 8 9");
+    assert_true(r.st->done);
+    rig_free(&r);
+}
+
+// The stop token at position 3 with no mask before it ends generation; the masks after it stay.
+static void fdllm2_stop_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    peak(probs, V, pos == 3 ? EOS : 4, pos == 3 ? 0.97 : 0.6);
+}
+
+static void test_fdllm2_stop(void **state) {
+    rig r = rig_new(fdllm2_stop_script, "fdllm2:sub_block=2", 8, 8, 0);
+    step(&r);
+    ASSERT_GEN(&r, "4 15 15 15 15 15 15 15");
+    assert_false(r.st->done);
+    step(&r);
+    ASSERT_GEN(&r, "4 14 15 15 15 15 15 15");
+    assert_true(r.st->done && dlm_session_done(r.s));
+    rig_free(&r);
+    dlm_rule_config rc;
+    assert_int_equal(dlm_rule_parse("fdllm2:sub_block=3", &rc), DLM_STATUS_OK);
+    assert_int_equal(dlm_rule_finalize(&rc), DLM_STATUS_ARG); // 3 does not divide 32
+    assert_non_null(strstr(dlm_error_message(), "sub_block=3 does not divide block=32"));
+}
+
 // ---- the operations tables -------------------------------------------------------------------------
 
 // Every rule fills every operation (the session calls them unconditionally), names itself as the
@@ -758,6 +805,8 @@ int main(void) {
         cmocka_unit_test(test_evotoken_states),
         cmocka_unit_test(test_rule_errors),
         cmocka_unit_test(test_margin_ordering),
+        cmocka_unit_test(test_fdllm2_sub_blocks),
+        cmocka_unit_test(test_fdllm2_stop),
         cmocka_unit_test(test_forced_pinned_every_rule),
         cmocka_unit_test(test_forced_is_committed),
         cmocka_unit_test(test_remask_every_rule),

@@ -194,6 +194,14 @@ static void test_block_cache_exact(void **state) {
     assert_int_equal(m->cfg.block_causal, 32);
     check_block_cache("llada2", m, 8, 32);
     dlm_model_free(m);
+    // Fast-dLLM v2 (Qwen2 layer, shifted logits): a block's first position reads the last row of
+    // the previous block, which the cached steps take from the stored hidden states
+    m = dlm_model_load("tests/fixtures/models/fast-dllm-v2-f32", NULL);
+    if (!m) fail_msg("fast-dllm-v2: %s", dlm_error_message());
+    assert_int_equal(m->cfg.block_causal, 8);
+    assert_true(m->cfg.shift_logits);
+    check_block_cache("fast-dllm-v2", m, 8, 32);
+    dlm_model_free(m);
 }
 
 // Two cached sessions taking turns on one backend (the TUI's compare mode) evict each other's
