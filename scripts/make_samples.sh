@@ -7,14 +7,14 @@
 #       repair-t2t/-t2m.dlmtrace    the same item: T2T ends wrong, T2M remasks and ends right
 #       stuck.dlmtrace              a decode whose stuck set is non-empty (`x` in the viewer stops there)
 #       evotoken-cts.dlmtrace       EvoToken with the CTS adapter, soft tokens settling, ending right
-#   The generation length is GEN (default 128, what the bundled model was trained for; the model of
-#   the CPU recipe, PROFILE=cpu train/run_all.sh, is trained for 32).
+#   The generation length is GEN (default 32, what the bundled model of the CPU recipe,
+#   PROFILE=cpu train/run_all.sh, is trained for).
 set -eu
 cd "$(dirname "$0")/.."
 DLM=${DLMSCOPE:-./dlmscope}
 MODEL=${MODEL:-samples/models/dlm-tiny}
 PY=${PY:-python3}
-GEN=${GEN:-128}
+GEN=${GEN:-32}
 LIMIT=${REPAIR_LIMIT:-100}
 OUT=samples/traces
 [ -d "$MODEL" ] || { echo "make_samples: no model at $MODEL (train it: train/run_all.sh)" >&2; exit 1; }

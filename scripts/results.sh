@@ -4,8 +4,8 @@
 #   scripts/results.sh [OUT_DIR]        (default build/results; about an hour on 2 cores at LIMIT=100)
 #
 # Environment: MODEL (default samples/models/dlm-tiny), LIMIT items per family (default 100),
-# JOBS parallel items (default 2), DLMSCOPE (default ./dlmscope), GEN generation length (default 128,
-# what the bundled model is trained for; 32 for a model of the CPU recipe, train/README.md). Each eval prints its table to
+# JOBS parallel items (default 2), DLMSCOPE (default ./dlmscope), GEN generation length (default 32,
+# what the bundled model of the CPU recipe is trained for; train/README.md). Each eval prints its table to
 # OUT_DIR/<name>.txt and keeps every response in OUT_DIR/<name>.json.
 set -eu
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ MODEL=${MODEL:-samples/models/dlm-tiny}
 LIMIT=${LIMIT:-100}
 JOBS=${JOBS:-2}
 DLMSCOPE=${DLMSCOPE:-./dlmscope}
-GEN=${GEN:-128}
+GEN=${GEN:-32}
 PY=${PY:-python3}
 TASKS="--tasks samples/tasks/arith-test.jsonl --tasks samples/tasks/countdown-test.jsonl
        --tasks samples/tasks/digits-test.jsonl --tasks samples/tasks/sort-test.jsonl"

@@ -10,7 +10,7 @@ DLM=${DLMSCOPE:-./dlmscope}
 OUT=docs/screenshots
 T=samples/traces
 W=${COLS:-120} H=${ROWS:-34}
-for f in t2m t2t evotoken; do [ -f "$T/$f.dlmtrace" ] || { echo "screenshots: no $T/$f.dlmtrace (make samples)" >&2; exit 1; }; done
+for f in t2m t2t evotoken stuck; do [ -f "$T/$f.dlmtrace" ] || { echo "screenshots: no $T/$f.dlmtrace (make samples)" >&2; exit 1; }; done
 mkdir -p "$OUT"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -36,6 +36,8 @@ shot() {
     echo "screenshots: $OUT/$name.txt, .svg$([ -f "$OUT/$name.png" ] && echo ', .png')"
 }
 
+# A stuck token (`x` jumps to the first step with one and selects it): the README's screen.
+shot stuck "view $T/stuck.dlmtrace" "x"
 # T2M: the step where LowProb remasks a committed token (`}` jumps to the next edit or remask).
 shot t2m-remask "view $T/t2m.dlmtrace" "}"
 # T2M next to T2T on the same prompt and seed, at the end: the positions where they differ are marked.
