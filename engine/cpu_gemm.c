@@ -98,6 +98,9 @@ void cpu_weight_row(const cpu_weight *w, int64_t r, float *dst) {
 #define PANEL_ROWS 256
 #define K_CHUNK 512
 #define TILE_FLOATS (PANEL_ROWS * K_CHUNK)
+// Tasks a product is cut into at least (where its shape allows): enough for four threads to share
+// dynamically, whatever the number of threads that actually run.
+#define TASKS_FOR 16
 
 typedef struct {
     int w;      // weight index
@@ -131,22 +134,23 @@ static void run_task(const gemm_task *t, float *out, int ldo, const float *x, in
 
 void cpu_gemm(float *out, int ldo, const float *x, int ldx, const cpu_weight *w, int n_weights, int m, float beta) {
     if (m <= 0 || n_weights <= 0) return;
-    const int n_threads = omp_get_max_threads();
     int64_t n_total = 0;
     for (int i = 0; i < n_weights; i++) {
         DLM_ASSERT(w[i].cols == w[0].cols);
         n_total += w[i].rows;
     }
-    // Panel rows: PANEL_ROWS, or with several threads fewer, so that each gets about four panels (the
-    // activations are packed again for every panel: one thread keeps them wide); a multiple of 16.
+    // The cut into tasks depends on the shapes only, never on the thread count: OpenBLAS picks its
+    // kernels (and so the rounding) by the size of each call, and the adaptive thread count
+    // (cpu_threads.h) may change between a recording and its resume, which must agree bit for bit.
+    // Panel rows: PANEL_ROWS, or fewer so that there are about TASKS_FOR panels; a multiple of 16.
     int nb = PANEL_ROWS;
-    while (n_threads > 1 && nb > 16 && n_total / nb < 4 * n_threads) nb /= 2;
+    while (nb > 16 && n_total / nb < TASKS_FOR) nb /= 2;
     // Few panels (a thin output): split the activation rows too.
     int64_t n_panels = 0;
     for (int i = 0; i < n_weights; i++) n_panels += (w[i].rows + nb - 1) / nb;
     int m_chunks = 1;
-    if (n_panels < 4 * n_threads && m >= 64) {
-        m_chunks = (int)((4 * n_threads + n_panels - 1) / n_panels);
+    if (n_panels < TASKS_FOR && m >= 64) {
+        m_chunks = (int)((TASKS_FOR + n_panels - 1) / n_panels);
         if (m_chunks > m / 32) m_chunks = m / 32;
     }
     int mb = ((m + m_chunks - 1) / m_chunks + 15) / 16 * 16;

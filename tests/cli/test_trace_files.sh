@@ -15,6 +15,16 @@ expect_ok "dump json" "$DLMSCOPE" trace dump "$TMP/a.dlmtrace" --json
 expect_ok "dump step" "$DLMSCOPE" trace dump "$TMP/a.dlmtrace" --step 3 --json
 grep -q '"step":3' "$TMP/stdout" && grep -q '"top":\[\[' "$TMP/stdout" && ok || fail "dump --step 3"
 
+# Any thread count computes the same bits (the default count adapts between passes and runs, and a
+# resume must equal the recording): 1, 2 and 3 threads give identical traces.
+for t in 1 2 3; do
+    expect_ok "threads $t" "$DLMSCOPE" run --model $M $P --rule t2m --threads $t --record "$TMP/th$t.dlmtrace"
+done
+for t in 2 3; do
+    expect_ok "diff threads 1 $t" "$DLMSCOPE" trace diff "$TMP/th1.dlmtrace" "$TMP/th$t.dlmtrace"
+    grep -q "^identical: $steps steps" "$TMP/stdout" && ok || fail "1 and $t threads differ: $(head -n 3 "$TMP/stdout")"
+done
+
 # Resume after step 9 with the same rule: the rest of the recording, token for token.
 expect_ok "resume" "$DLMSCOPE" run --model $M --resume "$TMP/a.dlmtrace@9" --record "$TMP/b.dlmtrace" --trace-ids
 grep -v '^step [0-9] ' "$TMP/a.ids" >"$TMP/a.tail"
