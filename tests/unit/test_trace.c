@@ -225,11 +225,11 @@ static void test_round_trip_interventions(void **state) {
     before_step = NULL;
 }
 
-// Traces written before interventions existed (format 1.1: the bundled samples) read as runs
-// nobody touched.
+// Traces written before interventions existed (format 1.1: a sample trace of the earlier bundled
+// model, kept as a fixture) read as runs nobody touched.
 static void test_old_traces_read(void **state) {
     dlm_trace *t;
-    assert_int_equal(dlm_trace_open("samples/traces/t2m.dlmtrace", &t), DLM_STATUS_OK);
+    assert_int_equal(dlm_trace_open("tests/fixtures/interim/t2t.dlmtrace", &t), DLM_STATUS_OK);
     assert_int_equal(dlm_trace_header_of(t)->version_minor, 1);
     dlm_step *st = dlm_step_new(dlm_trace_header_of(t)->n_tokens);
     for (int i = 0; i < dlm_trace_n_steps(t); i++) {
