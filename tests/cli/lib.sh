@@ -49,3 +49,27 @@ expect_ok() {
         ok
     fi
 }
+
+# ---- the visualizer's script mode (--script / --dump-screens) ----
+# scr NAME SCRIPT-TEXT COMMAND... : run the command with the script, screens in $TMP/NAME/
+scr() {
+    name=$1 text=$2
+    shift 2
+    rm -rf "$TMP/$name"
+    mkdir -p "$TMP/$name"
+    printf '%s\n' "$text" >"$TMP/$name.script"
+    "$@" --script "$TMP/$name.script" --dump-screens "$TMP/$name" >"$TMP/$name.out" 2>&1
+    rc=$?
+    if [ $rc -ne 0 ] || grep -qE 'Sanitizer|runtime error' "$TMP/$name.out"; then
+        fail "$name: exit $rc"; cat "$TMP/$name.out"
+    else
+        ok
+    fi
+}
+text_of() { sed -n '2,/^-- styles/p' "$1" | sed '$d'; } # a dumped screen's text lines
+has() { # has NAME FILE PATTERN : the screen's text matches the extended regex
+    if text_of "$2" | grep -aqE -- "$3"; then ok; else fail "$1: no /$3/ on the screen:"; text_of "$2" | sed 's/^/    | /'; fi
+}
+hasnt() { # hasnt NAME FILE PATTERN : it does not
+    if text_of "$2" | grep -aqE -- "$3"; then fail "$1: /$3/ on the screen:"; text_of "$2" | sed 's/^/    | /'; else ok; fi
+}

@@ -9,27 +9,6 @@ unset NO_COLOR COLUMNS LINES
 M=tests/fixtures/interim/dlm-tiny # the model that recorded the fixture traces (the bundled model before issue 21)
 T=tests/fixtures/interim/stuck.dlmtrace
 
-# scr NAME SCRIPT-TEXT COMMAND... : run the command with the script, screens in $TMP/NAME/
-scr() {
-    name=$1 text=$2
-    shift 2
-    mkdir -p "$TMP/$name"
-    printf '%s\n' "$text" >"$TMP/$name.script"
-    "$@" --script "$TMP/$name.script" --dump-screens "$TMP/$name" >"$TMP/$name.out" 2>&1
-    rc=$?
-    if [ $rc -ne 0 ] || grep -qE 'Sanitizer|runtime error' "$TMP/$name.out"; then
-        fail "$name: exit $rc"; cat "$TMP/$name.out"
-    else
-        ok
-    fi
-}
-text_of() { sed -n '2,/^-- styles/p' "$1" | sed '$d'; }
-has() {
-    if text_of "$2" | grep -aqE -- "$3"; then ok; else fail "$1: no /$3/ on the screen:"; text_of "$2" | sed 's/^/    | /'; fi
-}
-hasnt() {
-    if text_of "$2" | grep -aqE -- "$3"; then fail "$1: /$3/ on the screen:"; text_of "$2" | sed 's/^/    | /'; else ok; fi
-}
 
 scr force 'size 120 40
 x
