@@ -284,6 +284,7 @@ fixtures:
 	$(PYTHON) tests/reference/moe_reference.py tests/fixtures
 	$(PYTHON) tests/reference/dream_reference.py tests/fixtures
 	$(PYTHON) tests/reference/fdllm2_reference.py tests/fixtures
+	$(PYTHON) tests/reference/d2f_reference.py tests/fixtures
 	$(PYTHON) tests/reference/rules_reference.py tests/fixtures
 
 # ---- install ----------------------------------------------------------------------------------

@@ -302,28 +302,27 @@ static dlm_status session_setup(dlm_session *s, const dlm_model *m, dlm_backend 
     if (s->mask_id < 0)
         return dlm_error(DLM_STATUS_ARG, "%s/config.json has no mask_token_id; masked diffusion decoding needs one", m->dir);
     int P = s->st.prompt_len, B = r->block;
-    if (s->opts.block_causal > 0 && s->opts.block_causal != B)
-        return dlm_error(DLM_STATUS_ARG, "--block %d must equal the model's attention block size %d (block-causal)", B,
-                         s->opts.block_causal);
-    if (r->cache == DLM_RULE_CACHE_OFFICIAL_BLOCK && s->opts.block_causal <= 0)
-        return dlm_error(DLM_STATUS_ARG, "cache=official-block reproduces the T2M repository's LLaDA2.1 loop, whose "
-                                         "attention is block-causal: it needs a block-causal model (--block-causal B)");
     s->ops = dlm_rule_ops_of(r->kind);
     dlm_rule_forward rf;
     s->ops->forward(r, &rf);
     s->pipelined = rf.pipelined;
     s->attn_block = s->opts.block_causal;
     if (s->pipelined) { // D2F: the prompt is block 0 of a block-causal mask the rule brings to the model
-        if (s->opts.block_causal > 0)
-            return dlm_error(DLM_STATUS_ARG, "rule %s brings its own attention mask (the prompt as block 0); %s already attends "
-                                             "block-causally with blocks of %d from position 0", s->ops->name, m->dir,
-                             s->opts.block_causal);
         if (c->arch && strcmp(c->arch->name, "llada") != 0) // (no family: a model built in memory by a test)
             return dlm_error(DLM_STATUS_ARG, "rule %s runs on LLaDA models (D2F-LLaDA: LLaDA-8B-Instruct with its LoRA); %s is "
-                                             "a %s model", s->ops->name, m->dir, c->arch ? c->arch->name : "?");
+                                             "a %s model", s->ops->name, m->dir, c->arch->name);
+        if (s->opts.block_causal > 0)
+            return dlm_error(DLM_STATUS_ARG, "rule %s brings its own attention mask (the prompt as block 0); drop --block-causal %d",
+                             s->ops->name, s->opts.block_causal);
         s->attn_block = B;
         s->attn_origin = P;
     }
+    if (s->opts.block_causal > 0 && s->opts.block_causal != B)
+        return dlm_error(DLM_STATUS_ARG, "--block %d must equal the model's attention block size %d (block-causal)", B,
+                         s->opts.block_causal);
+    if (r->cache == DLM_RULE_CACHE_OFFICIAL_BLOCK && s->opts.block_causal <= 0)
+        return dlm_error(DLM_STATUS_ARG, "cache=official-block reproduces the T2M repository's LLaDA2.1 loop, whose "
+                                         "attention is block-causal: it needs a block-causal model (--block-causal B)");
     s->block0 = s->opts.block_causal > 0 ? (P / B) * B : P;
     s->n_blocks = (s->st.n_tokens - s->block0 + B - 1) / B;
     if (!s->pipelined) memset(s->st.block_info, 0, (size_t)s->st.n_tokens); // a fork away from d2f: no block states

@@ -1,0 +1,49 @@
+# D2F-LLaDA's pipelined decoding (`--rule d2f`, docs/rules.md) from the command line: several blocks
+# in flight with their states in the trace, a run resumed mid-way from its trace continuing exactly,
+# the D2F LoRA through --adapter, and clear refusals of what it cannot run. The trajectories
+# against the PyTorch transcription of the official loop are in test_rules_reference.sh.
+. tests/cli/lib.sh
+M=tests/fixtures/models/gqa-f32
+IDS="5 6 7 8 9 10 11"
+
+# A run with a trace: some step has two blocks active at once, blocks go to-cache then in-cache.
+expect_ok "d2f run" "$DLMSCOPE" run --model $M --prompt-ids "$IDS" --rule d2f --gen 32 --block 8 --device cpu \
+    --record "$TMP/d2f.dlmtrace" --trace-ids
+cp "$TMP/stdout" "$TMP/straight"
+grep -q "d2f:gen=32,block=8,.*tau=0.9,.*cache=prefix,block_add=0.1,decoded=0.55" "$TMP/stderr" && ok ||
+    { fail "d2f run: the official demo's defaults"; cat "$TMP/stderr"; }
+"$DLMSCOPE" trace dump "$TMP/d2f.dlmtrace" --json >"$TMP/dump" 2>&1 || fail "trace dump"
+grep -q '"blocks":\["active complete","active"' "$TMP/dump" && ok || fail "no step with two blocks in flight"
+grep -q '"to-cache complete"' "$TMP/dump" && grep -q '"in-cache complete"' "$TMP/dump" && ok ||
+    fail "blocks never went to the cache"
+"$DLMSCOPE" trace info "$TMP/d2f.dlmtrace" >"$TMP/info" 2>&1 && grep -q "1\.4" "$TMP/info" && ok ||
+    { fail "trace info: version 1.4"; cat "$TMP/info"; }
+
+# Resumed after step 5 (two blocks open), the rest of the run is the same as the straight one.
+expect_ok "d2f resume" "$DLMSCOPE" run --model $M --resume "$TMP/d2f.dlmtrace@5" --device cpu --trace-ids
+grep '^final' "$TMP/stdout" >"$TMP/resumed.final"
+grep '^final' "$TMP/straight" | cmp -s - "$TMP/resumed.final" && ok || { fail "resumed run differs"; cat "$TMP/stdout"; }
+
+# The D2F LoRA (q_proj, k_proj, v_proj, attn_out) through the adapter path changes the decoding.
+expect_ok "d2f with the LoRA" "$DLMSCOPE" run --model tests/fixtures/models/mha-bf16 \
+    --adapter tests/fixtures/adapters/mha-bf16-d2f-lora --prompt-ids "$IDS" --rule d2f --gen 16 --block 8 --device cpu --trace-ids
+grep '^final' "$TMP/stdout" >"$TMP/lora.final"
+expect_ok "d2f without it" "$DLMSCOPE" run --model tests/fixtures/models/mha-bf16 --prompt-ids "$IDS" --rule d2f --gen 16 \
+    --block 8 --device cpu --trace-ids
+grep '^final' "$TMP/stdout" | cmp -s - "$TMP/lora.final" && fail "the adapter changed nothing" || ok
+
+# Refusals, one line each.
+expect_error "d2f on Dream" "rule d2f runs on LLaDA models.*dream" \
+    "$DLMSCOPE" run --model tests/fixtures/models/dream-f32 --prompt-ids "$IDS" --rule d2f --gen 16 --block 8 --device cpu
+expect_error "d2f on LLaDA2" "rule d2f runs on LLaDA models.*llada2 model" \
+    "$DLMSCOPE" run --model tests/fixtures/models/llada2-f32 --prompt-ids "$IDS" --rule d2f --gen 16 --block 8 --device cpu
+expect_error "d2f with --block-causal" "brings its own attention mask" \
+    "$DLMSCOPE" run --model $M --prompt-ids "$IDS" --rule d2f --gen 16 --block 8 --block-causal 8 --device cpu
+expect_error "d2f cache=dual" "does not support cache=dual" \
+    "$DLMSCOPE" run --model $M --prompt-ids "$IDS" --rule d2f:cache=dual --gen 16 --block 8 --device cpu
+expect_error "d2f block_add out of range" "block_add=2" \
+    "$DLMSCOPE" run --model $M --prompt-ids "$IDS" --rule d2f:block_add=2 --gen 16 --block 8 --device cpu
+expect_error "d2f gen not a multiple of block" "not a multiple of block" \
+    "$DLMSCOPE" run --model $M --prompt-ids "$IDS" --rule d2f --gen 20 --block 8 --device cpu
+"$DLMSCOPE" run --help-rules 2>&1 | grep -q "d2f" && ok || fail "--help-rules does not list d2f"
+finish
