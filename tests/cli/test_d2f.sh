@@ -19,6 +19,15 @@ grep -q '"to-cache complete"' "$TMP/dump" && grep -q '"in-cache complete"' "$TMP
 "$DLMSCOPE" trace info "$TMP/d2f.dlmtrace" >"$TMP/info" 2>&1 && grep -q "1\.4" "$TMP/info" && ok ||
     { fail "trace info: version 1.4"; cat "$TMP/info"; }
 
+# The visualizer's status line shows the blocks in flight (docs/tui.md): at step 5 of this run
+# block 0 and 1 are active and complete, block 2 active, block 3 not open.
+(export LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color; unset NO_COLOR COLUMNS LINES
+ scr tui "size 160 30
+screen s" "$DLMSCOPE" view "$TMP/d2f.dlmtrace" --step 5 && has "status line blocks" "$TMP/tui/s.txt" "block 0/3 ▓▓▒·"
+ LANG=C LC_ALL=C scr tuia "size 160 30
+screen s" "$DLMSCOPE" view "$TMP/d2f.dlmtrace" --step 5 && has "status line blocks (ASCII)" "$TMP/tuia/s.txt" "block 0/3 AAa\."
+ exit $n_failed) || fail "the visualizer's block states"
+
 # Resumed after step 5 (two blocks open), the rest of the run is the same as the straight one.
 expect_ok "d2f resume" "$DLMSCOPE" run --model $M --resume "$TMP/d2f.dlmtrace@5" --device cpu --trace-ids
 grep '^final' "$TMP/stdout" >"$TMP/resumed.final"
