@@ -5,6 +5,8 @@
 //   2. forward, with a softmax summary for the generation rows (sampled token, p(current), top-K)
 //   3. the rule's decision (its operations table, engine/rules/*.c), recorded as events
 //   4. advance(): the rule's block-end test until a forward is due, so done() is exact after a step
+// A pipelined rule (d2f) keeps several blocks open at once: the step's window runs from the current
+// (oldest unfinished) block to the last open one, under the prompt-as-block-0 block-causal mask.
 // Ties: argmax to the lowest id (summary.c), position rankings to the lowest position.
 #include "session.h"
 
