@@ -310,9 +310,13 @@ static dlm_status session_setup(dlm_session *s, const dlm_model *m, dlm_backend 
     s->pipelined = rf.pipelined;
     s->attn_block = s->opts.block_causal;
     if (s->pipelined) { // D2F: the prompt is block 0 of a block-causal mask the rule brings to the model
-        if (c->arch && strcmp(c->arch->name, "llada") != 0) // (no family: a model built in memory by a test)
-            return dlm_error(DLM_STATUS_ARG, "rule %s runs on LLaDA models (D2F-LLaDA: LLaDA-8B-Instruct with its LoRA); %s is "
-                                             "a %s model", s->ops->name, m->dir, c->arch->name);
+        // D2F-LLaDA is LLaDA-8B-Instruct with a LoRA; the mask and the loop suit any bidirectional family
+        // whose row i predicts position i. A block-causal family has a mask of its own, and with shifted
+        // logits a block's first position would be read from the block before (D2F-Dream's loop, not this).
+        if (c->arch && (c->arch->attention != DLM_ATTN_FULL || c->arch->shift_logits))
+            return dlm_error(DLM_STATUS_ARG, "rule %s needs a bidirectional model whose logits are not shifted (D2F-LLaDA: "
+                                             "LLaDA-8B-Instruct with its LoRA); %s is a %s model (%s)", s->ops->name, m->dir,
+                             c->arch->name, c->arch->shift_logits ? "shifted logits" : "block-causal");
         if (s->opts.block_causal > 0)
             return dlm_error(DLM_STATUS_ARG, "rule %s brings its own attention mask (the prompt as block 0); drop --block-causal %d",
                              s->ops->name, s->opts.block_causal);

@@ -41,10 +41,15 @@ expect_ok "d2f without it" "$DLMSCOPE" run --model tests/fixtures/models/mha-bf1
     --block 8 --device cpu --trace-ids
 grep '^final' "$TMP/stdout" | cmp -s - "$TMP/lora.final" && fail "the adapter changed nothing" || ok
 
+# LLaDA-MoE (bidirectional, LLaDA's layout) runs it too, its routing in every step.
+expect_ok "d2f on LLaDA-MoE" "$DLMSCOPE" run --model tests/fixtures/models/llada-moe-f32 --prompt-ids "$IDS" --rule d2f \
+    --gen 16 --block 8 --device cpu --record "$TMP/moe.dlmtrace"
+"$DLMSCOPE" trace dump "$TMP/moe.dlmtrace" --json | grep -q '"experts":{"1":\[' && ok || fail "d2f on LLaDA-MoE: no routing in the trace"
+
 # Refusals, one line each.
-expect_error "d2f on Dream" "rule d2f runs on LLaDA models.*dream" \
+expect_error "d2f on Dream" "rule d2f needs a bidirectional model whose logits are not shifted.*dream model \\(shifted logits\\)" \
     "$DLMSCOPE" run --model tests/fixtures/models/dream-f32 --prompt-ids "$IDS" --rule d2f --gen 16 --block 8 --device cpu
-expect_error "d2f on LLaDA2" "rule d2f runs on LLaDA models.*llada2 model" \
+expect_error "d2f on LLaDA2" "rule d2f needs a bidirectional model.*llada2 model \\(block-causal\\)" \
     "$DLMSCOPE" run --model tests/fixtures/models/llada2-f32 --prompt-ids "$IDS" --rule d2f --gen 16 --block 8 --device cpu
 expect_error "d2f with --block-causal" "brings its own attention mask" \
     "$DLMSCOPE" run --model $M --prompt-ids "$IDS" --rule d2f --gen 16 --block 8 --block-causal 8 --device cpu
