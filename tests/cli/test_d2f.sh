@@ -28,6 +28,27 @@ screen s" "$DLMSCOPE" view "$TMP/d2f.dlmtrace" --step 5 && has "status line bloc
 screen s" "$DLMSCOPE" view "$TMP/d2f.dlmtrace" --step 5 && has "status line blocks (ASCII)" "$TMP/tuia/s.txt" "block 0/3 AAa\."
  exit $n_failed) || fail "the visualizer's block states"
 
+# A damaged `blocks` state is refused by name (tests/cli/hostile_traces.py reads and writes records).
+"${PYTHON:-/usr/bin/python3}" - "$TMP/d2f.dlmtrace" "$TMP" <<'EOF' || fail "write the damaged traces"
+import sys
+sys.path.insert(0, "tests/cli")
+import hostile_traces as h
+recs = h.records(sys.argv[1])
+steps = [r for r in recs if r.get("type") == "step"]
+fresh = lambda: [dict(x) for x in [recs[0]] + steps]
+v = fresh()
+b = bytearray(v[4]["session"]["blocks"])
+b[0] = 0x30
+v[4]["session"] = dict(v[4]["session"], blocks=bytes(b))
+h.write(sys.argv[2], "bad-block.dlmtrace", v)
+v = fresh()
+v[4]["session"] = dict(v[4]["session"], blocks=bytes(v[4]["session"]["blocks"])[:-1])
+h.write(sys.argv[2], "short-blocks.dlmtrace", v)
+EOF
+expect_error "a block state out of range" "field 'blocks'.*value 48 of block 0" "$DLMSCOPE" trace dump "$TMP/bad-block.dlmtrace" --step 3
+expect_error "a short block state" "field 'blocks'" "$DLMSCOPE" trace dump "$TMP/short-blocks.dlmtrace" --step 3
+expect_ok "the steps before it" "$DLMSCOPE" trace dump "$TMP/bad-block.dlmtrace" --step 2
+
 # Resumed after step 5 (two blocks open), the rest of the run is the same as the straight one.
 expect_ok "d2f resume" "$DLMSCOPE" run --model $M --resume "$TMP/d2f.dlmtrace@5" --device cpu --trace-ids
 grep '^final' "$TMP/stdout" >"$TMP/resumed.final"
