@@ -51,7 +51,7 @@ cpu)
     # arith in columns (the held-out sets and every later step use that format) with arith weighted 3:1.
     SFT_ARITH=chain
     D_ARITH="--d-model 128 --n-heads 4 --n-layers 4 --mlp 384 --gen $GEN --long-gen 128 --long-every 16 --steps 2500 --batch 64 --lr 1e-3 --warmup 100 --seed 3 --t2t-seqs 0.2 --t2t-rate 0.1 --threads 1 --device cpu --log-every 25 --ckpt-every 100 --eval-every 500 --eval-n 32 --eval-batch 64 --export-every 500 --mix arith=3,countdown=1,digits=1,sort=1"
-    D_CTS="--gen $GEN --block $GEN --K 2 --steps 100000 --batch 16 --lr 1e-3 --r 16 --alpha 32 --seed 1 --threads 1 --device cpu --log-every 10 --time-limit ${CTS_SECONDS:-480}"
+    D_CTS="--gen $GEN --block $GEN --K 2 --steps 1900 --batch 16 --lr 1e-3 --r 16 --alpha 32 --seed 1 --threads 1 --device cpu --log-every 10 --time-limit ${CTS_SECONDS:-1200}"
     D_EVAL="--device cpu --threads 1" ;;
 *) echo "run_all.sh: PROFILE must be gpu or cpu, not '$PROFILE'" >&2; exit 2 ;;
 esac
