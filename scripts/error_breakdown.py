@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""error_breakdown.py — classify wrong answers on the `arith` family, after T2M's Table 2.
+"""error_breakdown.py — classify wrong answers on the `arith` and `countdown` families, after T2M's Table 2.
 
     dlmscope eval ... --tasks samples/tasks/arith-test.jsonl --out results.json
-    python3 scripts/error_breakdown.py results.json samples/tasks/arith-test.jsonl
+    python3 scripts/error_breakdown.py results.json samples/tasks/arith-test.jsonl [samples/tasks/countdown-test.jsonl]
+
+Countdown responses are chains of `a op b = c` lines ending at the target, then the boxed
+expression: there the worked result is the last line's and the gold value is the prompt's target
+(a right chain with a wrong box is last-mile corruption).
 
 The bundled model answers an arith item in columns: the operation (`48-25`), the units line
 (`8-5=3`, or `12-7=5` with a borrow, `6+5=11` with a carry), the tens line (`4-2=2`, `4-1-1=2`,
@@ -86,34 +90,47 @@ def classify(response, gold):
     return "reasoning error"
 
 
+TARGET = re.compile(r"Target: (-?\d+)")
+
+
+def gold_value(item):
+    """The value a right chain ends at: arith's answer, countdown's target."""
+    if item.get("task") == "countdown":
+        m = TARGET.search(item.get("prompt", ""))
+        return m.group(1) if m else None
+    return str(item["answer"])
+
+
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: error_breakdown.py RESULTS.json ARITH_TASKS.jsonl")
+    if len(sys.argv) < 3:
+        sys.exit("usage: error_breakdown.py RESULTS.json TASKS.jsonl [TASKS.jsonl ...]  (arith, countdown)")
     with open(sys.argv[1]) as f:
         results = json.load(f)
     gold = {}
-    with open(sys.argv[2]) as f:
-        for line in f:
-            if line.strip():
-                item = json.loads(line)
-                gold[item["id"]] = str(item["answer"])
+    for path in sys.argv[2:]:
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    item = json.loads(line)
+                    if item.get("task") in ("arith", "countdown") and gold_value(item) is not None:
+                        gold[item["id"]] = gold_value(item)
     table = {}
     for it in results["items"]:
-        if it["task"] != "arith" or it["id"] not in gold:
+        if it["id"] not in gold:
             continue
-        row = table.setdefault(it["rule"], {"n": 0, "wrong": 0, **{c: 0 for c in CLASSES}})
+        row = table.setdefault((it["rule"], it["task"]), {"n": 0, "wrong": 0, **{c: 0 for c in CLASSES}})
         row["n"] += 1
         if it["correct"]:
             continue
         row["wrong"] += 1
         cls = classify(it["response"], gold[it["id"]])
         row[cls] += 1
-    print("| rule | items | wrong | " + " | ".join(CLASSES) + " |")
-    print("|---|---|---|" + "---|" * len(CLASSES))
-    for rule, row in table.items():
+    print("| rule | family | items | wrong | " + " | ".join(CLASSES) + " |")
+    print("|---|---|---|---|" + "---|" * len(CLASSES))
+    for (rule, family), row in sorted(table.items(), key=lambda kv: (kv[0][1], list(table).index(kv[0]))):
         w = max(row["wrong"], 1)
         cells = " | ".join("%d (%.0f%%)" % (row[c], 100.0 * row[c] / w) for c in CLASSES)
-        print("| %s | %d | %d | %s |" % (rule, row["n"], row["wrong"], cells))
+        print("| %s | %s | %d | %d | %s |" % (rule, family, row["n"], row["wrong"], cells))
 
 
 if __name__ == "__main__":
