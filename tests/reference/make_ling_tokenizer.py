@@ -12,7 +12,8 @@ mask ids. The real ids of `<role>`, `</role>` and `<|role_end|>` were not readab
 (docs/model-families.md), so their fixture ids only keep them below the diffusion tokens. The
 pre-tokenizer is Qwen2's split regex followed by ByteLevel (the real file's regex was not read);
 ids 0-255 are the 256 bytes, ids 256-313 merges learnt (plain BPE counting, deterministic) from the
-sample task prompts, so prompts tokenize into more than single bytes.
+fixed text below, so prompts tokenize into more than single bytes (the file does not change when
+the sample task sets do).
 
 Usage: make_ling_tokenizer.py OUT.json
 """
@@ -22,7 +23,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 VOCAB = 320
 SPECIALS = ["<role>", "</role>", "<|role_end|>", "<|startoftext|>", "<|endoftext|>", "<|mask|>"]
 SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -50,12 +50,19 @@ def words(corpus):
             yield tuple(b2u[b] for b in w.encode("utf-8"))
 
 
+CORPUS = [
+    "Sort these numbers from smallest to largest: 12, 3, 45, 7 and 30.",
+    "Use the numbers 4, 7, 9 and 25 to make the target number 100 with + - * and /.",
+    "Tom has 23 apples and buys 19 more. How many apples does he have now?",
+    "Answer with the number only. The answer is 42.",
+    "Write the digits of the number 2024 in reverse order, separated by spaces.",
+    "The weather is nice and the children play in the garden until the evening.",
+]
+
+
 def main():
     out = Path(sys.argv[1])
-    corpus = []
-    for f in sorted((ROOT / "samples" / "tasks").glob("*-test.jsonl")):
-        for line in f.read_text(encoding="utf-8").splitlines():
-            corpus.append(json.loads(line)["prompt"])
+    corpus = CORPUS
     b2u = bytes_to_unicode()
     vocab = {b2u[b]: b for b in range(256)}
     counts = Counter(words(corpus))
