@@ -83,4 +83,17 @@ for fam in llada2 llada-moe; do
     done
     grep -q '"response"' "$TMP/$fam.json" && ok || fail "$fam eval: JSON without responses"
 done
+
+# The default steps on a block-causal model whose prompt ends mid-block: the answer spans one block
+# more than gen / block, and the default is rounded up to a multiple of 6 (both 2 and 3 blocks); an
+# explicit steps that is not one is refused by name.
+M=$TMP/llada2
+for r in llada evotoken margin dream; do
+    expect_ok "llada2 $r, default steps" "$DLMSCOPE" run --model "$M" --prompt "$MSG" --gen 16 --block 8 --block-causal 8 --rule "$r" \
+        --record "$TMP/steps.dlmtrace"
+    "$DLMSCOPE" trace info "$TMP/steps.dlmtrace" | grep -qE "^rule +$r:.*steps=(18|12)(,|$)" && ok ||
+        fail "llada2 $r: steps not rounded up to the 3 blocks: $("$DLMSCOPE" trace info "$TMP/steps.dlmtrace" | grep ^rule)"
+done
+expect_error "llada2 explicit steps" "steps 16 is not a multiple of the 3 blocks" \
+    "$DLMSCOPE" run --model "$M" --prompt "$MSG" --gen 16 --block 8 --block-causal 8 --rule llada --steps 16
 finish
