@@ -168,7 +168,10 @@ $(BUILD)/gen/themes_builtin.c: $(THEMES) tui/gen_themes.sh
 
 # Build facts for --version and the compiled-in data folder; the header is rewritten only when they
 # change, so only cli/version.o, cli/paths.o and cli/manual.o rebuild.
-GIT_REVISION = $(shell git -C $(CURDIR) describe --always --dirty --tags 2>/dev/null || echo unknown)
+# Outside a git checkout (a `git archive` tarball) the revision is the one git archive wrote into
+# REVISION (export-subst, .gitattributes); in a checkout that file still holds its placeholder.
+ARCHIVE_REVISION = $(shell sed -n 's/^\([0-9a-f]\{7,\}\)$$/\1 (archive)/p' $(CURDIR)/REVISION 2>/dev/null)
+GIT_REVISION = $(shell git -C $(CURDIR) describe --always --dirty --tags 2>/dev/null || echo '$(or $(ARCHIVE_REVISION),unknown)')
 ifneq ($(USE_CUDA),)
   CUDA_INFO = built for $(CUDA_ARCH) with nvcc $(shell $(NVCC) --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p')
 else ifneq ($(USE_EMU),)
@@ -282,6 +285,7 @@ fixtures:
 	$(PYTHON) tests/reference/make_fixtures.py tests/fixtures
 	$(PYTHON) tests/reference/families_reference.py tests/fixtures
 	$(PYTHON) tests/reference/moe_reference.py tests/fixtures
+	$(PYTHON) tests/reference/make_ling_tokenizer.py tests/fixtures/tokenizer-ling.json
 	$(PYTHON) tests/reference/dream_reference.py tests/fixtures
 	$(PYTHON) tests/reference/fdllm2_reference.py tests/fixtures
 	$(PYTHON) tests/reference/d2f_reference.py tests/fixtures

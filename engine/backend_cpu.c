@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "cpu_attention.h"
@@ -228,6 +230,16 @@ static void swiglu(cpu_impl *cpu, float *out, float beta, const float *x, const 
     matmul(out, cpu->hm, down, 1, rows, beta);
 }
 
+// Paging advice for a matrix of the mapping, widened to whole pages (the neighbours it touches are
+// other weights of the same mapping). Advice only: a refusal (a private copy, an odd platform)
+// changes nothing that is computed.
+static void advise_weight(const cpu_weight *w, int advice) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const size_t bytes = (size_t)(w->rows * w->cols) * (w->dtype == DLM_DTYPE_F32 ? 4 : 2);
+    uintptr_t lo = (uintptr_t)w->data & ~(page - 1), hi = ((uintptr_t)w->data + bytes + page - 1) & ~(page - 1);
+    (void)madvise((void *)lo, hi - lo, advice);
+}
+
 // x += MoE(xb) for the Lq rows: route every position, then run each expert once over all the rows
 // routed to it (gathered, one matrix product per expert; experts no row chose are never touched,
 // so their mapped weights are never read), and add the weighted outputs plus the shared expert.
@@ -251,6 +263,12 @@ static void moe_mlp(cpu_impl *cpu, const dlm_config *c, const cpu_layer *w, int 
     int *start = cpu->expert_start;
     dlm_moe_group(c, cpu->route_id, Lq, start, cpu->by_expert);
     for (int j = 0; j < Lq * k; j++) cpu->by_slot[j] = cpu->by_expert[j] % k, cpu->by_expert[j] /= k;
+    // Ask for every routed expert's weights at once: on a cold mapping the reads then overlap the
+    // computation and cover those bytes only (the experts are advised MADV_RANDOM at setup, so a
+    // fault does not pull the disk's read-ahead window of other experts; docs/BENCHMARKS.md).
+    for (int e = 0; e < n_e; e++)
+        if (start[e + 1] > start[e])
+            for (int m = 0; m < 3; m++) advise_weight(&w->experts[(size_t)e * 3 + m], MADV_WILLNEED);
     memset(cpu->moe_out, 0, (size_t)Lq * d * sizeof(float));
     for (int e = 0; e < n_e; e++) {
         const int n_rows = start[e + 1] - start[e];
@@ -490,7 +508,10 @@ dlm_backend *dlm_backend_cpu_new(const dlm_model *m, int n_threads) {
             cl->moe = true;
             cl->experts = cpu->expert_views + (size_t)l * c->n_experts * 3;
             for (int e = 0; e < c->n_experts; e++)
-                for (int k = 0; k < 3; k++) cl->experts[e * 3 + k] = expert_view(cpu, dlm_model_expert_tensor(m, l, e, k));
+                for (int k = 0; k < 3; k++) {
+                    cl->experts[e * 3 + k] = expert_view(cpu, dlm_model_expert_tensor(m, l, e, k));
+                    advise_weight(&cl->experts[e * 3 + k], MADV_RANDOM); // read when routed to, not around
+                }
         }
         for (int s = 0; s < DLM_LAYER_SLOT_COUNT; s++) {
             const dlm_plan_slot *sl = &plan.layer[s];

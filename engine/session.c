@@ -333,6 +333,16 @@ static dlm_status session_setup(dlm_session *s, const dlm_model *m, dlm_backend 
     s->n_blocks = (s->st.n_tokens - s->block0 + B - 1) / B;
     if (!s->pipelined) memset(s->st.block_info, 0, (size_t)s->st.n_tokens); // a fork away from d2f: no block states
     if (dlm_param_applies(DLM_PARAM_steps, r->kind)) {
+        // A block-causal model's blocks start at multiples of B from position 0, so an answer after
+        // a prompt that ends mid-block spans gen / B + 1 blocks: the rule's default steps is rounded
+        // up to a multiple of both block counts (the rule's own check, as a trace is read back, is
+        // against gen / B); steps given explicitly must divide the blocks.
+        if (r->steps % s->n_blocks != 0 && !dlm_rule_is_set(r, DLM_PARAM_steps)) {
+            int a = s->n_blocks, b = r->gen / B, g = a;
+            for (int t = b; t;) { int rem = g % t; g = t; t = rem; } // g = gcd(a, b)
+            int unit = a / g * b;
+            s->st.rule.steps = (r->steps + unit - 1) / unit * unit;
+        }
         if (r->steps % s->n_blocks != 0)
             return dlm_error(DLM_STATUS_ARG, "--steps %d is not a multiple of the %d blocks", r->steps, s->n_blocks);
         s->spb = r->steps / s->n_blocks;

@@ -68,9 +68,10 @@ static const struct {
     float       scale;
 } moe_presets[] = {
     {"llada-moe-tiny", 8, 2, 32, 0, 1, 0, 0, 8, true, 1.0f},
-    // hidden 2048, 16 layers, 64 experts of 1024, 8 active (models.md §5; its config.json was not
-    // readable here: heads, the dense layers and the rotary fraction are assumptions)
-    {"llada-moe-7b", 64, 8, 1024, 0, 1, 0, 0, 128, false, 1.0f},
+    // hidden 2048, 16 MoE layers (none dense), 16 heads of 128 without GQA, 64 experts of 1024, 8
+    // active, no shared expert, full rotary: llama.cpp's llada-moe loader and graph (every layer
+    // routed, n_rot == head_dim) and the 7.36B parameter count (docs/model-families.md)
+    {"llada-moe-7b", 64, 8, 1024, 0, 0, 0, 0, 128, false, 1.0f},
     {"llada2-tiny", 16, 4, 32, 32, 1, 4, 2, 16, true, 2.5f},
     {"llada2-mini", 256, 8, 512, 512, 1, 8, 4, 64, true, 2.5f}, // LLaDA2.1-mini's config.json
 };
@@ -125,26 +126,50 @@ typedef struct {
     int             shard;
 } planned;
 
-static float init_value(dlm_tensor_role role, const dlm_config *c, uint64_t seed, uint64_t idx) {
-    double u = dlm_rng_uniform(seed, (uint64_t)role, idx, 0) * 2.0 - 1.0; // U(-1, 1)
+// Each tensor is U(centre - half, centre + half), the interval depending on its role: norms near 1,
+// projections scaled by their fan-in so activations stay O(1), the router wide enough that routing
+// is well away from ties.
+static void init_range(dlm_tensor_role role, const dlm_config *c, float *centre, float *half) {
+    *centre = 0.0f;
     switch (role) {
     case DLM_TENSOR_ATTN_NORM:
     case DLM_TENSOR_FF_NORM:
     case DLM_TENSOR_Q_NORM:
     case DLM_TENSOR_K_NORM:
-    case DLM_TENSOR_LN_F: return (float)(1.0 + 0.1 * u);
+    case DLM_TENSOR_LN_F: *centre = 1.0f, *half = 0.1f; break;
     case DLM_TENSOR_BQ:
     case DLM_TENSOR_BK:
-    case DLM_TENSOR_BV: return (float)(0.5 * u);
-    case DLM_TENSOR_WTE: return (float)(c->tied_embeddings ? 3.0 * u / sqrt(c->d_model) : u); // tied: it is the head too
-    case DLM_TENSOR_LM_HEAD: return (float)(3.0 * u / sqrt(c->d_model));
-    case DLM_TENSOR_W_DOWN: return (float)(u / sqrt(c->d_ff));
-    case DLM_TENSOR_EXPERT_DOWN: return (float)(u / sqrt(c->d_expert));
-    case DLM_TENSOR_SHARED_DOWN: return (float)(u / sqrt(c->d_shared));
-    case DLM_TENSOR_EXPERT_BIAS: return (float)(0.1 * u);
-    case DLM_TENSOR_ROUTER: return (float)(2.0 * u / sqrt(c->d_model)); // routing well away from ties
-    default: return (float)(u / sqrt(c->d_model));
+    case DLM_TENSOR_BV: *half = 0.5f; break;
+    case DLM_TENSOR_WTE: *half = c->tied_embeddings ? (float)(3.0 / sqrt(c->d_model)) : 1.0f; break; // tied: it is the head too
+    case DLM_TENSOR_LM_HEAD: *half = (float)(3.0 / sqrt(c->d_model)); break;
+    case DLM_TENSOR_W_DOWN: *half = (float)(1.0 / sqrt(c->d_ff)); break;
+    case DLM_TENSOR_EXPERT_DOWN: *half = (float)(1.0 / sqrt(c->d_expert)); break;
+    case DLM_TENSOR_SHARED_DOWN: *half = (float)(1.0 / sqrt(c->d_shared)); break;
+    case DLM_TENSOR_EXPERT_BIAS: *half = 0.1f; break;
+    case DLM_TENSOR_ROUTER: *half = (float)(2.0 / sqrt(c->d_model)); break;
+    default: *half = (float)(1.0 / sqrt(c->d_model)); break;
     }
+}
+
+// Elements [first, first + n) of a tensor whose random stream is `key`: SplitMix64 over the element
+// counter, two 32-bit draws per 64-bit output. A pure function of (key, index), so a row can be
+// written without the rows before it, and fast enough (about 1 ns an element) that writing a
+// 30 GB checkpoint is bound by the disk, not by this.
+static void fill_uniform(float *out, uint64_t key, uint64_t first, size_t n, float centre, float half) {
+    const float scale = half * (1.0f / 2147483648.0f); // int32 -> [-half, half)
+    for (size_t j = 0; j < n; j++) {
+        uint64_t idx = first + j;
+        uint64_t bits = dlm_rng_mix(key + (idx >> 1) * 0x9e3779b97f4a7c15ULL);
+        int32_t draw = (int32_t)(uint32_t)(idx & 1 ? bits >> 32 : bits);
+        out[j] = centre + scale * (float)draw;
+    }
+}
+
+// Round to nearest even (the values here are finite), as dlm_f32_to_bf16 does, inlined for the loop.
+static inline uint16_t to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
 static dlm_status write_config(const char *dir, const dlm_synth_spec *s) {
@@ -287,6 +312,8 @@ dlm_status dlm_synth_write(const char *dir, const dlm_synth_spec *s) {
         if (w > row_elems) row_elems = w;
     }
     unsigned char *row = dlm_xmalloc(row_elems * 8);
+    float *vals = dlm_xmalloc(row_elems * sizeof *vals);
+    const bool is_f16 = strcmp(dtype, "F16") == 0;
     dlm_buf index = {0};
     dlm_buf_printf(&index, "{\n  \"metadata\": {\"total_size\": %llu},\n  \"weight_map\": {", (unsigned long long)total);
     bool first_entry = true;
@@ -324,19 +351,21 @@ dlm_status dlm_synth_write(const char *dir, const dlm_synth_spec *s) {
         for (int i = 0; i < n; i++) {
             if (plan[i].shard != sh) continue;
             int64_t rows = plan[i].cols ? plan[i].rows : 1, cols = plan[i].cols ? plan[i].cols : plan[i].rows;
-            uint64_t tseed = s->seed * 1000003u + (uint64_t)i;
+            uint64_t key = dlm_rng_mix(s->seed * 1000003u + (uint64_t)i) ^ (uint64_t)plan[i].role;
+            float centre, half;
+            init_range(plan[i].role, c, &centre, &half);
             for (int64_t r = 0; r < rows; r++) {
-                for (int64_t j = 0; j < cols; j++) {
-                    uint64_t idx = (uint64_t)(r * cols + j);
-                    float v = plan[i].elsize == 8 ? 0.0f : init_value(plan[i].role, c, tseed, idx);
-                    if (plan[i].elsize == 8) memset(row + 8 * j, 0, 8);
-                    else if (elsize == 4) memcpy(row + 4 * j, &v, 4);
-                    else if (strcmp(dtype, "F16") == 0) {
-                        uint16_t h = dlm_f32_to_f16(v);
-                        memcpy(row + 2 * j, &h, 2);
-                    } else {
-                        uint16_t h = dlm_f32_to_bf16(v);
-                        memcpy(row + 2 * j, &h, 2);
+                if (plan[i].elsize == 8) { // the I64 tensor of a bad-dtype test: zeros
+                    memset(row, 0, (size_t)cols * 8);
+                } else {
+                    fill_uniform(vals, key, (uint64_t)(r * cols), (size_t)cols, centre, half);
+                    if (elsize == 4) memcpy(row, vals, (size_t)cols * 4);
+                    else {
+                        uint16_t *h = (uint16_t *)row;
+                        if (is_f16)
+                            for (int64_t j = 0; j < cols; j++) h[j] = dlm_f32_to_f16(vals[j]);
+                        else
+                            for (int64_t j = 0; j < cols; j++) h[j] = to_bf16(vals[j]);
                     }
                 }
                 fwrite(row, (size_t)plan[i].elsize, (size_t)cols, f);
@@ -358,6 +387,7 @@ dlm_status dlm_synth_write(const char *dir, const dlm_synth_spec *s) {
     }
     dlm_buf_free(&index);
     free(row);
+    free(vals);
     free(plan);
     return st;
 }

@@ -5,7 +5,10 @@
 #     family, default 100) to show what each rule does on this model:
 #       t2t-fix.dlmtrace            T2T edits a committed token and ends right where LLaDA ends wrong
 #       repair-t2t/-t2m.dlmtrace    the same item: T2T ends wrong, T2M remasks and ends right
-#       stuck.dlmtrace              a decode whose stuck set is non-empty (`x` in the viewer stops there)
+#       stuck.dlmtrace              a decode whose stuck set is non-empty (`x` in the viewer stops there):
+#                                   from llada, t2t or t2m if one has it, else from LLaDA sampled at
+#                                   temperature 1 in random order (STUCK_RULE), where an early unlucky
+#                                   commit leaves a token the model can neither keep nor replace
 #       evotoken-cts.dlmtrace       EvoToken with the CTS adapter, soft tokens settling, ending right
 #   The generation length is GEN (default 32, what the bundled model of the CPU recipe,
 #   PROFILE=cpu train/run_all.sh, is trained for).
@@ -16,6 +19,7 @@ MODEL=${MODEL:-samples/models/dlm-tiny}
 PY=${PY:-python3}
 GEN=${GEN:-32}
 LIMIT=${REPAIR_LIMIT:-100}
+STUCK_RULE=${STUCK_RULE:-llada:temperature=1,remasking=random}
 OUT=samples/traces
 [ -d "$MODEL" ] || { echo "make_samples: no model at $MODEL (train it: train/run_all.sh)" >&2; exit 1; }
 mkdir -p "$OUT"
@@ -74,6 +78,11 @@ for i in ids:
         rule = next((q for q in ("llada", "t2t", "t2m") if stuck(os.path.join(tmp, "rec", q, i + ".dlmtrace"))), None)
         if rule:
             print(i, rule); break
+if kind == "stuck-sampled" and os.path.exists(os.path.join(tmp, "rec-stuck")):
+    d = os.path.join(tmp, "rec-stuck", os.listdir(os.path.join(tmp, "rec-stuck"))[0])
+    best = max(((stuck(os.path.join(d, f)), f[:-len(".dlmtrace")]) for f in sorted(os.listdir(d))), default=(0, ""))
+    if best[0]:
+        print(best[1], os.path.basename(d))
 if kind == "cts" and os.path.exists(os.path.join(tmp, "cts.json")):
     for x in json.load(open(os.path.join(tmp, "cts.json")))["items"]:
         if x["correct"] and x["task"] in ("digits", "arith"):
@@ -101,8 +110,17 @@ else
     echo "make_samples: no held-out item where T2M repairs T2T (see docs/RESULTS.md)" >&2
 fi
 set -- $(pick stuck)
+rec=rec
+if [ $# -ne 2 ]; then
+    echo "make_samples: no stuck token in the llada, t2t and t2m decodes; looking in $STUCK_RULE's" >&2
+    # shellcheck disable=SC2086
+    "$DLM" eval $common $TASKS --limit "$LIMIT" --rule "$STUCK_RULE" --quiet --jobs 2 \
+        --record-dir "$tmp/rec-stuck" --out "$tmp/stuck.json" >/dev/null
+    set -- $(pick stuck-sampled)
+    rec=rec-stuck
+fi
 if [ $# -eq 2 ]; then
-    cp "$tmp/rec/$2/$1.dlmtrace" "$OUT/stuck.dlmtrace"
+    cp "$tmp/$rec/$2/$1.dlmtrace" "$OUT/stuck.dlmtrace"
     echo "make_samples: a stuck token in $1 ($2): $OUT/stuck.dlmtrace ($(steps "$OUT/stuck.dlmtrace"))"
     found=$((found + 1))
 else

@@ -33,7 +33,7 @@ run() { # run NAME ARGS...: one eval, table to NAME.txt, responses to NAME.json
 #    Fast-dLLM threshold decoding for speed.
 run t2m --rule llada --rule t2t --rule t2m:detector=lowprob,tau_remask=0.3,cmax=1,rho_max=0.25 \
     --rule t2m:detector=t2t-remask --rule t2m:detector=logitdiff --rule threshold
-$PY scripts/error_breakdown.py "$OUT/t2m.json" samples/tasks/arith-test.jsonl | tee "$OUT/t2m-errors.txt"
+$PY scripts/error_breakdown.py "$OUT/t2m.json" samples/tasks/arith-test.jsonl samples/tasks/countdown-test.jsonl | tee "$OUT/t2m-errors.txt"
 
 # 2. EvoToken's comparison: LLaDA vs EvoToken without and with the CTS adapter (alpha 0.7), and the
 #    paper's best-of-alpha sweep (reported separately, named as such).

@@ -10,7 +10,7 @@ DLM=${DLMSCOPE:-./dlmscope}
 OUT=docs/screenshots
 T=samples/traces
 W=${COLS:-120} H=${ROWS:-34}
-for f in t2m t2t evotoken stuck; do [ -f "$T/$f.dlmtrace" ] || { echo "screenshots: no $T/$f.dlmtrace (make samples)" >&2; exit 1; }; done
+for f in t2m repair-t2m repair-t2t t2t-fix evotoken stuck; do [ -f "$T/$f.dlmtrace" ] || { echo "screenshots: no $T/$f.dlmtrace (make samples)" >&2; exit 1; }; done
 mkdir -p "$OUT"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -38,10 +38,11 @@ shot() {
 
 # A stuck token (`x` jumps to the first step with one and selects it): the README's screen.
 shot stuck "view $T/stuck.dlmtrace" "x"
-# T2M: the step where LowProb remasks a committed token (`}` jumps to the next edit or remask).
-shot t2m-remask "view $T/t2m.dlmtrace" "}"
-# T2M next to T2T on the same prompt and seed, at the end: the positions where they differ are marked.
-shot compare-t2m-t2t "view $T/t2m.dlmtrace --compare $T/t2t.dlmtrace" "G"
+# T2M: the step where LowProb remasks a committed token (`}` jumps to the next edit or remask), on the
+# item where T2M repairs what T2T cannot.
+shot t2m-remask "view $T/repair-t2m.dlmtrace" "}"
+# T2M next to T2T on that item, at the end: the positions where they differ are marked.
+shot compare-t2m-t2t "view $T/repair-t2m.dlmtrace --compare $T/repair-t2t.dlmtrace" "G"
 # EvoToken mid-trajectory: soft masks, Soft(V) tokens, the soft mixture fed to the model in the
 # inspector and the candidates grid; the heat grid shows entropy.
 shot evotoken-soft "view $T/evotoken.dlmtrace" ":
@@ -52,4 +53,4 @@ m m m"
 # The help overlay, generated from the key table.
 shot help "view $T/t2m.dlmtrace" "?"
 # Demo mode: autoplay with a caption per step (script mode plays it to the end).
-shot demo "view $T/t2t.dlmtrace" "d"
+shot demo "view $T/t2t-fix.dlmtrace" "d"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """plot_loss.py — loss curve PNG from train_log.csv (and cts_log.csv) for the model card.
 
-    python3 train/plot_loss.py OUT/train_log.csv OUT/loss.png [--cts OUT/evotoken-cts/cts_log.csv]
+    python3 train/plot_loss.py OUT/train_log.csv OUT/loss.png [--stage OUT/train_log_arith.csv]
+                               [--cts OUT/evotoken-cts/cts_log.csv]
 
 Uses matplotlib when it is installed; otherwise draws the same plot with a tiny built-in PNG
 writer (zlib + a 5x7 bitmap font), so it works on a machine with only torch.
@@ -175,11 +176,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("train_log")
     ap.add_argument("out")
-    ap.add_argument("--cts", default=None, help="cts_log.csv for a second panel")
+    ap.add_argument("--stage", default=None, help="a further SFT stage's train log, for its own panel")
+    ap.add_argument("--cts", default=None, help="cts_log.csv for a panel of its own")
     ap.add_argument("--title", default="dlm-tiny training loss")
     a = ap.parse_args()
     series = [("sft", [("loss", read_log(a.train_log, "loss")), ("mask", read_log(a.train_log, "mask_loss")),
                        ("t2t", read_log(a.train_log, "t2t_loss"))])]
+    if a.stage:
+        series.append(("sft, arith stage", [("loss", read_log(a.stage, "loss")),
+                                            ("mask", read_log(a.stage, "mask_loss"))]))
     if a.cts:
         series.append(("cts", [("cts", read_log(a.cts, "loss"))]))
     try:

@@ -18,6 +18,7 @@
 #   WORK         scratch folder for checkpoints (default /tmp/dlm-work-$(basename OUT)); the
 #                checkpoints with optimizer state stay out of the bundled model folder
 #   SKIP_EVAL=1  skip the held-out evaluation
+#   ARITH_FLAGS  flags for the CPU profile's arith stage (train/train.py from the SFT checkpoint; "" to skip)
 #   RESUME=1     continue SFT from WORK/ckpt/last.pt (same flags; a time-budgeted schedule continues
 #                where it stopped, so a run split over several sessions follows the same curve)
 #   DLM_THREADS  --threads for the dlmscope commands (default: all cores)
@@ -34,6 +35,8 @@ gpu)
     GEN=${GEN:-128}
     D_TOK="--vocab 1536 --samples 40000 --seed 0"
     D_TRAIN="--d-model 256 --n-heads 8 --n-layers 8 --mlp 768 --gen $GEN --steps 16000 --batch 256 --lr 1e-3 --warmup 500 --seed 0 --t2t-seqs 0.1 --t2t-rate 0.1 --time-budget 660 --log-every 100 --eval-every 4000 --eval-n 64 --export-every 4000"
+    SFT_ARITH=columns
+    D_ARITH=""
     D_CTS="--gen $GEN --steps 1500 --batch 128 --lr 5e-4 --r 16 --alpha 32 --seed 1 --log-every 50 --time-limit 150"
     D_EVAL="" ;;
 cpu)
@@ -43,13 +46,19 @@ cpu)
     GEN=${GEN:-32}
     D_TOK="--vocab 1536 --samples 20000 --seed 0"
     D_TRAIN="--d-model 128 --n-heads 4 --n-layers 4 --mlp 384 --gen $GEN --long-gen 128 --long-every 16 --steps 100000 --batch 64 --lr 2e-3 --warmup 100 --seed 0 --t2t-seqs 0.2 --t2t-rate 0.1 --threads 1 --device cpu --time-budget ${SFT_SECONDS:-3000} --log-every 25 --ckpt-every 100 --eval-every 500 --eval-n 32 --eval-batch 64 --export-every 500"
-    D_CTS="--gen $GEN --block $GEN --K 2 --steps 100000 --batch 16 --lr 1e-3 --r 16 --alpha 32 --seed 1 --threads 1 --device cpu --log-every 10 --time-limit ${CTS_SECONDS:-480}"
+    # The tokenizer and the first SFT stage saw arith as two-step chains (DLM_ARITH=chain): the bundled
+    # model was trained so, and had not learned it (8%). A second stage, from that checkpoint, teaches
+    # arith in columns (the held-out sets and every later step use that format) with arith weighted 3:1.
+    SFT_ARITH=chain
+    D_ARITH="--d-model 128 --n-heads 4 --n-layers 4 --mlp 384 --gen $GEN --long-gen 128 --long-every 16 --steps 2500 --batch 64 --lr 1e-3 --warmup 100 --seed 3 --t2t-seqs 0.2 --t2t-rate 0.1 --threads 1 --device cpu --log-every 25 --ckpt-every 100 --eval-every 500 --eval-n 32 --eval-batch 64 --export-every 500 --mix arith=3,countdown=1,digits=1,sort=1"
+    D_CTS="--gen $GEN --block $GEN --K 2 --steps 1900 --batch 16 --lr 1e-3 --r 16 --alpha 32 --seed 1 --threads 1 --device cpu --log-every 10 --time-limit ${CTS_SECONDS:-1200}"
     D_EVAL="--device cpu --threads 1" ;;
 *) echo "run_all.sh: PROFILE must be gpu or cpu, not '$PROFILE'" >&2; exit 2 ;;
 esac
 TOK_FLAGS=${TOK_FLAGS:-$D_TOK}
 TRAIN_FLAGS=${TRAIN_FLAGS:-$D_TRAIN}
 CTS_FLAGS=${CTS_FLAGS:-$D_CTS}
+ARITH_FLAGS=${ARITH_FLAGS-$D_ARITH}
 EVAL_LIMIT=${EVAL_LIMIT:-0}
 EVAL_FLAGS=${EVAL_FLAGS:-$D_EVAL}
 mkdir -p "$OUT" "$WORK"
@@ -66,7 +75,7 @@ $PY train/test_tasks.py | tail -1 | tee -a "$LOG"
 $PY train/tasks.py write samples/tasks | tee -a "$LOG"
 
 say "tokenizer"
-$PY train/bpe.py train "$OUT" $TOK_FLAGS | tee -a "$LOG"
+DLM_ARITH=$SFT_ARITH $PY train/bpe.py train "$OUT" $TOK_FLAGS | tee -a "$LOG"
 
 HAVE_DLM=0
 if [ -x ./dlmscope ] || make -s >/dev/null 2>&1; then
@@ -83,8 +92,19 @@ say "SFT training: train/train.py $TRAIN_FLAGS"
 t0=$(date +%s)
 RES=""
 [ "${RESUME:-0}" = 1 ] && RES="--resume"
-$PY train/train.py --out "$OUT" --tokenizer "$OUT/tokenizer.json" --ckpt-dir "$WORK/ckpt" $TRAIN_FLAGS $RES 2>&1 | tee -a "$LOG"
+DLM_ARITH=$SFT_ARITH $PY train/train.py --out "$OUT" --tokenizer "$OUT/tokenizer.json" --ckpt-dir "$WORK/ckpt" \
+    $TRAIN_FLAGS $RES 2>&1 | tee -a "$LOG"
 echo "train seconds: $(( $(date +%s) - t0 ))" | tee -a "$LOG"
+
+STAGE_PLOT=""
+if [ -n "$ARITH_FLAGS" ]; then
+    say "SFT, arith stage (arith in columns): train/train.py --init $WORK/ckpt/last.pt $ARITH_FLAGS"
+    t0=$(date +%s)
+    $PY train/train.py --out "$OUT" --tokenizer "$OUT/tokenizer.json" --ckpt-dir "$WORK/ckpt-arith" \
+        --init "$WORK/ckpt/last.pt" --log-suffix _arith --resume $ARITH_FLAGS 2>&1 | tee -a "$LOG"
+    echo "arith stage seconds: $(( $(date +%s) - t0 ))" | tee -a "$LOG"
+    STAGE_PLOT="--stage $OUT/train_log_arith.csv"
+fi
 
 if [ "$HAVE_DLM" = 1 ]; then
     say "model vs dlmscope logits"
@@ -107,7 +127,7 @@ if [ "$HAVE_DLM" = 1 ]; then
 fi
 
 say "loss plot"
-$PY train/plot_loss.py "$OUT/train_log.csv" "$OUT/loss.png" --cts "$OUT/evotoken-cts/cts_log.csv" | tee -a "$LOG"
+$PY train/plot_loss.py "$OUT/train_log.csv" "$OUT/loss.png" $STAGE_PLOT --cts "$OUT/evotoken-cts/cts_log.csv" | tee -a "$LOG"
 
 if [ "${SKIP_EVAL:-0}" != 1 ]; then
     mkdir -p "$OUT/eval"

@@ -2,19 +2,18 @@
 """tasks.py — the four task families of the bundled model: generators, answer extraction, checkers.
 
 Families (every item is {"id", "task", "prompt", "answer"}; "prompt" is the user message, "answer"
-the gold final answer as a string):
+the gold final answer as a string; train/README.md shows an item of each):
 
-  arith      short word problems with 2-4 chained +, -, *, integer / on small numbers;
-             response: one line per step, then "The answer is \\boxed{N}".
+  arith      a one-step word problem ("Ben has 36 crayons. He uses 15. How many ..."), worked in
+             columns, units first, carry or borrow carried into the tens line, then \\boxed{N}.
+             DLM_ARITH=chain selects the earlier two-step chains (stage 1 of the bundled model).
   countdown  EvoToken's format "Numbers: [a, b, c]\\nTarget: t" after a one-line instruction;
              response: the two steps, then "\\boxed{expression}". Judged as EvoToken's harness
              judges it (research/algorithms.md 4.4): each number used exactly once, value equal to
              the target within 1e-5. Every generated target is solvable (it is built from an
              expression); "answer" holds that expression, one solution among possibly several.
-  digits     multi-digit addition (3-5 digits) and multiplication (2-4 digits by 1-2 digits),
-             worked by place value, then "The answer is \\boxed{N}".
-  sort       5-8 two-digit numbers sorted ascending: "\\boxed{12, 34, 56, ...}", where one wrong
-             digit is visible at a glance.
+  digits     3-digit addition worked column by column, units first, then \\boxed{N}.
+  sort       4-6 two-digit numbers sorted ascending: "\\boxed{12,34,56}".
 
 Generation is deterministic: random.Random seeded with a string (stable across Python runs).
 The held-out test sets (500 per family, seed TEST_SEED) are excluded from the training stream by
@@ -101,7 +100,7 @@ ITEMS = ["apples", "books", "coins", "marbles", "stickers", "pens", "cards", "eg
          "bottles", "lemons", "robots"]
 
 
-def _arith_step(rng, v, pron):
+def _chain_step(rng, v, pron):
     """One + or - applied to the current value v (the result stays in 1..99):
     (new value, sentence, worked line) or None."""
     P = pron.capitalize()
@@ -122,8 +121,8 @@ def _arith_step(rng, v, pron):
     return v - b, s, "%d-%d=%d" % (v, b, v - b)
 
 
-def gen_arith(rng):
-    """Two chained steps: the second line starts from the first line's result, so an early wrong
+def gen_arith_chain(rng):
+    """arith as stages 1-2 of the bundled model learned it (DLM_ARITH=chain): two chained steps: the second line starts from the first line's result, so an early wrong
     digit carries through to the answer (what T2T and T2M repair)."""
     while True:
         name, pron, poss = rng.choice(NAMES)
@@ -134,7 +133,7 @@ def gen_arith(rng):
         for k in range(2):
             r = None
             for _ in range(20):
-                r = _arith_step(rng, v, pron)
+                r = _chain_step(rng, v, pron)
                 if r is not None:
                     break
             if r is None:
@@ -148,6 +147,57 @@ def gen_arith(rng):
         prompt = " ".join(sents)
         response = "\n".join(lines) + "\n\\boxed{%d}" % v
         return {"prompt": prompt, "answer": str(v), "response": response}
+
+
+def _action(rng, pron, b, add):
+    P = pron.capitalize()
+    if add:
+        return rng.choice(["%s buys %d more." % (P, b), "%s finds %d more." % (P, b),
+                           "A friend gives %s %d more." % ("him" if pron == "he" else "her", b),
+                           "%s gets %d more." % (P, b), "%s collects %d more." % (P, b),
+                           "%s wins %d more." % (P, b)])
+    return rng.choice(["%s gives away %d." % (P, b), "%s loses %d." % (P, b), "%s sells %d." % (P, b),
+                       "%s uses %d." % (P, b), "%s donates %d." % (P, b), "%s trades away %d." % (P, b)])
+
+
+def column_lines(v, b, add):
+    """v + b or v - b (two-digit result) worked column by column, units first, as digits does it: a
+    carry is written into the tens line ("4+2+1=7"); a borrow shows as the borrowed ten on the units
+    line ("12-7=5") and as "-1" on the tens line ("4-1-1=2"). A chain: a wrong carry or borrow in
+    the units line corrupts the tens line and the answer."""
+    u, t = v % 10, v // 10
+    bu, bt = b % 10, b // 10
+    if add:
+        s = u + bu
+        tens = t + bt + (s >= 10)
+        return ["%d+%d=%d" % (u, bu, s), "%d+%d%s=%d" % (t, bt, "+1" if s >= 10 else "", tens)], tens * 10 + s % 10
+    borrow = u < bu
+    s = u + 10 * borrow - bu
+    tens = t - bt - borrow
+    return ["%d-%d=%d" % (u + 10 * borrow, bu, s), "%d-%d%s=%d" % (t, bt, "-1" if borrow else "", tens)], tens * 10 + s
+
+
+def gen_arith(rng):
+    """One + or - in words, worked in columns: the language gives the operands and the operation, the
+    columns give the answer (a two-digit result, 10..99, so the tens line always exists)."""
+    if os.environ.get("DLM_ARITH", "columns") == "chain":
+        return gen_arith_chain(rng)
+    name, pron, poss = rng.choice(NAMES)
+    item = rng.choice(ITEMS)
+    v = rng.randint(11, 98)
+    add = rng.random() < 0.5
+    if add and v > 89:
+        add = False
+    if add:
+        b = rng.randint(1, min(60, 99 - v))
+    else:
+        b = rng.randint(1, min(60, v - 10))
+    lines, r = column_lines(v, b, add)
+    assert r == (v + b if add else v - b) and 10 <= r <= 99
+    prompt = "%s has %d %s. %s How many %s does %s have now?" % (name, v, item, _action(rng, pron, b, add),
+                                                                 item, name)
+    response = "%d%s%d\n" % (v, "+" if add else "-", b) + "\n".join(lines) + "\n\\boxed{%d}" % r
+    return {"prompt": prompt, "answer": str(r), "response": response}
 
 
 def check_int_answer(item, response):

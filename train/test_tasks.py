@@ -3,6 +3,7 @@
 
 import os
 import random
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -179,6 +180,30 @@ def test_countdown_targets_solvable():
         nums, target = T.parse_countdown_prompt(it["prompt"])
         assert len(nums) == 3 and 0 < target <= 999
         assert T.countdown_correct(nums, target, it["answer"])
+
+
+def test_arith_columns():
+    """Every line of every column working is true arithmetic and the lines give the answer."""
+    assert T.column_lines(42, 17, False) == (["12-7=5", "4-1-1=2"], 25)
+    assert T.column_lines(46, 25, True) == (["6+5=11", "4+2+1=7"], 71)
+    assert T.column_lines(50, 6, False) == (["10-6=4", "5-0-1=4"], 44)
+    for v in range(11, 99):
+        for b in range(1, 61):
+            for add in (True, False):
+                r = v + b if add else v - b
+                if not 10 <= r <= 99:
+                    continue
+                lines, got = T.column_lines(v, b, add)
+                assert got == r, (v, b, add)
+                u = lines[0].split("=")
+                assert eval(u[0]) % 10 == int(u[1]) % 10 == r % 10 and eval(u[0]) == int(u[1])
+                t = lines[1].split("=")
+                assert eval(t[0]) == int(t[1]) == r // 10
+    for it in T.test_items("arith", n=200):
+        lines = it["response"].split("\n")
+        assert len(lines) == 4 and T.check(it, it["response"])
+        a, op, b = re.match(r"(\d+)([+-])(\d+)$", lines[0]).groups()
+        assert str(int(a)) in it["prompt"] and str(int(b)) in it["prompt"]
 
 
 def test_score():

@@ -216,6 +216,11 @@ def main():
                         "either reaches 1, so the cosine always completes in time (the step count then depends on speed)")
     g.add_argument("--ckpt-dir", default=None, help="checkpoints and step-N exports (default OUT/ckpt)")
     g.add_argument("--resume", action="store_true", help="continue from CKPT_DIR/last.pt")
+    g.add_argument("--log-suffix", default="",
+                   help="OUT/train_log<SUFFIX>.csv and eval_log<SUFFIX>.csv: a further stage keeps its own logs")
+    g.add_argument("--init", default=None,
+                   help="start from the weights of this checkpoint (a last.pt) with a fresh optimizer and LR "
+                        "schedule: a further stage (CKPT_DIR/last.pt still wins with --resume, so the stage resumes)")
     a = ap.parse_args()
 
     a.device = M.pick_device(a.device)
@@ -244,6 +249,11 @@ def main():
     resumed_elapsed = 0.0   # training seconds before a --resume: a time-budgeted schedule continues where it was
     ck_dir = a.ckpt_dir or os.path.join(a.out, "ckpt")
     os.makedirs(ck_dir, exist_ok=True)
+    if a.init and not (a.resume and os.path.exists(os.path.join(ck_dir, "last.pt"))):
+        ck = torch.load(a.init, map_location=a.device)
+        model.load_state_dict(ck["model"])
+        print("initialised from %s (step %d of the stage before; optimizer and schedule start afresh)" % (
+            a.init, ck["step"]))
     if a.resume and os.path.exists(os.path.join(ck_dir, "last.pt")):
         ck = torch.load(os.path.join(ck_dir, "last.pt"), map_location=a.device)
         model.load_state_dict(ck["model"])
@@ -262,7 +272,7 @@ def main():
     stream = data.batches(a.tokenizer, a.batch, a.gen, a.seed + step, a.workers, data.parse_mix(a.mix),
                           a.long_gen, a.long_every)
 
-    log_path = os.path.join(a.out, "train_log.csv")
+    log_path = os.path.join(a.out, "train_log%s.csv" % a.log_suffix)
     log_f = open(log_path, "a" if a.resume else "w", newline="")
     fields = ["step", "loss", "mask_loss", "t2t_loss", "mask_acc", "t2t_fix_acc", "lr", "tokens", "elapsed_s",
               "tokens_per_s"]
@@ -271,7 +281,7 @@ def main():
         log.writeheader()
     eval_f = eval_w = None
     if a.eval_every:
-        eval_f = open(os.path.join(a.out, "eval_log.csv"), "a" if a.resume else "w", newline="")
+        eval_f = open(os.path.join(a.out, "eval_log%s.csv" % a.log_suffix), "a" if a.resume else "w", newline="")
         eval_w = csv.DictWriter(eval_f, fieldnames=["step"] + list(tasks.FAMILIES))
         if not a.resume or eval_f.tell() == 0:
             eval_w.writeheader()

@@ -44,4 +44,13 @@ grep -q "^8 items" "$TMP/stdout" && ok || fail "eval item count: $(head -n 5 "$T
 for fam in arith countdown digits sort; do
     grep -qE "^$fam +[0-9.]+% [0-9]/2" "$TMP/stdout" && ok || fail "eval row for $fam: $(cat "$TMP/stdout")"
 done
+# The sample traces show what the model card says they show (make samples picks them).
+T=samples/traces
+"$DLMSCOPE" trace info "$T/stuck.dlmtrace" | grep -qE "stuck set non-empty in [1-9]" && ok || fail "$T/stuck.dlmtrace has no stuck step"
+"$DLMSCOPE" trace info "$T/repair-t2m.dlmtrace" | grep -qE "[1-9][0-9]* remasks" && ok || fail "$T/repair-t2m.dlmtrace has no remask"
+"$DLMSCOPE" trace info "$T/t2t-fix.dlmtrace" | grep -qE "[1-9][0-9]* edits" && ok || fail "$T/t2t-fix.dlmtrace has no edit"
+for t in stuck repair-t2m repair-t2t t2t-fix t2t-fix-llada evotoken-cts; do
+    "$DLMSCOPE" trace info "$T/$t.dlmtrace" | grep -q "identity $("$DLMSCOPE" trace info "$T/llada.dlmtrace" | sed -n 's/.*identity \([0-9a-f]*\).*/\1/p')" && ok ||
+        fail "$T/$t.dlmtrace was not recorded on the model that recorded llada.dlmtrace"
+done
 finish
