@@ -288,6 +288,7 @@ fixtures:
 	$(PYTHON) tests/reference/make_ling_tokenizer.py tests/fixtures/tokenizer-ling.json
 	$(PYTHON) tests/reference/dream_reference.py tests/fixtures
 	$(PYTHON) tests/reference/fdllm2_reference.py tests/fixtures
+	$(PYTHON) tests/reference/d2f_reference.py tests/fixtures
 	$(PYTHON) tests/reference/rules_reference.py tests/fixtures
 
 # ---- install ----------------------------------------------------------------------------------

@@ -116,6 +116,17 @@ json_t *trace_step_json(const dlm_trace *t, const dlm_step *st) {
     set_int(o, "stuck", st->n_stuck);
     json_object_set_new(o, "forward_ms", jnum(st->forward_ms));
     json_object_set_new(o, "done", json_boolean(st->done));
+    if (st->n_block_info > 0) { // pipelined rules (d2f): "active complete", "in-cache", ... per block
+        json_t *bj = json_array();
+        for (int b = 0; b < st->n_block_info; b++) {
+            char text[48];
+            const uint8_t v = st->block_info[b];
+            snprintf(text, sizeof text, "%s%s%s", dlm_block_state_name(v & DLM_BSTATE_MASK),
+                     v & DLM_BSTATE_COMPLETE ? " complete" : "", v & DLM_BSTATE_FRESH ? " fresh" : "");
+            json_array_append_new(bj, json_string(text));
+        }
+        json_object_set_new(o, "blocks", bj);
+    }
     if (st->n_interventions) {
         json_t *ivs = json_array();
         for (int k = 0; k < st->n_interventions; k++) {

@@ -46,6 +46,9 @@ dlm_status dlm_forward_args_check(const dlm_config *c, const dlm_forward_args *a
     if (a->n_rows < 0 || a->n_rows > a->n_tokens) return dlm_error(DLM_STATUS_ARG, "%d output rows for %d tokens", a->n_rows, a->n_tokens);
     if (a->soft_k < 0 || a->soft_k > 64) return dlm_error(DLM_STATUS_ARG, "soft_k %d is out of range [0, 64]", a->soft_k);
     if (a->block_size < 0) return dlm_error(DLM_STATUS_ARG, "block size %d is negative", a->block_size);
+    if (a->block_origin < 0 || (a->block_origin > 0 && a->block_size <= 0))
+        return dlm_error(DLM_STATUS_ARG, "block origin %d needs block-causal attention (block size %d)", a->block_origin,
+                         a->block_size);
     if (a->cache < DLM_CACHE_NONE || a->cache > DLM_CACHE_BLOCK) return dlm_error(DLM_STATUS_ARG, "cache mode %d", a->cache);
     if (a->cache == DLM_CACHE_BLOCK && a->block_size <= 0)
         return dlm_error(DLM_STATUS_ARG, "the block cache is exact only for block-causal attention (block size 0)");

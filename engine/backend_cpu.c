@@ -128,9 +128,9 @@ static void rope_apply(float *v, const float *cos_, const float *sin_, int half)
 
 // For the Lq query rows (positions q0 ..), every head: fused tiled attention (cpu_attention.c)
 // over K and V (L rows, kv_dim wide) for every position of the sequence.
-static void attention(cpu_impl *cpu, const dlm_config *c, int q0, int Lq, int L, int block_size, const float *k_all,
-                      const float *v_all) {
-    const cpu_attention_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, q0, Lq, L, block_size};
+static void attention(cpu_impl *cpu, const dlm_config *c, int q0, int Lq, int L, int block_size, int block_origin,
+                      const float *k_all, const float *v_all) {
+    const cpu_attention_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, q0, Lq, L, block_size, block_origin};
     cpu_attention(&shape, cpu->att, c->n_heads * c->head_dim, cpu->qkv, qkv_dim(c), k_all, v_all, kv_dim(c), cpu->kt);
 }
 
@@ -364,7 +364,7 @@ static dlm_status cpu_forward_pass(dlm_backend *be, const dlm_forward_args *a, c
             memcpy(k_all + (size_t)(q0 + i) * kvd, row + od, (size_t)kvd * sizeof(float));
             memcpy(v_all + (size_t)(q0 + i) * kvd, row + od + kvd, (size_t)kvd * sizeof(float));
         }
-        attention(cpu, c, q0, Lq, L, a->block_size, k_all, v_all);
+        attention(cpu, c, q0, Lq, L, a->block_size, a->block_origin, k_all, v_all);
         matmul(cpu->x, cpu->att, w->mat[DLM_SLOT_WO], cpu->n_parts[DLM_SLOT_WO], Lq, 1.0f); // x += attn_out(att)
         // MLP sublayer: ff_out(silu(ff_proj(x)) * up_proj(x)), or the experts
 #pragma omp parallel for schedule(static) if ((size_t)Lq * d >= PARALLEL_MIN_VALUES)

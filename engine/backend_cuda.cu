@@ -327,10 +327,11 @@ __global__ static void k_rope_kv(float *qkv, float *k_all, float *v_all, const f
     }
 }
 
-// Keys visible from query position i: all of them, or, block-causally, those of blocks up to i's own.
-__device__ static int key_limit(int i, int n_tokens, int block_size) {
+// Keys visible from query position i: all of them, or, block-causally, those of blocks up to i's own
+// (blocks of block_size from `origin`; [0, origin) is one block: D2F's prompt). Non-decreasing in i.
+__device__ static int key_limit(int i, int n_tokens, int block_size, int origin) {
     if (block_size <= 0) return n_tokens;
-    long long lim = ((long long)i / block_size + 1) * block_size;
+    long long lim = i < origin ? origin : origin + ((long long)(i - origin) / block_size + 1) * block_size;
     return lim < n_tokens ? (int)lim : n_tokens;
 }
 
@@ -355,7 +356,7 @@ static size_t attn_smem_bytes(int hd) {
 template <int CT>
 __global__ static void __launch_bounds__(ATT_THREADS)
 k_attention(bf16 *out, const float *qkv, const float *k_all, const float *v_all, int Lq, int q0, int L, int block_size,
-            int n_heads, int n_kv_heads, int hd, float scale) {
+            int block_origin, int n_heads, int n_kv_heads, int hd, float scale) {
     extern __shared__ float smem[];
     const int hp = hd + 1;
     float *sq = smem, *sk = sq + ATT_QT * hd, *sv = sk + ATT_KT * hp;
@@ -373,13 +374,13 @@ k_attention(bf16 *out, const float *qkv, const float *k_all, const float *v_all,
     float m[ATT_ROWS], l[ATT_ROWS], acc[ATT_ROWS][CT];
 #pragma unroll
     for (int rr = 0; rr < ATT_ROWS; rr++) {
-        lim[rr] = key_limit(q0 + min(r0 + warp * ATT_ROWS + rr, Lq - 1), L, block_size);
+        lim[rr] = key_limit(q0 + min(r0 + warp * ATT_ROWS + rr, Lq - 1), L, block_size, block_origin);
         m[rr] = -INFINITY;
         l[rr] = 0.0f;
 #pragma unroll
         for (int ct = 0; ct < CT; ct++) acc[rr][ct] = 0.0f;
     }
-    const int key_end = key_limit(q0 + min(r0 + ATT_QT, Lq) - 1, L, block_size); // the tile's widest mask
+    const int key_end = key_limit(q0 + min(r0 + ATT_QT, Lq) - 1, L, block_size, block_origin); // the tile's widest mask
 
     for (int j0 = 0; j0 < key_end; j0 += ATT_KT) {
         __syncthreads(); // the previous tile is consumed (and sq is written, on the first pass)
@@ -753,11 +754,11 @@ static dlm_status moe_forward(cuda_impl *cu, const dlm_config *c, const cuda_lay
 }
 
 static dlm_status launch_attention(cuda_impl *cu, const dlm_config *c, const float *k_all, const float *v_all, int Lq,
-                                   int q0, int L, int block_size) {
+                                   int q0, int L, int block_size, int block_origin) {
     const int hd = c->head_dim;
     const dim3 grid((unsigned)((Lq + ATT_QT - 1) / ATT_QT), (unsigned)c->n_heads);
     const float scale = 1.0f / sqrtf((float)hd);
-#define ATT_ARGS cu->att, cu->qkv, k_all, v_all, Lq, q0, L, block_size, c->n_heads, c->n_kv_heads, hd, scale
+#define ATT_ARGS cu->att, cu->qkv, k_all, v_all, Lq, q0, L, block_size, block_origin, c->n_heads, c->n_kv_heads, hd, scale
     if (hd <= 32) k_attention<1><<<grid, ATT_THREADS, cu->attn_smem, cu->stream>>>(ATT_ARGS);
     else if (hd <= 64) k_attention<2><<<grid, ATT_THREADS, cu->attn_smem, cu->stream>>>(ATT_ARGS);
     else if (hd <= 128) k_attention<4><<<grid, ATT_THREADS, cu->attn_smem, cu->stream>>>(ATT_ARGS);
@@ -771,7 +772,7 @@ static dlm_status launch_attention(cuda_impl *cu, const dlm_config *c, const flo
 // x += mlp(norm(x)). k_all/v_all hold K and V of every position; this pass's rows are written
 // over them first.
 static dlm_status layer_forward(cuda_impl *cu, const dlm_config *c, const cuda_layer *w, float *k_all, float *v_all,
-                                int q0, int Lq, int L, int block_size, int16_t *routing_out, size_t routing_stride) {
+                                int q0, int Lq, int L, int block_size, int block_origin, int16_t *routing_out, size_t routing_stride) {
     const int d = c->d_model, qd = qkv_dim(c), dff = c->d_ff, od = c->n_heads * c->head_dim;
     // attention sublayer
     k_rmsnorm<<<Lq, 256, 0, cu->stream>>>(cu->xb, cu->x, w->vec[DLM_SLOT_ATTN_NORM], d, c->norm_eps, NULL, 0, 0, NULL,
@@ -787,7 +788,7 @@ static dlm_status layer_forward(cuda_impl *cu, const dlm_config *c, const cuda_l
     k_rope_kv<<<Lq, 256, 0, cu->stream>>>(cu->qkv, k_all, v_all, cu->rope_cos, cu->rope_sin, q0, c->n_heads,
                                           c->n_kv_heads, c->head_dim, c->rotary_dim);
     LAUNCH_TRY("rope");
-    TRY(launch_attention(cu, c, k_all, v_all, Lq, q0, L, block_size));
+    TRY(launch_attention(cu, c, k_all, v_all, Lq, q0, L, block_size, block_origin));
     TRY(gemm(cu, cu->x, cu->att, w->mat[DLM_SLOT_WO], Lq, d, od, 1.0f)); // x += attn_out(att)
     // MLP sublayer: ff_out(silu(ff_proj(x)) * up_proj(x))
     k_rmsnorm<<<Lq, 256, 0, cu->stream>>>(cu->xb, cu->x, w->vec[DLM_SLOT_FF_NORM], d, c->norm_eps, NULL, 0, 0, NULL,
@@ -839,7 +840,7 @@ static dlm_status cuda_forward(dlm_backend *be, const dlm_forward_args *a, const
         const int moe_j = l - c->n_dense_layers; // this layer's index among the MoE layers
         int16_t *routing = a->routing && dlm_config_layer_is_moe(c, l)
                                ? a->routing + ((size_t)q0 * n_moe + moe_j) * c->n_experts_used : NULL;
-        TRY(layer_forward(cu, c, &cu->layers[l], k_all, v_all, q0, Lq, L, a->block_size, routing,
+        TRY(layer_forward(cu, c, &cu->layers[l], k_all, v_all, q0, Lq, L, a->block_size, a->block_origin, routing,
                           (size_t)n_moe * c->n_experts_used));
     }
     if (cached && (a->cache == DLM_CACHE_BLOCK ? a->cache_store : a->cache_refresh))

@@ -27,10 +27,11 @@
 #define QUERY_TILE 16 // query rows per parallel task
 #define MAX_HEAD_DIM 512
 
-// Keys visible from query position i: all of them, or, block-causally, those of blocks up to i's own.
-static int key_limit(int i, int n_tokens, int block_size) {
+// Keys visible from query position i: all of them, or, block-causally, those of blocks up to i's own
+// (blocks of block_size from `origin`; [0, origin) is one block of its own, D2F's prompt).
+static int key_limit(int i, int n_tokens, int block_size, int origin) {
     if (block_size <= 0) return n_tokens;
-    long lim = ((long)i / block_size + 1) * block_size;
+    long lim = i < origin ? origin : origin + ((long)(i - origin) / block_size + 1) * block_size;
     return lim < n_tokens ? (int)lim : n_tokens;
 }
 
@@ -247,7 +248,7 @@ void cpu_attention(const cpu_attention_shape *s, float *out, int ldo, const floa
             for (int r = r0; r < r1; r += simd ? ROW_GROUP : 1) {
                 if (!simd) {
                     attend_row_scalar(s, g, q + (size_t)r * ldq + (size_t)h * hd,
-                                      key_limit(s->q0 + r, s->L, s->block_size), k, v, ldkv, scale,
+                                      key_limit(s->q0 + r, s->L, s->block_size, s->block_origin), k, v, ldkv, scale,
                                       out + (size_t)r * ldo + (size_t)h * hd);
                     continue;
                 }
@@ -259,7 +260,7 @@ void cpu_attention(const cpu_attention_shape *s, float *out, int ldo, const floa
                     int rr = i < nr ? r + i : r;
                     qr[i] = q + (size_t)rr * ldq + (size_t)h * hd;
                     orow[i] = out + (size_t)rr * ldo + (size_t)h * hd;
-                    lim[i] = key_limit(s->q0 + rr, s->L, s->block_size);
+                    lim[i] = key_limit(s->q0 + rr, s->L, s->block_size, s->block_origin);
                 }
                 attend_rows_avx2(s, qr, lim, nr, scratch + (size_t)g * hd * Lp, Lp, v + (size_t)g * hd, ldkv, scale,
                                  orow);
@@ -281,7 +282,7 @@ void cpu_attention_reference(const cpu_attention_shape *s, float *out, int ldo, 
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Lq, L, hd, scale, qh, ldq, kh, ldkv, 0.0f, scores, L);
         for (int i = 0; i < Lq; i++) {
             float *row = scores + (size_t)i * L;
-            int lim = key_limit(s->q0 + i, L, s->block_size);
+            int lim = key_limit(s->q0 + i, L, s->block_size, s->block_origin);
             float mx = -INFINITY;
             for (int j = 0; j < lim; j++) mx = row[j] > mx ? row[j] : mx;
             float sum = 0;

@@ -2,7 +2,9 @@
 //
 // For query rows q0 .. q0+Lq-1 of a sequence of L positions and every head h (KV head
 // h / (n_heads / n_kv_heads)): out[:, h] = softmax(Q_h K_g^T / sqrt(hd) + mask) V_g, where the mask
-// lets query i see key j iff block_size == 0 or j / block_size <= i / block_size (j < L always).
+// lets query i see key j iff block_size == 0 or blk(j) <= blk(i) (j < L always), where blk(p) = 0 for
+// p < block_origin and 1 + (p - block_origin) / block_size after it (origin 0: p / block_size, LLaDA2
+// and SDAR; origin = prompt length: D2F's prompt as block 0).
 // Q is (Lq, ldq) with head h at column h*hd; K and V are (L, ldkv) with KV head g at column g*hd;
 // out is (Lq, ldo).
 //
@@ -20,6 +22,7 @@ typedef struct {
     int q0, Lq;      // query rows: positions q0 .. q0 + Lq - 1
     int L;           // keys and values: positions 0 .. L - 1
     int block_size;  // 0: bidirectional
+    int block_origin; // first position of the first block_size block (0 unless the prompt is block 0)
 } cpu_attention_shape;
 
 // Floats of scratch cpu_attention needs (the keys transposed per KV head, padded).

@@ -24,7 +24,9 @@ typedef struct {
     int            soft_k;
     const int32_t *soft_ids;    // (L, soft_k)
     const float   *soft_w;      // (L, soft_k)
-    int            block_size;  // 0: bidirectional; B > 0: position i sees j iff j/B <= i/B
+    int            block_size;  // 0: bidirectional; B > 0: position i sees j iff j/B <= i/B ...
+    int            block_origin;// ... counted from here: [0, origin) is one block, then blocks of B
+                                // (D2F's prompt as block 0; engine/cpu_attention.h); 0 for LLaDA2/SDAR
     int            n_rows;      // rows whose LM head is computed
     const int32_t *rows;        // (n_rows) positions, each in [0, L)
     const int32_t *given;       // (n_rows) token whose probability is reported as p_given; NULL or -1: none

@@ -92,6 +92,8 @@ typedef struct {
     int      alg;           // dream: DLM_ALG_* order of unmasking
     double   eps;           // dream: the schedule's last time step (timesteps = linspace(1, eps, steps + 1))
     int      sub_block;     // fdllm2: sub-block length (Fast-dLLM v2's small_block_size)
+    double   block_add;     // d2f: open the next block once the last one is this fraction decoded
+    double   decoded;       // d2f: a block whose predecessor is this fraction decoded commits >= 1 a step
     uint64_t set;           // bit i: parameter i was given explicitly
 } dlm_rule_config;
 
@@ -106,7 +108,8 @@ typedef struct {
     X(seed, seed, SEED, ALL, 0, 0, "random seed (Gumbel noise, random remasking)")                                  \
     X(remasking, remasking, ENUM, RULE, 0, 1, "low_confidence or random")                                           \
     X(tau, tau, FLOAT, RULE, 0, 1,                                                                                  \
-      "threshold: commit masks with confidence >= tau (0.9); t2t/t2m: fill masks with conf > tau (Q 0.7, S 0.5)")  \
+      "threshold: commit masks with confidence >= tau (0.9); t2t/t2m: fill masks with conf > tau (Q 0.7, S 0.5); "  \
+      "fdllm2, d2f: commit masks with p > tau (0.9; D2F's skip_threshold)")                                         \
     X(factor, factor, FLOAT, RULE, 0, 100, "> 0: Fast-dLLM factor mode, thresholds 1 - f/(n+1)")                    \
     X(fastdllm_nfe, fastdllm_nfe, BOOL, RULE, 0, 1,                                                                 \
       "1: forwards as Fast-dLLM's June 2025 cached loops run them (a block filled by its first forward gets one more)") \
@@ -130,7 +133,11 @@ typedef struct {
     X(alg, alg, ENUM, RULE, 0, 3,                                                                                   \
       "dream: unmasking order origin (random, p = 1 - s/t), maskgit_plus (top p), topk_margin or entropy")          \
     X(eps, eps, FLOAT, RULE, 1e-9, 1, "dream: last time step of the schedule linspace(1, eps, steps + 1) (0.001)") \
-    X(sub_block, sub_block, INT, RULE, 1, 1 << 20, "fdllm2: sub-block length; sub-blocks are decoded in order (8)")
+    X(sub_block, sub_block, INT, RULE, 1, 1 << 20, "fdllm2: sub-block length; sub-blocks are decoded in order (8)") \
+    X(block_add, block_add, FLOAT, RULE, 0, 1,                                                                      \
+      "d2f: open a new block once the last open one is this fraction decoded (0.1; block_add_threshold)")          \
+    X(decoded, decoded, FLOAT, RULE, 0, 1,                                                                          \
+      "d2f: a block whose predecessor is this fraction decoded commits its best mask even below tau (0.55)")
 
 typedef enum {
 #define X(name, field, type, scope, lo, hi, help) DLM_PARAM_##name,

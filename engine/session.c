@@ -5,6 +5,8 @@
 //   2. forward, with a softmax summary for the generation rows (sampled token, p(current), top-K)
 //   3. the rule's decision (its operations table, engine/rules/*.c), recorded as events
 //   4. advance(): the rule's block-end test until a forward is due, so done() is exact after a step
+// A pipelined rule (d2f) keeps several blocks open at once: the step's window runs from the current
+// (oldest unfinished) block to the last open one, under the prompt-as-block-0 block-causal mask.
 // Ties: argmax to the lowest id (summary.c), position rankings to the lowest position.
 #include "session.h"
 
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "rules/rule.h"
 #include "safetensors.h"
 #include "util.h"
@@ -26,6 +29,8 @@ struct dlm_session {
     int               mask_id, eos_id, n_vocab;
     int               block0;   // canvas position where block 0 starts
     int               n_blocks;
+    int               attn_block, attn_origin; // block-causal attention (forward.h); 0: bidirectional
+    bool              pipelined; // the rule keeps several blocks in flight (D2F)
     int               spb;      // steps per block (rules taking `steps`)
     const dlm_rule_ops *ops;    // the rule's operations
     // scratch, (n_tokens) each
@@ -51,6 +56,13 @@ static const char *const state_names[] = {
 #undef X
 };
 const char *dlm_pos_state_name(dlm_pos_state st) { return (unsigned)st < DLM_POS_STATE_COUNT ? state_names[st] : "?"; }
+
+static const char *const block_state_names[] = {
+#define X(e, name) name,
+    DLM_BLOCK_STATES(X)
+#undef X
+};
+const char *dlm_block_state_name(int state) { return (unsigned)state <= DLM_BSTATE_MASK ? block_state_names[state] : "?"; }
 
 static const char *const intervention_names[] = {
 #define X(e, name) name,
@@ -85,6 +97,7 @@ const char *dlm_event_name(int bit) {
 dlm_step *dlm_step_new(int n_tokens) {
     dlm_step *st = dlm_xcalloc(1, sizeof *st);
     st->pos = dlm_xcalloc((size_t)(n_tokens > 0 ? n_tokens : 1), sizeof *st->pos);
+    st->block_info = dlm_xcalloc((size_t)(n_tokens > 0 ? n_tokens : 1), 1);
     st->n_tokens = n_tokens;
     return st;
 }
@@ -93,6 +106,7 @@ void dlm_step_free(dlm_step *st) {
     if (!st) return;
     free(st->pos);
     free(st->experts);
+    free(st->block_info);
     free(st);
 }
 
@@ -111,11 +125,14 @@ void dlm_step_reserve_experts(dlm_step *st, int n_moe_layers, int per_layer, int
 void dlm_step_copy(dlm_step *dst, const dlm_step *src) {
     dlm_pos_info *pos = dst->pos;
     int16_t *experts = dst->experts;
+    uint8_t *block_info = dst->block_info;
     size_t cap = dst->experts_cap;
     *dst = *src;
     dst->pos = pos;
     dst->experts = experts, dst->experts_cap = cap;
+    dst->block_info = block_info;
     memcpy(pos, src->pos, (size_t)src->n_tokens * sizeof *pos);
+    if (src->n_block_info > 0) memcpy(block_info, src->block_info, (size_t)src->n_block_info);
     dlm_step_reserve_experts(dst, src->n_moe_layers, src->experts_per_layer, src->first_moe_layer);
     if (src->n_moe_layers > 0)
         memcpy(dst->experts, src->experts, (size_t)src->n_tokens * src->n_moe_layers * src->experts_per_layer * sizeof *dst->experts);
@@ -133,6 +150,15 @@ static int first_gen(const dlm_session *s, int b) { // prompt tokens of a block-
     return bs > s->st.prompt_len ? bs : s->st.prompt_len;
 }
 
+// End of the window a step works on: the last open block under a pipelined rule, else the block.
+static int window_end(const dlm_session *s, int b) {
+    int last = b;
+    if (s->pipelined)
+        for (int k = b + 1; k < s->n_blocks; k++)
+            if ((s->st.block_info[k] & DLM_BSTATE_MASK) != DLM_BSTATE_IDLE) last = k;
+    return block_end(s, last);
+}
+
 static int count_masks(const dlm_session *s, int from, int to) {
     int n = 0;
     for (int i = from; i < to; i++) n += s->st.tokens[i] == s->mask_id;
@@ -145,8 +171,9 @@ static dlm_rule_ctx rule_ctx(dlm_session *s) {
     int b = st->block < s->n_blocks ? st->block : s->n_blocks - 1;
     dlm_rule_ctx c = {.st = st, .rc = &st->rule, .mask_id = s->mask_id, .eos_id = s->eos_id, .n_vocab = s->n_vocab,
                       .block_start = block_start(s, b), .first_gen = first_gen(s, b), .block_end = block_end(s, b),
-                      .spb = s->spb, .order = s->order, .score = s->score, .mark = s->mark};
-    c.fwd_len = st->block_causal > 0 ? c.block_end : st->n_tokens;
+                      .spb = s->spb, .order = s->order, .score = s->score, .mark = s->mark,
+                      .window_end = window_end(s, b), .block0 = s->block0, .n_blocks = s->n_blocks};
+    c.fwd_len = s->attn_block > 0 ? c.window_end : st->n_tokens;
     return c;
 }
 
@@ -205,6 +232,7 @@ static void state_alloc(dlm_session_state *st, int n, int soft_k) {
     st->soft_w = dlm_xcalloc((size_t)n * (soft_k ? soft_k : 1), sizeof *st->soft_w);
     st->cache_ids = dlm_xcalloc((size_t)n, sizeof *st->cache_ids);
     st->last_fwd_ids = dlm_xcalloc((size_t)n, sizeof *st->last_fwd_ids);
+    st->block_info = dlm_xcalloc((size_t)n, 1);
 }
 
 // (Re)size the saved cache inputs for k soft slots per position.
@@ -230,6 +258,7 @@ void dlm_session_state_free(dlm_session_state *st) {
     free(st->cache_soft_ids);
     free(st->cache_soft_w);
     free(st->last_fwd_ids);
+    free(st->block_info);
     memset(st, 0, sizeof *st);
 }
 
@@ -251,6 +280,7 @@ static void copy_state(dlm_session_state *dst, const dlm_session_state *src) {
     // A state without the tokens of the last forwards (built by hand, or a trace not recorded with
     // cache=official-block): every finished block is taken as exact.
     memcpy(dst->last_fwd_ids, src->last_fwd_ids ? src->last_fwd_ids : src->tokens, (size_t)n * sizeof *dst->last_fwd_ids);
+    if (src->block_info) memcpy(dst->block_info, src->block_info, (size_t)n); // else no block open (built by hand)
     if (src->cache_ids) memcpy(dst->cache_ids, src->cache_ids, (size_t)n * sizeof *dst->cache_ids);
     else dst->cache_len = 0, dst->cache_soft_k = 0; // a state without cache inputs (built by hand)
     dst->cache_soft_ids = NULL, dst->cache_soft_w = NULL;
@@ -274,15 +304,34 @@ static dlm_status session_setup(dlm_session *s, const dlm_model *m, dlm_backend 
     if (s->mask_id < 0)
         return dlm_error(DLM_STATUS_ARG, "%s/config.json has no mask_token_id; masked diffusion decoding needs one", m->dir);
     int P = s->st.prompt_len, B = r->block;
+    s->ops = dlm_rule_ops_of(r->kind);
+    dlm_rule_forward rf;
+    s->ops->forward(r, &rf);
+    s->pipelined = rf.pipelined;
+    s->attn_block = s->opts.block_causal;
+    if (s->pipelined) { // D2F: the prompt is block 0 of a block-causal mask the rule brings to the model
+        // D2F-LLaDA is LLaDA-8B-Instruct with a LoRA; the mask and the loop suit any bidirectional family
+        // whose row i predicts position i. A block-causal family has a mask of its own, and with shifted
+        // logits a block's first position would be read from the block before (D2F-Dream's loop, not this).
+        if (c->arch && (c->arch->attention != DLM_ATTN_FULL || c->arch->shift_logits))
+            return dlm_error(DLM_STATUS_ARG, "rule %s needs a bidirectional model whose logits are not shifted (D2F-LLaDA: "
+                                             "LLaDA-8B-Instruct with its LoRA); %s is a %s model (%s)", s->ops->name, m->dir,
+                             c->arch->name, c->arch->shift_logits ? "shifted logits" : "block-causal");
+        if (s->opts.block_causal > 0)
+            return dlm_error(DLM_STATUS_ARG, "rule %s brings its own attention mask (the prompt as block 0); drop --block-causal %d",
+                             s->ops->name, s->opts.block_causal);
+        s->attn_block = B;
+        s->attn_origin = P;
+    }
     if (s->opts.block_causal > 0 && s->opts.block_causal != B)
         return dlm_error(DLM_STATUS_ARG, "--block %d must equal the model's attention block size %d (block-causal)", B,
                          s->opts.block_causal);
     if (r->cache == DLM_RULE_CACHE_OFFICIAL_BLOCK && s->opts.block_causal <= 0)
         return dlm_error(DLM_STATUS_ARG, "cache=official-block reproduces the T2M repository's LLaDA2.1 loop, whose "
                                          "attention is block-causal: it needs a block-causal model (--block-causal B)");
-    s->ops = dlm_rule_ops_of(r->kind);
     s->block0 = s->opts.block_causal > 0 ? (P / B) * B : P;
     s->n_blocks = (s->st.n_tokens - s->block0 + B - 1) / B;
+    if (!s->pipelined) memset(s->st.block_info, 0, (size_t)s->st.n_tokens); // a fork away from d2f: no block states
     if (dlm_param_applies(DLM_PARAM_steps, r->kind)) {
         // A block-causal model's blocks start at multiples of B from position 0, so an answer after
         // a prompt that ends mid-block spans gen / B + 1 blocks: the rule's default steps is rounded
@@ -470,6 +519,9 @@ dlm_status dlm_session_state_check(const dlm_session_state *st, const dlm_config
     if (st->cache_len < 0 || st->cache_len > st->n_tokens || st->cache_soft_k < 0 || st->cache_soft_k > DLM_SOFT_MAX)
         return dlm_error(DLM_STATUS_FORMAT, "session state: cache inputs (length %d, soft_k %d)", st->cache_len,
                          st->cache_soft_k);
+    for (int i = 0; st->block_info && i < st->n_tokens; i++)
+        if (st->block_info[i] > (DLM_BSTATE_MASK | DLM_BSTATE_COMPLETE | DLM_BSTATE_FRESH))
+            return dlm_error(DLM_STATUS_FORMAT, "session state: block %d has the unknown state %d", i, st->block_info[i]);
     for (int i = 0; st->last_fwd_ids && i < st->n_tokens; i++)
         if (st->last_fwd_ids[i] < 0 || st->last_fwd_ids[i] >= c->n_vocab)
             return dlm_error(DLM_STATUS_FORMAT, "session state: last forward's token %d at position %d is outside the vocabulary",
@@ -645,7 +697,7 @@ static dlm_status block_cache_prepare(dlm_session *s, dlm_forward_args *fa, int 
 static dlm_status cache_prepare(dlm_session *s, dlm_forward_args *fa, int bs, int be) {
     dlm_session_state *st = &s->st;
     if (st->rule.cache == DLM_RULE_CACHE_NONE) return DLM_STATUS_OK;
-    if (st->block_causal > 0) return block_cache_prepare(s, fa, bs); // exact for block-causal models
+    if (s->attn_block > 0) return block_cache_prepare(s, fa, bs); // exact for block-causal attention
     // official-block is the prefix cache over the stale finished blocks the caller feeds.
     fa->cache = st->rule.cache == DLM_RULE_CACHE_OFFICIAL_BLOCK ? DLM_CACHE_PREFIX : st->rule.cache;
     fa->active_start = bs;
@@ -690,8 +742,8 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
         return dlm_error(DLM_STATUS_ARG, "step snapshot holds %d positions, the session %d", out->n_tokens, st->n_tokens);
     double t0 = dlm_now();
     const dlm_rule_config *r = &st->rule;
-    const int b = st->block, bs = block_start(s, b), be = block_end(s, b), P = st->prompt_len;
-    const int fwd_len = st->block_causal > 0 ? be : st->n_tokens;
+    const int b = st->block, bs = block_start(s, b), be = block_end(s, b), P = st->prompt_len, we = window_end(s, b);
+    const int fwd_len = s->attn_block > 0 ? we : st->n_tokens;
     dlm_rule_forward rf;
     s->ops->forward(r, &rf);
     memcpy(s->x_old, st->tokens, (size_t)st->n_tokens * sizeof *s->x_old);
@@ -701,7 +753,7 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     int row_lo = P, row_hi = fwd_len, n_rows = 0;
     if (s->opts.rows == DLM_ROWS_NEEDED) {
         row_lo = first_gen(s, b);
-        row_hi = rf.rows_to_end ? fwd_len : be;
+        row_hi = rf.rows_to_end ? fwd_len : we;
     }
     for (int i = 0; i < st->n_tokens; i++) s->row_of[i] = -1;
     for (int i = row_lo; i < row_hi; i++) {
@@ -720,7 +772,7 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
         memcpy(s->fed_tok + bs, st->tokens + bs, (size_t)(st->n_tokens - bs) * sizeof *s->fed_tok);
         ids = s->fed_tok;
     }
-    dlm_forward_args fa = {.n_tokens = fwd_len, .ids = ids, .block_size = st->block_causal,
+    dlm_forward_args fa = {.n_tokens = fwd_len, .ids = ids, .block_size = s->attn_block, .block_origin = s->attn_origin,
                            .n_rows = n_rows, .rows = s->rows, .given = s->given, .cancel = s->opts.cancel,
                            .routing = s->routing};
     const dlm_config *mc = &s->model->cfg;
@@ -799,7 +851,7 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
         }
         // Stuck: committed before this step, in the active block, and neither confident in its
         // token nor confident enough in any other for T2T to fire.
-        if (i >= bs && i < be && i >= P && s->x_old[i] != s->mask_id && rs->p_given < eps && rs->top_p[0] < tau) {
+        if (i >= bs && i < we && i >= P && s->x_old[i] != s->mask_id && rs->p_given < eps && rs->top_p[0] < tau) {
             pi->stuck = true;
             out->n_stuck++;
         }
@@ -815,7 +867,7 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     out->block = b;
     out->n_blocks = s->n_blocks;
     out->block_start = bs;
-    out->block_end = be;
+    out->block_end = we; // pipelined rules: every block in flight
     out->step_in_block = st->step_in_block;
     out->prompt_len = P;
     out->gen_len = st->gen_len;
@@ -833,6 +885,8 @@ dlm_status dlm_session_step(dlm_session *s, dlm_step *out) {
     st->step_in_block++;
     advance(s, converged, out);
     out->done = st->done;
+    out->n_block_info = s->pipelined ? s->n_blocks : 0;
+    if (s->pipelined) memcpy(out->block_info, st->block_info, (size_t)s->n_blocks);
     out->step_ms = (dlm_now() - t0) * 1e3;
     return DLM_STATUS_OK;
 }

@@ -37,6 +37,26 @@ typedef enum {
     DLM_POS_STATE_COUNT
 } dlm_pos_state;
 
+// Pipelined rules (d2f: several blocks in flight, research/models.md §6): the state of each
+// generation block, X(ENUM, "name"), in the low two bits of a block's byte, with the flag bits below.
+#define DLM_BLOCK_STATES(X)     \
+    X(IDLE, "idle")             \
+    X(ACTIVE, "active")         \
+    X(TO_CACHE, "to-cache")     \
+    X(IN_CACHE, "in-cache")
+
+typedef enum {
+#define X(e, name) DLM_BSTATE_##e,
+    DLM_BLOCK_STATES(X)
+#undef X
+} dlm_block_state;
+enum {
+    DLM_BSTATE_MASK = 3,      // the dlm_block_state part of a block's byte
+    DLM_BSTATE_COMPLETE = 4,  // "fully activated": its predecessor reached the decoded threshold, so a
+                              // step commits at least one of its masks
+    DLM_BSTATE_FRESH = 8,     // opened since the last forward (at most one block opens per step)
+};
+
 // What happened to a position in a step (bit flags). X(ENUM, bit, "name")
 #define DLM_EVENTS(X)                 \
     X(COMMIT, 0, "commit")            \
@@ -131,6 +151,10 @@ typedef struct {
     int           n_moe_layers, experts_per_layer, first_moe_layer;
     int16_t      *experts;
     size_t        experts_cap;   // entries the experts buffer holds
+    // Pipelined rules (d2f): every generation block's state after this step (DLM_BSTATE_* | flags),
+    // block_start..block_end spanning the blocks in flight; n_block_info 0 for other rules.
+    int           n_block_info;
+    uint8_t      *block_info;    // (n_tokens capacity)
 } dlm_step;
 
 dlm_step *dlm_step_new(int n_tokens);
@@ -181,6 +205,9 @@ typedef struct {
     // Each position's token when the last forward over its block ran (for finished blocks: the
     // tokens the T2M repository's block cache keeps, fed by cache=official-block).
     int32_t  *last_fwd_ids;   // (n_tokens)
+    // Pipelined rules (d2f): each generation block's state (DLM_BSTATE_* | flags), indexed by block
+    // (n_blocks <= n_tokens entries used); all 0 under other rules. block is the first active one.
+    uint8_t  *block_info;     // (n_tokens)
 } dlm_session_state;
 
 typedef struct dlm_session dlm_session;
@@ -225,6 +252,7 @@ void dlm_session_state_free(dlm_session_state *st);
 dlm_status dlm_session_state_check(const dlm_session_state *st, const dlm_config *cfg);
 
 const char *dlm_pos_state_name(dlm_pos_state st);
+const char *dlm_block_state_name(int state); // of (byte & DLM_BSTATE_MASK)
 const char *dlm_event_name(int bit);
 
 #endif

@@ -15,8 +15,9 @@
 
 #define DLM_TRACE_FORMAT "dlmscope-trace"
 #define DLM_TRACE_VERSION_MAJOR 1 // incompatible changes bump this; readers refuse newer majors
-#define DLM_TRACE_VERSION_MINOR 3 // compatible additions (1: KV-cache refresh inputs in the session state; 2: MoE routing;
-                                  // 3: interventions of a step, pinned positions in the session state)
+#define DLM_TRACE_VERSION_MINOR 4 // compatible additions (1: KV-cache refresh inputs in the session state; 2: MoE routing;
+                                  // 3: interventions of a step, pinned positions in the session state;
+                                  // 4: per-block states of pipelined rules (d2f) in the session state)
 
 // Every key of every record, declared once (docs/trace-format.md lists exactly these; test_trace
 // checks it). X(RECORD, key): HEADER, MODEL (the header's `model` map), TOKENS (the token text
@@ -45,6 +46,7 @@
     X(SESSION, block_masks) X(SESSION, done) X(SESSION, stopped) X(SESSION, prev_valid) X(SESSION, last_fwd_ids) \
     X(SESSION, soft_k) X(SESSION, soft_ids) X(SESSION, soft_w) X(SESSION, cache_len) X(SESSION, cache_ids)       \
     X(SESSION, cache_soft_k) X(SESSION, cache_soft_ids) X(SESSION, cache_soft_w) X(SESSION, pinned)              \
+    X(SESSION, blocks)                                                                                             \
     X(FOOTER, type) X(FOOTER, steps) X(FOOTER, final) X(FOOTER, commits) X(FOOTER, edits) X(FOOTER, remasks)     \
     X(FOOTER, forward_ms) X(FOOTER, index)                                                                         \
     X(RULE_PARAMS, name)

@@ -438,6 +438,8 @@ dlm_status dlm_trace_writer_append(dlm_trace_writer *w, const dlm_step *st, cons
     bool any_pinned = false;
     for (int i = P; i < N && state->pinned; i++) any_pinned |= state->pinned[i] != 0;
     if (any_pinned) STATE_COLUMN(DLM_TK(SESSION, pinned), col_u8(c, state->pinned[i] ? 1 : 0));
+    if (st->n_block_info > 0) // pipelined rules (d2f): every generation block's state, one byte each
+        kv_bin(&sm, DLM_TK(SESSION, blocks), state->block_info, (size_t)st->n_block_info);
     if (r->cache == DLM_RULE_CACHE_OFFICIAL_BLOCK) // the tokens the official block cache was built from
         STATE_COLUMN(DLM_TK(SESSION, last_fwd_ids), col_id(c, W, state->last_fwd_ids[i]));
     if (state->soft_k > 0) {

@@ -794,6 +794,16 @@ static dlm_status read_state(dlm_trace *t, const where *w0, const msgpack_object
             st->pinned[P + i] = b[i];
         }
     }
+    // Pipelined rules (d2f): each generation block's state (absent, as before 1.4: none kept).
+    st->block_info = dlm_xcalloc((size_t)N, 1);
+    if (get(s, DLM_TK(SESSION, blocks))) {
+        if ((e = get_bin(&w, s, DLM_TK(SESSION, blocks), (size_t)snap->n_blocks, &b)) != DLM_STATUS_OK) return e;
+        for (int i = 0; i < snap->n_blocks; i++) {
+            if (b[i] > (DLM_BSTATE_MASK | DLM_BSTATE_COMPLETE | DLM_BSTATE_FRESH))
+                return bad(&w, DLM_TK(SESSION, blocks), "value %u of block %d is not a block state", b[i], i);
+            st->block_info[i] = b[i];
+        }
+    }
     // official-block cache: the tokens of the last forwards (absent: finished blocks taken as exact)
     st->last_fwd_ids = dlm_xcalloc((size_t)N, sizeof *st->last_fwd_ids);
     memcpy(st->last_fwd_ids, st->tokens, (size_t)N * sizeof *st->last_fwd_ids);
@@ -974,6 +984,9 @@ dlm_status dlm_trace_read_step(dlm_trace *t, int idx, dlm_step *out, dlm_session
             pos[i].remask_count = st->remask_count[i];
             pos[i].pinned = st->pinned[i];
         }
+        const msgpack_object *sess = get(o, DLM_TK(STEP, session));
+        out->n_block_info = get(sess, DLM_TK(SESSION, blocks)) ? out->n_blocks : 0;
+        memcpy(out->block_info, st->block_info, (size_t)out->n_block_info);
     }
     if (e != DLM_STATUS_OK || !state) dlm_session_state_free(st);
 #undef TRY

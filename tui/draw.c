@@ -137,6 +137,26 @@ static void draw_status(tui_app *app) {
                  sep, cur, n - 1, sep, st->n_commits, st->n_edits, st->n_remasks, st->n_stuck ? " stuck" : "", sep,
                  st->forward_ms, sep, mode);
     else snprintf(buf, sizeof buf, "%sno step yet%s%s", sep, sep, mode);
+    if (st && st->n_block_info > 0) { // d2f: every block's state, in-cache to idle (docs/tui.md)
+        char blocks[160] = "";
+        for (int b = 0; b < st->n_block_info && b < 24; b++) {
+            const uint8_t v = st->block_info[b];
+            const int s = v & DLM_BSTATE_MASK;
+            snprintf(blocks + strlen(blocks), sizeof blocks - strlen(blocks), "%s",
+                     s == DLM_BSTATE_IN_CACHE   ? glyph(app, "█", "c")
+                     : s == DLM_BSTATE_TO_CACHE ? glyph(app, "▆", "t")
+                     : s == DLM_BSTATE_ACTIVE   ? (v & DLM_BSTATE_COMPLETE ? glyph(app, "▓", "A") : glyph(app, "▒", "a"))
+                                                : glyph(app, "·", "."));
+        }
+        if (st->n_block_info > 24) snprintf(blocks + strlen(blocks), sizeof blocks - strlen(blocks), "%s", glyph(app, "…", "+"));
+        char *tail = strstr(buf, sep); // after "block b/n"
+        tail = tail ? strstr(tail + strlen(sep), sep) : NULL;
+        if (tail) {
+            char rest[512];
+            snprintf(rest, sizeof rest, "%s", tail);
+            snprintf(tail, sizeof buf - (size_t)(tail - buf), " %s%s", blocks, rest);
+        }
+    }
     x += put(r.y, x, r.x + r.w - x, role(TUI_ROLE_STATUS), buf);
     if (app->playing) {
         snprintf(buf, sizeof buf, "%s%s %.1f/s", sep, glyph(app, "▶", ">"), 1000.0 / app->interval_ms);

@@ -14,6 +14,7 @@
     X(EVOTOKEN, evotoken) \
     X(MARGIN, margin)    \
     X(DREAM, dream)      \
-    X(FDLLM2, fdllm2)
+    X(FDLLM2, fdllm2)    \
+    X(D2F, d2f)
 
 #endif

@@ -41,6 +41,10 @@ typedef struct {
     bool sample_no_mask;// the mask id is never sampled
     bool prob_no_mask;  // ... and at T = 0 removed from the softmax itself (EvoToken's aliasing)
     bool tempered;      // confidences from softmax(logits / T) (LLaDA2.1)
+    // Several blocks in flight (D2F): the attention is block-causal with the prompt as block 0 and
+    // generation blocks counted from it; the rule keeps each block's state in st->block_info and
+    // its step works on the window [first_gen, window_end) of the open blocks.
+    bool pipelined;
 } dlm_rule_forward;
 
 // The session as a rule sees it during one step (or between steps, in block_end).
@@ -51,6 +55,8 @@ typedef struct {
     int                     block_start, first_gen, block_end; // current block [start, end); first
                                                               // generated position (> start only
                                                               // for a block-causal first block)
+    int                     window_end;// end of the last open block (pipelined rules), else block_end
+    int                     block0, n_blocks; // first generation block's start; generation blocks
     int                     fwd_len;   // positions the forward covered
     int                     spb;       // steps per block (rules taking `steps`), else 0
     // Valid inside step() only:

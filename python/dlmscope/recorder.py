@@ -217,6 +217,9 @@ class Recorder:
             gen = L - self.P
             self.rule = Rule(self.rule_spec, gen=gen, **self.rule_params)
         r = self.rule
+        if r.name == "d2f":  # its per-block states (engine/rules/d2f.c) are not tracked here
+            raise ValueError("%s: rule d2f (several blocks in flight) is recorded by `dlmscope run --record`, not by the "
+                             "Python writer yet" % self.path)
         self.G, B = r["gen"], r["block"]
         if self.block_causal and self.block_causal != B:
             raise ValueError("%s: block %d must equal the attention block size %d (block-causal)" % (self.path, B, self.block_causal))

@@ -7,7 +7,7 @@ reader parses, in canonical form. tests/cli/test_python_trace.sh checks this tab
 `dlmscope run --help-rules`, so the two cannot drift apart silently.
 """
 
-RULES = ("llada", "threshold", "t2t", "t2m", "evotoken", "margin", "dream", "fdllm2")
+RULES = ("llada", "threshold", "t2t", "t2m", "evotoken", "margin", "dream", "fdllm2", "d2f")
 _ALL = set(RULES)
 _LLADA2 = {"t2t", "t2m"}
 
@@ -19,7 +19,7 @@ PARAMS = (
     ("temperature", "float", _ALL, 0, 100, None),
     ("seed", "seed", _ALL, 0, 2 ** 63 - 1, None),
     ("remasking", "enum", {"llada"}, 0, 1, ("low_confidence", "random")),
-    ("tau", "float", {"threshold", "fdllm2"} | _LLADA2, 0, 1, None),
+    ("tau", "float", {"threshold", "fdllm2", "d2f"} | _LLADA2, 0, 1, None),
     ("factor", "float", {"threshold"}, 0, 100, None),
     ("fastdllm_nfe", "bool", {"threshold"}, 0, 1, None),
     ("mode", "enum", _LLADA2, 0, 1, ("q", "s")),
@@ -41,6 +41,8 @@ PARAMS = (
     ("alg", "enum", {"dream"}, 0, 3, ("origin", "maskgit_plus", "topk_margin", "entropy")),
     ("eps", "float", {"dream"}, 1e-9, 1, None),
     ("sub_block", "int", {"fdllm2"}, 1, 1 << 20, None),
+    ("block_add", "float", {"d2f"}, 0, 1, None),
+    ("decoded", "float", {"d2f"}, 0, 1, None),
 )
 _BY_NAME = {p[0]: p for p in PARAMS}
 
@@ -48,10 +50,11 @@ _BY_NAME = {p[0]: p for p in PARAMS}
 def defaults(rule):
     """dlm_rule_defaults: the papers' main settings (before finalize)."""
     return dict(gen=128, block=32, steps=0, temperature=0.5 if rule == "evotoken" else 0.0, seed=0,
-                remasking="low_confidence", tau=0.9 if rule in ("threshold", "fdllm2") else 0.7, factor=0.0, fastdllm_nfe=0, mode="q",
+                remasking="low_confidence", tau=0.9 if rule in ("threshold", "fdllm2", "d2f") else 0.7, factor=0.0, fastdllm_nfe=0, mode="q",
                 tau_edit=0.5, max_post=16, eos_stop=1, detector="lowprob", tau_remask=0.3, cmax=1, rho_max=0.25,
                 cap="code", editable="before", k_soft=3, alpha=0.7, stuck_eps=0.05, stuck_tau=-1.0, top_k=5,
-                cache="prefix" if rule == "fdllm2" else "none", alg="origin", eps=1e-3, sub_block=8)
+                cache="prefix" if rule in ("fdllm2", "d2f") else "none", alg="origin", eps=1e-3, sub_block=8,
+                block_add=0.1, decoded=0.55)
 
 
 def _fmt_float(v):
@@ -130,6 +133,8 @@ class Rule:
                 name, v["steps"], v["gen"] // v["block"], v["gen"], v["block"]))
         if v["cache"] == "official-block" and name not in _LLADA2:
             raise ValueError("rule %s does not support cache=official-block" % name)
+        if v["cache"] == "dual" and name == "d2f":
+            raise ValueError("rule d2f does not support cache=dual")
         if name == "fdllm2" and v["sub_block"] < v["block"] and v["block"] % v["sub_block"]:
             raise ValueError("rule fdllm2: sub_block=%d does not divide block=%d" % (v["sub_block"], v["block"]))
         if v["fastdllm_nfe"] and v["cache"] == "none":

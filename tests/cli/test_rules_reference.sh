@@ -7,11 +7,13 @@
 # (tests/reference/dream_reference.py: the maskgit_plus, topk_margin and entropy orderings on a
 # Dream-layout model); and Fast-dLLM v2's generate() (tests/reference/fdllm2_reference.py: sub-blocks,
 # the autoregressive first token of a block, the stop token; each case cached and uncached on the
-# fast-dllm-v2-f32 model). Every step's tokens must match exactly. The cases were chosen
+# fast-dllm-v2-f32 model); and D2F-LLaDA's pipelined blocks (tests/reference/d2f_reference.py: the
+# prompt-as-block-0 mask, several blocks in flight, the D2F LoRA, EOS stopping new blocks; each case
+# cached and uncached). Every step's tokens must match exactly. The cases were chosen
 # so that no decision is closer than 1e-4 (tests/fixtures/rules/README.md).
 . tests/cli/lib.sh
 n=0
-for args in tests/fixtures/rules/*.args tests/fixtures/dream/*.args tests/fixtures/fdllm2/*.args; do
+for args in tests/fixtures/rules/*.args tests/fixtures/dream/*.args tests/fixtures/fdllm2/*.args tests/fixtures/d2f/*.args; do
     case_name=$(basename "$args" .args)
     eval "set -- $(cat "$args")"
     if ! "$DLMSCOPE" run "$@" >"$TMP/$case_name.out" 2>"$TMP/err"; then
@@ -26,6 +28,6 @@ for args in tests/fixtures/rules/*.args tests/fixtures/dream/*.args tests/fixtur
     fi
     n=$((n + 1))
 done
-[ $n -ge 30 ] || fail "expected at least 30 rule cases (with Dream's 3 and Fast-dLLM v2's 8), found $n"
+[ $n -ge 38 ] || fail "expected at least 38 rule cases (with Dream's 3, Fast-dLLM v2's 8 and D2F's 8), found $n"
 echo "$n trajectories compared step by step"
 finish

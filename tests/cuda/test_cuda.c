@@ -25,6 +25,7 @@
 // Without a GPU it prints why and exits 77: a skipped test is not a passed one.
 #include <math.h>
 
+#include "engine/arch.h"
 #include "engine/rng.h"
 #include "engine/session.h"
 #include "tests/unit/testmodel.h"
@@ -243,12 +244,13 @@ static void report(const char *model, const char *what, const stats *st) {
 // ---- scenarios --------------------------------------------------------------------------------
 
 // An uncached pass over L positions, every row requested.
-static void check_plain(engines *e, int L, int soft_k, int block_size, const char *label) {
+static void check_plain_o(engines *e, int L, int soft_k, int block_size, int block_origin, const char *label) {
     const dlm_config *c = &e->model->cfg;
     inputs in;
     inputs_make(&in, c, L, soft_k);
     dlm_forward_args a = args_of(&in);
     a.block_size = block_size;
+    a.block_origin = block_origin;
     dlm_sample_opts o = dlm_sample_opts_default();
     o.top_k = 8;
     dlm_row_summary *cpu = dlm_xcalloc((size_t)L, sizeof *cpu), *gpu = dlm_xcalloc((size_t)L, sizeof *gpu);
@@ -319,6 +321,10 @@ static void check_sampling(engines *e, int L, double temperature, bool tempered)
     inputs_free(&in);
 }
 
+static void check_plain(engines *e, int L, int soft_k, int block_size, const char *label) {
+    check_plain_o(e, L, soft_k, block_size, 0, label);
+}
+
 // Fast-dLLM caches: a refreshing pass, then cached passes after tokens change in the recomputed
 // range (prefix: the block and everything after it; dual: the block only). Every row is requested,
 // so rows outside the recomputed range (served from the kept hidden states) are compared too.
@@ -367,7 +373,8 @@ static void check_cache(engines *e, int L, int start, int end, int cache, int bl
 // cached passes over it with changing tokens and a storing pass once it is final; the cache grows
 // (keeping what it holds) as the canvas does. Every row of each pass is compared, so rows served
 // from the kept hidden states are too.
-static void check_block_cache(engines *e, int L, int B) {
+// origin > 0: D2F's mask, the first `origin` positions (the prompt) one block of their own.
+static void check_block_cache(engines *e, int L, int B, int origin) {
     const dlm_config *c = &e->model->cfg;
     inputs in;
     inputs_make(&in, c, L, 0);
@@ -375,12 +382,12 @@ static void check_block_cache(engines *e, int L, int B) {
     o.top_k = 5;
     dlm_row_summary *cpu = dlm_xcalloc((size_t)L, sizeof *cpu), *gpu = dlm_xcalloc((size_t)L, sizeof *gpu);
     char label[96], what[192];
-    snprintf(label, sizeof label, "block cache, B=%d, L=%d", B, L);
+    snprintf(label, sizeof label, "block cache, B=%d, L=%d%s", B, L, origin ? ", prompt block" : "");
     snprintf(what, sizeof what, "%s: %s", e->mc->name, label);
     stats st = {0};
-    int kept = B; // the prompt's whole block
+    int kept = origin > 0 ? origin : B; // the prompt's whole block (D2F: the prompt)
     dlm_forward_args a = args_of(&in);
-    a.block_size = B, a.cache = DLM_CACHE_BLOCK, a.cache_key = 0xb10c;
+    a.block_size = B, a.block_origin = origin, a.cache = DLM_CACHE_BLOCK, a.cache_key = 0xb10c;
     a.n_tokens = kept, a.n_rows = kept, a.active_start = 0, a.active_end = kept, a.cache_refresh = true, a.cache_store = true;
     run_both(e, &a, &o, cpu, gpu, what);
     compare_rows(what, cpu, gpu, kept, 1.0, &st);
@@ -506,6 +513,7 @@ static void test_model(void **state) {
     check_plain(&e, 1, 0, 0, "hard, one token");
     check_plain(&e, 45, 3, 0, "soft k=3, bidirectional");
     check_plain(&e, 45, 0, 8, "hard, block-causal B=8");
+    check_plain_o(&e, 45, 0, 8, 13, "hard, prompt block of 13 then B=8 (D2F)");
     check_plain(&e, L_long, 4, B, "soft k=4, block-causal, long");
     check_sampling(&e, 24, 0.0, false);
     check_sampling(&e, 24, 0.8, false);
@@ -514,7 +522,8 @@ static void test_model(void **state) {
     check_cache(&e, 45, 16, 24, DLM_CACHE_DUAL, 0, 3);
     check_cache(&e, L_long, L_long / 3 / B * B, L_long / 3 / B * B + B, DLM_CACHE_DUAL, B, 0);
     check_cache(&e, L_long, L_long / 2 / B * B, L_long / 2 / B * B + B, DLM_CACHE_PREFIX, B, 2);
-    check_block_cache(&e, 40, 8);
+    check_block_cache(&e, 40, 8, 0);
+    check_block_cache(&e, 43, 8, 11); // D2F: an 11-token prompt block, then blocks of 8
     check_routing(&e, 40);
     check_errors_and_repeat(&e);
     engines_close(&e);
@@ -560,7 +569,8 @@ static int32_t *run_session(const dlm_model *m, dlm_backend *be, const dlm_rule_
 static void test_sessions(void **state) {
     static const char *const specs[] = {"llada", "llada:cache=prefix", "llada:cache=dual", "threshold:tau=0.3",
                                         "threshold:tau=0.3,cache=dual", "t2t", "t2m", "t2m:detector=logitdiff,tau_remask=0.05",
-                                        "evotoken", "evotoken:cache=dual", "fdllm2:sub_block=4,tau=0.5"};
+                                        "evotoken", "evotoken:cache=dual", "fdllm2:sub_block=4,tau=0.5",
+                                        "d2f:tau=0.5,block_add=0.25", "d2f:tau=0.5,block_add=0.25,cache=none"};
     static const int models[] = {1, 2, 5}; // gqa bf16, LLaDA's head size, fixture mha-bf16
     int agree = 0, total = 0, n_models = (int)(sizeof models / sizeof models[0]);
     bool exact = false;
@@ -575,6 +585,10 @@ static void test_sessions(void **state) {
         }
         for (int bc = 0; bc <= 8; bc += 8)
             for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+                // d2f brings its own mask (prompt as block 0) and runs on LLaDA-layout models only
+                if (strncmp(specs[i], "d2f", 3) == 0 &&
+                    (bc > 0 || (e.model->cfg.arch && strcmp(e.model->cfg.arch->name, "llada") != 0)))
+                    continue;
                 dlm_rule_config rc = session_rule(specs[i]);
                 int n1, n2, t1, t2;
                 int32_t *a = run_session(e.model, e.cpu, &rc, bc, &n1, &t1);

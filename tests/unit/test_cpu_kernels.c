@@ -107,9 +107,9 @@ static void test_convert(void **state) {
     free(f);
 }
 
-static void check_attention(int heads, int kv_heads, int hd, int q0, int Lq, int L, int block, int threads) {
+static void check_attention_o(int heads, int kv_heads, int hd, int q0, int Lq, int L, int block, int origin, int threads) {
     uint64_t seed = 7 + (uint64_t)hd * 31 + (uint64_t)L;
-    const cpu_attention_shape sh = {heads, kv_heads, hd, q0, Lq, L, block};
+    const cpu_attention_shape sh = {heads, kv_heads, hd, q0, Lq, L, block, origin};
     const int ldq = heads * hd + 2 * kv_heads * hd, ldkv = kv_heads * hd + 3, ldo = heads * hd + 1;
     float *q = dlm_xmalloc((size_t)Lq * ldq * sizeof *q), *k = dlm_xmalloc((size_t)L * ldkv * sizeof *k),
           *v = dlm_xmalloc((size_t)L * ldkv * sizeof *v);
@@ -125,10 +125,28 @@ static void check_attention(int heads, int kv_heads, int hd, int q0, int Lq, int
         for (int j = 0; j < heads * hd; j++) {
             float a = fast[(size_t)i * ldo + j], b = ref[(size_t)i * ldo + j];
             if (!(fabsf(a - b) <= 2e-6f + 2e-5f * fabsf(b)))
-                fail_msg("attention hd=%d q0=%d Lq=%d L=%d block=%d: out[%d][%d] = %.8g, reference %.8g", hd, q0, Lq, L,
-                         block, i, j, a, b);
+                fail_msg("attention hd=%d q0=%d Lq=%d L=%d block=%d origin=%d: out[%d][%d] = %.8g, reference %.8g", hd, q0,
+                         Lq, L, block, origin, i, j, a, b);
+        }
+    // The mask itself, independently of key_limit: a query of D2F's prompt block (before the origin)
+    // sees exactly the prompt, one of a generation block exactly the keys before its block's end.
+    if (origin > 0 && block > 0)
+        for (int i = 0; i < Lq; i++) {
+            const int p = q0 + i, end = p < origin ? origin : origin + ((p - origin) / block + 1) * block;
+            const cpu_attention_shape one = {heads, kv_heads, hd, p, 1, end < L ? end : L, 0, 0};
+            float *o = dlm_xcalloc((size_t)ldo, sizeof *o);
+            cpu_attention_reference(&one, o, ldo, q + (size_t)i * ldq, ldq, k, v, ldkv);
+            for (int j = 0; j < heads * hd; j++)
+                if (!(fabsf(o[j] - fast[(size_t)i * ldo + j]) <= 2e-6f + 2e-5f * fabsf(o[j])))
+                    fail_msg("attention origin=%d block=%d: position %d col %d = %.8g, over its visible keys %.8g", origin,
+                             block, p, j, fast[(size_t)i * ldo + j], o[j]);
+            free(o);
         }
     free(q), free(k), free(v), free(fast), free(ref), free(scratch);
+}
+
+static void check_attention(int heads, int kv_heads, int hd, int q0, int Lq, int L, int block, int threads) {
+    check_attention_o(heads, kv_heads, hd, q0, Lq, L, block, 0, threads);
 }
 
 static void test_attention(void **state) {
@@ -142,6 +160,9 @@ static void test_attention(void **state) {
         check_attention(4, 4, hd, 24, 56, 80, 8, 2);  // prefix cache, block-causal
         check_attention(2, 1, hd, 0, 1, 1, 0, 1);     // a single position
         check_attention(8, 8, hd, 100, 32, 300, 0, 2);
+        check_attention_o(4, 2, hd, 0, 45, 45, 8, 13, 2);   // D2F: a 13-token prompt block, then blocks of 8
+        check_attention_o(4, 4, hd, 21, 16, 37, 8, 13, 2);  // ... a cached pass from the second block
+        check_attention_o(4, 4, hd, 0, 7, 7, 4, 7, 1);      // ... the prompt alone (its storing pass)
     }
 }
 

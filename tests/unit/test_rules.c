@@ -683,6 +683,124 @@ static void test_fdllm2_stop(void **state) {
     assert_non_null(strstr(dlm_error_message(), "sub_block=3 does not divide block=32"));
 }
 
+// ---- d2f: several blocks in flight -------------------------------------------------------------------
+
+// P = 2, blocks of 4 at [2, 6) and [6, 10), block_add 0.25, decoded 0.5, tau 0.9, no cache (the
+// scripted backend counts every pass).
+static void d2f_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    const bool b0 = pos < 6;
+    switch (call) {
+    case 0: peak(probs, V, pos == 2 ? 3 : 4, pos == 2 ? 0.95 : 0.5); break; // one commit; block 1 opens
+    case 1: peak(probs, V, b0 ? 5 : 6, 0.5); break; // nothing above tau: complete block 0 takes its best (3)
+    case 2: // block 0 keeps a mask (5); block 1, complete now, fills up but waits for block 0
+        if (b0) peak(probs, V, 7, pos == 4 ? 0.95 : 0.5);
+        else peak(probs, V, 8, 0.95);
+        break;
+    default: peak(probs, V, 9, 0.95); break;
+    }
+}
+
+static const char *block_states(const dlm_step *st) {
+    static char buf[128];
+    buf[0] = 0;
+    for (int b = 0; b < st->n_block_info; b++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s%s", b ? "," : "",
+                 dlm_block_state_name(st->block_info[b] & DLM_BSTATE_MASK), st->block_info[b] & DLM_BSTATE_COMPLETE ? "+" : "");
+    return buf;
+}
+
+static void test_d2f_pipeline(void **state) {
+    rig r = rig_new(d2f_script, "d2f:block_add=0.25,decoded=0.5,cache=none", 8, 4, 0);
+    scripted_impl *sc = r.be->impl;
+    step(&r);
+    ASSERT_GEN(&r, "3 15 15 15 15 15 15 15");
+    assert_int_equal(sc->last_n_tokens, 6); // the prompt and block 0: nothing after an open block is fed
+    assert_string_equal(block_states(r.st), "active+,active"); // 1/4 decoded >= block_add: block 1 opens
+    step(&r);
+    ASSERT_GEN(&r, "3 5 15 15 15 15 15 15");
+    assert_int_equal(sc->last_n_tokens, 10);
+    assert_int_equal(r.st->block_start, 2);
+    assert_int_equal(r.st->block_end, 10); // both blocks in flight
+    assert_string_equal(block_states(r.st), "active+,active+"); // block 0 half decoded: block 1 complete
+    step(&r);
+    ASSERT_GEN(&r, "3 5 7 15 8 8 8 8");
+    assert_string_equal(block_states(r.st), "active+,active+"); // filled, but an earlier block is active
+    assert_false(r.st->done);
+    step(&r);
+    ASSERT_GEN(&r, "3 5 7 9 8 8 8 8");
+    assert_string_equal(block_states(r.st), "to-cache+,to-cache+");
+    assert_int_equal(r.st->n_finalized, 8);
+    assert_true(r.st->done);
+    rig_free(&r);
+}
+
+// EOS committed in block 0 stops new blocks; generation ends when the open ones are filled.
+static void d2f_eos_script(void *ctx, int call, int pos, const int32_t *ids, int n, double *probs) {
+    if (call == 0) peak(probs, V, pos == 2 ? EOS : 4, pos == 2 ? 0.95 : 0.5);
+    else peak(probs, V, 3, 0.95);
+}
+
+static void test_d2f_eos(void **state) {
+    rig r = rig_new(d2f_eos_script, "d2f:block_add=0.25,cache=none", 12, 4, 0);
+    step(&r);
+    ASSERT_GEN(&r, "14 15 15 15 15 15 15 15 15 15 15 15");
+    assert_string_equal(block_states(r.st), "active+,idle,idle");
+    step(&r);
+    ASSERT_GEN(&r, "14 3 3 3 15 15 15 15 15 15 15 15");
+    assert_true(r.st->done);
+    assert_string_equal(block_states(r.st), "to-cache+,idle,idle");
+    rig_free(&r);
+}
+
+// A run exported mid-way and restored continues exactly; the per-block states travel with it.
+static void test_d2f_resume(void **state) {
+    rig a = rig_new(d2f_script, "d2f:block_add=0.25,decoded=0.5,cache=none", 8, 4, 0);
+    step(&a);
+    step(&a);
+    dlm_session_state saved;
+    dlm_session_export(a.s, &saved);
+    assert_int_equal(saved.block_info[1] & DLM_BSTATE_MASK, DLM_BSTATE_ACTIVE);
+    dlm_session *s2 = dlm_session_restore(a.m, a.be, &saved, NULL, NULL);
+    if (!s2) fail_msg("restore: %s", dlm_error_message());
+    while (!dlm_session_done(a.s)) step(&a);
+    dlm_step *st2 = dlm_step_new(dlm_session_n_tokens(s2));
+    ((scripted_impl *)a.be->impl)->calls = 2; // the script by forward number: as after two steps
+    while (!dlm_session_done(s2))
+        if (dlm_session_step(s2, st2) != DLM_STATUS_OK) fail_msg("%s", dlm_error_message());
+    assert_memory_equal(dlm_session_tokens(s2), dlm_session_tokens(a.s), 10 * sizeof(int32_t));
+    assert_string_equal(block_states(st2), block_states(a.st));
+    dlm_step_free(st2);
+    dlm_session_free(s2);
+    dlm_session_state_free(&saved);
+    rig_free(&a);
+}
+
+static void test_d2f_errors(void **state) {
+    dlm_rule_config rc;
+    assert_int_equal(dlm_rule_parse("d2f:block_add=1.5", &rc), DLM_STATUS_ARG);
+    assert_non_null(strstr(dlm_error_message(), "block_add=1.5"));
+    assert_int_equal(dlm_rule_parse("d2f:decoded=-0.1", &rc), DLM_STATUS_ARG);
+    assert_int_equal(dlm_rule_parse("d2f:cache=dual", &rc), DLM_STATUS_OK);
+    assert_int_equal(dlm_rule_finalize(&rc), DLM_STATUS_ARG);
+    assert_non_null(strstr(dlm_error_message(), "does not support cache=dual"));
+    assert_int_equal(dlm_rule_parse("d2f:sub_block=4", &rc), DLM_STATUS_ARG); // fdllm2's, not d2f's
+    assert_int_equal(dlm_rule_parse("d2f:gen=36", &rc), DLM_STATUS_OK);
+    assert_int_equal(dlm_rule_finalize(&rc), DLM_STATUS_ARG); // 36 is not a multiple of 32
+    // The defaults: the official demo's.
+    dlm_rule_defaults(DLM_RULE_D2F, &rc);
+    assert_true(rc.block == 32 && rc.tau == 0.9 && rc.block_add == 0.1 && rc.decoded == 0.55);
+    assert_int_equal(rc.cache, DLM_RULE_CACHE_PREFIX);
+    // A model that is already block-causal (LLaDA2, SDAR) keeps its own mask: refused.
+    dlm_model *m = scripted_model(V);
+    dlm_backend *be = scripted_backend(m, d2f_script, NULL);
+    assert_int_equal(dlm_rule_parse("d2f:block=4,gen=8", &rc), DLM_STATUS_OK);
+    dlm_session_opts o = {.block_causal = 4};
+    assert_null(dlm_session_new(m, be, PROMPT, 2, &rc, &o));
+    assert_non_null(strstr(dlm_error_message(), "brings its own attention mask"));
+    dlm_backend_free(be);
+    dlm_model_free(m);
+}
+
 // ---- the operations tables -------------------------------------------------------------------------
 
 // Every rule fills every operation (the session calls them unconditionally), names itself as the
@@ -807,6 +925,10 @@ int main(void) {
         cmocka_unit_test(test_margin_ordering),
         cmocka_unit_test(test_fdllm2_sub_blocks),
         cmocka_unit_test(test_fdllm2_stop),
+        cmocka_unit_test(test_d2f_pipeline),
+        cmocka_unit_test(test_d2f_eos),
+        cmocka_unit_test(test_d2f_resume),
+        cmocka_unit_test(test_d2f_errors),
         cmocka_unit_test(test_forced_pinned_every_rule),
         cmocka_unit_test(test_forced_is_committed),
         cmocka_unit_test(test_remask_every_rule),

@@ -53,6 +53,8 @@ static void assert_same_step(const dlm_step *a, const dlm_step *b, const char *s
     if (a->step != b->step || a->block != b->block || a->n_commits != b->n_commits || a->n_edits != b->n_edits ||
         a->n_remasks != b->n_remasks || a->done != b->done)
         fail_msg("%s: step %d differs in its header", spec, a->step);
+    if (a->n_block_info != b->n_block_info || memcmp(a->block_info, b->block_info, (size_t)a->n_block_info) != 0)
+        fail_msg("%s: step %d differs in its block states", spec, a->step);
     for (int i = 0; i < a->n_tokens; i++) {
         const dlm_pos_info *p = &a->pos[i], *q = &b->pos[i];
         if (p->token != q->token || p->state != q->state || p->events != q->events || p->p_sampled != q->p_sampled ||
@@ -106,6 +108,8 @@ static void test_resume_every_rule(void **state) {
     check_resume("t2m", 8);
     check_resume("llada:steps=24", 8); // 3 blocks of 8 cover the 5 + 16 positions
     check_resume("margin", 0);
+    check_resume("d2f:tau=0.5,block_add=0.25", 0); // several blocks in flight, their states in the state
+    check_resume("d2f:cache=none,block_add=0", 0);
 }
 
 // KV caches: a restored session rebuilds its cache from the saved refresh inputs (mid-block cuts).
@@ -126,12 +130,15 @@ static void test_resume_with_cache(void **state) {
 // Every rule's cached run on a block-causal model against its uncached run: the same tokens at
 // every step, probabilities within 1e-5, and (MoE models) the same experts wherever both passes
 // routed the position.
-static void check_block_cache(const char *label, dlm_model *m, int B, int gen) {
+// (Not evotoken: at a block's first step it still feeds the finished block's soft mixtures, which
+// the storing pass keeps, while its later steps feed that block's hard tokens; docs/model-families.md.)
+static const char *const BLOCK_CAUSAL_SPECS[] = {"threshold:tau=0.3", "llada:steps=20", "t2m", "t2t:mode=s", "t2t:mode=q", NULL};
+// d2f brings the block-causal mask (the prompt as block 0) to a bidirectional model itself.
+static const char *const D2F_SPECS[] = {"d2f:tau=0.5,block_add=0.25", "d2f:block_add=0", NULL};
+
+static void check_block_cache(const char *label, dlm_model *m, int B, int gen, const char *const *specs, int block_causal) {
     dlm_backend *b = dlm_backend_new(m, "cpu", 1);
-    // (Not evotoken: at a block's first step it still feeds the finished block's soft mixtures, which
-    // the storing pass keeps, while its later steps feed that block's hard tokens; docs/model-families.md.)
-    const char *specs[] = {"threshold:tau=0.3", "llada:steps=20", "t2m", "t2t:mode=s", "t2t:mode=q"};
-    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+    for (size_t k = 0; specs[k]; k++) {
         recording run[2] = {{0}, {0}};
         for (int cached = 0; cached < 2; cached++) {
             dlm_rule_config rc;
@@ -143,7 +150,7 @@ static void check_block_cache(const char *label, dlm_model *m, int B, int gen) {
             dlm_rule_set(&rc, "gen", num);
             snprintf(num, sizeof num, "%d", B);
             dlm_rule_set(&rc, "block", num);
-            dlm_session_opts opts = {.block_causal = B};
+            dlm_session_opts opts = {.block_causal = block_causal};
             dlm_session *s = dlm_session_new(m, b, PROMPT, 5, &rc, &opts);
             if (!s) fail_msg("%s %s: %s", label, full_spec, dlm_error_message());
             record_run(s, &run[cached]);
@@ -154,6 +161,8 @@ static void check_block_cache(const char *label, dlm_model *m, int B, int gen) {
         long routed_both = 0;
         for (int i = 0; i < run[0].n; i++) {
             const dlm_step *us = run[0].steps[i], *cs = run[1].steps[i];
+            if (us->n_block_info != cs->n_block_info || memcmp(us->block_info, cs->block_info, (size_t)us->n_block_info))
+                fail_msg("%s %s: step %d: other block states cached than uncached", label, specs[k], i);
             for (int p = 0; p < us->n_tokens; p++) {
                 const dlm_pos_info *u = &us->pos[p], *c = &cs->pos[p];
                 if (u->token != c->token || u->has_dist != c->has_dist || u->sampled != c->sampled)
@@ -184,7 +193,7 @@ static void test_block_cache_exact(void **state) {
     dlm_model *m = dlm_model_load(sdir, NULL);
     if (!m) fail_msg("sdar: %s", dlm_error_message());
     assert_int_equal(m->cfg.block_causal, 4);
-    check_block_cache("sdar", m, 4, 16);
+    check_block_cache("sdar", m, 4, 16, BLOCK_CAUSAL_SPECS, 4);
     dlm_model_free(m);
     tu_rmtree(sdir);
     free(sdir);
@@ -192,7 +201,7 @@ static void test_block_cache_exact(void **state) {
     m = dlm_model_load("tests/fixtures/models/llada2-f32", NULL);
     if (!m) fail_msg("llada2: %s", dlm_error_message());
     assert_int_equal(m->cfg.block_causal, 32);
-    check_block_cache("llada2", m, 8, 32);
+    check_block_cache("llada2", m, 8, 32, BLOCK_CAUSAL_SPECS, 8);
     dlm_model_free(m);
     // Fast-dLLM v2 (Qwen2 layer, shifted logits): a block's first position reads the last row of
     // the previous block, which the cached steps take from the stored hidden states
@@ -200,7 +209,13 @@ static void test_block_cache_exact(void **state) {
     if (!m) fail_msg("fast-dllm-v2: %s", dlm_error_message());
     assert_int_equal(m->cfg.block_causal, 8);
     assert_true(m->cfg.shift_logits);
-    check_block_cache("fast-dllm-v2", m, 8, 32);
+    check_block_cache("fast-dllm-v2", m, 8, 32, BLOCK_CAUSAL_SPECS, 8);
+    dlm_model_free(m);
+    // D2F's mask on bidirectional models: the small LLaDA model, and LLaDA-MoE (routing compared)
+    check_block_cache("d2f llada", model, 4, 16, D2F_SPECS, 0);
+    m = dlm_model_load("tests/fixtures/models/llada-moe-f32", NULL);
+    if (!m) fail_msg("llada-moe: %s", dlm_error_message());
+    check_block_cache("d2f llada-moe", m, 8, 32, D2F_SPECS, 0);
     dlm_model_free(m);
 }
 
