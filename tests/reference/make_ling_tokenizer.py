@@ -23,23 +23,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "train"))
+from bpe import bytes_to_unicode  # noqa: E402  (GPT-2's byte-to-character table, which ByteLevel uses)
+
 VOCAB = 320
 SPECIALS = ["<role>", "</role>", "<|role_end|>", "<|startoftext|>", "<|endoftext|>", "<|mask|>"]
 SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
          r"|\s*[\r\n]+|\s+(?!\S)|\s+")
-
-
-def bytes_to_unicode():
-    """GPT-2's byte-to-character table, which ByteLevel uses."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
 
 
 def words(corpus):
