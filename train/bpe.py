@@ -215,7 +215,11 @@ def train_bpe(texts, vocab_size, min_freq=2):
     return merges
 
 
-def tokenizer_json(merges):
+def tokenizer_json(merges, specials=SPECIALS, pattern=PATTERN, specials_in_vocab=True):
+    """tokenizer.json in the Llama-3 / Hugging Face layout: byte tokens, merges (pairs) in order, then
+    the special tokens (also listed in the BPE vocabulary unless specials_in_vocab is false: both are
+    valid files); `pattern` is the Split pre-tokenizer's regex. The test fixtures reuse this with
+    Ling's special tokens and Qwen2's regex (tests/reference/make_ling_tokenizer.py)."""
     vocab = {}
     for b in range(256):
         vocab[BYTE_CHAR[b]] = b
@@ -223,9 +227,11 @@ def tokenizer_json(merges):
         vocab[a + b] = len(vocab)
     assert len(vocab) == 256 + len(merges), "duplicate merged token"
     added = []
-    for s in SPECIALS:
-        vocab[s] = len(vocab)
-        added.append({"id": vocab[s], "content": s, "single_word": False, "lstrip": False, "rstrip": False,
+    first = len(vocab)
+    for i, s in enumerate(specials):
+        if specials_in_vocab:
+            vocab[s] = first + i
+        added.append({"id": first + i, "content": s, "single_word": False, "lstrip": False, "rstrip": False,
                       "normalized": False, "special": True})
     return {
         "version": "1.0",
@@ -234,7 +240,7 @@ def tokenizer_json(merges):
         "added_tokens": added,
         "normalizer": None,
         "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-            {"type": "Split", "pattern": {"Regex": PATTERN}, "behavior": "Isolated", "invert": False},
+            {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False},
             {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]},
         "post_processor": None,
         "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},

@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "train"))
-from bpe import bytes_to_unicode  # noqa: E402  (GPT-2's byte-to-character table, which ByteLevel uses)
+from bpe import bytes_to_unicode, tokenizer_json  # noqa: E402  (GPT-2's byte-to-character table, which ByteLevel uses)
 
 VOCAB = 320
 SPECIALS = ["<role>", "</role>", "<|role_end|>", "<|startoftext|>", "<|endoftext|>", "<|mask|>"]
@@ -53,8 +53,6 @@ CORPUS = [
 def main():
     out = Path(sys.argv[1])
     corpus = CORPUS
-    b2u = bytes_to_unicode()
-    vocab = {b2u[b]: b for b in range(256)}
     counts = Counter(words(corpus))
     merges = []
     n_merges = VOCAB - len(SPECIALS) - 256
@@ -65,8 +63,7 @@ def main():
                 pairs[(a, b)] += c
         # the most frequent pair; ties by the pair itself, so the file is the same on every run
         (a, b), _ = min(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
-        merges.append(f"{a} {b}")
-        vocab[a + b] = len(vocab)
+        merges.append((a, b))
         merged = Counter()
         for w, c in counts.items():
             nw, i = [], 0
@@ -79,25 +76,9 @@ def main():
                     i += 1
             merged[tuple(nw)] += c
         counts = merged
-    first = len(vocab)
-    added = [{"id": first + i, "content": s, "single_word": False, "lstrip": False, "rstrip": False,
-              "normalized": False, "special": True} for i, s in enumerate(SPECIALS)]
-    tok = {
-        "version": "1.0",
-        "truncation": None,
-        "padding": None,
-        "added_tokens": added,
-        "normalizer": None,
-        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-            {"type": "Split", "pattern": {"Regex": SPLIT}, "behavior": "Isolated", "invert": False},
-            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]},
-        "post_processor": None,
-        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
-        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
-                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
-                  "vocab": vocab, "merges": merges},
-    }
-    assert first + len(SPECIALS) == VOCAB
+    tok = tokenizer_json(merges, specials=SPECIALS, pattern=SPLIT,
+                         specials_in_vocab=False)
+    assert len(tok["model"]["vocab"]) + len(SPECIALS) == VOCAB
     out.write_text(json.dumps(tok, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
